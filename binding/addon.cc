@@ -1,0 +1,74 @@
+// The addon's entry point. No mutable globals: everything lives in NativeModel
+// instances, so the addon loads in any number of worker threads.
+#include <napi.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "args.h"
+#include "blas.h"
+#include "model_wrap.h"
+
+namespace rnnkit {
+namespace binding {
+namespace {
+
+// sgemmBench(n, reps): GFLOP/s of an n x n x n sgemm on this machine, off the event loop.
+class SgemmBench : public Napi::AsyncWorker {
+ public:
+  SgemmBench(Napi::Env env, int n, int reps)
+      : Napi::AsyncWorker(env, "rnnkit.sgemmBench"), deferred_(Napi::Promise::Deferred::New(env)), n_(n), reps_(reps) {}
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  void Execute() override {
+    std::vector<float> a((size_t)n_ * n_, 0.5f), b((size_t)n_ * n_, 0.25f), c((size_t)n_ * n_);
+    gemm<float>(false, true, n_, n_, n_, 1.f, a.data(), n_, b.data(), n_, 0.f, c.data(), n_);  // warm up
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps_; ++i)
+      gemm<float>(false, true, n_, n_, n_, 1.f, a.data(), n_, b.data(), n_, 0.f, c.data(), n_);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    gflops_ = 2.0 * n_ * n_ * (double)n_ * reps_ / s / 1e9;
+  }
+  void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), gflops_)); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int n_, reps_;
+  double gflops_ = 0;
+};
+
+Napi::Value SgemmBenchJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) throwType(env, "two numbers", "n, reps");
+  const int n = info[0].As<Napi::Number>().Int32Value(), reps = info[1].As<Napi::Number>().Int32Value();
+  if (n < 1 || n > 8192 || reps < 1 || reps > 100000) throwRangeJs(env, "Expected n in [1, 8192] and reps in [1, 100000]");
+  auto* w = new SgemmBench(env, n, reps);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("version", RNNKIT_VERSION);
+  o.Set("blas", blasConfig());
+  o.Set("threads", blasThreads());
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeModel", ModelWrap::Init(env));
+  exports.Set("sgemmBench", Napi::Function::New(env, SgemmBenchJs, "sgemmBench"));
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace binding
+}  // namespace rnnkit
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return rnnkit::binding::Init(env, exports); }
+
+NODE_API_MODULE(rnnkit, InitAddon)

@@ -1,0 +1,288 @@
+#include "args.h"
+
+#include <cmath>
+#include <limits>
+#include <cstring>
+#include <string>
+
+#include "errors.h"
+
+namespace rnnkit {
+namespace binding {
+
+void throwType(Napi::Env env, const std::string& what, const std::string& name) {
+  throw Napi::TypeError::New(env, "Expected " + what + " for " + name);
+}
+void throwRangeJs(Napi::Env env, const std::string& msg) { throw Napi::RangeError::New(env, msg); }
+
+static Napi::Object asObject(const Napi::Value& v, const std::string& name) {
+  if (!v.IsObject() || v.IsArray()) throwType(v.Env(), "an object", name);
+  return v.As<Napi::Object>();
+}
+
+static std::string getString(const Napi::Object& o, const char* key, const std::string& ctx) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsString()) throwType(o.Env(), "a string", ctx + "." + key);
+  return v.As<Napi::String>().Utf8Value();
+}
+
+static double getNumber(const Napi::Object& o, const char* key, const std::string& ctx) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throwType(o.Env(), "a number", ctx + "." + key);
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) throwRangeJs(o.Env(), "Expected a finite number for " + ctx + "." + key);
+  return d;
+}
+
+static int getInt(const Napi::Object& o, const char* key, const std::string& ctx, double lo, double hi) {
+  const double d = getNumber(o, key, ctx);
+  if (d != std::floor(d) || d < lo || d > hi)
+    throwRangeJs(o.Env(), "Expected an integer in [" + std::to_string((long long)lo) + ", " +
+                              std::to_string((long long)hi) + "] for " + ctx + "." + key + " but received " +
+                              std::to_string(d));
+  return (int)d;
+}
+
+static bool getBool(const Napi::Object& o, const char* key, const std::string& ctx) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsBoolean()) throwType(o.Env(), "a boolean", ctx + "." + key);
+  return v.As<Napi::Boolean>().Value();
+}
+
+template <class E>
+static E getEnum(const Napi::Object& o, const char* key, const std::string& ctx,
+                 std::initializer_list<std::pair<const char*, E>> options) {
+  const std::string s = getString(o, key, ctx);
+  std::string names;
+  for (auto& p : options) {
+    if (s == p.first) return p.second;
+    names += (names.empty() ? "" : " | ") + std::string("'") + p.first + "'";
+  }
+  throwRangeJs(o.Env(), "Expected " + names + " for " + ctx + "." + key + " but received '" + s + "'");
+}
+
+ModelSpec parseSpec(const Napi::Value& v, bool& isDouble) {
+  Napi::Env env = v.Env();
+  Napi::Object o = asObject(v, "spec");
+  ModelSpec s;
+  s.tokens = getEnum<bool>(o, "inputKind", "spec", {{"tokens", true}, {"features", false}});
+  s.inputSize = getInt(o, "inputSize", "spec", 1, 1 << 24);
+  s.loss = getEnum<LossType>(o, "loss", "spec",
+                             {{"crossEntropy", LossType::CrossEntropy},
+                              {"binaryCrossEntropy", LossType::BinaryCrossEntropy},
+                              {"mse", LossType::Mse}});
+  s.reduction = getEnum<Reduction>(o, "reduction", "spec", {{"mean", Reduction::Mean}, {"sum", Reduction::Sum}});
+  s.seed = (uint32_t)getInt(o, "seed", "spec", 0, 4294967295.0);
+  isDouble = getEnum<bool>(o, "dtype", "spec", {{"float32", false}, {"float64", true}});
+  Napi::Value lv = o.Get("layers");
+  if (!lv.IsArray()) throwType(env, "an array", "spec.layers");
+  Napi::Array arr = lv.As<Napi::Array>();
+  if (arr.Length() < 1 || arr.Length() > 1024) throwRangeJs(env, "Expected 1 to 1024 layers for spec.layers");
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    const std::string ctx = "spec.layers[" + std::to_string(i) + "]";
+    Napi::Object l = asObject(arr.Get(i), ctx);
+    LayerSpec ls;
+    ls.type = getEnum<LayerType>(l, "type", ctx,
+                                 {{"rnn", LayerType::Rnn},
+                                  {"gru", LayerType::Gru},
+                                  {"lstm", LayerType::Lstm},
+                                  {"dense", LayerType::Dense},
+                                  {"dropout", LayerType::Dropout}});
+    if (ls.type == LayerType::Dropout) {
+      ls.rate = getNumber(l, "rate", ctx);
+      if (!(ls.rate >= 0 && ls.rate < 1)) throwRangeJs(env, "Expected a number in [0, 1) for " + ctx + ".rate");
+    } else {
+      ls.units = getInt(l, "units", ctx, 1, 1 << 16);
+    }
+    if (ls.type == LayerType::Dense) {
+      ls.activation = getEnum<Activation>(l, "activation", ctx,
+                                          {{"linear", Activation::Linear},
+                                           {"softmax", Activation::Softmax},
+                                           {"sigmoid", Activation::Sigmoid},
+                                           {"tanh", Activation::Tanh},
+                                           {"relu", Activation::Relu}});
+    }
+    if (ls.type == LayerType::Rnn || ls.type == LayerType::Gru || ls.type == LayerType::Lstm) {
+      ls.bidirectional = getBool(l, "bidirectional", ctx);
+      ls.returnSequences = getBool(l, "returnSequences", ctx);
+    }
+    if (ls.type == LayerType::Rnn)
+      ls.activation =
+          getEnum<Activation>(l, "activation", ctx, {{"tanh", Activation::Tanh}, {"relu", Activation::Relu}});
+    if (ls.type == LayerType::Gru) {
+      ls.gruMinimal = getEnum<bool>(l, "variant", ctx, {{"full", false}, {"minimal", true}});
+      ls.resetAfter = getBool(l, "resetAfter", ctx);
+    }
+    if (ls.type == LayerType::Lstm)
+      ls.peephole = getEnum<Peephole>(
+          l, "peephole", ctx, {{"none", Peephole::None}, {"diagonal", Peephole::Diagonal}, {"full", Peephole::Full}});
+    s.layers.push_back(ls);
+  }
+  try {
+    validateSpec(s);
+  } catch (const Error& e) {
+    throwRangeJs(env, e.what());
+  }
+  return s;
+}
+
+OptimizerSpec parseOptimizer(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  Napi::Object o = asObject(v, "optimizer");
+  OptimizerSpec s;
+  s.type = getEnum<OptimizerSpec::Type>(
+      o, "type", "optimizer",
+      {{"sgd", OptimizerSpec::Sgd}, {"adam", OptimizerSpec::Adam}, {"adamw", OptimizerSpec::AdamW}});
+  s.lr = getNumber(o, "lr", "optimizer");
+  s.momentum = getNumber(o, "momentum", "optimizer");
+  s.nesterov = getBool(o, "nesterov", "optimizer");
+  s.beta1 = getNumber(o, "beta1", "optimizer");
+  s.beta2 = getNumber(o, "beta2", "optimizer");
+  s.eps = getNumber(o, "eps", "optimizer");
+  s.weightDecay = getNumber(o, "weightDecay", "optimizer");
+  s.clipValue = getNumber(o, "clipValue", "optimizer");
+  s.clipNorm = getNumber(o, "clipNorm", "optimizer");
+  if (!(s.lr > 0)) throwRangeJs(env, "Expected a positive number for optimizer.lr");
+  if (s.momentum < 0 || s.momentum >= 1) throwRangeJs(env, "Expected a number in [0, 1) for optimizer.momentum");
+  if (s.beta1 < 0 || s.beta1 >= 1 || s.beta2 < 0 || s.beta2 >= 1)
+    throwRangeJs(env, "Expected numbers in [0, 1) for optimizer.beta1 and optimizer.beta2");
+  if (!(s.eps > 0)) throwRangeJs(env, "Expected a positive number for optimizer.eps");
+  if (s.weightDecay < 0) throwRangeJs(env, "Expected a non-negative number for optimizer.weightDecay");
+  if (s.clipValue < 0 || s.clipNorm < 0)
+    throwRangeJs(env, "Expected non-negative numbers for optimizer.clipValue and optimizer.clipNorm (0 = off)");
+  return s;
+}
+
+template <class T>
+struct FloatKind;
+template <>
+struct FloatKind<float> {
+  static constexpr napi_typedarray_type type = napi_float32_array;
+  static constexpr const char* name = "a Float32Array";
+};
+template <>
+struct FloatKind<double> {
+  static constexpr napi_typedarray_type type = napi_float64_array;
+  static constexpr const char* name = "a Float64Array";
+};
+
+template <class T>
+void readFloatArray(const Napi::Value& v, const char* name, size_t n, std::vector<T>& out) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != FloatKind<T>::type)
+    throwType(v.Env(), FloatKind<T>::name, name);
+  auto a = v.As<Napi::TypedArrayOf<T>>();
+  if (n != std::numeric_limits<size_t>::max() && a.ElementLength() != n)
+    throwRangeJs(v.Env(), "Expected " + std::to_string(n) + " elements for " + name + " but received " +
+                              std::to_string(a.ElementLength()));
+  const T* p = a.Data();
+  if (!p && a.ElementLength() > 0) throwRangeJs(v.Env(), std::string("Expected an attached buffer for ") + name);
+  out.assign(p, p + a.ElementLength());
+}
+
+static void readInt32Array(const Napi::Value& v, const char* name, size_t n, std::vector<int32_t>& out) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throwType(v.Env(), "an Int32Array", name);
+  auto a = v.As<Napi::Int32Array>();
+  if (a.ElementLength() != n)
+    throwRangeJs(v.Env(), "Expected " + std::to_string(n) + " elements for " + name + " but received " +
+                              std::to_string(a.ElementLength()));
+  const int32_t* p = a.Data();
+  if (!p && n > 0) throwRangeJs(v.Env(), std::string("Expected an attached buffer for ") + name);
+  out.assign(p, p + n);
+}
+
+template <class T>
+Batch<T> OwnedBatch<T>::view() const {
+  Batch<T> b;
+  b.B = B;
+  b.Tn = T_;
+  b.tokens = tokens.empty() ? nullptr : tokens.data();
+  b.features = features.empty() ? nullptr : features.data();
+  b.lengths = lengths.data();
+  for (auto& h : h0) b.h0.push_back(h.empty() ? nullptr : h.data());
+  for (auto& c : c0) b.c0.push_back(c.empty() ? nullptr : c.data());
+  return b;
+}
+
+template <class T>
+Targets<T> OwnedTargets<T>::view() const {
+  Targets<T> t;
+  t.classes = classes.empty() ? nullptr : classes.data();
+  t.values = values.empty() ? nullptr : values.data();
+  return t;
+}
+
+template <class T>
+OwnedBatch<T> parseBatch(const Napi::Value& v, const Model<T>& model) {
+  Napi::Env env = v.Env();
+  Napi::Object o = asObject(v, "batch");
+  OwnedBatch<T> b;
+  b.B = getInt(o, "B", "batch", 1, 1 << 24);
+  b.T_ = getInt(o, "T", "batch", 1, 1 << 24);
+  const size_t BT = (size_t)b.B * b.T_;
+  if (BT > ((size_t)1 << 28)) throwRangeJs(env, "Expected at most 2^28 positions (B*T) for batch");
+  readInt32Array(o.Get("lengths"), "batch.lengths", b.B, b.lengths);
+  const ModelSpec& spec = model.spec();
+  if (spec.tokens) readInt32Array(o.Get("tokens"), "batch.tokens", BT, b.tokens);
+  else readFloatArray(o.Get("features"), "batch.features", BT * spec.inputSize, b.features);
+  Napi::Value sv = o.Get("initialStates");
+  if (!sv.IsUndefined() && !sv.IsNull()) {
+    if (!sv.IsArray()) throwType(env, "an array", "batch.initialStates");
+    Napi::Array arr = sv.As<Napi::Array>();
+    const std::vector<StateInfo> info = model.stateTable();
+    if (arr.Length() > info.size())
+      throwRangeJs(env, "Expected at most " + std::to_string(info.size()) + " entries for batch.initialStates");
+    b.h0.resize(arr.Length());
+    b.c0.resize(arr.Length());
+    for (uint32_t k = 0; k < arr.Length(); ++k) {
+      Napi::Value e = arr.Get(k);
+      if (e.IsUndefined() || e.IsNull()) continue;
+      const std::string name = "batch.initialStates[" + std::to_string(k) + "]";
+      Napi::Object so = asObject(e, name);
+      const size_t n = (size_t)info[k].dirs * b.B * info[k].units;
+      readFloatArray(so.Get("h"), (name + ".h").c_str(), n, b.h0[k]);
+      Napi::Value c = so.Get("c");
+      if (!c.IsUndefined() && !c.IsNull()) {
+        if (!info[k].hasCell) throwRangeJs(env, "Expected no c for " + name + " (not an LSTM layer)");
+        readFloatArray(c, (name + ".c").c_str(), n, b.c0[k]);
+      }
+    }
+  }
+  return b;
+}
+
+template <class T>
+OwnedTargets<T> parseTargets(const Napi::Value& v, const Model<T>& model, const OwnedBatch<T>& batch) {
+  Napi::Object o = asObject(v, "targets");
+  OwnedTargets<T> t;
+  const size_t positions = model.outputIsSequence() ? (size_t)batch.B * batch.T_ : (size_t)batch.B;
+  if (model.spec().loss == LossType::CrossEntropy)
+    readInt32Array(o.Get("classes"), "targets.classes", positions, t.classes);
+  else
+    readFloatArray(o.Get("values"), "targets.values", positions * model.outputCols(), t.values);
+  return t;
+}
+
+template <class T>
+Napi::Value toTypedArray(Napi::Env env, const T* data, size_t n) {
+  auto a = Napi::TypedArrayOf<T>::New(env, n);
+  if (n) std::memcpy(a.Data(), data, n * sizeof(T));
+  return a;
+}
+
+template void readFloatArray<float>(const Napi::Value&, const char*, size_t, std::vector<float>&);
+template void readFloatArray<double>(const Napi::Value&, const char*, size_t, std::vector<double>&);
+template struct OwnedBatch<float>;
+template struct OwnedBatch<double>;
+template struct OwnedTargets<float>;
+template struct OwnedTargets<double>;
+template OwnedBatch<float> parseBatch<float>(const Napi::Value&, const Model<float>&);
+template OwnedBatch<double> parseBatch<double>(const Napi::Value&, const Model<double>&);
+template OwnedTargets<float> parseTargets<float>(const Napi::Value&, const Model<float>&, const OwnedBatch<float>&);
+template OwnedTargets<double> parseTargets<double>(const Napi::Value&, const Model<double>&,
+                                                   const OwnedBatch<double>&);
+template Napi::Value toTypedArray<float>(Napi::Env, const float*, size_t);
+template Napi::Value toTypedArray<double>(Napi::Env, const double*, size_t);
+
+}  // namespace binding
+}  // namespace rnnkit

@@ -1,0 +1,55 @@
+// Argument parsing for the binding: JS values -> owned C++ copies.
+//
+// The TypeScript layer validates fully; these checks are the cheap second line for
+// callers that require the .node file directly: types, typed-array kinds and
+// lengths. A wrong type throws a TypeError, a wrong value or length a RangeError.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "model.h"
+
+namespace rnnkit {
+namespace binding {
+
+ModelSpec parseSpec(const Napi::Value& v, bool& isDouble);
+OptimizerSpec parseOptimizer(const Napi::Value& v);
+
+template <class T>
+struct OwnedBatch {
+  int B = 0, T_ = 0;
+  std::vector<int32_t> tokens, lengths;
+  std::vector<T> features;
+  std::vector<std::vector<T>> h0, c0;  // empty vector = zeros
+  Batch<T> view() const;
+};
+
+template <class T>
+struct OwnedTargets {
+  std::vector<int32_t> classes;
+  std::vector<T> values;
+  Targets<T> view() const;
+};
+
+template <class T>
+OwnedBatch<T> parseBatch(const Napi::Value& v, const Model<T>& model);
+
+template <class T>
+OwnedTargets<T> parseTargets(const Napi::Value& v, const Model<T>& model, const OwnedBatch<T>& batch);
+
+// Copies a vector into a fresh Float32Array / Float64Array.
+template <class T>
+Napi::Value toTypedArray(Napi::Env env, const T* data, size_t n);
+
+// Reads a Float32Array (T = float) or Float64Array (T = double) of exactly n elements
+// (n = SIZE_MAX: any length) into out.
+template <class T>
+void readFloatArray(const Napi::Value& v, const char* name, size_t n, std::vector<T>& out);
+
+[[noreturn]] void throwType(Napi::Env env, const std::string& what, const std::string& name);
+[[noreturn]] void throwRangeJs(Napi::Env env, const std::string& msg);
+
+}  // namespace binding
+}  // namespace rnnkit

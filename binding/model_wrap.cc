@@ -1,0 +1,339 @@
+#include "model_wrap.h"
+
+#include <functional>
+#include <new>
+
+#include "args.h"
+#include "errors.h"
+
+namespace rnnkit {
+namespace binding {
+
+namespace {
+
+Napi::Error codedError(Napi::Env env, ErrorKind kind, const std::string& msg, const char* code) {
+  Napi::Error e = kind == ErrorKind::Type    ? Napi::TypeError::New(env, msg)
+                  : kind == ErrorKind::Range ? Napi::RangeError::New(env, msg)
+                                             : Napi::Error::New(env, msg);
+  if (code) e.Set("code", Napi::String::New(env, code));
+  return e;
+}
+
+// Runs `work` on the libuv pool, then `done` on the main thread to build the result.
+class Task : public Napi::AsyncWorker {
+ public:
+  Task(Napi::Env env, ModelWrap* owner, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done)
+      : Napi::AsyncWorker(env, "rnnkit"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        owner_(owner),
+        work_(std::move(work)),
+        done_(std::move(done)) {
+    ownerRef_ = Napi::Persistent(owner->Value());  // keep the model alive while we run
+  }
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      work_();
+    } catch (const Error& e) {
+      kind_ = e.kind;
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      kind_ = ErrorKind::Native;
+      SetError("out of memory while running the model");
+    } catch (const std::exception& e) {
+      kind_ = ErrorKind::Native;
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    owner_->release();
+    Napi::Env env = Env();
+    try {
+      deferred_.Resolve(done_(env));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override {
+    owner_->release();
+    const std::string msg = e.Message();
+    const bool nonFinite = msg.rfind("non-finite", 0) == 0;
+    deferred_.Reject(codedError(Env(), kind_, msg,
+                                kind_ == ErrorKind::Native ? (nonFinite ? "ERR_NONFINITE" : "ERR_NATIVE") : nullptr)
+                         .Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  ModelWrap* owner_;
+  Napi::ObjectReference ownerRef_;
+  std::function<void()> work_;
+  std::function<Napi::Value(Napi::Env)> done_;
+  ErrorKind kind_ = ErrorKind::Native;
+};
+
+template <class T>
+Napi::Array statesToJs(Napi::Env env, const std::vector<std::vector<T>>& h, const std::vector<std::vector<T>>& c) {
+  Napi::Array out = Napi::Array::New(env, h.size());
+  for (size_t k = 0; k < h.size(); ++k) {
+    Napi::Object s = Napi::Object::New(env);
+    s.Set("h", toTypedArray<T>(env, h[k].data(), h[k].size()));
+    if (k < c.size() && !c[k].empty()) s.Set("c", toTypedArray<T>(env, c[k].data(), c[k].size()));
+    out.Set((uint32_t)k, s);
+  }
+  return out;
+}
+
+// Runs a spec-level error from the core as a JS RangeError on the main thread.
+template <class F>
+auto guard(Napi::Env env, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw codedError(env, e.kind, e.what(), nullptr);
+  } catch (const std::bad_alloc&) {
+    throw codedError(env, ErrorKind::Range, "out of memory: the model is too large to allocate", "ERR_NATIVE");
+  }
+}
+
+}  // namespace
+
+Napi::Function ModelWrap::Init(Napi::Env env) {
+  return DefineClass(env, "NativeModel",
+                     {
+                         InstanceAccessor<&ModelWrap::NumParams>("numParams"),
+                         InstanceAccessor<&ModelWrap::Dtype>("dtype"),
+                         InstanceMethod<&ModelWrap::ParamTable>("paramTable"),
+                         InstanceMethod<&ModelWrap::StateTable>("stateTable"),
+                         InstanceMethod<&ModelWrap::GetParams>("getParams"),
+                         InstanceMethod<&ModelWrap::SetParams>("setParams"),
+                         InstanceMethod<&ModelWrap::Forward>("forward"),
+                         InstanceMethod<&ModelWrap::Gradients>("gradients"),
+                         InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
+                         InstanceMethod<&ModelWrap::Dispose>("dispose"),
+                     });
+}
+
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+  Napi::Env env = info.Env();
+  if (!info.IsConstructCall()) throw Napi::TypeError::New(env, "NativeModel must be called with new");
+  if (info.Length() < 1) throwType(env, "a model spec object", "spec");
+  bool isDouble = false;
+  ModelSpec spec = parseSpec(info[0], isDouble);
+  guard(env, [&] {
+    if (isDouble) f64_ = std::make_unique<Model<double>>(spec);
+    else f32_ = std::make_unique<Model<float>>(spec);
+    return 0;
+  });
+  adjustExternal(env);
+}
+
+ModelWrap::~ModelWrap() = default;
+
+void ModelWrap::adjustExternal(Napi::Env env) {
+  // Tell V8 about native memory so the garbage collector weighs it (parameters,
+  // gradients and optimizer moments: about 4 copies of the block).
+  const size_t n = f32_ ? f32_->numParams() * sizeof(float) : f64_ ? f64_->numParams() * sizeof(double) : 0;
+  const int64_t want = (int64_t)n * 4;
+  if (want != external_) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, want - external_);
+    external_ = want;
+  }
+}
+
+void ModelWrap::freeModel() {
+  f32_.reset();
+  f64_.reset();
+  adjustExternal(Env());
+}
+
+void ModelWrap::release() {
+  busy_ = false;
+  if (disposed_) freeModel();
+}
+
+Napi::Value ModelWrap::refuse(Napi::Env env) {
+  const char* code = disposed_ ? "ERR_DISPOSED" : busy_ ? "ERR_BUSY" : nullptr;
+  if (!code) return Napi::Value();
+  const std::string msg = disposed_ ? "the model has been disposed"
+                                    : "the model is busy with another call; await it before starting the next";
+  auto d = Napi::Promise::Deferred::New(env);
+  d.Reject(codedError(env, ErrorKind::Native, msg, code).Value());
+  return d.Promise();
+}
+
+static void throwIfDisposed(Napi::Env env, bool disposed) {
+  if (disposed) throw codedError(env, ErrorKind::Native, "the model has been disposed", "ERR_DISPOSED");
+}
+
+Napi::Value ModelWrap::NumParams(const Napi::CallbackInfo& info) {
+  throwIfDisposed(info.Env(), disposed_);
+  return Napi::Number::New(info.Env(), (double)(f32_ ? f32_->numParams() : f64_->numParams()));
+}
+
+Napi::Value ModelWrap::Dtype(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), f64_ ? "float64" : "float32");
+}
+
+Napi::Value ModelWrap::ParamTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  throwIfDisposed(env, disposed_);
+  const auto& table = f32_ ? f32_->paramTable() : f64_->paramTable();
+  Napi::Array out = Napi::Array::New(env, table.size());
+  for (size_t i = 0; i < table.size(); ++i) {
+    const ParamInfo& p = table[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("layer", p.layer);
+    o.Set("name", p.name);
+    Napi::Array shape = Napi::Array::New(env, p.shape.size());
+    for (size_t k = 0; k < p.shape.size(); ++k) shape.Set((uint32_t)k, p.shape[k]);
+    o.Set("shape", shape);
+    o.Set("offset", (double)p.offset);
+    o.Set("size", (double)p.size);
+    out.Set((uint32_t)i, o);
+  }
+  return out;
+}
+
+Napi::Value ModelWrap::StateTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  throwIfDisposed(env, disposed_);
+  const auto table = f32_ ? f32_->stateTable() : f64_->stateTable();
+  Napi::Array out = Napi::Array::New(env, table.size());
+  for (size_t i = 0; i < table.size(); ++i) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("layer", table[i].layer);
+    o.Set("dirs", table[i].dirs);
+    o.Set("units", table[i].units);
+    o.Set("hasCell", table[i].hasCell);
+    out.Set((uint32_t)i, o);
+  }
+  return out;
+}
+
+Napi::Value ModelWrap::GetParams(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  throwIfDisposed(env, disposed_);
+  if (f32_) return toTypedArray<float>(env, f32_->params(), f32_->numParams());
+  return toTypedArray<double>(env, f64_->params(), f64_->numParams());
+}
+
+Napi::Value ModelWrap::SetParams(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  throwIfDisposed(env, disposed_);
+  if (busy_)
+    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
+  if (info.Length() < 2 || !info[0].IsNumber()) throwType(env, "a number", "offset");
+  const double off = info[0].As<Napi::Number>().DoubleValue();
+  const size_t total = f32_ ? f32_->numParams() : f64_->numParams();
+  if (!(off >= 0) || off != (double)(size_t)off || off > (double)total)
+    throwRangeJs(env, "Expected an integer offset in [0, " + std::to_string(total) + "] for offset");
+  auto apply = [&](auto& m) {
+    using T = std::remove_reference_t<decltype(*m->params())>;
+    std::vector<T> data;
+    readFloatArray<T>(info[1], "data", SIZE_MAX, data);
+    if ((size_t)off + data.size() > total)
+      throwRangeJs(env, "Expected at most " + std::to_string(total - (size_t)off) + " elements for data");
+    std::copy(data.begin(), data.end(), m->params() + (size_t)off);
+  };
+  if (f32_) apply(f32_);
+  else apply(f64_);
+  return env.Undefined();
+}
+
+template <class T>
+Napi::Value ModelWrap::forwardT(const Napi::CallbackInfo& info, Model<T>& m) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsBoolean()) throwType(env, "a boolean", "training");
+  auto batch = std::make_shared<OwnedBatch<T>>(parseBatch<T>(info[0], m));
+  const bool training = info[1].As<Napi::Boolean>().Value();
+  auto res = std::make_shared<ForwardResult<T>>();
+  Model<T>* mp = &m;
+  auto* task = new Task(
+      env, this, [=] { mp->forward(batch->view(), training, *res); },
+      [=](Napi::Env e) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("output", toTypedArray<T>(e, res->output.data(), res->output.size()));
+        Napi::Array shape = Napi::Array::New(e, res->shape.size());
+        for (size_t k = 0; k < res->shape.size(); ++k) shape.Set((uint32_t)k, res->shape[k]);
+        o.Set("outputShape", shape);
+        o.Set("finalStates", statesToJs<T>(e, res->finalH, res->finalC));
+        return o;
+      });
+  busy_ = true;
+  Napi::Promise p = task->promise();
+  task->Queue();
+  return p;
+}
+
+template <class T>
+Napi::Value ModelWrap::gradientsT(const Napi::CallbackInfo& info, Model<T>& m) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[2].IsBoolean()) throwType(env, "a boolean", "training");
+  auto batch = std::make_shared<OwnedBatch<T>>(parseBatch<T>(info[0], m));
+  auto targets = std::make_shared<OwnedTargets<T>>(parseTargets<T>(info[1], m, *batch));
+  const bool training = info[2].As<Napi::Boolean>().Value();
+  auto res = std::make_shared<GradientResult<T>>();
+  Model<T>* mp = &m;
+  auto* task = new Task(
+      env, this, [=] { mp->gradients(batch->view(), targets->view(), training, *res); },
+      [=](Napi::Env e) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("loss", res->loss);
+        o.Set("grads", toTypedArray<T>(e, res->grads.data(), res->grads.size()));
+        o.Set("stateGrads", statesToJs<T>(e, res->dh0, res->dc0));
+        return o;
+      });
+  busy_ = true;
+  Napi::Promise p = task->promise();
+  task->Queue();
+  return p;
+}
+
+template <class T>
+Napi::Value ModelWrap::trainStepT(const Napi::CallbackInfo& info, Model<T>& m) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3) throwType(env, "an object", "optimizer");
+  auto batch = std::make_shared<OwnedBatch<T>>(parseBatch<T>(info[0], m));
+  auto targets = std::make_shared<OwnedTargets<T>>(parseTargets<T>(info[1], m, *batch));
+  const OptimizerSpec opt = parseOptimizer(info[2]);
+  auto out = std::make_shared<std::pair<double, double>>();
+  Model<T>* mp = &m;
+  auto* task = new Task(
+      env, this, [=] { out->first = mp->trainStep(batch->view(), targets->view(), opt, out->second); },
+      [=](Napi::Env e) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("loss", out->first);
+        o.Set("gradNorm", out->second);
+        return o;
+      });
+  busy_ = true;
+  Napi::Promise p = task->promise();
+  task->Queue();
+  return p;
+}
+
+Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
+  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
+  return f32_ ? forwardT(info, *f32_) : forwardT(info, *f64_);
+}
+
+Napi::Value ModelWrap::Gradients(const Napi::CallbackInfo& info) {
+  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
+  return f32_ ? gradientsT(info, *f32_) : gradientsT(info, *f64_);
+}
+
+Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
+  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
+  return f32_ ? trainStepT(info, *f32_) : trainStepT(info, *f64_);
+}
+
+Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
+  disposed_ = true;
+  if (!busy_) freeModel();
+  return info.Env().Undefined();
+}
+
+}  // namespace binding
+}  // namespace rnnkit

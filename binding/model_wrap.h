@@ -1,0 +1,59 @@
+// NativeModel: the JS class wrapping a Model<float> or Model<double>.
+//
+// Heavy calls (forward, gradients, trainStep) copy their arguments on the main
+// thread and run on the libuv pool through an AsyncWorker, returning a Promise.
+// One call at a time per model: a second call while one runs rejects with
+// ERR_BUSY instead of racing on the shared workspace; dispose() while busy frees
+// the model when the running call ends.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "model.h"
+
+namespace rnnkit {
+namespace binding {
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit ModelWrap(const Napi::CallbackInfo& info);
+  ~ModelWrap() override;
+
+  // Called by a finishing task on the main thread.
+  void release();
+
+ private:
+  Napi::Value NumParams(const Napi::CallbackInfo& info);
+  Napi::Value Dtype(const Napi::CallbackInfo& info);
+  Napi::Value ParamTable(const Napi::CallbackInfo& info);
+  Napi::Value StateTable(const Napi::CallbackInfo& info);
+  Napi::Value GetParams(const Napi::CallbackInfo& info);
+  Napi::Value SetParams(const Napi::CallbackInfo& info);
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value Gradients(const Napi::CallbackInfo& info);
+  Napi::Value TrainStep(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  template <class T>
+  Napi::Value forwardT(const Napi::CallbackInfo& info, Model<T>& m);
+  template <class T>
+  Napi::Value gradientsT(const Napi::CallbackInfo& info, Model<T>& m);
+  template <class T>
+  Napi::Value trainStepT(const Napi::CallbackInfo& info, Model<T>& m);
+
+  // Rejects with ERR_DISPOSED / ERR_BUSY, or returns an empty value when a call may start.
+  Napi::Value refuse(Napi::Env env);
+  void freeModel();
+  void adjustExternal(Napi::Env env);
+
+  std::unique_ptr<Model<float>> f32_;
+  std::unique_ptr<Model<double>> f64_;
+  bool busy_ = false;
+  bool disposed_ = false;
+  int64_t external_ = 0;  // bytes reported to V8
+};
+
+}  // namespace binding
+}  // namespace rnnkit

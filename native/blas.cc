@@ -1,0 +1,58 @@
+#include "blas.h"
+
+#include <cblas.h>
+
+namespace rnnkit {
+
+static CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+template <>
+void gemm<float>(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+                 const float* B, int ldb, float beta, float* C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {  // C = beta * C (BLAS would do this too, but avoid its argument checks on K = 0)
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) C[(size_t)i * ldc + j] = beta == 0.f ? 0.f : beta * C[(size_t)i * ldc + j];
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, tr(transA), tr(transB), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template <>
+void gemm<double>(bool transA, bool transB, int M, int N, int K, double alpha, const double* A, int lda,
+                  const double* B, int ldb, double beta, double* C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) C[(size_t)i * ldc + j] = beta == 0. ? 0. : beta * C[(size_t)i * ldc + j];
+    return;
+  }
+  cblas_dgemm(CblasRowMajor, tr(transA), tr(transB), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template <class T>
+void gemmReference(bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+                   int ldb, T beta, T* C, int ldc) {
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      T acc = 0;
+      for (int k = 0; k < K; ++k) {
+        T a = transA ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+        T b = transB ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+        acc += a * b;
+      }
+      T& c = C[(size_t)i * ldc + j];
+      c = alpha * acc + (beta == T(0) ? T(0) : beta * c);
+    }
+}
+
+template void gemmReference<float>(bool, bool, int, int, int, float, const float*, int, const float*, int, float,
+                                   float*, int);
+template void gemmReference<double>(bool, bool, int, int, int, double, const double*, int, const double*, int,
+                                    double, double*, int);
+
+int blasThreads() { return openblas_get_num_threads(); }
+void setBlasThreads(int n) { openblas_set_num_threads(n); }
+std::string blasConfig() { return openblas_get_config(); }
+
+}  // namespace rnnkit

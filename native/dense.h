@@ -1,0 +1,57 @@
+// Dense (time-distributed when its input is a sequence) and dropout layers.
+#pragma once
+#include <vector>
+
+#include "layer.h"
+
+namespace rnnkit {
+
+// y = act(x W^T + b), weight (K, D), bias (K); applied to every row of its input.
+template <class T>
+class DenseLayer : public Layer<T> {
+ public:
+  DenseLayer(const LayerSpec& spec, int inCols) : spec_(spec), D_(inCols), K_(spec.units) {}
+  void describe(int index, size_t& offset, std::vector<ParamInfo>& table) override;
+  void init(T* params, uint64_t seed) override;
+  bool seqOut(bool seqIn) const override { return seqIn; }
+  int outCols(int) const override { return K_; }
+  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, int layerIndex) override;
+  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn,
+                int layerIndex) override;
+
+  Activation activation() const { return spec_.activation; }
+  // Pre-activation (logits) of the last forward: losses use them for stable log-softmax / log-sigmoid.
+  const T* pre() const { return spec_.activation == Activation::Linear ? out_.data() : pre_.data(); }
+  // Set by the model when the incoming gradient is already w.r.t. the pre-activation
+  // (fused softmax + cross-entropy, sigmoid + binary cross-entropy).
+  bool gradIsPre = false;
+
+ private:
+  LayerSpec spec_;
+  int D_, K_;
+  size_t wOff_ = 0, bOff_ = 0;
+  std::vector<T> out_, pre_, wt_;
+};
+
+// Inverted dropout: in training, each element is kept with probability 1 - rate and
+// scaled by 1 / (1 - rate); at inference it is the identity. The mask is a pure
+// function of (seed, step, layer, element).
+template <class T>
+class DropoutLayer : public Layer<T> {
+ public:
+  explicit DropoutLayer(const LayerSpec& spec) : rate_(spec.rate) {}
+  void describe(int, size_t&, std::vector<ParamInfo>&) override {}
+  void init(T*, uint64_t) override {}
+  bool seqOut(bool seqIn) const override { return seqIn; }
+  int outCols(int inCols) const override { return inCols; }
+  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, int layerIndex) override;
+  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn,
+                int layerIndex) override;
+
+ private:
+  double rate_;
+  bool applied_ = false;
+  std::vector<T> out_, mask_;
+};
+
+}  // namespace rnnkit

@@ -1,0 +1,20 @@
+// Errors thrown by the core. The core never aborts the process: it throws one
+// of these, and the binding maps the kind to a JS TypeError / RangeError / Error
+// with a stable `code`.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace rnnkit {
+
+enum class ErrorKind { Type, Range, Native };
+
+struct Error : std::runtime_error {
+  ErrorKind kind;
+  Error(ErrorKind k, const std::string& msg) : std::runtime_error(msg), kind(k) {}
+};
+
+[[noreturn]] inline void throwRange(const std::string& msg) { throw Error(ErrorKind::Range, msg); }
+[[noreturn]] inline void throwNative(const std::string& msg) { throw Error(ErrorKind::Native, msg); }
+
+}  // namespace rnnkit

@@ -1,0 +1,58 @@
+// The layer interface used by the model's stack.
+//
+// Dimension legend: B batch, T time, D input width, H hidden units, G gates,
+// V vocabulary, K output width. Activations are time-major: a sequence
+// activation holds T*B rows (row = t*B + b), a collapsed one B rows.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "spec.h"
+
+namespace rnnkit {
+
+// What every layer sees of the current call.
+struct Ctx {
+  int T = 0, B = 0;
+  const int32_t* lengths = nullptr;  // (B) valid steps per row, each in [1, T]
+  bool training = false;
+  uint32_t seed = 0;
+  uint64_t step = 0;  // dropout mask counter (advanced by each training step)
+  bool active(int t, int b) const { return t < lengths[b]; }
+};
+
+// An activation flowing between layers: rows x cols, or token ids for the first layer.
+template <class T>
+struct Act {
+  const T* data = nullptr;          // (rows, cols) row-major
+  const int32_t* tokens = nullptr;  // (rows) token ids when the input is tokens (cols = vocabulary)
+  int rows = 0, cols = 0;
+  bool seq = true;  // rows are T*B time-major (true) or B (false)
+};
+
+template <class T>
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  // Registers the layer's parameters; returns their count and appends to `table`.
+  virtual void describe(int index, size_t& offset, std::vector<ParamInfo>& table) = 0;
+  virtual void init(T* params, uint64_t seed) = 0;
+  virtual bool seqOut(bool seqIn) const = 0;
+  virtual int outCols(int inCols) const = 0;
+  // Forward: reads `in`, writes the layer's own output buffer (returned as an Act).
+  virtual Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, int layerIndex) = 0;
+  // Backward: dOut (same shape as the output) -> accumulates into dParams (+=), and
+  // writes dIn (rows x in.cols) when dIn != nullptr. dOut may be modified in place.
+  virtual void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn,
+                        int layerIndex) = 0;
+};
+
+// Grows a buffer to at least n elements; never shrinks (no allocation per step or per call
+// once the largest (T, B) has been seen).
+template <class T>
+inline T* ensure(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+}  // namespace rnnkit

@@ -1,0 +1,248 @@
+#include "model.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "dense.h"
+#include "errors.h"
+#include "recurrent.h"
+#include "rng.h"
+
+namespace rnnkit {
+
+static bool isRecurrent(LayerType t) { return t == LayerType::Rnn || t == LayerType::Gru || t == LayerType::Lstm; }
+
+void validateSpec(const ModelSpec& spec) {
+  auto fail = [](const std::string& what) { throwRange("Invalid model spec: " + what); };
+  if (spec.inputSize < 1 || spec.inputSize > (1 << 24)) fail("inputSize must be in [1, 16777216]");
+  if (spec.layers.empty()) fail("layers must not be empty");
+  bool seq = true;
+  size_t params = 0;
+  int cols = spec.inputSize;
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const LayerSpec& l = spec.layers[i];
+    const std::string at = "layers[" + std::to_string(i) + "]";
+    if (l.type == LayerType::Dropout) {
+      if (!(l.rate >= 0 && l.rate < 1)) fail(at + ".rate must be in [0, 1)");
+      if (i == 0 && spec.tokens) fail(at + ": dropout cannot be the first layer over token inputs");
+      continue;
+    }
+    if (l.units < 1 || l.units > (1 << 16)) fail(at + ".units must be in [1, 65536]");
+    if (isRecurrent(l.type)) {
+      if (!seq) fail(at + ": a recurrent layer needs a sequence, but an earlier layer has returnSequences false");
+      if (l.type == LayerType::Rnn && l.activation != Activation::Tanh && l.activation != Activation::Relu)
+        fail(at + ".activation must be tanh or relu");
+      const size_t G = l.type == LayerType::Lstm ? 4 : l.type == LayerType::Rnn ? 1 : l.gruMinimal ? 2 : 3;
+      const size_t dirs = l.bidirectional ? 2 : 1;
+      params += dirs * (G * l.units * ((size_t)cols + l.units + 2) + 3 * (size_t)l.units * l.units);
+      seq = l.returnSequences;
+      cols = (int)dirs * l.units;
+    } else {
+      params += (size_t)l.units * ((size_t)cols + 1);
+      cols = l.units;
+    }
+  }
+  if (params > ((size_t)1 << 31)) fail("the model would hold more than 2^31 parameters");
+  const LayerSpec& last = spec.layers.back();
+  if (spec.loss == LossType::CrossEntropy &&
+      !(last.type == LayerType::Dense &&
+        (last.activation == Activation::Softmax || last.activation == Activation::Linear)))
+    fail("loss crossEntropy needs a final dense layer with activation softmax or linear (logits)");
+  if (spec.loss == LossType::BinaryCrossEntropy &&
+      !(last.type == LayerType::Dense &&
+        (last.activation == Activation::Sigmoid || last.activation == Activation::Linear)))
+    fail("loss binaryCrossEntropy needs a final dense layer with activation sigmoid or linear (logits)");
+}
+
+template <class T>
+Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
+  validateSpec(spec_);
+  int cols = spec_.inputSize;
+  bool seq = true;
+  size_t offset = 0;
+  for (size_t i = 0; i < spec_.layers.size(); ++i) {
+    const LayerSpec& l = spec_.layers[i];
+    Layer<T>* layer;
+    if (isRecurrent(l.type)) {
+      auto* r = new RecurrentLayer<T>(l, cols);
+      recurrent_.push_back(r);
+      layer = r;
+    } else if (l.type == LayerType::Dense) {
+      layer = new DenseLayer<T>(l, cols);
+    } else {
+      layer = new DropoutLayer<T>(l);
+    }
+    layers_.emplace_back(layer);
+    layer->describe((int)i, offset, table_);
+    cols = layer->outCols(cols);
+    seq = layer->seqOut(seq);
+  }
+  outCols_ = cols;
+  outSeq_ = seq;
+  params_.assign(offset, T(0));
+  for (size_t i = 0; i < layers_.size(); ++i)
+    layers_[i]->init(params_.data(), splitmix64(((uint64_t)spec_.seed << 20) ^ (uint64_t)i));
+  acts_.resize(layers_.size() + 1);
+  dActs_.resize(layers_.size() + 1);
+}
+
+template <class T>
+Model<T>::~Model() = default;
+
+template <class T>
+std::vector<StateInfo> Model<T>::stateTable() const {
+  std::vector<StateInfo> out;
+  for (size_t i = 0, k = 0; i < spec_.layers.size(); ++i) {
+    if (!isRecurrent(spec_.layers[i].type)) continue;
+    const RecurrentLayer<T>* r = recurrent_[k++];
+    out.push_back({(int)i, r->dirs(), r->units(), r->hasCell()});
+  }
+  return out;
+}
+
+template <class T>
+void Model<T>::checkBatch(const Batch<T>& b) const {
+  if (b.B < 1) throwRange("Expected a batch of at least 1 row for inputs but received 0");
+  if (b.Tn < 1) throwRange("Expected sequences of at least 1 step for inputs but received 0");
+  if ((size_t)b.B * b.Tn > ((size_t)1 << 28)) throwRange("Expected at most 2^28 positions (B*T) for inputs");
+  if (!b.lengths) throwRange("Expected lengths");
+  for (int i = 0; i < b.B; ++i)
+    if (b.lengths[i] < 1 || b.lengths[i] > b.Tn)
+      throwRange("Expected lengths in [1, " + std::to_string(b.Tn) + "] for lengths[" + std::to_string(i) +
+                 "] but received " + std::to_string(b.lengths[i]));
+  if (spec_.tokens) {
+    if (!b.tokens) throwRange("Expected token ids for inputs (the model takes tokens)");
+    for (int i = 0; i < b.B; ++i)
+      for (int t = 0; t < b.lengths[i]; ++t) {
+        const int32_t id = b.tokens[(size_t)i * b.Tn + t];
+        if (id < 0 || id >= spec_.inputSize)
+          throwRange("Expected token ids in [0, " + std::to_string(spec_.inputSize) + ") for inputs[" +
+                     std::to_string(i) + "][" + std::to_string(t) + "] but received " + std::to_string(id));
+      }
+  } else if (!b.features) {
+    throwRange("Expected features for inputs (the model takes features)");
+  }
+}
+
+template <class T>
+const Act<T>& Model<T>::runForward(const Batch<T>& batch, bool training) {
+  checkBatch(batch);
+  const int B = batch.B, Tn = batch.Tn;
+  const size_t TB = (size_t)Tn * B;
+  ctx_.T = Tn;
+  ctx_.B = B;
+  lengths_.assign(batch.lengths, batch.lengths + B);
+  ctx_.lengths = lengths_.data();
+  ctx_.training = training;
+  ctx_.seed = spec_.seed;
+  ctx_.step = step_;
+
+  // Batch-first in, time-major inside: row t*B + b.
+  Act<T>& in = acts_[0];
+  in = Act<T>();
+  in.rows = (int)TB;
+  in.cols = spec_.inputSize;
+  in.seq = true;
+  if (spec_.tokens) {
+    int32_t* tk = ensure(tokens_, TB);
+    for (int b = 0; b < B; ++b)
+      for (int t = 0; t < Tn; ++t) tk[(size_t)t * B + b] = batch.tokens[(size_t)b * Tn + t];
+    in.tokens = tk;
+  } else {
+    const int D = spec_.inputSize;
+    T* x = ensure(x_, TB * D);
+    for (int b = 0; b < B; ++b)
+      for (int t = 0; t < Tn; ++t)
+        std::memcpy(x + ((size_t)t * B + b) * D, batch.features + ((size_t)b * Tn + t) * D, sizeof(T) * D);
+    in.data = x;
+  }
+  for (size_t k = 0; k < recurrent_.size(); ++k) {
+    recurrent_[k]->h0 = k < batch.h0.size() ? batch.h0[k] : nullptr;
+    recurrent_[k]->c0 = k < batch.c0.size() ? batch.c0[k] : nullptr;
+  }
+  for (size_t i = 0; i < layers_.size(); ++i) acts_[i + 1] = layers_[i]->forward(ctx_, params_.data(), acts_[i], (int)i);
+  return acts_.back();
+}
+
+template <class T>
+double Model<T>::runBackward(const Batch<T>&, const Targets<T>& targets) {
+  grads_.assign(params_.size(), T(0));
+  const Act<T>& out = acts_.back();
+  T* dOut = ensure(dActs_.back(), (size_t)out.rows * out.cols);
+  auto* lastDense = dynamic_cast<DenseLayer<T>*>(layers_.back().get());
+  const Activation lastAct = lastDense ? lastDense->activation() : Activation::Linear;
+  bool gradIsPre = false;
+  const double loss = computeLoss(spec_.loss, spec_.reduction, lastAct, ctx_, out,
+                                  lastDense ? lastDense->pre() : nullptr, targets, dOut, gradIsPre);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (auto* d = dynamic_cast<DenseLayer<T>*>(layers_[i].get())) d->gradIsPre = false;
+  if (lastDense) lastDense->gradIsPre = gradIsPre;
+  for (size_t i = layers_.size(); i-- > 0;) {
+    const Act<T>& in = acts_[i];
+    T* dIn = nullptr;
+    if (i > 0) dIn = ensure(dActs_[i], (size_t)in.rows * in.cols);
+    layers_[i]->backward(ctx_, params_.data(), grads_.data(), in, dActs_[i + 1].data(), dIn, (int)i);
+  }
+  return loss;
+}
+
+template <class T>
+void Model<T>::forward(const Batch<T>& batch, bool training, ForwardResult<T>& r) {
+  const Act<T>& out = runForward(batch, training);
+  const int B = batch.B, Tn = batch.Tn, K = out.cols;
+  if (out.seq) {
+    r.shape = {B, Tn, K};
+    r.output.resize((size_t)B * Tn * K);
+    for (int b = 0; b < B; ++b)
+      for (int t = 0; t < Tn; ++t)
+        std::memcpy(r.output.data() + ((size_t)b * Tn + t) * K, out.data + ((size_t)t * B + b) * K, sizeof(T) * K);
+  } else {
+    r.shape = {B, K};
+    r.output.assign(out.data, out.data + (size_t)B * K);
+  }
+  r.finalH.resize(recurrent_.size());
+  r.finalC.resize(recurrent_.size());
+  for (size_t k = 0; k < recurrent_.size(); ++k) {
+    const RecurrentLayer<T>* l = recurrent_[k];
+    const size_t n = (size_t)l->dirs() * B * l->units();
+    r.finalH[k].resize(n);
+    r.finalC[k].resize(l->hasCell() ? n : 0);
+    l->finalState(ctx_, r.finalH[k].data(), l->hasCell() ? r.finalC[k].data() : nullptr);
+  }
+}
+
+template <class T>
+void Model<T>::gradients(const Batch<T>& batch, const Targets<T>& targets, bool training, GradientResult<T>& r) {
+  runForward(batch, training);
+  r.loss = runBackward(batch, targets);
+  r.grads = grads_;
+  r.dh0.resize(recurrent_.size());
+  r.dc0.resize(recurrent_.size());
+  for (size_t k = 0; k < recurrent_.size(); ++k) {
+    const size_t n = (size_t)recurrent_[k]->dirs() * batch.B * recurrent_[k]->units();
+    r.dh0[k].assign(recurrent_[k]->dh0().begin(), recurrent_[k]->dh0().begin() + n);
+    if (recurrent_[k]->hasCell()) r.dc0[k].assign(recurrent_[k]->dc0().begin(), recurrent_[k]->dc0().begin() + n);
+    else r.dc0[k].clear();
+  }
+}
+
+template <class T>
+double Model<T>::trainStep(const Batch<T>& batch, const Targets<T>& targets, const OptimizerSpec& opt,
+                           double& gradNorm) {
+  runForward(batch, true);
+  const double loss = runBackward(batch, targets);
+  gradNorm = l2norm(grads_.data(), grads_.size());
+  if (!std::isfinite(loss) || !std::isfinite(gradNorm))
+    throwNative("non-finite loss or gradient (loss " + std::to_string(loss) + ", gradient norm " +
+                std::to_string(gradNorm) + "); the weights were left unchanged");
+  clipGradients(grads_.data(), grads_.size(), opt.clipValue, opt.clipNorm);
+  optimizerStep(params_.data(), grads_.data(), params_.size(), opt, opt_);
+  ++step_;
+  return loss;
+}
+
+template class Model<float>;
+template class Model<double>;
+
+}  // namespace rnnkit

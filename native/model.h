@@ -1,0 +1,92 @@
+// A sequential stack of layers over one contiguous parameter block, with its loss,
+// backpropagation through time and optimizer state.
+//
+// Data at this boundary is batch-first (what users hold); inside it is time-major.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "layer.h"
+#include "loss.h"
+#include "optim.h"
+#include "spec.h"
+
+namespace rnnkit {
+
+template <class T>
+class RecurrentLayer;
+
+template <class T>
+struct Batch {
+  int B = 0, Tn = 0;  // batch rows, time steps
+  const int32_t* tokens = nullptr;  // (B, T) batch-first, or
+  const T* features = nullptr;      // (B, T, D) batch-first
+  const int32_t* lengths = nullptr;  // (B), each in [1, T]
+  // Per recurrent layer: (dirs, B, H) initial h / c, nullptr = zeros. May be shorter than
+  // the number of recurrent layers.
+  std::vector<const T*> h0, c0;
+};
+
+template <class T>
+struct ForwardResult {
+  std::vector<T> output;  // batch-first (B, T, K) or (B, K)
+  std::vector<int> shape;
+  std::vector<std::vector<T>> finalH, finalC;  // per recurrent layer, (dirs, B, H); finalC empty if no cell
+};
+
+template <class T>
+struct GradientResult {
+  double loss = 0;
+  std::vector<T> grads;                       // same layout as the parameter block
+  std::vector<std::vector<T>> dh0, dc0;       // per recurrent layer, (dirs, B, H)
+};
+
+template <class T>
+class Model {
+ public:
+  explicit Model(const ModelSpec& spec);
+  ~Model();
+
+  const ModelSpec& spec() const { return spec_; }
+  size_t numParams() const { return params_.size(); }
+  const std::vector<ParamInfo>& paramTable() const { return table_; }
+  std::vector<StateInfo> stateTable() const;
+  T* params() { return params_.data(); }
+  const T* params() const { return params_.data(); }
+  // The count of training steps taken (drives dropout masks); saved in checkpoints.
+  uint64_t step() const { return step_; }
+  void setStep(uint64_t s) { step_ = s; }
+  // The width K and whether the output is a sequence.
+  int outputCols() const { return outCols_; }
+  bool outputIsSequence() const { return outSeq_; }
+
+  void forward(const Batch<T>& batch, bool training, ForwardResult<T>& result);
+  void gradients(const Batch<T>& batch, const Targets<T>& targets, bool training, GradientResult<T>& result);
+  // Returns the loss; gradNorm receives the global gradient norm before clipping.
+  double trainStep(const Batch<T>& batch, const Targets<T>& targets, const OptimizerSpec& opt, double& gradNorm);
+
+ private:
+  const Act<T>& runForward(const Batch<T>& batch, bool training);
+  double runBackward(const Batch<T>& batch, const Targets<T>& targets);
+  void checkBatch(const Batch<T>& batch) const;
+
+  ModelSpec spec_;
+  std::vector<std::unique_ptr<Layer<T>>> layers_;
+  std::vector<RecurrentLayer<T>*> recurrent_;  // recurrent layers in order (not owned)
+  std::vector<ParamInfo> table_;
+  std::vector<T> params_, grads_;
+  OptimizerState<T> opt_;
+  uint64_t step_ = 0;
+  int outCols_ = 0;
+  bool outSeq_ = true;
+
+  // Per-call workspace, grown to the largest (T, B) seen.
+  Ctx ctx_;
+  std::vector<int32_t> lengths_, tokens_;  // tokens time-major (T*B)
+  std::vector<T> x_;                       // features time-major (T*B, D)
+  std::vector<Act<T>> acts_;               // acts_[0] the input, acts_[i+1] layer i's output
+  std::vector<std::vector<T>> dActs_;      // gradient buffers, one per activation
+};
+
+}  // namespace rnnkit

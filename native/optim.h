@@ -1,0 +1,37 @@
+// Optimizers and clipping over the one contiguous parameter block.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "spec.h"
+
+namespace rnnkit {
+
+template <class T>
+struct OptimizerState {
+  int type = -1;       // OptimizerSpec::Type of the moments held, -1 = none yet
+  int64_t steps = 0;   // Adam's t
+  std::vector<T> m, v;  // first moment / momentum buffer, second moment
+  void reset() {
+    type = -1;
+    steps = 0;
+    m.clear();
+    v.clear();
+  }
+};
+
+// Global L2 norm of g (accumulated in double).
+template <class T>
+double l2norm(const T* g, size_t n);
+
+// Element-wise clip to [-clipValue, clipValue], then global-norm clip (torch's
+// clip_grad_norm_: scale by clipNorm / (norm + 1e-6) when that is < 1). 0 = off.
+template <class T>
+void clipGradients(T* g, size_t n, double clipValue, double clipNorm);
+
+// One update with torch.optim.SGD / Adam / AdamW semantics.
+template <class T>
+void optimizerStep(T* p, const T* g, size_t n, const OptimizerSpec& opt, OptimizerState<T>& state);
+
+}  // namespace rnnkit

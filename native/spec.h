@@ -1,0 +1,62 @@
+// Model description shared by the core and the binding.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rnnkit {
+
+enum class LayerType { Rnn, Gru, Lstm, Dense, Dropout };
+enum class Activation { Linear, Softmax, Sigmoid, Tanh, Relu };
+enum class Peephole { None, Diagonal, Full };
+enum class LossType { CrossEntropy, BinaryCrossEntropy, Mse };
+enum class Reduction { Mean, Sum };
+
+struct LayerSpec {
+  LayerType type = LayerType::Dense;
+  int units = 0;
+  Activation activation = Activation::Linear;  // rnn: Tanh or Relu; dense: any
+  bool bidirectional = false;
+  bool returnSequences = true;
+  bool gruMinimal = false;  // gru variant 'minimal' (update gate only)
+  bool resetAfter = true;   // gru 'full': reset gate applied after the recurrent product (PyTorch)
+  Peephole peephole = Peephole::None;
+  double rate = 0;  // dropout
+};
+
+struct ModelSpec {
+  bool tokens = true;  // token ids (vocabulary of inputSize) or dense features (inputSize wide)
+  int inputSize = 0;
+  std::vector<LayerSpec> layers;
+  LossType loss = LossType::CrossEntropy;
+  Reduction reduction = Reduction::Mean;
+  uint32_t seed = 0;
+};
+
+// A named view into the contiguous parameter block.
+struct ParamInfo {
+  int layer;
+  std::string name;  // PyTorch-style local name
+  std::vector<int> shape;
+  size_t offset;
+  size_t size;
+};
+
+struct StateInfo {
+  int layer;
+  int dirs;
+  int units;
+  bool hasCell;
+};
+
+struct OptimizerSpec {
+  enum Type { Sgd, Adam, AdamW } type = Adam;
+  double lr = 1e-3, momentum = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0;
+  bool nesterov = false;
+  double clipValue = 0, clipNorm = 0;  // 0 = off
+};
+
+// Checks a spec for consistency; throws Error(Range) naming the offending field.
+void validateSpec(const ModelSpec& spec);
+
+}  // namespace rnnkit
