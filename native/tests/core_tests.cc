@@ -1,0 +1,155 @@
+// Tests of the C++ core without Node: the BLAS seam against the naive reference,
+// and finite-difference gradient checks in double precision for every cell.
+// Prints one line "N passed, N failed" and exits non-zero on failure.
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "blas.h"
+#include "model.h"
+#include "rng.h"
+
+using namespace rnnkit;
+
+static int passed = 0, failed = 0;
+
+static std::string sci(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2e", v);
+  return buf;
+}
+
+static void check(bool ok, const std::string& name, const std::string& detail = "") {
+  (ok ? passed : failed)++;
+  std::printf("%s %s%s%s\n", ok ? "ok" : "FAIL", name.c_str(), detail.empty() ? "" : ": ", detail.c_str());
+}
+
+template <class T>
+static void testGemm(const char* type) {
+  Rng rng(7);
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      const int M = 7, N = 5, K = 9;
+      std::vector<T> A(M * K), B(K * N), C(M * N), R(M * N);
+      for (auto& v : A) v = (T)(rng.uniform() - 0.5);
+      for (auto& v : B) v = (T)(rng.uniform() - 0.5);
+      for (size_t i = 0; i < C.size(); ++i) C[i] = R[i] = (T)(rng.uniform() - 0.5);
+      const int lda = ta ? M : K, ldb = tb ? K : N;
+      gemm<T>(ta, tb, M, N, K, T(0.7), A.data(), lda, B.data(), ldb, T(0.3), C.data(), N);
+      gemmReference<T>(ta, tb, M, N, K, T(0.7), A.data(), lda, B.data(), ldb, T(0.3), R.data(), N);
+      double worst = 0;
+      for (size_t i = 0; i < C.size(); ++i) worst = std::max(worst, (double)std::fabs(C[i] - R[i]));
+      check(worst < (sizeof(T) == 4 ? 1e-5 : 1e-12),
+            std::string("gemm<") + type + "> transA=" + std::to_string(ta) + " transB=" + std::to_string(tb),
+            "max diff " + sci(worst));
+    }
+}
+
+// Central differences over every parameter of a small model; relative to the largest gradient.
+static void gradcheck(const std::string& name, ModelSpec spec) {
+  spec.seed = 11;
+  Model<double> m(spec);
+  const int B = 3, Tn = 4;
+  std::vector<int32_t> lengths = {4, 2, 3}, tokens(B * Tn);
+  std::vector<double> features;
+  for (int i = 0; i < B * Tn; ++i) tokens[i] = (i * 7 + 3) % spec.inputSize;
+  Batch<double> batch;
+  batch.B = B;
+  batch.Tn = Tn;
+  batch.lengths = lengths.data();
+  if (spec.tokens) batch.tokens = tokens.data();
+  else {
+    features.resize((size_t)B * Tn * spec.inputSize);
+    for (size_t i = 0; i < features.size(); ++i) features[i] = std::sin(1.3 * i);
+    batch.features = features.data();
+  }
+  const int K = m.outputCols();
+  const size_t positions = m.outputIsSequence() ? (size_t)B * Tn : B;
+  std::vector<int32_t> classes(positions);
+  std::vector<double> values(positions * K);
+  for (size_t i = 0; i < positions; ++i) classes[i] = (int32_t)(i % K);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = spec.loss == LossType::Mse ? std::cos(i) : (i % 3 == 0);
+  Targets<double> tg;
+  if (spec.loss == LossType::CrossEntropy) tg.classes = classes.data();
+  else tg.values = values.data();
+
+  GradientResult<double> g;
+  m.gradients(batch, tg, true, g);
+  double maxg = 0, worst = 0;
+  for (double v : g.grads) maxg = std::max(maxg, std::fabs(v));
+  for (size_t i = 0; i < m.numParams(); ++i) {
+    const double orig = m.params()[i], eps = 1e-6;
+    GradientResult<double> r;
+    m.params()[i] = orig + eps;
+    m.gradients(batch, tg, true, r);
+    const double lp = r.loss;
+    m.params()[i] = orig - eps;
+    m.gradients(batch, tg, true, r);
+    const double lm = r.loss;
+    m.params()[i] = orig;
+    worst = std::max(worst, std::fabs((lp - lm) / (2 * eps) - g.grads[i]) / maxg);
+  }
+  check(maxg > 1e-3 && worst < 1e-6, "gradcheck " + name, "worst " + sci(worst) + " of max |grad| " + sci(maxg));
+}
+
+static LayerSpec rec(LayerType t, std::function<void(LayerSpec&)> f = nullptr) {
+  LayerSpec l;
+  l.type = t;
+  l.units = 3;
+  l.activation = Activation::Tanh;
+  if (f) f(l);
+  return l;
+}
+
+static LayerSpec dense(int units, Activation a) {
+  LayerSpec l;
+  l.type = LayerType::Dense;
+  l.units = units;
+  l.activation = a;
+  return l;
+}
+
+static ModelSpec lm(std::vector<LayerSpec> layers) {
+  ModelSpec s;
+  s.tokens = true;
+  s.inputSize = 5;
+  s.layers = std::move(layers);
+  s.layers.push_back(dense(5, Activation::Softmax));
+  return s;
+}
+
+int main() {
+  testGemm<float>("float");
+  testGemm<double>("double");
+  gradcheck("rnn tanh", lm({rec(LayerType::Rnn)}));
+  gradcheck("rnn relu", lm({rec(LayerType::Rnn, [](LayerSpec& l) { l.activation = Activation::Relu; })}));
+  gradcheck("gru resetAfter", lm({rec(LayerType::Gru)}));
+  gradcheck("gru reset before", lm({rec(LayerType::Gru, [](LayerSpec& l) { l.resetAfter = false; })}));
+  gradcheck("gru minimal", lm({rec(LayerType::Gru, [](LayerSpec& l) { l.gruMinimal = true; })}));
+  gradcheck("lstm", lm({rec(LayerType::Lstm)}));
+  gradcheck("lstm diagonal peephole", lm({rec(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Diagonal; })}));
+  gradcheck("lstm full peephole", lm({rec(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Full; })}));
+  gradcheck("bidirectional lstm + gru stack",
+            lm({rec(LayerType::Lstm, [](LayerSpec& l) { l.bidirectional = true; }),
+                rec(LayerType::Gru, [](LayerSpec& l) { l.bidirectional = true; })}));
+  {
+    ModelSpec s;
+    s.tokens = false;
+    s.inputSize = 2;
+    s.loss = LossType::BinaryCrossEntropy;
+    s.layers = {rec(LayerType::Gru, [](LayerSpec& l) {
+                  l.bidirectional = true;
+                  l.returnSequences = false;
+                }),
+                dense(2, Activation::Sigmoid)};
+    gradcheck("many-to-one bidirectional gru + binary cross-entropy", s);
+    s.loss = LossType::Mse;
+    s.reduction = Reduction::Sum;
+    s.layers.back() = dense(2, Activation::Tanh);
+    gradcheck("many-to-one mse sum", s);
+  }
+  std::printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
