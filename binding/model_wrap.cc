@@ -230,12 +230,12 @@ Napi::Value ModelWrap::SetParams(const Napi::CallbackInfo& info) {
   if (!(off >= 0) || off != (double)(size_t)off || off > (double)total)
     throwRangeJs(env, "Expected an integer offset in [0, " + std::to_string(total) + "] for offset");
   auto apply = [&](auto& m) {
-    using T = std::remove_reference_t<decltype(*m->params())>;
+    using T = std::remove_const_t<std::remove_reference_t<decltype(*m->params())>>;
     std::vector<T> data;
     readFloatArray<T>(info[1], "data", SIZE_MAX, data);
     if ((size_t)off + data.size() > total)
       throwRangeJs(env, "Expected at most " + std::to_string(total - (size_t)off) + " elements for data");
-    std::copy(data.begin(), data.end(), m->params() + (size_t)off);
+    std::copy(data.begin(), data.end(), m->mutableParams() + (size_t)off);
   };
   if (f32_) apply(f32_);
   else apply(f64_);

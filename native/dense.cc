@@ -36,7 +36,7 @@ Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in,
   const int rows = in.rows, K = K_;
   T* y = ensure(out_, (size_t)rows * K);
   if (in.tokens) {
-    gatherProjection(ctx, W, bias, K, D_, in.tokens, y, wt_);
+    gatherProjection(ctx, W, bias, K, D_, in.tokens, y, wt_, wtVersion_);
   } else {
     for (int r = 0; r < rows; ++r) std::memcpy(y + (size_t)r * K, bias, sizeof(T) * K);
     gemm<T>(false, true, rows, K, D_, T(1), in.data, D_, W, D_, T(1), y, K);
@@ -101,7 +101,7 @@ void DenseLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const 
   T* db = dParams + bOff_;
   addColSums(dOut, rows, K, db);
   if (in.tokens) {
-    scatterProjection(ctx, dOut, K, D_, in.tokens, dW, wt_);
+    scatterProjection(ctx, dOut, K, D_, in.tokens, dW, dwt_);
   } else {
     gemm<T>(true, false, K, D_, rows, T(1), dOut, K, in.data, D_, T(1), dW, D_);
     if (dIn) gemm<T>(false, false, rows, D_, K, T(1), dOut, K, params + wOff_, D_, T(0), dIn, D_);

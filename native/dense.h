@@ -30,7 +30,8 @@ class DenseLayer : public Layer<T> {
   LayerSpec spec_;
   int D_, K_;
   size_t wOff_ = 0, bOff_ = 0;
-  std::vector<T> out_, pre_, wt_;
+  std::vector<T> out_, pre_, wt_, dwt_;
+  uint64_t wtVersion_ = ~0ull;
 };
 
 // Inverted dropout: in training, each element is kept with probability 1 - rate and

@@ -10,13 +10,17 @@
 namespace rnnkit {
 
 // out (T*B, N) = W^T[tokens] + bias for active rows, 0 for padded rows.
-// W is (N, V) row-major; wt is scratch for W^T (V, N).
+// W is (N, V) row-major; wt caches W^T (V, N), rebuilt only when the parameters
+// changed since (wtVersion != ctx.version), so step-by-step sampling pays no transpose.
 template <class T>
 void gatherProjection(const Ctx& ctx, const T* W, const T* bias, int N, int V, const int32_t* tokens, T* out,
-                      std::vector<T>& wt) {
+                      std::vector<T>& wt, uint64_t& wtVersion) {
   T* w = ensure(wt, (size_t)V * N);
-  for (int n = 0; n < N; ++n)
-    for (int v = 0; v < V; ++v) w[(size_t)v * N + n] = W[(size_t)n * V + v];
+  if (wtVersion != ctx.version) {
+    for (int n = 0; n < N; ++n)
+      for (int v = 0; v < V; ++v) w[(size_t)v * N + n] = W[(size_t)n * V + v];
+    wtVersion = ctx.version;
+  }
   const size_t TB = (size_t)ctx.T * ctx.B;
   for (size_t row = 0; row < TB; ++row) {
     T* dst = out + row * N;

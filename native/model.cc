@@ -137,6 +137,7 @@ const Act<T>& Model<T>::runForward(const Batch<T>& batch, bool training) {
   ctx_.training = training;
   ctx_.seed = spec_.seed;
   ctx_.step = step_;
+  ctx_.version = version_;
 
   // Batch-first in, time-major inside: row t*B + b.
   Act<T>& in = acts_[0];
@@ -238,6 +239,7 @@ double Model<T>::trainStep(const Batch<T>& batch, const Targets<T>& targets, con
                 std::to_string(gradNorm) + "); the weights were left unchanged");
   clipGradients(grads_.data(), grads_.size(), opt.clipValue, opt.clipNorm);
   optimizerStep(params_.data(), grads_.data(), params_.size(), opt, opt_);
+  ++version_;
   ++step_;
   return loss;
 }

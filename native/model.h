@@ -52,8 +52,12 @@ class Model {
   size_t numParams() const { return params_.size(); }
   const std::vector<ParamInfo>& paramTable() const { return table_; }
   std::vector<StateInfo> stateTable() const;
-  T* params() { return params_.data(); }
   const T* params() const { return params_.data(); }
+  // Write access to the parameter block; invalidates caches derived from it.
+  T* mutableParams() {
+    ++version_;
+    return params_.data();
+  }
   // The count of training steps taken (drives dropout masks); saved in checkpoints.
   uint64_t step() const { return step_; }
   void setStep(uint64_t s) { step_ = s; }
@@ -78,6 +82,7 @@ class Model {
   std::vector<T> params_, grads_;
   OptimizerState<T> opt_;
   uint64_t step_ = 0;
+  uint64_t version_ = 1;
   int outCols_ = 0;
   bool outSeq_ = true;
 

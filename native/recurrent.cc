@@ -97,7 +97,7 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
   // 1. Input projection for all steps: xp = X W_ih^T + b_ih  (T*B, GH).
   T* xp = ensure(r.xp, TB * GH);
   if (in.tokens) {
-    gatherProjection(ctx, Wih, bih, GH, D_, in.tokens, xp, r.wt);
+    gatherProjection(ctx, Wih, bih, GH, D_, in.tokens, xp, r.wt, r.wtVersion);
   } else {
     for (size_t row = 0; row < TB; ++row) std::memcpy(xp + row * GH, bih, sizeof(T) * GH);
     gemm<T>(false, true, (int)TB, GH, D_, T(1), in.data, D_, Wih, D_, T(1), xp, GH);
@@ -514,7 +514,7 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
     gemm<T>(true, false, H, H, (int)TB, T(1), dxp + 3 * H, GH, cprevAll, H, T(1), dP + (size_t)2 * H * H, H);
   }
   if (in.tokens) {
-    scatterProjection(ctx, dxp, GH, D_, in.tokens, dWih, r.wt);
+    scatterProjection(ctx, dxp, GH, D_, in.tokens, dWih, r.dwt);
   } else {
     gemm<T>(true, false, GH, D_, (int)TB, T(1), dxp, GH, in.data, D_, T(1), dWih, D_);
     if (dIn) gemm<T>(false, false, (int)TB, D_, GH, T(1), dxp, GH, Wih, D_, d == 0 ? T(0) : T(1), dIn, D_);

@@ -62,7 +62,9 @@ class RecurrentLayer : public Layer<T> {
     std::vector<T> aux;   // (T, B, H) gru: W_hn h + b_hn (resetAfter) or r * h (reset before)
     std::vector<T> dxp;   // (T, B, G*H) gradient of the gate pre-activations (input side)
     std::vector<T> dhp;   // (T, B, G*H) gradient of the recurrent-side pre-activations (gru resetAfter)
-    std::vector<T> wt;    // (V, G*H) W_ih^T for token gathers; reused for its gradient in backward
+    std::vector<T> wt;    // (V, G*H) W_ih^T for token gathers (cached per parameter version)
+    std::vector<T> dwt;   // (V, G*H) its gradient (scatter target)
+    uint64_t wtVersion = ~0ull;
   };
 
   void forwardDir(const Ctx& ctx, const T* params, const Act<T>& in, int d, T* out, int outLd);

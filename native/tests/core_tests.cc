@@ -82,13 +82,13 @@ static void gradcheck(const std::string& name, ModelSpec spec) {
   for (size_t i = 0; i < m.numParams(); ++i) {
     const double orig = m.params()[i], eps = 1e-6;
     GradientResult<double> r;
-    m.params()[i] = orig + eps;
+    m.mutableParams()[i] = orig + eps;
     m.gradients(batch, tg, true, r);
     const double lp = r.loss;
-    m.params()[i] = orig - eps;
+    m.mutableParams()[i] = orig - eps;
     m.gradients(batch, tg, true, r);
     const double lm = r.loss;
-    m.params()[i] = orig;
+    m.mutableParams()[i] = orig;
     worst = std::max(worst, std::fabs((lp - lm) / (2 * eps) - g.grads[i]) / maxg);
   }
   check(maxg > 1e-3 && worst < 1e-6, "gradcheck " + name, "worst " + sci(worst) + " of max |grad| " + sci(maxg));
