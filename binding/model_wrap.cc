@@ -215,6 +215,8 @@ Napi::Value ModelWrap::StateTable(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::GetParams(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   throwIfDisposed(env, disposed_);
+  if (busy_)  // a running trainStep may be half way through the update
+    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
   if (f32_) return toTypedArray<float>(env, f32_->params(), f32_->numParams());
   return toTypedArray<double>(env, f64_->params(), f64_->numParams());
 }

@@ -202,14 +202,19 @@ void Model<T>::forward(const Batch<T>& batch, bool training, ForwardResult<T>& r
     r.shape = {B, K};
     r.output.assign(out.data, out.data + (size_t)B * K);
   }
-  r.finalH.resize(recurrent_.size());
-  r.finalC.resize(recurrent_.size());
+  collectFinalStates(B, r.finalH, r.finalC);
+}
+
+template <class T>
+void Model<T>::collectFinalStates(int B, std::vector<std::vector<T>>& h, std::vector<std::vector<T>>& c) const {
+  h.resize(recurrent_.size());
+  c.resize(recurrent_.size());
   for (size_t k = 0; k < recurrent_.size(); ++k) {
     const RecurrentLayer<T>* l = recurrent_[k];
     const size_t n = (size_t)l->dirs() * B * l->units();
-    r.finalH[k].resize(n);
-    r.finalC[k].resize(l->hasCell() ? n : 0);
-    l->finalState(ctx_, r.finalH[k].data(), l->hasCell() ? r.finalC[k].data() : nullptr);
+    h[k].resize(n);
+    c[k].resize(l->hasCell() ? n : 0);
+    l->finalState(ctx_, h[k].data(), l->hasCell() ? c[k].data() : nullptr);
   }
 }
 
@@ -230,8 +235,9 @@ void Model<T>::gradients(const Batch<T>& batch, const Targets<T>& targets, bool 
 
 template <class T>
 double Model<T>::trainStep(const Batch<T>& batch, const Targets<T>& targets, const OptimizerSpec& opt,
-                           double& gradNorm) {
+                           double& gradNorm, ForwardResult<T>* states) {
   runForward(batch, true);
+  if (states) collectFinalStates(batch.B, states->finalH, states->finalC);
   const double loss = runBackward(batch, targets);
   gradNorm = l2norm(grads_.data(), grads_.size());
   if (!std::isfinite(loss) || !std::isfinite(gradNorm))

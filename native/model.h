@@ -42,6 +42,20 @@ struct GradientResult {
   std::vector<std::vector<T>> dh0, dc0;       // per recurrent layer, (dirs, B, H)
 };
 
+// Sampling from a language model: the loop (step, softmax, sample, feed back) runs
+// here, n rows in parallel as one batch, in one call.
+struct GenerateSpec {
+  int n = 1;                    // sequences to sample
+  int maxLength = 100;          // tokens per sequence at most (stop tokens excluded)
+  double temperature = 1;       // 0 = greedy
+  int topK = 0;                 // keep the k most likely tokens; 0 = all
+  double topP = 1;              // nucleus: the smallest set with probability >= topP
+  uint64_t seed = 0;
+  std::vector<int32_t> prime;   // fed first (e.g. <bos> and a prefix); at least one token
+  std::vector<int32_t> stop;    // ends a sequence; not included in the output
+  std::vector<int32_t> ban;     // never produced, however likely
+};
+
 template <class T>
 class Model {
  public:
@@ -67,13 +81,24 @@ class Model {
 
   void forward(const Batch<T>& batch, bool training, ForwardResult<T>& result);
   void gradients(const Batch<T>& batch, const Targets<T>& targets, bool training, GradientResult<T>& result);
-  // Returns the loss; gradNorm receives the global gradient norm before clipping.
-  double trainStep(const Batch<T>& batch, const Targets<T>& targets, const OptimizerSpec& opt, double& gradNorm);
+  // Returns the loss; gradNorm receives the global gradient norm before clipping. When
+  // states is given it receives each recurrent layer's final state (truncated BPTT
+  // carries it into the next window).
+  double trainStep(const Batch<T>& batch, const Targets<T>& targets, const OptimizerSpec& opt, double& gradNorm,
+                   ForwardResult<T>* states = nullptr);
+  // Samples spec.n sequences. h0 / c0: per recurrent layer (dirs, n, H) or nullptr.
+  void generate(const GenerateSpec& spec, const std::vector<const T*>& h0, const std::vector<const T*>& c0,
+                std::vector<std::vector<int32_t>>& out);
+
+  // Optimizer moments and step counts, for checkpoints.
+  const OptimizerState<T>& optimizerState() const { return opt_; }
+  void setOptimizerState(OptimizerState<T> s) { opt_ = std::move(s); }
 
  private:
   const Act<T>& runForward(const Batch<T>& batch, bool training);
   double runBackward(const Batch<T>& batch, const Targets<T>& targets);
   void checkBatch(const Batch<T>& batch) const;
+  void collectFinalStates(int B, std::vector<std::vector<T>>& h, std::vector<std::vector<T>>& c) const;
 
   ModelSpec spec_;
   std::vector<std::unique_ptr<Layer<T>>> layers_;

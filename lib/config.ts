@@ -1,0 +1,251 @@
+/**
+ * The model config given to `sequential`: validation, defaults, structural
+ * rules, the shapes that flow through the layers, and the native spec.
+ */
+import { rangeError, received, typeError } from './errors.js';
+import { isRecurrent, normalizeLayer, type LayerConfig, type LayerInput } from './layers.js';
+import type { Dtype, NativeLayerSpec, NativeModelSpec } from './native.js';
+import { integer, isObject, knownKeys, object, oneOf, withDefault } from './validate.js';
+
+/** Largest accepted vocabulary size or feature count. */
+export const MAX_INPUT_SIZE = 2 ** 24;
+
+/**
+ * Loss functions.
+ *
+ * @example
+ * const loss: Loss = 'mse';
+ */
+export type Loss = 'crossEntropy' | 'binaryCrossEntropy' | 'mse';
+/**
+ * Loss reductions over valid positions.
+ *
+ * @example
+ * const reduction: Reduction = 'sum'; // the course's J = sum_t L<t>
+ */
+export type Reduction = 'mean' | 'sum';
+
+/**
+ * What a model reads: token ids over a vocabulary, or feature vectors.
+ *
+ * @example
+ * const input: InputConfig = { vocabSize: 27 };
+ */
+export type InputConfig = { readonly vocabSize: number } | { readonly features: number };
+
+/**
+ * The config of `sequential(config)`.
+ *
+ * @example
+ * const config: SequentialConfig = {
+ *   input: { vocabSize: 27 },
+ *   layers: [layers.gru({ units: 32 }), layers.dense({ units: 27 })],
+ * };
+ */
+export interface SequentialConfig {
+  input: { vocabSize: number } | { features: number };
+  layers: readonly LayerInput[];
+  /** default 'crossEntropy' */
+  loss?: Loss;
+  /** default 'mean' */
+  reduction?: Reduction;
+  /** uint32, default 0: seeds weight initialisation and dropout masks */
+  seed?: number;
+  /** default 'float32'; 'float64' is meant for gradient checks */
+  dtype?: Dtype;
+}
+
+/**
+ * A normalized, frozen model config (`model.config`): every default filled in.
+ *
+ * @example
+ * model.config.layers[0].type; // 'lstm'
+ */
+export interface ModelConfig {
+  readonly input: InputConfig;
+  readonly layers: readonly LayerConfig[];
+  readonly loss: Loss;
+  readonly reduction: Reduction;
+  readonly seed: number;
+  readonly dtype: Dtype;
+}
+
+/** The shape a layer produces: `seq` = [B, T, width], else [B, width]. */
+export interface LayerShape {
+  readonly seq: boolean;
+  readonly width: number;
+}
+
+const PATH = 'config';
+
+function normalizeInput(value: unknown): InputConfig {
+  const input = object(value, `${PATH}.input`);
+  knownKeys(input, ['vocabSize', 'features'], `${PATH}.input`);
+  const hasVocab = input.vocabSize !== undefined;
+  const hasFeatures = input.features !== undefined;
+  if (hasVocab === hasFeatures) {
+    throw typeError('an object with exactly one of vocabSize, features', `${PATH}.input`, value);
+  }
+  if (hasVocab) return Object.freeze({ vocabSize: integer(input.vocabSize, `${PATH}.input.vocabSize`, 1, MAX_INPUT_SIZE) });
+  return Object.freeze({ features: integer(input.features, `${PATH}.input.features`, 1, MAX_INPUT_SIZE) });
+}
+
+/**
+ * The input width of a model: the vocabulary size for tokens, the feature count otherwise.
+ *
+ * @throws never
+ * @example
+ * inputWidth({ vocabSize: 27 }); // 27
+ */
+export function inputWidth(input: InputConfig): number {
+  return 'vocabSize' in input ? input.vocabSize : input.features;
+}
+
+/**
+ * The output shape of every layer, in order (the last one is the model's output).
+ *
+ * @throws never (the config is already validated)
+ * @example
+ * layerShapes(model.config).at(-1); // { seq: true, width: 27 }
+ */
+export function layerShapes(config: Pick<ModelConfig, 'input' | 'layers'>): LayerShape[] {
+  let shape: LayerShape = { seq: true, width: inputWidth(config.input) };
+  const out: LayerShape[] = [];
+  for (const layer of config.layers) {
+    if (isRecurrent(layer)) {
+      shape = { seq: layer.returnSequences, width: (layer.bidirectional ? 2 : 1) * layer.units };
+    } else if (layer.type === 'dense') {
+      shape = { seq: shape.seq, width: layer.units };
+    }
+    out.push(shape);
+  }
+  return out;
+}
+
+function checkStructure(config: Omit<ModelConfig, 'seed' | 'dtype'>): void {
+  const { layers, loss } = config;
+  if (layers.length === 0) throw rangeError('at least one layer', `${PATH}.layers`, config.layers);
+  const names = new Map<string, number>();
+  let collapsed = -1;
+  layers.forEach((layer, i) => {
+    const path = `${PATH}.layers[${i}]`;
+    if (layer.name !== undefined) {
+      const prev = names.get(layer.name);
+      if (prev !== undefined) {
+        throw rangeError(`a name unique among the layers (layers[${prev}] has it)`, `${path}.name`, layer.name);
+      }
+      names.set(layer.name, i);
+    }
+    if (isRecurrent(layer) && collapsed >= 0) {
+      throw rangeError(
+        `only dense or dropout layers after layers[${collapsed}] (returnSequences false)`,
+        `${path}.type`,
+        layer.type,
+      );
+    }
+    if (isRecurrent(layer) && !layer.returnSequences) collapsed = i;
+  });
+  if ('vocabSize' in config.input && layers[0]!.type === 'dropout') {
+    throw rangeError("a recurrent or dense first layer for token input", `${PATH}.layers[0].type`, 'dropout');
+  }
+  const last = layers[layers.length - 1]!;
+  const lastPath = `${PATH}.layers[${layers.length - 1}]`;
+  if (loss === 'crossEntropy' || loss === 'binaryCrossEntropy') {
+    const allowed = loss === 'crossEntropy' ? ['softmax', 'linear'] : ['sigmoid', 'linear'];
+    if (last.type !== 'dense') {
+      throw rangeError(`a final dense layer with activation ${allowed.join(' or ')} (loss '${loss}')`, lastPath, received(`a final ${last.type} layer`));
+    }
+    if (!allowed.includes(last.activation)) {
+      throw rangeError(`${allowed.map((a) => `'${a}'`).join(' or ')} (loss '${loss}')`, `${lastPath}.activation`, last.activation);
+    }
+  }
+}
+
+/**
+ * Validates a `sequential` config and returns it normalized and frozen.
+ *
+ * @throws TypeError for a wrongly typed field, a missing input or an unknown key
+ * @throws RangeError for an out-of-range value, no layers, duplicate layer
+ *   names, or a structure the model cannot run (see the API contract)
+ * @example
+ * const config = normalizeConfig({ input: { features: 3 }, layers: [{ type: 'rnn', units: 4 }], loss: 'mse' });
+ */
+export function normalizeConfig(value: unknown): ModelConfig {
+  const config = object(value, PATH);
+  knownKeys(config, ['input', 'layers', 'loss', 'reduction', 'seed', 'dtype'], PATH);
+  const input = normalizeInput(config.input);
+  if (!Array.isArray(config.layers)) throw typeError('an array of layers', `${PATH}.layers`, config.layers);
+  const layers = Object.freeze(
+    config.layers.map((layer: unknown, i) => {
+      const path = `${PATH}.layers[${i}]`;
+      if (!isObject(layer)) throw typeError('a layer config (e.g. layers.lstm({ units }))', path, layer);
+      return normalizeLayer(layer, path);
+    }),
+  );
+  const loss = withDefault(config.loss, 'crossEntropy' as const, (v) =>
+    oneOf(v, `${PATH}.loss`, ['crossEntropy', 'binaryCrossEntropy', 'mse'] as const),
+  );
+  const reduction = withDefault(config.reduction, 'mean' as const, (v) =>
+    oneOf(v, `${PATH}.reduction`, ['mean', 'sum'] as const),
+  );
+  const seed = withDefault(config.seed, 0, (v) => integer(v, `${PATH}.seed`, 0, 0xffffffff));
+  const dtype = withDefault(config.dtype, 'float32' as const, (v) =>
+    oneOf(v, `${PATH}.dtype`, ['float32', 'float64'] as const),
+  );
+  checkStructure({ input, layers, loss, reduction });
+  return Object.freeze({ input, layers, loss, reduction, seed, dtype });
+}
+
+function nativeLayer(layer: LayerConfig): NativeLayerSpec {
+  switch (layer.type) {
+    case 'lstm':
+      return {
+        type: 'lstm',
+        units: layer.units,
+        peephole: layer.peephole,
+        bidirectional: layer.bidirectional,
+        returnSequences: layer.returnSequences,
+      };
+    case 'gru':
+      return {
+        type: 'gru',
+        units: layer.units,
+        variant: layer.variant,
+        resetAfter: layer.resetAfter,
+        bidirectional: layer.bidirectional,
+        returnSequences: layer.returnSequences,
+      };
+    case 'rnn':
+      return {
+        type: 'rnn',
+        units: layer.units,
+        activation: layer.activation,
+        bidirectional: layer.bidirectional,
+        returnSequences: layer.returnSequences,
+      };
+    case 'dense':
+      return { type: 'dense', units: layer.units, activation: layer.activation };
+    case 'dropout':
+      return { type: 'dropout', rate: layer.rate };
+  }
+}
+
+/**
+ * The native addon's spec for a normalized config.
+ *
+ * @throws never
+ * @example
+ * new (native().NativeModel)(nativeSpec(config));
+ */
+export function nativeSpec(config: ModelConfig): NativeModelSpec {
+  const tokens = 'vocabSize' in config.input;
+  return {
+    inputKind: tokens ? 'tokens' : 'features',
+    inputSize: inputWidth(config.input),
+    layers: config.layers.map(nativeLayer),
+    loss: config.loss,
+    reduction: config.reduction,
+    seed: config.seed,
+    dtype: config.dtype,
+  };
+}

@@ -1,0 +1,457 @@
+/**
+ * `sequential(config)` and the `Model` it returns: named weights, inference,
+ * gradients and training steps on top of the native model.
+ */
+import { layerShapes, nativeSpec, normalizeConfig, type LayerShape, type ModelConfig, type SequentialConfig } from './config.js';
+import { callSite, fromNative, nativeCall, rangeError, RnnkitError } from './errors.js';
+import { toBatch, type InputSpec } from './inputs.js';
+import { native, type NativeBatch, type NativeModel, type NativeStateInfo } from './native.js';
+import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
+import { stateTensors, toInitialStates } from './state.js';
+import { toTargets } from './targets.js';
+import { floatData, tensor } from './tensor.js';
+import type { FloatArray, LayerState, ModelInput, StateTensors, Targets, Tensor } from './types.js';
+import { boolean, knownKeys, object, optionalObject, withDefault, type Dict } from './validate.js';
+
+/**
+ * Options shared by predict / forward / gradients / trainStep.
+ *
+ * @example
+ * await model.predict([[1, 2, 0]], { lengths: [2] });
+ */
+export interface CallOptions {
+  /** valid steps per row, each in [1, T]; default: inferred from ragged rows, else T */
+  lengths?: number[] | Int32Array;
+  /** per recurrent layer (in order): PyTorch's h0 / c0 of shape [dirs, B, H]; missing = zeros */
+  initialState?: (LayerState | null | undefined)[];
+}
+
+/**
+ * Options of {@link Model.forward}.
+ *
+ * @example
+ * await model.forward(x, { training: true });
+ */
+export interface ForwardOptions extends CallOptions {
+  /** run dropout as in training; default false */
+  training?: boolean;
+}
+
+/**
+ * Options of {@link Model.gradients}.
+ *
+ * @example
+ * await model.gradients(x, y, { training: false });
+ */
+export interface GradientsOptions extends CallOptions {
+  /** run dropout as in training; default true */
+  training?: boolean;
+}
+
+/**
+ * Options of {@link Model.trainStep}.
+ *
+ * @example
+ * await model.trainStep(x, y, { optimizer: { type: 'sgd', lr: 0.1 }, clipNorm: 5 });
+ */
+export interface TrainStepOptions extends CallOptions {
+  /** default `{ type: 'adam', lr: 1e-3 }` */
+  optimizer?: OptimizerConfig;
+  /** clip each gradient element to [-clipValue, clipValue] (applied first); default off */
+  clipValue?: number;
+  /** clip the global L2 norm of the gradient (torch clip_grad_norm_); default off */
+  clipNorm?: number;
+}
+
+/**
+ * Result of {@link Model.forward}.
+ *
+ * @example
+ * const { output, finalState } = await model.forward(x);
+ */
+export interface ForwardResult {
+  /** [B, T, K] for a sequence output, [B, K] otherwise; padded steps are 0 */
+  output: Tensor;
+  /** per recurrent layer: the state at each row's last valid step, [dirs, B, H] */
+  finalState: StateTensors[];
+}
+
+/**
+ * Result of {@link Model.gradients}.
+ *
+ * @example
+ * const { loss, grads, initialStateGrads } = await model.gradients(x, y);
+ */
+export interface GradientsResult {
+  loss: number;
+  /** keyed like {@link Model.getWeights} */
+  grads: Record<string, Tensor>;
+  /** gradient of the loss with respect to each recurrent layer's initial state */
+  initialStateGrads: StateTensors[];
+}
+
+/**
+ * Result of {@link Model.trainStep}.
+ *
+ * @example
+ * const { loss, gradNorm } = await model.trainStep(x, y);
+ */
+export interface TrainStepResult {
+  /** the loss before the update */
+  loss: number;
+  /** global L2 norm of the gradient before clipping */
+  gradNorm: number;
+}
+
+/** One named weight: a view into the native parameter block. */
+interface WeightEntry {
+  readonly name: string;
+  readonly layer: number;
+  readonly shape: readonly number[];
+  readonly offset: number;
+  readonly size: number;
+}
+
+const COMMON_KEYS = ['lengths', 'initialState'] as const;
+
+/**
+ * A sequential recurrent model. Create it with {@link sequential} (or
+ * `new Model(config)`, which is the same). Async methods run on a worker
+ * thread; one call at a time per model (a second concurrent call rejects
+ * with code `ERR_BUSY`). Call {@link Model.dispose} to free native memory
+ * early.
+ *
+ * @throws TypeError / RangeError for an invalid config (see {@link sequential})
+ * @example
+ * const model = new Model({ input: { features: 3 }, layers: [layers.gru({ units: 8 })], loss: 'mse' });
+ */
+export class Model {
+  /** The normalized, frozen config (every default filled in). */
+  readonly config: ModelConfig;
+  /** Weight names in parameter-block order, e.g. `layers.0.weight_ih_l0`. */
+  readonly weightNames: readonly string[];
+  /** Total number of parameters. */
+  readonly numParams: number;
+
+  #handle: NativeModel | null;
+  /** native calls in flight (a refused concurrent call counts while it settles) */
+  #inflight = 0;
+  readonly #weights: readonly WeightEntry[];
+  readonly #byName: ReadonlyMap<string, WeightEntry>;
+  readonly #states: readonly NativeStateInfo[];
+  readonly #shapes: readonly LayerShape[];
+  readonly #input: InputSpec;
+
+  constructor(config: SequentialConfig) {
+    this.config = normalizeConfig(config);
+    const { input, dtype } = this.config;
+    this.#input =
+      'vocabSize' in input ? { kind: 'tokens', vocabSize: input.vocabSize } : { kind: 'features', features: input.features, dtype };
+    this.#shapes = layerShapes(this.config);
+    let handle: NativeModel;
+    try {
+      handle = new (native().NativeModel)(nativeSpec(this.config));
+    } catch (err) {
+      throw fromNative(err);
+    }
+    this.#handle = handle;
+    this.#weights = Object.freeze(
+      handle.paramTable().map((p) => {
+        const prefix = this.config.layers[p.layer]?.name ?? `layers.${p.layer}`;
+        return Object.freeze({ name: `${prefix}.${p.name}`, layer: p.layer, shape: Object.freeze(p.shape.slice()), offset: p.offset, size: p.size });
+      }),
+    );
+    this.#byName = new Map(this.#weights.map((w) => [w.name, w]));
+    this.#states = Object.freeze(handle.stateTable().map((s) => Object.freeze({ ...s })));
+    this.weightNames = Object.freeze(this.#weights.map((w) => w.name));
+    this.numParams = handle.numParams;
+  }
+
+  /** True after {@link Model.dispose}. */
+  get disposed(): boolean {
+    return this.#handle === null;
+  }
+
+  /**
+   * The output shape of the model for a batch of B rows and T steps.
+   *
+   * @throws never
+   * @example
+   * model.outputShape(2, 5); // [2, 5, 27] or [2, 27]
+   */
+  outputShape(B: number, T: number): number[] {
+    const last = this.#shapes[this.#shapes.length - 1]!;
+    return last.seq ? [B, T, last.width] : [B, last.width];
+  }
+
+  /**
+   * A Keras-like table of the layers: name, type, output shape, parameter count.
+   *
+   * @throws never
+   * @example
+   * console.log(model.summary());
+   */
+  summary(): string {
+    const rows = this.config.layers.map((layer, i) => {
+      const shape = this.#shapes[i]!;
+      const params = this.#weights.filter((w) => w.layer === i).reduce((n, w) => n + w.size, 0);
+      const extra =
+        layer.type === 'lstm' && layer.peephole !== 'none'
+          ? ` peephole=${layer.peephole}`
+          : layer.type === 'gru' && layer.variant === 'minimal'
+            ? ' minimal'
+            : '';
+      const bi = 'bidirectional' in layer && layer.bidirectional ? ' bidirectional' : '';
+      return [
+        layer.name ?? `layers.${i}`,
+        `${layer.type}${bi}${extra}`,
+        shape.seq ? `[B, T, ${shape.width}]` : `[B, ${shape.width}]`,
+        params.toLocaleString('en-US'),
+      ];
+    });
+    const header = ['Layer', 'Type', 'Output shape', 'Params'];
+    const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+    const line = (r: string[]) => r.map((cell, c) => (c === 3 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ');
+    const rule = '-'.repeat(widths.reduce((a, b) => a + b + 2, -2));
+    const input = 'vocabSize' in this.config.input ? `tokens (vocabSize ${this.config.input.vocabSize})` : `features (${this.config.input.features})`;
+    return [
+      `Input: ${input}`,
+      line(header),
+      rule,
+      ...rows.map(line),
+      rule,
+      `Total params: ${this.numParams.toLocaleString('en-US')} (${this.config.dtype}), loss ${this.config.loss} (${this.config.reduction})`,
+    ].join('\n');
+  }
+
+  /**
+   * A copy of every weight, keyed by name (PyTorch layout, e.g.
+   * `layers.0.weight_ih_l0` of shape [G*H, D]). The Tensors of one call may
+   * share one fresh ArrayBuffer; none aliases native memory.
+   *
+   * @throws RnnkitError ERR_DISPOSED after dispose(); ERR_BUSY while a call runs
+   * @example
+   * const w = model.getWeights();
+   * w['layers.0.weight_hh_l0'].shape; // [4 * H, H] for an LSTM
+   */
+  getWeights(): Record<string, Tensor> {
+    const handle = this.#alive();
+    this.#idle();
+    let block: FloatArray;
+    try {
+      block = handle.getParams();
+    } catch (err) {
+      throw fromNative(err);
+    }
+    return this.#split(block);
+  }
+
+  /**
+   * Overwrites any subset of the weights. Each value is a Tensor of the
+   * weight's exact shape or a Float32Array / Float64Array of its size
+   * (converted to the model's dtype). Everything is checked before anything
+   * is written.
+   *
+   * @throws TypeError when `weights` is not an object or a value is not a Tensor / float array
+   * @throws RangeError for an unknown weight name, a wrong shape or size, or a non-finite value
+   * @throws RnnkitError ERR_DISPOSED after dispose(); ERR_BUSY while a call runs
+   * @example
+   * model.setWeights({ 'layers.0.bias_ih_l0': new Float32Array(4 * 32).fill(0.1) });
+   */
+  setWeights(weights: Record<string, Tensor | FloatArray>): void {
+    const handle = this.#alive();
+    this.#idle();
+    const given = object(weights, 'weights');
+    const writes: [WeightEntry, FloatArray][] = Object.keys(given).map((key) => {
+      const entry = this.#byName.get(key);
+      if (!entry) throw rangeError('a weight name of this model (see model.weightNames)', 'weights', key);
+      return [entry, floatData(given[key], entry.shape, `weights['${key}']`, this.config.dtype)];
+    });
+    try {
+      for (const [entry, data] of writes) handle.setParams(entry.offset, data);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  /**
+   * Runs the model in inference mode (no dropout) and returns its output:
+   * [B, T, K] when the last recurrent layer returns sequences, else [B, K];
+   * padded steps are 0.
+   *
+   * @throws TypeError / RangeError for invalid inputs or options (the Promise rejects)
+   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
+   * @example
+   * const y = await model.predict([[1, 2, 3], [4, 5]]);
+   * y.shape; // [2, 3, K]
+   */
+  async predict(inputs: ModelInput, options?: CallOptions): Promise<Tensor> {
+    const site = callSite();
+    const handle = this.#alive();
+    const opts = this.#options(options, COMMON_KEYS);
+    const batch = this.#batch(inputs, opts);
+    const res = await this.#run(site, () => handle.forward(batch, false));
+    return tensor(res.output, res.outputShape);
+  }
+
+  /**
+   * Runs the model and returns its output and each recurrent layer's final
+   * state (at each row's last valid step), for carrying state across calls
+   * (truncated BPTT, generation).
+   *
+   * @throws TypeError / RangeError for invalid inputs or options (the Promise rejects)
+   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
+   * @example
+   * const { output, finalState } = await model.forward(x);
+   * const next = await model.forward(x2, { initialState: finalState });
+   */
+  async forward(inputs: ModelInput, options?: ForwardOptions): Promise<ForwardResult> {
+    const site = callSite();
+    const handle = this.#alive();
+    const opts = this.#options(options, [...COMMON_KEYS, 'training']);
+    const training = withDefault(opts.training, false, (v) => boolean(v, 'options.training'));
+    const batch = this.#batch(inputs, opts);
+    const res = await this.#run(site, () => handle.forward(batch, training));
+    return {
+      output: tensor(res.output, res.outputShape),
+      finalState: stateTensors(res.finalStates, this.#states, batch.B),
+    };
+  }
+
+  /**
+   * Computes the loss and its gradient with respect to every weight and each
+   * recurrent layer's initial state, without changing the weights. Dropout is
+   * active unless `training: false`; it does not advance the dropout mask, so
+   * repeated calls see the same mask.
+   *
+   * @throws TypeError / RangeError for invalid inputs, targets or options (the Promise rejects)
+   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
+   * @example
+   * const { loss, grads } = await model.gradients([[1, 2, 3]], [[2, 3, 4]]);
+   * grads['layers.0.weight_ih_l0'].shape; // same as the weight
+   */
+  async gradients(inputs: ModelInput, targets: Targets, options?: GradientsOptions): Promise<GradientsResult> {
+    const site = callSite();
+    const handle = this.#alive();
+    const opts = this.#options(options, [...COMMON_KEYS, 'training']);
+    const training = withDefault(opts.training, true, (v) => boolean(v, 'options.training'));
+    const batch = this.#batch(inputs, opts);
+    const t = toTargets(targets, batch, this.#shapes[this.#shapes.length - 1]!, this.config.loss, this.config.dtype);
+    const res = await this.#run(site, () => handle.gradients(batch, t, training));
+    return {
+      loss: res.loss,
+      grads: this.#split(res.grads),
+      initialStateGrads: stateTensors(res.stateGrads, this.#states, batch.B),
+    };
+  }
+
+  /**
+   * One optimizer step on a batch: forward with dropout, loss, BPTT,
+   * clipping (by value, then by global norm), update. Returns the loss before
+   * the update and the gradient norm before clipping.
+   *
+   * @throws TypeError / RangeError for invalid inputs, targets or options (the Promise rejects)
+   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
+   * @example
+   * for (let i = 0; i < 100; i++) {
+   *   const { loss } = await model.trainStep(x, y, { optimizer: { type: 'adam', lr: 1e-2 }, clipNorm: 5 });
+   * }
+   */
+  async trainStep(inputs: ModelInput, targets: Targets, options?: TrainStepOptions): Promise<TrainStepResult> {
+    const site = callSite();
+    const handle = this.#alive();
+    const opts = this.#options(options, [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm']);
+    const optimizer = toNativeOptimizer(opts.optimizer, opts.clipValue, opts.clipNorm);
+    const batch = this.#batch(inputs, opts);
+    const t = toTargets(targets, batch, this.#shapes[this.#shapes.length - 1]!, this.config.loss, this.config.dtype);
+    const res = await this.#run(site, () => handle.trainStep(batch, t, optimizer));
+    return { loss: res.loss, gradNorm: res.gradNorm };
+  }
+
+  /**
+   * Frees the native memory now (otherwise the garbage collector does it).
+   * A call still running finishes first and the memory is freed when it
+   * ends. Later calls fail with code `ERR_DISPOSED`; calling dispose() again
+   * does nothing.
+   *
+   * @throws never in normal use (a native failure would be an RnnkitError)
+   * @example
+   * model.dispose();
+   */
+  dispose(): void {
+    if (this.#handle === null) return;
+    try {
+      this.#handle.dispose();
+    } catch (err) {
+      throw fromNative(err);
+    }
+    this.#handle = null;
+  }
+
+  #alive(): NativeModel {
+    if (this.#handle === null) throw new RnnkitError('ERR_DISPOSED', 'rnnkit: the model has been disposed');
+    return this.#handle;
+  }
+
+  /** Sync methods must not read or write the weights while a call runs (a trainStep may be updating them). */
+  #idle(): void {
+    if (this.#inflight > 0) {
+      throw new RnnkitError('ERR_BUSY', 'rnnkit: the model is busy with another call; await it first');
+    }
+  }
+
+  async #run<T>(site: Error, fn: () => Promise<T>): Promise<T> {
+    this.#inflight++;
+    try {
+      return await nativeCall(site, fn);
+    } finally {
+      this.#inflight--;
+    }
+  }
+
+  #options(options: unknown, keys: readonly string[]): Dict {
+    const opts = optionalObject(options, 'options');
+    knownKeys(opts, keys, 'options');
+    return opts;
+  }
+
+  #batch(inputs: unknown, opts: Dict): NativeBatch {
+    const batch: NativeBatch = toBatch(inputs, this.#input, opts.lengths);
+    const states = toInitialStates(opts.initialState, this.#states, batch.B, this.config.dtype);
+    if (states) batch.initialStates = states;
+    return batch;
+  }
+
+  #split(block: FloatArray): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    for (const w of this.#weights) out[w.name] = tensor(block.subarray(w.offset, w.offset + w.size), w.shape);
+    return out;
+  }
+}
+
+/**
+ * Builds a sequential model: token or feature input, a stack of layers
+ * (recurrent, dense, dropout), a loss. Weights are initialised from `seed`
+ * (the same seed gives the same weights).
+ *
+ * Config: `input` ({ vocabSize } or { features }, positive integers);
+ * `layers` (at least one; from {@link layers}); `loss` 'crossEntropy'
+ * (default) | 'binaryCrossEntropy' | 'mse'; `reduction` 'mean' (default) |
+ * 'sum'; `seed` uint32 (default 0); `dtype` 'float32' (default) | 'float64'.
+ *
+ * @throws TypeError for a wrongly typed field or an unknown key
+ * @throws RangeError for an out-of-range value, no layers, duplicate layer
+ *   names, a recurrent layer after one with returnSequences false, a token
+ *   input starting with dropout, or a last layer that does not fit the loss
+ *   (crossEntropy: dense softmax/linear; binaryCrossEntropy: dense sigmoid/linear)
+ * @example
+ * const model = sequential({
+ *   input: { vocabSize: 27 },
+ *   layers: [layers.lstm({ units: 32 }), layers.dense({ units: 27, activation: 'softmax' })],
+ *   seed: 1,
+ * });
+ * const probs = await model.predict([[1, 2, 3]]); // shape [1, 3, 27]
+ */
+export function sequential(config: SequentialConfig): Model {
+  return new Model(config);
+}
