@@ -153,6 +153,36 @@ OptimizerSpec parseOptimizer(const Napi::Value& v) {
   return s;
 }
 
+static std::vector<int32_t> readIds(const Napi::Object& o, const char* key, const std::string& ctx) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throwType(o.Env(), "an Int32Array", ctx + "." + key);
+  auto a = v.As<Napi::Int32Array>();
+  if (a.ElementLength() > (1u << 20)) throwRangeJs(o.Env(), "Expected at most 2^20 ids for " + ctx + "." + key);
+  if (!a.Data() && a.ElementLength() > 0) throwRangeJs(o.Env(), "Expected an attached buffer for " + ctx + "." + key);
+  return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
+}
+
+GenerateSpec parseGenerate(const Napi::Value& v) {
+  Napi::Object o = asObject(v, "options");
+  GenerateSpec g;
+  g.n = getInt(o, "n", "options", 1, 100000);
+  g.maxLength = getInt(o, "maxLength", "options", 1, 1000000);
+  g.temperature = getNumber(o, "temperature", "options");
+  if (g.temperature < 0) throwRangeJs(o.Env(), "Expected a number >= 0 for options.temperature");
+  g.topK = getInt(o, "topK", "options", 0, 1 << 24);
+  g.topP = getNumber(o, "topP", "options");
+  if (!(g.topP > 0 && g.topP <= 1)) throwRangeJs(o.Env(), "Expected a number in (0, 1] for options.topP");
+  const double seed = getNumber(o, "seed", "options");
+  if (seed < 0 || seed != std::floor(seed) || seed > 9007199254740991.0)
+    throwRangeJs(o.Env(), "Expected a non-negative integer for options.seed");
+  g.seed = (uint64_t)seed;
+  g.prime = readIds(o, "prime", "options");
+  g.stop = readIds(o, "stopTokens", "options");
+  g.ban = readIds(o, "banTokens", "options");
+  return g;
+}
+
 template <class T>
 struct FloatKind;
 template <>
@@ -227,25 +257,35 @@ OwnedBatch<T> parseBatch(const Napi::Value& v, const Model<T>& model) {
   else readFloatArray(o.Get("features"), "batch.features", BT * spec.inputSize, b.features);
   Napi::Value sv = o.Get("initialStates");
   if (!sv.IsUndefined() && !sv.IsNull()) {
-    if (!sv.IsArray()) throwType(env, "an array", "batch.initialStates");
-    Napi::Array arr = sv.As<Napi::Array>();
-    const std::vector<StateInfo> info = model.stateTable();
-    if (arr.Length() > info.size())
-      throwRangeJs(env, "Expected at most " + std::to_string(info.size()) + " entries for batch.initialStates");
-    b.h0.resize(arr.Length());
-    b.c0.resize(arr.Length());
-    for (uint32_t k = 0; k < arr.Length(); ++k) {
-      Napi::Value e = arr.Get(k);
-      if (e.IsUndefined() || e.IsNull()) continue;
-      const std::string name = "batch.initialStates[" + std::to_string(k) + "]";
-      Napi::Object so = asObject(e, name);
-      const size_t n = (size_t)info[k].dirs * b.B * info[k].units;
-      readFloatArray(so.Get("h"), (name + ".h").c_str(), n, b.h0[k]);
-      Napi::Value c = so.Get("c");
-      if (!c.IsUndefined() && !c.IsNull()) {
-        if (!info[k].hasCell) throwRangeJs(env, "Expected no c for " + name + " (not an LSTM layer)");
-        readFloatArray(c, (name + ".c").c_str(), n, b.c0[k]);
-      }
+    OwnedBatch<T> st = parseStates<T>(sv, model, b.B);
+    b.h0 = std::move(st.h0);
+    b.c0 = std::move(st.c0);
+  }
+  return b;
+}
+
+template <class T>
+OwnedBatch<T> parseStates(const Napi::Value& sv, const Model<T>& model, int B) {
+  Napi::Env env = sv.Env();
+  OwnedBatch<T> b;
+  if (!sv.IsArray()) throwType(env, "an array", "initialStates");
+  Napi::Array arr = sv.As<Napi::Array>();
+  const std::vector<StateInfo> info = model.stateTable();
+  if (arr.Length() > info.size())
+    throwRangeJs(env, "Expected at most " + std::to_string(info.size()) + " entries for initialStates");
+  b.h0.resize(arr.Length());
+  b.c0.resize(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); ++k) {
+    Napi::Value e = arr.Get(k);
+    if (e.IsUndefined() || e.IsNull()) continue;
+    const std::string name = "initialStates[" + std::to_string(k) + "]";
+    Napi::Object so = asObject(e, name);
+    const size_t n = (size_t)info[k].dirs * B * info[k].units;
+    readFloatArray(so.Get("h"), (name + ".h").c_str(), n, b.h0[k]);
+    Napi::Value c = so.Get("c");
+    if (!c.IsUndefined() && !c.IsNull()) {
+      if (!info[k].hasCell) throwRangeJs(env, "Expected no c for " + name + " (not an LSTM layer)");
+      readFloatArray(c, (name + ".c").c_str(), n, b.c0[k]);
     }
   }
   return b;
@@ -278,6 +318,8 @@ template struct OwnedTargets<float>;
 template struct OwnedTargets<double>;
 template OwnedBatch<float> parseBatch<float>(const Napi::Value&, const Model<float>&);
 template OwnedBatch<double> parseBatch<double>(const Napi::Value&, const Model<double>&);
+template OwnedBatch<float> parseStates<float>(const Napi::Value&, const Model<float>&, int);
+template OwnedBatch<double> parseStates<double>(const Napi::Value&, const Model<double>&, int);
 template OwnedTargets<float> parseTargets<float>(const Napi::Value&, const Model<float>&, const OwnedBatch<float>&);
 template OwnedTargets<double> parseTargets<double>(const Napi::Value&, const Model<double>&,
                                                    const OwnedBatch<double>&);

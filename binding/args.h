@@ -16,6 +16,7 @@ namespace binding {
 
 ModelSpec parseSpec(const Napi::Value& v, bool& isDouble);
 OptimizerSpec parseOptimizer(const Napi::Value& v);
+GenerateSpec parseGenerate(const Napi::Value& v);
 
 template <class T>
 struct OwnedBatch {
@@ -35,6 +36,10 @@ struct OwnedTargets {
 
 template <class T>
 OwnedBatch<T> parseBatch(const Napi::Value& v, const Model<T>& model);
+
+// Per-recurrent-layer initial states ({h, c?} or null each) for B rows, into batch.h0 / c0.
+template <class T>
+OwnedBatch<T> parseStates(const Napi::Value& v, const Model<T>& model, int B);
 
 template <class T>
 OwnedTargets<T> parseTargets(const Napi::Value& v, const Model<T>& model, const OwnedBatch<T>& batch);

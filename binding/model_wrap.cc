@@ -1,5 +1,6 @@
 #include "model_wrap.h"
 
+#include <cmath>
 #include <functional>
 #include <new>
 
@@ -112,6 +113,9 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Gradients>("gradients"),
                          InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
+                         InstanceMethod<&ModelWrap::Generate>("generate"),
+                         InstanceMethod<&ModelWrap::GetTrainingState>("getTrainingState"),
+                         InstanceMethod<&ModelWrap::SetTrainingState>("setTrainingState"),
                      });
 }
 
@@ -300,14 +304,21 @@ Napi::Value ModelWrap::trainStepT(const Napi::CallbackInfo& info, Model<T>& m) {
   auto batch = std::make_shared<OwnedBatch<T>>(parseBatch<T>(info[0], m));
   auto targets = std::make_shared<OwnedTargets<T>>(parseTargets<T>(info[1], m, *batch));
   const OptimizerSpec opt = parseOptimizer(info[2]);
+  if (info.Length() > 3 && !info[3].IsBoolean() && !info[3].IsUndefined()) throwType(env, "a boolean", "returnState");
+  const bool returnState = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
   auto out = std::make_shared<std::pair<double, double>>();
+  auto states = std::make_shared<ForwardResult<T>>();
   Model<T>* mp = &m;
   auto* task = new Task(
-      env, this, [=] { out->first = mp->trainStep(batch->view(), targets->view(), opt, out->second); },
+      env, this,
+      [=] {
+        out->first = mp->trainStep(batch->view(), targets->view(), opt, out->second, returnState ? states.get() : nullptr);
+      },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Object o = Napi::Object::New(e);
         o.Set("loss", out->first);
         o.Set("gradNorm", out->second);
+        if (returnState) o.Set("finalStates", statesToJs<T>(e, states->finalH, states->finalC));
         return o;
       });
   busy_ = true;
@@ -329,6 +340,107 @@ Napi::Value ModelWrap::Gradients(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
   return f32_ ? trainStepT(info, *f32_) : trainStepT(info, *f64_);
+}
+
+template <class T>
+Napi::Value ModelWrap::generateT(const Napi::CallbackInfo& info, Model<T>& m) {
+  Napi::Env env = info.Env();
+  GenerateSpec g = parseGenerate(info[0]);
+  // Optional initial states: the same parser as a batch's, for n rows.
+  auto states = std::make_shared<OwnedBatch<T>>();
+  if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull())
+    *states = parseStates<T>(info[1], m, g.n);
+  auto out = std::make_shared<std::vector<std::vector<int32_t>>>();
+  Model<T>* mp = &m;
+  auto* task = new Task(
+      env, this,
+      [=] {
+        Batch<T> view = states->view();
+        mp->generate(g, view.h0, view.c0, *out);
+      },
+      [=](Napi::Env e) -> Napi::Value {
+        Napi::Array arr = Napi::Array::New(e, out->size());
+        for (size_t i = 0; i < out->size(); ++i) {
+          auto a = Napi::Int32Array::New(e, (*out)[i].size());
+          std::copy((*out)[i].begin(), (*out)[i].end(), a.Data());
+          arr.Set((uint32_t)i, a);
+        }
+        return arr;
+      });
+  busy_ = true;
+  Napi::Promise p = task->promise();
+  task->Queue();
+  return p;
+}
+
+Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
+  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
+  return f32_ ? generateT(info, *f32_) : generateT(info, *f64_);
+}
+
+static const char* const kOptimizerNames[] = {"sgd", "adam", "adamw"};
+
+template <class T>
+Napi::Value ModelWrap::getTrainingStateT(Napi::Env env, Model<T>& m) {
+  const OptimizerState<T>& s = m.optimizerState();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("step", (double)m.step());
+  Napi::Object opt = Napi::Object::New(env);
+  opt.Set("type", s.type < 0 ? env.Null() : Napi::String::New(env, kOptimizerNames[s.type]));
+  opt.Set("steps", (double)s.steps);
+  opt.Set("m", toTypedArray<T>(env, s.m.data(), s.m.size()));
+  opt.Set("v", toTypedArray<T>(env, s.v.data(), s.v.size()));
+  o.Set("optimizer", opt);
+  return o;
+}
+
+template <class T>
+void ModelWrap::setTrainingStateT(const Napi::Value& v, Model<T>& m) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject()) throwType(env, "an object", "state");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value stepV = o.Get("step");
+  if (!stepV.IsNumber()) throwType(env, "a number", "state.step");
+  const double step = stepV.As<Napi::Number>().DoubleValue();
+  if (!(step >= 0) || step != std::floor(step) || step > 9007199254740991.0)
+    throwRangeJs(env, "Expected a non-negative integer for state.step");
+  Napi::Value ov = o.Get("optimizer");
+  if (!ov.IsObject()) throwType(env, "an object", "state.optimizer");
+  Napi::Object opt = ov.As<Napi::Object>();
+  OptimizerState<T> s;
+  Napi::Value type = opt.Get("type");
+  if (!type.IsNull()) {
+    if (!type.IsString()) throwType(env, "a string or null", "state.optimizer.type");
+    const std::string t = type.As<Napi::String>().Utf8Value();
+    s.type = t == "sgd" ? 0 : t == "adam" ? 1 : t == "adamw" ? 2 : -2;
+    if (s.type == -2) throwRangeJs(env, "Expected 'sgd' | 'adam' | 'adamw' | null for state.optimizer.type");
+    Napi::Value steps = opt.Get("steps");
+    if (!steps.IsNumber()) throwType(env, "a number", "state.optimizer.steps");
+    const double st = steps.As<Napi::Number>().DoubleValue();
+    if (!(st >= 0) || st != std::floor(st)) throwRangeJs(env, "Expected a non-negative integer for state.optimizer.steps");
+    s.steps = (int64_t)st;
+    readFloatArray<T>(opt.Get("m"), "state.optimizer.m", m.numParams(), s.m);
+    readFloatArray<T>(opt.Get("v"), "state.optimizer.v", s.type == 0 ? 0 : m.numParams(), s.v);
+  }
+  m.setOptimizerState(std::move(s));
+  m.setStep((uint64_t)step);
+}
+
+Napi::Value ModelWrap::GetTrainingState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  throwIfDisposed(env, disposed_);
+  if (busy_) throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
+  return f32_ ? getTrainingStateT(env, *f32_) : getTrainingStateT(env, *f64_);
+}
+
+Napi::Value ModelWrap::SetTrainingState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  throwIfDisposed(env, disposed_);
+  if (busy_) throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
+  if (info.Length() < 1) throwType(env, "an object", "state");
+  if (f32_) setTrainingStateT(info[0], *f32_);
+  else setTrainingStateT(info[0], *f64_);
+  return env.Undefined();
 }
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {

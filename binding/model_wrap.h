@@ -35,6 +35,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Gradients(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value Generate(const Napi::CallbackInfo& info);
+  Napi::Value GetTrainingState(const Napi::CallbackInfo& info);
+  Napi::Value SetTrainingState(const Napi::CallbackInfo& info);
 
   template <class T>
   Napi::Value forwardT(const Napi::CallbackInfo& info, Model<T>& m);
@@ -42,6 +45,12 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value gradientsT(const Napi::CallbackInfo& info, Model<T>& m);
   template <class T>
   Napi::Value trainStepT(const Napi::CallbackInfo& info, Model<T>& m);
+  template <class T>
+  Napi::Value generateT(const Napi::CallbackInfo& info, Model<T>& m);
+  template <class T>
+  Napi::Value getTrainingStateT(Napi::Env env, Model<T>& m);
+  template <class T>
+  void setTrainingStateT(const Napi::Value& v, Model<T>& m);
 
   // Rejects with ERR_DISPOSED / ERR_BUSY, or returns an empty value when a call may start.
   Napi::Value refuse(Napi::Env env);

@@ -132,6 +132,41 @@ export interface NativeTrainResult {
   loss: number;
   /** global L2 norm of the gradient before clipping */
   gradNorm: number;
+  /** each recurrent layer's final state, when trainStep was asked for it (truncated BPTT) */
+  finalStates?: NativeState[];
+}
+
+export interface NativeGenerateOptions {
+  n: number;
+  maxLength: number;
+  /** 0 = greedy */
+  temperature: number;
+  /** 0 = no limit */
+  topK: number;
+  /** in (0, 1]; 1 = no limit */
+  topP: number;
+  /** non-negative integer <= 2^53 - 1 */
+  seed: number;
+  /** fed before sampling starts (e.g. <bos> and a prefix); at least one id */
+  prime: Int32Array;
+  /** end a sequence; not included in the output */
+  stopTokens: Int32Array;
+  /** never produced */
+  banTokens: Int32Array;
+}
+
+/** Optimizer moments and counters, for checkpoints. */
+export interface NativeTrainingState {
+  /** training steps taken (drives the dropout masks) */
+  step: number;
+  optimizer: {
+    type: 'sgd' | 'adam' | 'adamw' | null;
+    steps: number;
+    /** momentum buffer (sgd) or first moment (adam); empty when type is null */
+    m: FloatArray;
+    /** second moment (adam); empty for sgd or null */
+    v: FloatArray;
+  };
 }
 
 export interface NativeModel {
@@ -145,7 +180,16 @@ export interface NativeModel {
   setParams(offset: number, data: FloatArray): void;
   forward(batch: NativeBatch, training: boolean): Promise<NativeForwardResult>;
   gradients(batch: NativeBatch, targets: NativeTargets, training: boolean): Promise<NativeGradientsResult>;
-  trainStep(batch: NativeBatch, targets: NativeTargets, optimizer: NativeOptimizer): Promise<NativeTrainResult>;
+  trainStep(
+    batch: NativeBatch,
+    targets: NativeTargets,
+    optimizer: NativeOptimizer,
+    returnState?: boolean,
+  ): Promise<NativeTrainResult>;
+  /** samples options.n sequences in one call; initialStates are for n rows */
+  generate(options: NativeGenerateOptions, initialStates?: (NativeState | null)[]): Promise<Int32Array[]>;
+  getTrainingState(): NativeTrainingState;
+  setTrainingState(state: NativeTrainingState): void;
   /** frees native memory; later calls reject with code ERR_DISPOSED */
   dispose(): void;
 }
