@@ -114,6 +114,7 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
                          InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::Generate>("generate"),
+                         InstanceMethod<&ModelWrap::Evaluate>("evaluate"),
                          InstanceMethod<&ModelWrap::GetTrainingState>("getTrainingState"),
                          InstanceMethod<&ModelWrap::SetTrainingState>("setTrainingState"),
                      });
@@ -340,6 +341,35 @@ Napi::Value ModelWrap::Gradients(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
   return f32_ ? trainStepT(info, *f32_) : trainStepT(info, *f64_);
+}
+
+template <class T>
+Napi::Value ModelWrap::evaluateT(const Napi::CallbackInfo& info, Model<T>& m) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2) throwType(env, "an object", "targets");
+  auto batch = std::make_shared<OwnedBatch<T>>(parseBatch<T>(info[0], m));
+  auto targets = std::make_shared<OwnedTargets<T>>(parseTargets<T>(info[1], m, *batch));
+  auto res = std::make_shared<typename Model<T>::Evaluation>();
+  Model<T>* mp = &m;
+  auto* task = new Task(
+      env, this, [=] { *res = mp->evaluate(batch->view(), targets->view()); },
+      [=](Napi::Env e) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("lossSum", res->lossSum);
+        o.Set("count", (double)res->count);
+        o.Set("correct", (double)res->correct);
+        o.Set("finalStates", statesToJs<T>(e, res->finalH, res->finalC));
+        return o;
+      });
+  busy_ = true;
+  Napi::Promise p = task->promise();
+  task->Queue();
+  return p;
+}
+
+Napi::Value ModelWrap::Evaluate(const Napi::CallbackInfo& info) {
+  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
+  return f32_ ? evaluateT(info, *f32_) : evaluateT(info, *f64_);
 }
 
 template <class T>

@@ -36,6 +36,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
+  Napi::Value Evaluate(const Napi::CallbackInfo& info);
   Napi::Value GetTrainingState(const Napi::CallbackInfo& info);
   Napi::Value SetTrainingState(const Napi::CallbackInfo& info);
 
@@ -45,6 +46,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value gradientsT(const Napi::CallbackInfo& info, Model<T>& m);
   template <class T>
   Napi::Value trainStepT(const Napi::CallbackInfo& info, Model<T>& m);
+  template <class T>
+  Napi::Value evaluateT(const Napi::CallbackInfo& info, Model<T>& m);
   template <class T>
   Napi::Value generateT(const Napi::CallbackInfo& info, Model<T>& m);
   template <class T>

@@ -114,9 +114,9 @@ export function rangeError(what: string, name: string, value: unknown): RangeErr
  * @example
  * if ((err as RnnkitError).code === 'ERR_BUSY') await previousCall;
  */
-export type RnnkitErrorCode = 'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE';
+export type RnnkitErrorCode = 'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE' | 'ERR_CHECKPOINT';
 
-const CODES: ReadonlySet<string> = new Set<RnnkitErrorCode>(['ERR_BUSY', 'ERR_DISPOSED', 'ERR_NATIVE']);
+const CODES: ReadonlySet<string> = new Set<RnnkitErrorCode>(['ERR_BUSY', 'ERR_DISPOSED', 'ERR_NATIVE', 'ERR_NONFINITE', 'ERR_CHECKPOINT']);
 
 /**
  * A failure of the native core or of the model's lifecycle, with a stable

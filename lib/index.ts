@@ -17,7 +17,15 @@ export type {
   GradientsResult,
   TrainStepOptions,
   TrainStepResult,
+  BatchEvaluation,
+  StepResult,
+  Tokenizer,
 } from './model.js';
+export { languageModelData, textStream } from './data.js';
+export type { Dataset, RowDataset, SequenceDataset, StreamDataset } from './data.js';
+export type { BatchLog, EpochLog, Evaluation, FitOptions, History } from './train.js';
+export { generateText } from './sample.js';
+export type { GenerateOptions, GenerateTextOptions, SamplingTokenizer } from './sample.js';
 export { layers } from './layers.js';
 export type {
   DenseConfig,

@@ -3,7 +3,7 @@
  * gradients and training steps on top of the native model.
  */
 import { layerShapes, nativeSpec, normalizeConfig, type LayerShape, type ModelConfig, type SequentialConfig } from './config.js';
-import { callSite, fromNative, nativeCall, rangeError, RnnkitError } from './errors.js';
+import { callSite, fromNative, nativeCall, rangeError, received, RnnkitError, typeError } from './errors.js';
 import { toBatch, type InputSpec } from './inputs.js';
 import { native, type NativeBatch, type NativeModel, type NativeStateInfo } from './native.js';
 import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
@@ -11,7 +11,13 @@ import { stateTensors, toInitialStates } from './state.js';
 import { toTargets } from './targets.js';
 import { floatData, tensor } from './tensor.js';
 import type { FloatArray, LayerState, ModelInput, StateTensors, Targets, Tensor } from './types.js';
-import { boolean, knownKeys, object, optionalObject, withDefault, type Dict } from './validate.js';
+import { boolean, integer, knownKeys, object, optionalObject, withDefault, type Dict } from './validate.js';
+import type { Dataset } from './data.js';
+import { evaluate, fit, type Evaluation, type FitOptions, type History } from './train.js';
+import { generateOptions, softmaxRows, type GenerateOptions, type SamplingTokenizer } from './sample.js';
+
+/** A tokenizer attached to a model (CharTokenizer, WordTokenizer). */
+export type Tokenizer = SamplingTokenizer & { toJSON(): unknown };
 
 /**
  * Options shared by predict / forward / gradients / trainStep.
@@ -61,6 +67,8 @@ export interface TrainStepOptions extends CallOptions {
   clipValue?: number;
   /** clip the global L2 norm of the gradient (torch clip_grad_norm_); default off */
   clipNorm?: number;
+  /** also return each recurrent layer's final state (to carry into the next window); default false */
+  returnState?: boolean;
 }
 
 /**
@@ -101,6 +109,38 @@ export interface TrainStepResult {
   loss: number;
   /** global L2 norm of the gradient before clipping */
   gradNorm: number;
+  /** each recurrent layer's final state, when options.returnState */
+  finalState?: StateTensors[];
+}
+
+/**
+ * Result of {@link Model.evaluateBatch}.
+ *
+ * @example
+ * const { lossSum, count } = await model.evaluateBatch(x, y);
+ */
+export interface BatchEvaluation {
+  /** loss summed over valid positions (elements for binaryCrossEntropy / mse) */
+  lossSum: number;
+  /** valid positions (elements for binaryCrossEntropy / mse) */
+  count: number;
+  /** how many were predicted right (argmax, or p > 0.5); 0 for mse */
+  correct: number;
+  /** each recurrent layer's final state */
+  finalState: StateTensors[];
+}
+
+/**
+ * Result of {@link Model.step}.
+ *
+ * @example
+ * const { probs, state } = await model.step(model.initialState(), 2);
+ */
+export interface StepResult {
+  /** next-token probabilities, [B, V] row-major */
+  probs: FloatArray;
+  /** the state after the step, to pass to the next step */
+  state: StateTensors[];
 }
 
 /** One named weight: a view into the native parameter block. */
@@ -132,6 +172,10 @@ export class Model {
   readonly weightNames: readonly string[];
   /** Total number of parameters. */
   readonly numParams: number;
+  /** The tokenizer of a language model; saved and loaded with it. */
+  tokenizer: Tokenizer | undefined;
+  /** Completed training epochs; {@link Model.fit} continues from here (saved in checkpoints). */
+  epoch = 0;
 
   #handle: NativeModel | null;
   /** native calls in flight (a refused concurrent call counts while it settles) */
@@ -360,12 +404,136 @@ export class Model {
   async trainStep(inputs: ModelInput, targets: Targets, options?: TrainStepOptions): Promise<TrainStepResult> {
     const site = callSite();
     const handle = this.#alive();
-    const opts = this.#options(options, [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm']);
+    const opts = this.#options(options, [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm', 'returnState']);
     const optimizer = toNativeOptimizer(opts.optimizer, opts.clipValue, opts.clipNorm);
+    const returnState = withDefault(opts.returnState, false, (v) => boolean(v, 'options.returnState'));
     const batch = this.#batch(inputs, opts);
     const t = toTargets(targets, batch, this.#shapes[this.#shapes.length - 1]!, this.config.loss, this.config.dtype);
-    const res = await this.#run(site, () => handle.trainStep(batch, t, optimizer));
-    return { loss: res.loss, gradNorm: res.gradNorm };
+    const res = await this.#run(site, () => handle.trainStep(batch, t, optimizer, returnState));
+    return {
+      loss: res.loss,
+      gradNorm: res.gradNorm,
+      ...(res.finalStates ? { finalState: stateTensors(res.finalStates, this.#states, batch.B) } : {}),
+    };
+  }
+
+  /**
+   * Scores one batch in inference mode (no dropout, no gradients): the loss
+   * summed over valid positions, their count, how many were right, and the
+   * final states. {@link Model.evaluate} runs it over a dataset.
+   *
+   * @throws TypeError / RangeError for invalid inputs, targets or options (the Promise rejects)
+   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
+   * @example
+   * const { lossSum, count } = await model.evaluateBatch([[2, 5, 6]], [[5, 6, 3]]);
+   */
+  async evaluateBatch(inputs: ModelInput, targets: Targets, options?: CallOptions): Promise<BatchEvaluation> {
+    const site = callSite();
+    const handle = this.#alive();
+    const opts = this.#options(options, COMMON_KEYS);
+    const batch = this.#batch(inputs, opts);
+    const t = toTargets(targets, batch, this.#shapes[this.#shapes.length - 1]!, this.config.loss, this.config.dtype);
+    const res = await this.#run(site, () => handle.evaluate(batch, t));
+    return { lossSum: res.lossSum, count: res.count, correct: res.correct, finalState: stateTensors(res.finalStates, this.#states, batch.B) };
+  }
+
+  /**
+   * Trains on a dataset for some epochs (see {@link FitOptions}); returns the
+   * history of losses, validation metrics and throughput.
+   *
+   * @throws TypeError / RangeError for a malformed dataset or options (the Promise rejects)
+   * @throws RnnkitError ERR_NONFINITE, ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
+   * @example
+   * const data = languageModelData(names.map((s) => tok.encode(s)), { bos: tok.bosId, eos: tok.eosId });
+   * const history = await model.fit(data, { epochs: 10, batchSize: 32, optimizer: { type: 'adam', lr: 3e-3 } });
+   */
+  fit(data: Dataset, options?: FitOptions): Promise<History> {
+    return fit(this, data, options);
+  }
+
+  /**
+   * Loss, perplexity, bits per token and accuracy over a dataset, in inference mode.
+   *
+   * @throws TypeError / RangeError for a malformed dataset or options (the Promise rejects)
+   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
+   * @example
+   * const { bitsPerToken } = await model.evaluate(heldOut);
+   */
+  evaluate(data: Dataset, options?: { batchSize?: number }): Promise<Evaluation> {
+    return evaluate(this, data, options);
+  }
+
+  /**
+   * Samples token sequences (see {@link GenerateOptions}): starts from the
+   * prime (default `<bos>` of the attached tokenizer), feeds each sampled
+   * token back, stops at a stop token (not included) or maxLength, never
+   * produces a banned token. The same seed gives the same output.
+   *
+   * @throws TypeError / RangeError for invalid options, or a model that is not a language model (the Promise rejects)
+   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
+   * @example
+   * const ids = await model.generate({ maxLength: 40, n: 5, temperature: 0.8, seed: 7, stopTokens: [3], banTokens: [0, 1, 2] });
+   */
+  async generate(options?: GenerateOptions): Promise<number[][]> {
+    const site = callSite();
+    const handle = this.#alive();
+    this.#languageModel();
+    const vocab = (this.config.input as { vocabSize: number }).vocabSize;
+    const outputs = this.outputShape(1, 1).at(-1)!;
+    const g = generateOptions(options, vocab, outputs, this.tokenizer?.bosId);
+    const res = await this.#run(site, () => handle.generate(g));
+    return res.map((a) => Array.from(a));
+  }
+
+  /**
+   * A zero state for {@link Model.step}: per recurrent layer, h (and c for
+   * LSTM) of shape [dirs, batch, H].
+   *
+   * @throws RangeError when batch is not an integer in [1, 1e5]
+   * @example
+   * let state = model.initialState();
+   */
+  initialState(batch = 1): StateTensors[] {
+    const B = integer(batch, 'batch', 1, 1e5);
+    const Float = this.config.dtype === 'float64' ? Float64Array : Float32Array;
+    return this.#states.map((s) => {
+      const shape = [s.dirs, B, s.units];
+      const n = s.dirs * B * s.units;
+      return s.hasCell ? { h: tensor(new Float(n), shape), c: tensor(new Float(n), shape) } : { h: tensor(new Float(n), shape) };
+    });
+  }
+
+  /**
+   * One step of a language model for interactive use: feeds one token per
+   * row from the given state and returns the next-token probabilities and
+   * the new state.
+   *
+   * @throws TypeError / RangeError for an invalid state or token ids (the Promise rejects)
+   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
+   * @example
+   * let state = model.initialState();
+   * const { probs, state: next } = await model.step(state, tok.bosId);
+   */
+  async step(state: readonly LayerState[], tokens: number | readonly number[]): Promise<StepResult> {
+    this.#languageModel();
+    const ids = typeof tokens === 'number' ? [tokens] : tokens;
+    if (!Array.isArray(ids)) throw typeError('a token id or an array of token ids (one per row)', 'tokens', tokens);
+    const { output, finalState } = await this.forward(
+      ids.map((t) => [t]),
+      { initialState: state as LayerState[] },
+    );
+    const V = output.shape[2]!;
+    const probs = output.data;
+    const last = this.config.layers[this.config.layers.length - 1]!;
+    if (last.type === 'dense' && last.activation === 'linear') softmaxRows(probs, V);
+    return { probs, state: finalState };
+  }
+
+  #languageModel(): void {
+    const last = this.#shapes[this.#shapes.length - 1]!;
+    if (!('vocabSize' in this.config.input) || !last.seq || this.config.loss !== 'crossEntropy') {
+      throw rangeError('a language model (token input, sequence output, crossEntropy loss)', 'model', received('this model'));
+    }
   }
 
   /**

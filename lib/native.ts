@@ -186,6 +186,11 @@ export interface NativeModel {
     optimizer: NativeOptimizer,
     returnState?: boolean,
   ): Promise<NativeTrainResult>;
+  /** loss summed over valid positions (inference mode), their count, and how many were right */
+  evaluate(
+    batch: NativeBatch,
+    targets: NativeTargets,
+  ): Promise<{ lossSum: number; count: number; correct: number; finalStates: NativeState[] }>;
   /** samples options.n sequences in one call; initialStates are for n rows */
   generate(options: NativeGenerateOptions, initialStates?: (NativeState | null)[]): Promise<Int32Array[]>;
   getTrainingState(): NativeTrainingState;

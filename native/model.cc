@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -248,6 +249,37 @@ double Model<T>::trainStep(const Batch<T>& batch, const Targets<T>& targets, con
   ++version_;
   ++step_;
   return loss;
+}
+
+template <class T>
+typename Model<T>::Evaluation Model<T>::evaluate(const Batch<T>& batch, const Targets<T>& targets) {
+  const Act<T>& out = runForward(batch, false);
+  T* scratch = ensure(dActs_.back(), (size_t)out.rows * out.cols);
+  auto* lastDense = dynamic_cast<DenseLayer<T>*>(layers_.back().get());
+  const Activation lastAct = lastDense ? lastDense->activation() : Activation::Linear;
+  bool gradIsPre = false;
+  Evaluation e;
+  e.lossSum = computeLoss(spec_.loss, Reduction::Sum, lastAct, ctx_, out, lastDense ? lastDense->pre() : nullptr,
+                          targets, scratch, gradIsPre);
+  const int K = out.cols, B = batch.B, Tn = batch.Tn;
+  collectFinalStates(B, e.finalH, e.finalC);
+  for (int r = 0; r < out.rows; ++r) {
+    const int t = out.seq ? r / B : 0, b = out.seq ? r % B : r;
+    if (out.seq && !ctx_.active(t, b)) continue;
+    const size_t bf = out.seq ? (size_t)b * Tn + t : (size_t)b;
+    const T* y = out.data + (size_t)r * K;
+    if (spec_.loss == LossType::CrossEntropy) {
+      e.count += 1;
+      e.correct += (std::max_element(y, y + K) - y) == targets.classes[bf];
+    } else {
+      e.count += K;
+      if (spec_.loss == LossType::BinaryCrossEntropy) {
+        const T* z = lastDense->pre() + (size_t)r * K;  // logits: z > 0 <=> p > 0.5
+        for (int k = 0; k < K; ++k) e.correct += (z[k] > T(0)) == (targets.values[bf * K + k] > T(0.5));
+      }
+    }
+  }
+  return e;
 }
 
 template class Model<float>;

@@ -86,6 +86,15 @@ class Model {
   // carries it into the next window).
   double trainStep(const Batch<T>& batch, const Targets<T>& targets, const OptimizerSpec& opt, double& gradNorm,
                    ForwardResult<T>* states = nullptr);
+  // Loss summed over valid positions (no gradients, no dropout), the count of valid
+  // positions (elements, for binaryCrossEntropy and mse) and how many were predicted right
+  // (argmax for crossEntropy, p > 0.5 for binaryCrossEntropy; 0 for mse).
+  struct Evaluation {
+    double lossSum = 0;
+    size_t count = 0, correct = 0;
+    std::vector<std::vector<T>> finalH, finalC;  // to carry state into the next window
+  };
+  Evaluation evaluate(const Batch<T>& batch, const Targets<T>& targets);
   // Samples spec.n sequences. h0 / c0: per recurrent layer (dirs, n, H) or nullptr.
   void generate(const GenerateSpec& spec, const std::vector<const T*>& h0, const std::vector<const T*>& c0,
                 std::vector<std::vector<int32_t>>& out);

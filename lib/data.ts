@@ -1,0 +1,281 @@
+/**
+ * Datasets for `fit` / `evaluate`: how training data is cut into batches.
+ *
+ * - {@link languageModelData}: many short sequences (names, sentences) become
+ *   teacher-forced rows, input `<bos> y1 .. yT`, target `y1 .. yT <eos>`,
+ *   padded per batch with their lengths kept.
+ * - {@link textStream}: one long text becomes `batchSize` parallel streams cut
+ *   into consecutive windows of `seqLen`; the recurrent state is carried from
+ *   one window to the next (truncated BPTT, char-rnn's stateful training).
+ * - A plain `{ inputs, targets, lengths? }` in the formats of `trainStep`
+ *   (nested arrays or `{ data, shape }`) is cut into batches of rows.
+ */
+import { rangeError, received, typeError } from './errors.js';
+import type { Targets } from './types.js';
+import { integer, isObject, knownKeys, object } from './validate.js';
+import type { ModelInput } from './types.js';
+
+/**
+ * Teacher-forced sequences: row i is `inputs[i]` with targets `targets[i]` (same length).
+ *
+ * @example
+ * const data = languageModelData([[5, 6], [7]], { bos: 2, eos: 3 });
+ */
+export interface SequenceDataset {
+  readonly kind: 'sequences';
+  readonly inputs: readonly Int32Array[];
+  readonly targets: readonly Int32Array[];
+}
+
+/**
+ * One long token stream for stateful truncated BPTT.
+ *
+ * @example
+ * const data = textStream(tokenizer.encode(text), { seqLen: 64 });
+ */
+export interface StreamDataset {
+  readonly kind: 'stream';
+  readonly ids: Int32Array;
+  readonly seqLen: number;
+}
+
+/**
+ * Rows in the formats `trainStep` takes; batches are slices of rows.
+ *
+ * @example
+ * const data: RowDataset = { inputs: [[1, 2], [3]], targets: [1, 0] };
+ */
+export interface RowDataset {
+  readonly inputs: ModelInput;
+  readonly targets: Targets;
+  readonly lengths?: number[] | Int32Array;
+}
+
+/**
+ * Anything `fit` and `evaluate` accept.
+ *
+ * @example
+ * await model.fit(languageModelData(seqs, { bos: 2, eos: 3 }), { epochs: 5 });
+ */
+export type Dataset = SequenceDataset | StreamDataset | RowDataset;
+
+function idArray(value: unknown, name: string): Int32Array {
+  if (value instanceof Int32Array) return value;
+  if (!Array.isArray(value)) throw typeError('an array of token ids or an Int32Array', name, value);
+  const out = new Int32Array(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const v: unknown = value[i];
+    if (typeof v !== 'number') throw typeError('a token id (integer)', `${name}[${i}]`, v);
+    if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw rangeError('a non-negative integer token id', `${name}[${i}]`, v);
+    out[i] = v;
+  }
+  return out;
+}
+
+/**
+ * Teacher-forced language-model rows from token sequences: input
+ * `<bos> y1 .. yT`, target `y1 .. yT <eos>` (the course's x<t+1> = y<t>).
+ * Empty sequences are kept (input `<bos>`, target `<eos>`).
+ *
+ * @throws TypeError when `sequences` is not an array of arrays / Int32Arrays or an option is not an integer
+ * @throws RangeError for negative ids or `bos` / `eos` outside [0, 2^31)
+ * @example
+ * const data = languageModelData(names.map((n) => tok.encode(n)), { bos: tok.bosId, eos: tok.eosId });
+ */
+export function languageModelData(
+  sequences: readonly (readonly number[] | Int32Array)[],
+  options: { bos: number; eos: number },
+): SequenceDataset {
+  if (!Array.isArray(sequences)) throw typeError('an array of token sequences', 'sequences', sequences);
+  const opts = object(options, 'options');
+  knownKeys(opts, ['bos', 'eos'], 'options');
+  const bos = integer(opts.bos, 'options.bos', 0, 0x7fffffff);
+  const eos = integer(opts.eos, 'options.eos', 0, 0x7fffffff);
+  const inputs: Int32Array[] = [];
+  const targets: Int32Array[] = [];
+  sequences.forEach((s, i) => {
+    const ids = idArray(s, `sequences[${i}]`);
+    const x = new Int32Array(ids.length + 1);
+    const y = new Int32Array(ids.length + 1);
+    x[0] = bos;
+    x.set(ids, 1);
+    y.set(ids, 0);
+    y[ids.length] = eos;
+    inputs.push(x);
+    targets.push(y);
+  });
+  return Object.freeze({ kind: 'sequences' as const, inputs: Object.freeze(inputs), targets: Object.freeze(targets) });
+}
+
+/**
+ * One long token stream for stateful training (char-rnn): `fit` splits it
+ * into `batchSize` contiguous streams and walks them in windows of `seqLen`,
+ * predicting each next token and carrying the state across windows.
+ *
+ * @throws TypeError when `ids` is not an array / Int32Array
+ * @throws RangeError when `seqLen` is not an integer in [1, 1e6] or there are fewer than 2 tokens
+ * @example
+ * const data = textStream(tok.encode(text), { seqLen: 100 });
+ */
+export function textStream(ids: readonly number[] | Int32Array, options: { seqLen: number }): StreamDataset {
+  const arr = idArray(ids, 'ids');
+  if (arr.length < 2) throw rangeError('at least 2 tokens', 'ids', received(`${arr.length} tokens`));
+  const opts = object(options, 'options');
+  knownKeys(opts, ['seqLen'], 'options');
+  const seqLen = integer(opts.seqLen, 'options.seqLen', 1, 1e6);
+  return Object.freeze({ kind: 'stream' as const, ids: arr, seqLen });
+}
+
+/** One batch in `trainStep` form. */
+export interface Batch {
+  inputs: ModelInput;
+  targets: Targets;
+  lengths: Int32Array;
+  /** valid (scored) positions in the batch */
+  tokens: number;
+  /** true when the state should be carried from the previous batch (streams) */
+  carry: boolean;
+}
+
+/** How a dataset is walked: the number of batches and the batch at index i of a given order. */
+export interface BatchPlan {
+  readonly batches: number;
+  readonly stateful: boolean;
+  batch(i: number, order?: readonly number[]): Batch;
+  /** rows (sequences) or batches (streams) that an epoch's order permutes */
+  readonly rows: number;
+}
+
+function isSequenceDataset(d: Dataset): d is SequenceDataset {
+  return (d as SequenceDataset).kind === 'sequences';
+}
+function isStreamDataset(d: Dataset): d is StreamDataset {
+  return (d as StreamDataset).kind === 'stream';
+}
+
+function sequencePlan(d: SequenceDataset, batchSize: number): BatchPlan {
+  const N = d.inputs.length;
+  return {
+    batches: Math.ceil(N / batchSize),
+    stateful: false,
+    rows: N,
+    batch(i, order) {
+      const idx: number[] = [];
+      for (let k = i * batchSize; k < Math.min(N, (i + 1) * batchSize); k++) idx.push(order ? order[k]! : k);
+      const B = idx.length;
+      const lengths = new Int32Array(B);
+      let T = 1;
+      idx.forEach((r, b) => {
+        lengths[b] = d.inputs[r]!.length;
+        T = Math.max(T, lengths[b]!);
+      });
+      const x = new Int32Array(B * T);
+      const y = new Int32Array(B * T);
+      let tokens = 0;
+      idx.forEach((r, b) => {
+        x.set(d.inputs[r]!, b * T);
+        y.set(d.targets[r]!, b * T);
+        tokens += lengths[b]!;
+      });
+      return { inputs: { data: x, shape: [B, T] }, targets: { data: y, shape: [B, T] }, lengths, tokens, carry: false };
+    },
+  };
+}
+
+function streamPlan(d: StreamDataset, batchSize: number): BatchPlan {
+  // B contiguous streams of the (input, next-token) pairs; the last partial window is kept.
+  const pairs = d.ids.length - 1;
+  const B = Math.min(batchSize, pairs);
+  const streamLen = Math.floor(pairs / B);
+  const windows = Math.ceil(streamLen / d.seqLen);
+  return {
+    batches: windows,
+    stateful: true,
+    rows: windows,
+    batch(w) {
+      const start = w * d.seqLen;
+      const T = Math.min(d.seqLen, streamLen - start);
+      const x = new Int32Array(B * T);
+      const y = new Int32Array(B * T);
+      for (let b = 0; b < B; b++) {
+        const base = b * streamLen + start;
+        x.set(d.ids.subarray(base, base + T), b * T);
+        y.set(d.ids.subarray(base + 1, base + T + 1), b * T);
+      }
+      return {
+        inputs: { data: x, shape: [B, T] },
+        targets: { data: y, shape: [B, T] },
+        lengths: new Int32Array(B).fill(T),
+        tokens: B * T,
+        carry: w > 0,
+      };
+    },
+  };
+}
+
+type Sliceable = unknown[] | { data: ArrayLike<number> & { subarray(a: number, b: number): unknown }; shape: number[] };
+
+function rowCount(value: unknown, name: string): number {
+  if (Array.isArray(value)) return value.length;
+  if (isObject(value) && Array.isArray(value.shape) && typeof value.shape[0] === 'number') return value.shape[0];
+  throw typeError('nested arrays or { data, shape }', name, value);
+}
+
+function sliceRows(value: Sliceable, idx: readonly number[]): unknown {
+  if (Array.isArray(value)) return idx.map((r) => value[r]);
+  const rowSize = value.shape.slice(1).reduce((a, b) => a * b, 1);
+  const Ctor = (value.data as unknown as { constructor: new (n: number) => { set(a: unknown, o: number): void } }).constructor;
+  const out = new Ctor(idx.length * rowSize);
+  idx.forEach((r, k) => out.set(value.data.subarray(r * rowSize, (r + 1) * rowSize), k * rowSize));
+  return { data: out, shape: [idx.length, ...value.shape.slice(1)] };
+}
+
+function rowPlan(d: RowDataset, batchSize: number): BatchPlan {
+  const N = rowCount(d.inputs, 'data.inputs');
+  const NT = rowCount(d.targets, 'data.targets');
+  if (NT !== N) throw rangeError(`${N} rows of targets (one per row of inputs)`, 'data.targets', received(`${NT} rows`));
+  if (N < 1) throw rangeError('at least one row', 'data.inputs', received('0 rows'));
+  let lengths: Int32Array | undefined;
+  if (d.lengths !== undefined) {
+    if (!Array.isArray(d.lengths) && !(d.lengths instanceof Int32Array)) throw typeError('an array or Int32Array', 'data.lengths', d.lengths);
+    if (d.lengths.length !== N) throw rangeError(`${N} lengths`, 'data.lengths', received(`length ${d.lengths.length}`));
+    lengths = Int32Array.from(d.lengths);
+  }
+  const T = (value: unknown): number =>
+    Array.isArray(value) ? 0 : (isObject(value) && Array.isArray(value.shape) ? (value.shape[1] as number) : 0);
+  return {
+    batches: Math.ceil(N / batchSize),
+    stateful: false,
+    rows: N,
+    batch(i, order) {
+      const idx: number[] = [];
+      for (let k = i * batchSize; k < Math.min(N, (i + 1) * batchSize); k++) idx.push(order ? order[k]! : k);
+      const inputs = sliceRows(d.inputs as Sliceable, idx) as ModelInput;
+      const targets = sliceRows(d.targets as Sliceable, idx) as Targets;
+      let lens: Int32Array;
+      if (lengths) lens = Int32Array.from(idx, (r) => lengths![r]!);
+      else if (Array.isArray(inputs)) lens = Int32Array.from(inputs as unknown[][], (row) => Math.max(1, row.length));
+      else lens = new Int32Array(idx.length).fill(T(inputs));
+      const tokens = lens.reduce((a, b) => a + b, 0);
+      return { inputs, targets, lengths: lens, tokens, carry: false };
+    },
+  };
+}
+
+/**
+ * Plans the batches of a dataset.
+ *
+ * @throws TypeError / RangeError for a malformed dataset (named `data`)
+ * @example
+ * const plan = planBatches(data, 32);
+ */
+export function planBatches(data: Dataset, batchSize: number): BatchPlan {
+  if (!isObject(data)) throw typeError('a dataset (languageModelData, textStream or { inputs, targets })', 'data', data);
+  if (isSequenceDataset(data)) {
+    if (data.inputs.length < 1) throw rangeError('at least one sequence', 'data', received('0 sequences'));
+    return sequencePlan(data, batchSize);
+  }
+  if (isStreamDataset(data)) return streamPlan(data, batchSize);
+  knownKeys(data as Record<string, unknown>, ['inputs', 'targets', 'lengths'], 'data');
+  return rowPlan(data as RowDataset, batchSize);
+}

@@ -1,0 +1,104 @@
+/**
+ * Atomic file replacement: write a temporary file in the target's directory,
+ * fsync it, rename it over the target, fsync the directory. A reader (or a
+ * crash) sees either the old file or the complete new one, never a partial
+ * write. rename() is atomic only within one filesystem, hence the temporary
+ * file lives next to the target.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { typeError } from '../errors.js';
+
+/** Errors from fsync on a directory that mean "not supported here", not "failed". */
+const DIR_SYNC_UNSUPPORTED = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR', 'EPERM', 'EBADF']);
+
+/**
+ * Validates the arguments of an atomic write.
+ *
+ * @throws TypeError when `path` is not a non-empty string or `data` is not a Uint8Array
+ * @example
+ * checkWriteArgs('model.rnnkit', bytes);
+ */
+export function checkWriteArgs(path: unknown, data: unknown, dataName = 'data'): asserts path is string {
+  if (typeof path !== 'string' || path === '') throw typeError('a non-empty string', 'path', path);
+  if (!(data instanceof Uint8Array)) throw typeError('a Buffer or Uint8Array', dataName, data);
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  if (process.platform === 'win32') return; // directories cannot be opened for fsync there
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch (err) {
+    if (!DIR_SYNC_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Replaces `path` with `data` atomically and durably, without validating the
+ * arguments. On failure, removes the temporary file and rethrows the
+ * underlying error unchanged (its message names the temporary file, not
+ * `path`); callers add the path.
+ *
+ * @throws the fs error (e.g. ENOENT for a missing directory, EISDIR when `path` is a directory)
+ * @example
+ * await replaceFile('model.rnnkit', bytes);
+ */
+export async function replaceFile(path: string, data: Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  // Keep the permissions of a file being replaced; a new file gets 0o666 minus the umask.
+  const mode = await stat(path).then(
+    (s) => (s.isFile() ? s.mode & 0o7777 : 0o666),
+    () => 0o666,
+  );
+  let created = false;
+  try {
+    const handle = await open(temp, 'wx', mode); // 'x': never clobber another writer's file
+    created = true;
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+    created = false;
+  } catch (err) {
+    if (created) await rm(temp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+  await syncDirectory(dir);
+}
+
+/**
+ * Writes `data` to `path` atomically: a temporary file in the same directory
+ * (`.<name>.<pid>.<random>.tmp`) is written, fsynced and renamed over `path`,
+ * then the directory is fsynced. An existing file at `path` is never replaced
+ * by a partial one, and the temporary file is removed when anything fails. A
+ * replaced file keeps its permissions; a symbolic link at `path` is replaced
+ * by a regular file (the link's target is left alone).
+ *
+ * @param path - the file to create or replace; its directory must exist
+ * @param data - the complete new content
+ * @throws TypeError when `path` is not a non-empty string or `data` is not a Buffer / Uint8Array
+ * @throws Error when the write fails (missing directory, no permission, disk
+ *   full, `path` is a directory, ...): the message names `path`, `code` is the
+ *   underlying fs error's code (e.g. `ENOENT`, `EISDIR`) and `cause` the fs error
+ * @example
+ * await writeFileAtomic('vocab.json', Buffer.from(JSON.stringify(vocab)));
+ */
+export async function writeFileAtomic(path: string, data: Buffer | Uint8Array): Promise<void> {
+  checkWriteArgs(path, data);
+  try {
+    await replaceFile(path, data);
+  } catch (err) {
+    const cause = err as NodeJS.ErrnoException;
+    throw Object.assign(new Error(`Cannot write '${path}': ${cause.message}`, { cause: err }), {
+      code: cause.code,
+    });
+  }
+}

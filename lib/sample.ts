@@ -1,0 +1,168 @@
+/**
+ * Sampling from a language model: `model.generate` (ids), `generateText`
+ * (strings through a tokenizer) and the streaming `initialState` / `step`.
+ *
+ * The loop (step, softmax, sample, feed back) runs in C++ in one call per
+ * request, n sequences in parallel; it never crosses N-API per token.
+ */
+import { rangeError, typeError } from './errors.js';
+import type { Model } from './model.js';
+import type { NativeGenerateOptions } from './native.js';
+import type { LayerState } from './types.js';
+import { integer, knownKeys, number, optionalObject, withDefault } from './validate.js';
+
+/**
+ * What sampling needs of a tokenizer (CharTokenizer and WordTokenizer fit).
+ *
+ * @example
+ * const tok: SamplingTokenizer = CharTokenizer.fromText(text);
+ */
+export interface SamplingTokenizer {
+  readonly kind: 'char' | 'word';
+  readonly padId: number;
+  readonly unkId: number;
+  readonly bosId: number;
+  readonly eosId: number;
+  encode(text: string, options?: { addBos?: boolean; addEos?: boolean }): Int32Array;
+  decode(ids: ArrayLike<number>, options?: { skipSpecial?: boolean }): string;
+}
+
+/**
+ * Options of `model.generate`.
+ *
+ * @example
+ * await model.generate({ prime: [2], maxLength: 40, n: 5, temperature: 0.8, seed: 7, stopTokens: [3], banTokens: [0, 1, 2] });
+ */
+export interface GenerateOptions {
+  /** token ids fed before sampling (default: [tokenizer.bosId] of the attached tokenizer) */
+  prime?: readonly number[] | Int32Array;
+  /** most tokens per sequence (default 100) */
+  maxLength?: number;
+  /** sequences (default 1) */
+  n?: number;
+  /** softmax temperature; 0 = greedy (default 1) */
+  temperature?: number;
+  /** sample among the k most likely tokens; 0 = all (default 0) */
+  topK?: number;
+  /** nucleus sampling: the smallest set with probability >= topP (default 1 = all) */
+  topP?: number;
+  /** the same seed gives the same output (default 0) */
+  seed?: number;
+  /** end a sequence (not included in it) */
+  stopTokens?: readonly number[];
+  /** never produced, however likely */
+  banTokens?: readonly number[];
+}
+
+function ids(value: unknown, name: string, limit: number): Int32Array {
+  if (!Array.isArray(value) && !(value instanceof Int32Array)) throw typeError('an array of token ids', name, value);
+  const out = new Int32Array(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const v: unknown = value[i];
+    if (typeof v !== 'number') throw typeError('a token id (integer)', `${name}[${i}]`, v);
+    if (!Number.isInteger(v) || v < 0 || v >= limit) throw rangeError(`an integer in [0, ${limit})`, `${name}[${i}]`, v);
+    out[i] = v;
+  }
+  return out;
+}
+
+const GENERATE_KEYS = ['prime', 'maxLength', 'n', 'temperature', 'topK', 'topP', 'seed', 'stopTokens', 'banTokens'] as const;
+
+/**
+ * Checks generate options against a model's vocabulary and fills defaults.
+ *
+ * @throws TypeError / RangeError naming the option
+ * @example
+ * const native = generateOptions(options, 27, 27, 2);
+ */
+export function generateOptions(options: unknown, vocab: number, outputs: number, bos: number | undefined): NativeGenerateOptions {
+  const o = optionalObject(options, 'options');
+  knownKeys(o, GENERATE_KEYS, 'options');
+  let prime: Int32Array;
+  if (o.prime === undefined) {
+    if (bos === undefined) {
+      throw typeError('token ids (the model has no tokenizer to take <bos> from)', 'options.prime', undefined);
+    }
+    prime = Int32Array.of(bos);
+  } else {
+    prime = ids(o.prime, 'options.prime', vocab);
+    if (prime.length === 0) throw rangeError('at least one token id (e.g. <bos>)', 'options.prime', o.prime);
+  }
+  const banTokens = ids(o.banTokens ?? [], 'options.banTokens', outputs);
+  if (new Set(banTokens).size >= outputs) throw rangeError('at least one token left unbanned', 'options.banTokens', o.banTokens);
+  return {
+    prime,
+    maxLength: withDefault(o.maxLength, 100, (v) => integer(v, 'options.maxLength', 1, 1e6)),
+    n: withDefault(o.n, 1, (v) => integer(v, 'options.n', 1, 1e5)),
+    temperature: withDefault(o.temperature, 1, (v) => number(v, 'options.temperature', { min: 0, max: 1e6 })),
+    topK: withDefault(o.topK, 0, (v) => integer(v, 'options.topK', 0, 1 << 24)),
+    topP: withDefault(o.topP, 1, (v) => number(v, 'options.topP', { min: 0, max: 1, minExclusive: true })),
+    seed: withDefault(o.seed, 0, (v) => integer(v, 'options.seed', 0, Number.MAX_SAFE_INTEGER)),
+    stopTokens: ids(o.stopTokens ?? [], 'options.stopTokens', outputs),
+    banTokens,
+  };
+}
+
+/**
+ * Options of {@link generateText}.
+ *
+ * @example
+ * await generateText(model, tok, { prime: 'Ma', maxLength: 40, n: 10, seed: 7 });
+ */
+export interface GenerateTextOptions {
+  /** text to continue (default ''); each result starts with it */
+  prime?: string;
+  maxLength?: number;
+  n?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+}
+
+/**
+ * Samples texts from a language model: starts from `<bos>` and the prime,
+ * never emits `<unk>`, `<pad>` or `<bos>`, and stops at `<eos>` (or
+ * maxLength tokens). Each text starts with the prime.
+ *
+ * @throws TypeError when the tokenizer is missing its ids / methods or an option has the wrong type
+ * @throws RangeError for an out-of-range option or a tokenizer that does not fit the model
+ * @throws RnnkitError ERR_BUSY / ERR_DISPOSED / ERR_NATIVE (the Promise rejects)
+ * @example
+ * const names = await generateText(model, tok, { n: 10, temperature: 0.8, seed: 7 });
+ */
+export async function generateText(model: Model, tokenizer: SamplingTokenizer, options?: GenerateTextOptions): Promise<string[]> {
+  if (tokenizer === null || typeof tokenizer !== 'object' || typeof tokenizer.encode !== 'function' || typeof tokenizer.decode !== 'function') {
+    throw typeError('a tokenizer (CharTokenizer or WordTokenizer)', 'tokenizer', tokenizer);
+  }
+  const o = optionalObject(options, 'options');
+  knownKeys(o, ['prime', 'maxLength', 'n', 'temperature', 'topK', 'topP', 'seed'], 'options');
+  const primeText = o.prime ?? '';
+  if (typeof primeText !== 'string') throw typeError('a string', 'options.prime', primeText);
+  const primeIds = tokenizer.encode(primeText);
+  const { prime: _ignored, ...rest } = o;
+  const out = await model.generate({
+    ...(rest as GenerateOptions),
+    prime: [tokenizer.bosId, ...primeIds],
+    stopTokens: [tokenizer.eosId],
+    banTokens: [tokenizer.unkId, tokenizer.padId, tokenizer.bosId],
+  });
+  const joiner = tokenizer.kind === 'word' && primeText.length > 0 ? ' ' : '';
+  return out.map((seq) => {
+    const text = tokenizer.decode(seq);
+    return text.length > 0 ? primeText + joiner + text : primeText;
+  });
+}
+
+/** Softmax of each row of a [rows, V] block, in place. */
+export function softmaxRows(data: Float32Array | Float64Array, V: number): void {
+  for (let r = 0; r < data.length / V; r++) {
+    let m = -Infinity;
+    for (let k = 0; k < V; k++) m = Math.max(m, data[r * V + k]!);
+    let s = 0;
+    for (let k = 0; k < V; k++) s += data[r * V + k] = Math.exp(data[r * V + k]! - m);
+    for (let k = 0; k < V; k++) data[r * V + k]! /= s;
+  }
+}
+
+export type { LayerState };
