@@ -8,7 +8,7 @@
  *   layers: [layers.lstm({ units: 32 }), layers.dense({ units: 27, activation: 'softmax' })],
  * });
  */
-export { sequential, Model } from './model.js';
+export { sequential, load, Model } from './model.js';
 export type {
   CallOptions,
   ForwardOptions,
@@ -19,8 +19,31 @@ export type {
   TrainStepResult,
   BatchEvaluation,
   StepResult,
-  Tokenizer,
 } from './model.js';
+export {
+  BOS_ID,
+  CharTokenizer,
+  EOS_ID,
+  NUM_SPECIAL,
+  PAD_ID,
+  SPECIAL_TOKENS,
+  TOKENIZER_FORMAT,
+  TOKENIZER_VERSION,
+  Tokenizer,
+  tokenizerFromJSON,
+  UNK_ID,
+  WordTokenizer,
+} from './tokenizers/index.js';
+export type {
+  CharTokenizerJSON,
+  CharTokenizerOptions,
+  DecodeOptions,
+  EncodeOptions,
+  TokenizerJSON,
+  TokenizerKind,
+  WordTokenizerJSON,
+  WordTokenizerOptions,
+} from './tokenizers/index.js';
 export { languageModelData, textStream } from './data.js';
 export type { Dataset, RowDataset, SequenceDataset, StreamDataset } from './data.js';
 export type { BatchLog, EpochLog, Evaluation, FitOptions, History } from './train.js';

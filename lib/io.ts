@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { RnnkitError, typeError } from './errors.js';
 import { replaceFile } from './io/atomic.js';
-import { decodeCheckpoint, encodeCheckpoint, ERR_CHECKPOINT, type CheckpointParts } from './io/checkpoint.js';
+import { decodeCheckpoint, encodeCheckpoint, type CheckpointParts } from './io/checkpoint.js';
 
 export { writeFileAtomic } from './io/atomic.js';
 export {
@@ -56,7 +56,7 @@ export async function readCheckpoint(path: string): Promise<CheckpointParts> {
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new RnnkitError(ERR_CHECKPOINT, `Cannot read checkpoint '${path}': ${fsReason(err)}`, { cause: err });
+    throw new RnnkitError('ERR_CHECKPOINT', `Cannot read checkpoint '${path}': ${fsReason(err)}`, { cause: err });
   }
   return decodeCheckpoint(bytes, path);
 }
@@ -84,6 +84,6 @@ export async function writeCheckpoint(path: string, parts: CheckpointParts): Pro
   try {
     await replaceFile(path, bytes);
   } catch (err) {
-    throw new RnnkitError(ERR_CHECKPOINT, `Cannot write checkpoint '${path}': ${fsReason(err)}`, { cause: err });
+    throw new RnnkitError('ERR_CHECKPOINT', `Cannot write checkpoint '${path}': ${fsReason(err)}`, { cause: err });
   }
 }

@@ -5,7 +5,7 @@
 import { layerShapes, nativeSpec, normalizeConfig, type LayerShape, type ModelConfig, type SequentialConfig } from './config.js';
 import { callSite, fromNative, nativeCall, rangeError, received, RnnkitError, typeError } from './errors.js';
 import { toBatch, type InputSpec } from './inputs.js';
-import { native, type NativeBatch, type NativeModel, type NativeStateInfo } from './native.js';
+import { native, type NativeBatch, type NativeModel, type NativeStateInfo, type NativeTrainingState } from './native.js';
 import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
 import { stateTensors, toInitialStates } from './state.js';
 import { toTargets } from './targets.js';
@@ -14,10 +14,13 @@ import type { FloatArray, LayerState, ModelInput, StateTensors, Targets, Tensor 
 import { boolean, integer, knownKeys, object, optionalObject, withDefault, type Dict } from './validate.js';
 import type { Dataset } from './data.js';
 import { evaluate, fit, type Evaluation, type FitOptions, type History } from './train.js';
-import { generateOptions, softmaxRows, type GenerateOptions, type SamplingTokenizer } from './sample.js';
+import { generateOptions, softmaxRows, type GenerateOptions } from './sample.js';
 
-/** A tokenizer attached to a model (CharTokenizer, WordTokenizer). */
-export type Tokenizer = SamplingTokenizer & { toJSON(): unknown };
+import { readCheckpoint, writeCheckpoint } from './io.js';
+import { tokenizerFromJSON, type Tokenizer } from './tokenizers/index.js';
+
+const MODEL_FORMAT = 'rnnkit-model';
+const MODEL_VERSION = 1;
 
 /**
  * Options shared by predict / forward / gradients / trainStep.
@@ -529,6 +532,109 @@ export class Model {
     return { probs, state: finalState };
   }
 
+  /**
+   * Writes the model to one file: the configuration, the weights, the
+   * optimizer state, the training counters (epochs, dropout step) and the
+   * attached tokenizer. The write is atomic (temporary file, fsync, rename):
+   * an error or a crash never leaves a half-written file or loses the old
+   * one. Load it with {@link load}.
+   *
+   * @throws TypeError when `path` is not a non-empty string
+   * @throws RnnkitError ERR_CHECKPOINT when the file cannot be written (the message names it); ERR_BUSY / ERR_DISPOSED
+   * @example
+   * await model.save('names.rnnkit');
+   * const again = await load('names.rnnkit');
+   */
+  async save(path: string): Promise<void> {
+    const handle = this.#alive();
+    this.#idle();
+    if (typeof path !== 'string' || path === '') throw typeError('a non-empty string', 'path', path);
+    // Take a consistent snapshot now, before anything awaits.
+    const params = handle.getParams();
+    const training = handle.getTrainingState();
+    const header = {
+      format: MODEL_FORMAT,
+      version: MODEL_VERSION,
+      config: this.config,
+      tokenizer: this.tokenizer ? this.tokenizer.toJSON() : null,
+      epoch: this.epoch,
+      step: training.step,
+      optimizer: { type: training.optimizer.type, steps: training.optimizer.steps },
+      weights: this.#weights.map((w) => ({ name: w.name, shape: w.shape, offset: w.offset, size: w.size })),
+    };
+    await writeCheckpoint(path, {
+      header,
+      arrays: [
+        { name: 'params', data: params },
+        { name: 'optimizer.m', data: training.optimizer.m },
+        { name: 'optimizer.v', data: training.optimizer.v },
+      ],
+    });
+  }
+
+  /**
+   * Reads a model written by {@link Model.save}. See {@link load}.
+   *
+   * @throws TypeError when `path` is not a non-empty string
+   * @throws RnnkitError ERR_CHECKPOINT for a missing, truncated, corrupted, foreign or incompatible file (the message names it)
+   * @example
+   * const model = await Model.load('names.rnnkit');
+   */
+  static async load(path: string): Promise<Model> {
+    const { header, arrays } = await readCheckpoint(path);
+    const bad = (what: string, cause?: unknown): RnnkitError =>
+      new RnnkitError('ERR_CHECKPOINT', `Invalid model file '${path}': ${what}`, cause === undefined ? undefined : { cause });
+    if (header.format !== MODEL_FORMAT) throw bad(`not an rnnkit model (format ${JSON.stringify(header.format)})`);
+    if (header.version !== MODEL_VERSION) {
+      throw bad(`model format version ${JSON.stringify(header.version)}; this rnnkit reads version ${MODEL_VERSION}`);
+    }
+    let model: Model;
+    try {
+      model = new Model(header.config as SequentialConfig);
+    } catch (err) {
+      throw bad(`its configuration is not valid here (${(err as Error).message})`, err);
+    }
+    try {
+      const byName = new Map(arrays.map((a) => [a.name, a.data]));
+      const params = byName.get('params');
+      const Float = model.config.dtype === 'float64' ? Float64Array : Float32Array;
+      if (!(params instanceof Float) || params.length !== model.numParams) {
+        throw bad(`expected ${model.numParams} ${model.config.dtype} parameters`);
+      }
+      const weights = header.weights;
+      if (
+        !Array.isArray(weights) ||
+        weights.length !== model.#weights.length ||
+        weights.some((w, i) => {
+          const e = model.#weights[i]!;
+          const x = w as { name?: unknown; offset?: unknown; shape?: unknown };
+          return x.name !== e.name || x.offset !== e.offset || JSON.stringify(x.shape) !== JSON.stringify(e.shape);
+        })
+      ) {
+        throw bad('its weight table does not match its configuration');
+      }
+      const handle = model.#alive();
+      handle.setParams(0, params);
+      const opt = header.optimizer as { type?: unknown; steps?: unknown } | undefined;
+      const m = byName.get('optimizer.m');
+      const v = byName.get('optimizer.v');
+      if (!opt || !(m instanceof Float) || !(v instanceof Float)) throw bad('the optimizer state is missing');
+      handle.setTrainingState({
+        step: header.step as number,
+        optimizer: { type: opt.type as NativeTrainingState['optimizer']['type'], steps: opt.steps as number, m, v },
+      });
+      const epoch = header.epoch;
+      if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 0) throw bad('the epoch counter is not a non-negative integer');
+      model.epoch = epoch;
+      if (header.tokenizer !== null && header.tokenizer !== undefined) model.tokenizer = tokenizerFromJSON(header.tokenizer);
+    } catch (err) {
+      model.dispose();
+      if (err instanceof RnnkitError && err.code === 'ERR_CHECKPOINT') throw err;
+      throw bad((err as Error).message, err);
+    }
+    return model;
+  }
+
   #languageModel(): void {
     const last = this.#shapes[this.#shapes.length - 1]!;
     if (!('vocabSize' in this.config.input) || !last.seq || this.config.loss !== 'crossEntropy') {
@@ -622,4 +728,20 @@ export class Model {
  */
 export function sequential(config: SequentialConfig): Model {
   return new Model(config);
+}
+
+/**
+ * Reads a model written by `model.save(path)`: it predicts exactly what the
+ * saved model did, and training continues as if never interrupted (optimizer
+ * moments, epoch and dropout counters are restored); the tokenizer comes
+ * back as `model.tokenizer`.
+ *
+ * @throws TypeError when `path` is not a non-empty string
+ * @throws RnnkitError ERR_CHECKPOINT for a missing, truncated, corrupted, foreign or incompatible file (the message names it)
+ * @example
+ * const model = await load('names.rnnkit');
+ * console.log(await generateText(model, model.tokenizer!, { n: 5 }));
+ */
+export function load(path: string): Promise<Model> {
+  return Model.load(path);
 }

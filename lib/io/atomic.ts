@@ -13,16 +13,9 @@ import { typeError } from '../errors.js';
 /** Errors from fsync on a directory that mean "not supported here", not "failed". */
 const DIR_SYNC_UNSUPPORTED = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR', 'EPERM', 'EBADF']);
 
-/**
- * Validates the arguments of an atomic write.
- *
- * @throws TypeError when `path` is not a non-empty string or `data` is not a Uint8Array
- * @example
- * checkWriteArgs('model.rnnkit', bytes);
- */
-export function checkWriteArgs(path: unknown, data: unknown, dataName = 'data'): asserts path is string {
+function checkWriteArgs(path: unknown, data: unknown): asserts path is string {
   if (typeof path !== 'string' || path === '') throw typeError('a non-empty string', 'path', path);
-  if (!(data instanceof Uint8Array)) throw typeError('a Buffer or Uint8Array', dataName, data);
+  if (!(data instanceof Uint8Array)) throw typeError('a Buffer or Uint8Array', 'data', data);
 }
 
 async function syncDirectory(dir: string): Promise<void> {

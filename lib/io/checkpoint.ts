@@ -32,39 +32,62 @@
  *
  * A reader checks, in order: the magic (else: not an rnnkit checkpoint), the
  * version (else: newer/unknown version), that the header fits in the file
- * (else: truncated), the end magic and the CRC (else: truncated, corrupted or
- * trailing garbage, told apart with the header's `dataBytes`), then the
+ * (else: truncated), the end magic and CRC at the end of the file (else:
+ * truncated, trailing garbage or corrupted, told apart by where the
+ * unverified header's `dataBytes` puts the end), then the
  * header's structure and every array descriptor. Every length read from the
  * file is checked against the file's size before anything is allocated, so a
  * forged length cannot exhaust memory.
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { crc32 } from 'node:zlib';
-import { RnnkitError, rangeError, received, typeError, type RnnkitErrorCode } from '../errors.js';
+import { RnnkitError, rangeError, received, typeError } from '../errors.js';
 
-/** Element type of a checkpoint array, as written in the header. */
+/**
+ * Element type of a checkpoint array, as written in the header.
+ *
+ * @example
+ * const dtype: CheckpointDtype = 'float32';
+ */
 export type CheckpointDtype = 'float32' | 'float64' | 'int32';
 
-/** A typed array a checkpoint can hold. */
+/**
+ * A typed array a checkpoint can hold.
+ *
+ * @example
+ * const data: CheckpointData = new Int32Array([1, 2, 3]);
+ */
 export type CheckpointData = Float32Array | Float64Array | Int32Array;
 
-/** One named array of a checkpoint. */
+/**
+ * One named array of a checkpoint.
+ *
+ * @example
+ * const entry: CheckpointArray = { name: 'params', data: new Float32Array(16) };
+ */
 export interface CheckpointArray {
   name: string;
   data: CheckpointData;
 }
 
-/** What a checkpoint holds: a JSON-serialisable header and named arrays. */
+/**
+ * What a checkpoint holds: a JSON-serialisable header and named arrays.
+ *
+ * @example
+ * const parts: CheckpointParts = { header: { units: 8 }, arrays: [{ name: 'w', data: new Float32Array(8) }] };
+ */
 export interface CheckpointParts {
   header: Record<string, unknown>;
   arrays: CheckpointArray[];
 }
 
-/** The format version this build writes and the only one it reads. */
+/**
+ * The format version this build writes and the only one it reads.
+ *
+ * @example
+ * bytes.readUInt32LE(8) === CHECKPOINT_VERSION; // true for a file this build wrote
+ */
 export const CHECKPOINT_VERSION = 1;
-
-/** The error code of every bad-file error (not yet in RnnkitErrorCode, which lives in ../errors.ts). */
-export const ERR_CHECKPOINT = 'ERR_CHECKPOINT' as string as RnnkitErrorCode;
 
 const MAGIC = Buffer.from('RNNKITCK', 'latin1');
 const END_MAGIC = Buffer.from('KCTIKNNR', 'latin1');
@@ -306,7 +329,7 @@ interface Descriptor {
 export function decodeCheckpoint(buf: Buffer | Uint8Array, file: string): CheckpointParts {
   if (!(buf instanceof Uint8Array)) throw typeError('a Buffer or Uint8Array', 'buf', buf);
   if (typeof file !== 'string') throw typeError('a string', 'file', file);
-  const fail = (reason: string) => new RnnkitError(ERR_CHECKPOINT, `Cannot read checkpoint '${file}': ${reason}`);
+  const fail = (reason: string) => new RnnkitError('ERR_CHECKPOINT', `Cannot read checkpoint '${file}': ${reason}`);
   const size = buf.length;
 
   if (size === 0) throw fail('the file is empty');
@@ -331,29 +354,32 @@ export function decodeCheckpoint(buf: Buffer | Uint8Array, file: string): Checkp
       `the file is truncated or corrupted (its header length, ${headerLength} bytes, runs past the end of the ${size}-byte file)`,
     );
   }
-  const checkCrc = (end: number) => {
-    const stored = view.getUint32(end, true);
-    const actual = crc32(buf.subarray(0, end));
-    if (stored !== actual) {
-      throw fail(`the file is corrupted (checksum mismatch: stored ${hex(stored)}, computed ${hex(actual)})`);
-    }
+  const crcAt = (end: number) => ({ stored: view.getUint32(end, true), actual: crc32(buf.subarray(0, end)) });
+  const trailerAt = (end: number) => {
+    if (end < dataStart || !sameBytes(buf, end + 4, END_MAGIC)) return false;
+    const { stored, actual } = crcAt(end);
+    return stored === actual;
   };
 
-  if (!sameBytes(buf, size - END_MAGIC.length, END_MAGIC)) {
-    // No end marker at the end: truncated, trailing garbage, or a damaged
-    // trailer. The (not yet verified) header says where the end should be.
+  if (!trailerAt(size - TRAILER)) {
+    // Not the file as written. Tell truncation, trailing garbage and
+    // corruption apart by where the (unverified) header says the end is.
     const parsed = parseJson(buf, headerLength);
-    const dataBytes = 'json' in parsed && isPlainObject(parsed.json) ? parsed.json.dataBytes : undefined;
-    if (!isCount(dataBytes)) throw fail('the file is truncated or corrupted (its end marker is missing)');
-    const expected = dataStart + dataBytes + TRAILER;
-    if (size < expected) throw fail(`the file is truncated (${size} of ${expected} bytes)`);
-    if (!sameBytes(buf, expected - END_MAGIC.length, END_MAGIC)) {
-      throw fail('the file is corrupted (its end marker is missing)');
+    const declared = 'json' in parsed && isPlainObject(parsed.json) ? parsed.json.dataBytes : undefined;
+    const expected = isCount(declared) ? dataStart + declared + TRAILER : undefined;
+    const endMarker = sameBytes(buf, size - END_MAGIC.length, END_MAGIC);
+    if (expected !== undefined && size < expected && !endMarker) {
+      throw fail(`the file is truncated (${size} of ${expected} bytes)`);
     }
-    checkCrc(expected - TRAILER);
-    throw fail(`the file has ${size - expected} bytes of trailing garbage after the end of the checkpoint`);
+    if (expected !== undefined && size > expected && trailerAt(expected - TRAILER)) {
+      throw fail(`the file has ${size - expected} bytes of trailing garbage after the end of the checkpoint`);
+    }
+    if (endMarker) {
+      const { stored, actual } = crcAt(size - TRAILER);
+      throw fail(`the file is corrupted (checksum mismatch: stored ${hex(stored)}, computed ${hex(actual)})`);
+    }
+    throw fail(`the file is ${expected === undefined ? 'truncated or ' : ''}corrupted (its end marker is missing)`);
   }
-  checkCrc(size - TRAILER);
 
   // The bytes are as written; now check that what was written makes sense.
   const parsed = parseJson(buf, headerLength);

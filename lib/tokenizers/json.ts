@@ -134,16 +134,16 @@ export function readTokens(value: unknown, maxVocab: number, singleCodePoint: bo
     const token: unknown = value[i];
     const at = `${name}[${i}]`;
     if (typeof token !== 'string') throw typeError('a string', at, token);
-    if (i < NUM_SPECIAL) {
-      if (token !== SPECIAL_TOKENS[i]) throw rangeError(`'${SPECIAL_TOKENS[i]}' (special id ${i})`, at, token);
-    } else if (token.length === 0) {
-      throw rangeError('a non-empty string', at, token);
-    } else if (singleCodePoint && Array.from(token).length !== 1) {
-      throw rangeError('a single Unicode code point', at, token);
+    if (i < NUM_SPECIAL && token !== SPECIAL_TOKENS[i]) {
+      throw rangeError(`'${SPECIAL_TOKENS[i]}' (special id ${i})`, at, token);
     }
+    if (token.length === 0) throw rangeError('a non-empty string', at, token);
     const first = seen.get(token);
     if (first !== undefined) {
       throw rangeError('a token not already in the list', at, received(`${describe(token)}, a duplicate of ${name}[${first}]`));
+    }
+    if (singleCodePoint && i >= NUM_SPECIAL && Array.from(token).length !== 1) {
+      throw rangeError('a single Unicode code point', at, token);
     }
     seen.set(token, i);
     tokens.push(token);
