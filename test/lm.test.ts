@@ -1,27 +1,14 @@
 // Language models end to end: datasets and batching, fit/evaluate, sampling rules
 // (never <unk>, stop at <eos>, seeds), streaming steps and cancellation.
 import test from 'ava';
-import { generateText, languageModelData, layers, sequential, textStream, type Model } from '../lib/index.js';
+import { CharTokenizer, generateText, languageModelData, layers, sequential, textStream, type Model } from '../lib/index.js';
 import { planBatches } from '../lib/data.js';
 
 const PAD = 0, UNK = 1, BOS = 2, EOS = 3;
 const V = 10;
 
-/** A tiny tokenizer over the letters a..f (ids 4..9). */
-const tok = {
-  kind: 'char' as const,
-  padId: PAD,
-  unkId: UNK,
-  bosId: BOS,
-  eosId: EOS,
-  encode: (s: string) => Int32Array.from([...s], (c) => (c >= 'a' && c <= 'f' ? c.charCodeAt(0) - 93 : UNK)),
-  decode: (ids: ArrayLike<number>) =>
-    Array.from(ids)
-      .filter((i) => i >= 4)
-      .map((i) => String.fromCharCode(i + 93))
-      .join(''),
-  toJSON: () => ({}),
-};
+/** A tiny tokenizer over the letters a..f (ids 4..9: equal counts sort by code point). */
+const tok = CharTokenizer.fromText('abcdef');
 
 function lm(seed = 1, cell: 'lstm' | 'gru' | 'rnn' = 'lstm'): Model {
   const rec = cell === 'lstm' ? layers.lstm({ units: 16 }) : cell === 'gru' ? layers.gru({ units: 16 }) : layers.rnn({ units: 16 });
@@ -43,6 +30,11 @@ function forceToken(model: Model, id: number, logit = 50): void {
   bias[id] = logit;
   model.setWeights({ [name]: bias });
 }
+
+test('the test tokenizer maps a..f to 4..9', (t) => {
+  t.deepEqual(Array.from(tok.encode('abcdefz')), [4, 5, 6, 7, 8, 9, UNK]);
+  t.is(tok.size, V);
+});
 
 test('languageModelData: <bos> y1..yT in, y1..yT <eos> out', (t) => {
   const d = languageModelData([[5, 6, 7], []], { bos: BOS, eos: EOS });
