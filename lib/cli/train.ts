@@ -1,0 +1,223 @@
+/**
+ * `rnnkit train <text-file>`: a character- or word-level language model on
+ * one text file, char-rnn style (one long token stream, stateful truncated
+ * BPTT), with a live progress bar, a line per epoch, Ctrl-C that stops
+ * cleanly and still saves, the model file, a loss-curve SVG next to it and
+ * a few samples at the end.
+ */
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, extname } from 'node:path';
+import { layers as L, type LayerInput } from '../layers.js';
+import { sequential } from '../model.js';
+import { textStream } from '../data.js';
+import { generateText } from '../sample.js';
+import { CharTokenizer, WordTokenizer } from '../tokenizers/index.js';
+import type { EpochLog, History } from '../train.js';
+import { lossCurveSvg } from '../plot.js';
+import { CliError, oneLine, type CliIO } from './io.js';
+import { formatDuration, progressBar } from './progress.js';
+
+/**
+ * Options of `rnnkit train`, as parsed by commander (see lib/cli.ts for the
+ * defaults).
+ *
+ * @example
+ * await train('input.txt', { level: 'char', cell: 'lstm', units: 128, layers: 2, epochs: 10, seqLen: 64, batchSize: 32, lr: 2e-3, dropout: 0, seed: 0, samples: 3 }, io);
+ */
+export interface TrainCommandOptions {
+  level: 'char' | 'word';
+  cell: 'lstm' | 'gru' | 'rnn';
+  units: number;
+  layers: number;
+  epochs: number;
+  seqLen: number;
+  batchSize: number;
+  lr: number;
+  dropout: number;
+  seed: number;
+  /** samples printed at the end (0: none) */
+  samples: number;
+  /** default: `<text-file basename without extension>.rnnkit` in the working directory */
+  out?: string;
+  minFrequency?: number;
+  /** default: no cap for characters, 10000 for words */
+  maxVocab?: number;
+}
+
+/** Default vocabulary cap of word-level models (including the 4 specials). */
+export const WORD_MAX_VOCAB = 10000;
+/** Share of the token stream held out for validation (its tail). */
+const VALIDATION_SHARE = 0.1;
+/** Gradient clipping (global L2 norm), as in char-rnn. */
+const CLIP_NORM = 5;
+/** Exit code of a run stopped by Ctrl-C (128 + SIGINT), after saving. */
+export const EXIT_INTERRUPTED = 130;
+
+function fsReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'it is a directory';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Reads a UTF-8 text file (a BOM is dropped).
+ *
+ * @throws CliError naming the file when it is missing, unreadable, empty or not UTF-8
+ * @example
+ * const text = await readText('input.txt');
+ */
+export async function readText(file: string): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    throw new CliError(`cannot read '${file}': ${fsReason(err)}`, { cause: err });
+  }
+  if (bytes.length === 0) throw new CliError(`'${file}' is empty`);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (err) {
+    throw new CliError(`'${file}' is not UTF-8 text`, { cause: err });
+  }
+}
+
+/** `input.txt` -> `input.rnnkit` (in the working directory). */
+export function defaultOut(file: string): string {
+  return `${basename(file, extname(file)) || 'model'}.rnnkit`;
+}
+
+const n = (v: number) => v.toLocaleString('en-US');
+
+/** Per-token quality in the unit people quote: bits per char, perplexity per word. */
+function quality(level: 'char' | 'word', loss: number): string {
+  return level === 'char' ? `${(loss / Math.LN2).toFixed(3)} bpc` : `ppl ${Math.exp(loss).toFixed(1)}`;
+}
+
+function epochLine(e: EpochLog, first: number, epochs: number, level: 'char' | 'word'): string {
+  const parts = [`epoch ${e.epoch - first + 1}/${epochs}`, `loss ${e.loss.toFixed(4)} (${quality(level, e.loss)})`];
+  if (e.valLoss !== undefined) parts.push(`val ${e.valLoss.toFixed(4)} (${quality(level, e.valLoss)})`);
+  parts.push(`${n(Math.round(e.tokensPerSec))} tok/s`, formatDuration(e.seconds));
+  return parts.join('  ');
+}
+
+/**
+ * Runs `rnnkit train`.
+ *
+ * @returns the exit code: 0, or {@link EXIT_INTERRUPTED} after Ctrl-C (the model is saved either way)
+ * @throws CliError for an unreadable or too short file; errors of the library (saving, training) as they are
+ * @example
+ * const code = await train('input.txt', options, { stdout: process.stdout, stderr: process.stderr });
+ */
+export async function train(file: string, o: TrainCommandOptions, io: CliIO): Promise<number> {
+  const text = await readText(file);
+  const out = o.out ?? defaultOut(file);
+  const plot = `${out}.loss.svg`;
+  // Fail before training, not after it, when the model cannot be saved there.
+  const folder = dirname(out);
+  if (!(await stat(folder).then((s) => s.isDirectory(), () => false))) {
+    throw new CliError(`cannot write '${out}': no such directory '${folder}'`);
+  }
+  const vocab = {
+    ...(o.minFrequency !== undefined ? { minFrequency: o.minFrequency } : {}),
+    ...(o.maxVocab !== undefined ? { maxVocab: o.maxVocab } : o.level === 'word' ? { maxVocab: WORD_MAX_VOCAB } : {}),
+  };
+  const tok = o.level === 'char' ? CharTokenizer.fromText(text, vocab) : WordTokenizer.fromText(text, vocab);
+  const ids = tok.encode(text);
+  const unit = o.level === 'char' ? 'characters' : 'word tokens';
+  if (ids.length < 2) throw new CliError(`'${file}' is too short: ${ids.length} ${unit} (at least 2 needed)`);
+
+  // The tail is the validation text when it can fill one window and its target, else there is none.
+  let held = Math.floor(ids.length * VALIDATION_SHARE);
+  if (held < o.seqLen + 1 || ids.length - held < 2) held = 0;
+  const trainIds = ids.subarray(0, ids.length - held);
+  const data = textStream(trainIds, { seqLen: o.seqLen });
+  const validation = held > 0 ? textStream(ids.subarray(ids.length - held), { seqLen: o.seqLen }) : undefined;
+
+  const stack: LayerInput[] = [];
+  for (let i = 0; i < o.layers; i++) {
+    stack.push(L[o.cell]({ units: o.units }));
+    if (o.dropout > 0) stack.push(L.dropout({ rate: o.dropout }));
+  }
+  stack.push(L.dense({ units: tok.size, activation: 'linear' }));
+  const model = sequential({ input: { vocabSize: tok.size }, layers: stack, loss: 'crossEntropy', seed: o.seed });
+  model.tokenizer = tok;
+
+  try {
+    io.stdout.write(
+      `${file}: ${n(ids.length)} ${unit}, vocabulary ${n(tok.size)}; train ${n(trainIds.length)}, validation ${held > 0 ? n(held) : 'none (text too short)'}\n` +
+        `model: ${o.cell} ${o.layers}x${o.units}${o.dropout > 0 ? `, dropout ${o.dropout}` : ''}, ${n(model.numParams)} parameters; ` +
+        `batch ${o.batchSize}, seq-len ${o.seqLen}, adam lr ${o.lr}, ${o.epochs} epoch${o.epochs === 1 ? '' : 's'}\n`,
+    );
+
+    const controller = new AbortController();
+    const bar = progressBar(io.stderr, o.epochs, model.epoch);
+    const stop = () => {
+      bar.stop();
+      io.stderr.write('rnnkit: stopping after the current step, then saving (Ctrl-C again to quit without saving)\n');
+      controller.abort();
+    };
+    const onSigint = () => {
+      if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
+      stop();
+    };
+    const onAbort = () => {
+      if (!controller.signal.aborted) stop();
+    };
+    if (io.signal?.aborted) onAbort();
+    io.signal?.addEventListener('abort', onAbort, { once: true });
+    process.on('SIGINT', onSigint);
+
+    const first = model.epoch;
+    let batchesPerEpoch = 1;
+    let history: History;
+    try {
+      history = await model.fit(data, {
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        optimizer: { type: 'adam', lr: o.lr },
+        clipNorm: CLIP_NORM,
+        ...(validation ? { validation } : {}),
+        signal: controller.signal,
+        onBatchEnd: (b) => {
+          batchesPerEpoch = b.batches;
+          if (!controller.signal.aborted) bar.update(b);
+        },
+        onEpochEnd: (e) => {
+          bar.stop();
+          io.stdout.write(`${epochLine(e, first, o.epochs, o.level)}${controller.signal.aborted ? '  (stopped early)' : ''}\n`);
+        },
+      });
+    } finally {
+      process.off('SIGINT', onSigint);
+      io.signal?.removeEventListener('abort', onAbort);
+      bar.stop();
+    }
+
+    await model.save(out);
+    const title = `rnnkit train ${basename(file)}: ${o.cell} ${o.layers}x${o.units}, ${o.level} level`;
+    try {
+      await writeFile(plot, lossCurveSvg({ title, batches: history.batches, batchesPerEpoch, epochs: history.epochs }));
+    } catch (err) {
+      throw new CliError(`cannot write '${plot}': ${fsReason(err)}`, { cause: err });
+    }
+    io.stdout.write(`saved ${out}\nloss curve ${plot}\n`);
+    if (history.aborted) return EXIT_INTERRUPTED;
+
+    if (o.samples > 0) {
+      const temperature = 0.8;
+      const texts = await generateText(model, tok, {
+        n: o.samples,
+        maxLength: o.level === 'char' ? 200 : 50,
+        temperature,
+        seed: o.seed,
+      });
+      io.stdout.write(`samples (temperature ${temperature}; try: rnnkit sample ${out}):\n`);
+      for (const t of texts) io.stdout.write(`  ${oneLine(t)}\n`);
+    }
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
