@@ -224,3 +224,19 @@ test('sampling options are validated', async (t) => {
   const notLm = sequential({ input: { features: 2 }, layers: [layers.gru({ units: 3, returnSequences: false })], loss: 'mse' });
   await t.throwsAsync(notLm.generate({ prime: [0] }), { instanceOf: RangeError, message: /language model/ });
 });
+
+test('training leaves the event loop free: timers fire while one native step runs', async (t) => {
+  const m = sequential({ input: { vocabSize: V }, layers: [layers.lstm({ units: 256 }), layers.dense({ units: V })], seed: 1 });
+  const B = 32, T = 200;
+  const x = { data: Int32Array.from({ length: B * T }, (_, i) => 4 + (i % 6)), shape: [B, T] };
+  const y = { data: Int32Array.from({ length: B * T }, (_, i) => 4 + ((i + 1) % 6)), shape: [B, T] };
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  const t0 = performance.now();
+  await m.trainStep(x, y); // one call into C++, tens of milliseconds or more
+  const ms = performance.now() - t0;
+  clearInterval(timer);
+  // A call that blocked the loop would let no timer fire until it returned.
+  t.true(ticks >= 3, `${ticks} timer ticks during a ${ms.toFixed(0)} ms step`);
+  m.dispose();
+});
