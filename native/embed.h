@@ -1,6 +1,15 @@
 // Token inputs: the product of a one-hot x<t> (V wide) with W^T is row x<t> of W^T,
 // so the input projection is a row gather and its gradient a scatter-add; no GEMM
 // over the vocabulary ever runs.
+//
+// W is stored (N, V) row-major (PyTorch's layout), so a token's weights are a
+// column. Two ways to reach it, chosen by size:
+// - small vocabularies (V <= T*B): transpose W once into a (V, N) table (cached
+//   until the parameters change, so step-by-step sampling pays nothing) and copy
+//   contiguous rows; the gradient goes through a (V, N) scratch table;
+// - large vocabularies (word level): read and write the strided column directly,
+//   O(T*B*N) per call instead of O(V*N), so a 10k-word vocabulary costs nothing
+//   beyond the tokens actually in the batch.
 #pragma once
 #include <algorithm>
 #include <vector>
@@ -9,14 +18,16 @@
 
 namespace rnnkit {
 
+inline bool useTransposedTable(const Ctx& ctx, int V) { return (size_t)V <= (size_t)ctx.T * ctx.B; }
+
 // out (T*B, N) = W^T[tokens] + bias for active rows, 0 for padded rows.
-// W is (N, V) row-major; wt caches W^T (V, N), rebuilt only when the parameters
-// changed since (wtVersion != ctx.version), so step-by-step sampling pays no transpose.
+// wt caches W^T (V, N) when it is worth building (wtVersion == ctx.version: up to date).
 template <class T>
 void gatherProjection(const Ctx& ctx, const T* W, const T* bias, int N, int V, const int32_t* tokens, T* out,
                       std::vector<T>& wt, uint64_t& wtVersion) {
-  T* w = ensure(wt, (size_t)V * N);
-  if (wtVersion != ctx.version) {
+  const bool table = wtVersion == ctx.version || useTransposedTable(ctx, V);
+  if (table && wtVersion != ctx.version) {
+    T* w = ensure(wt, (size_t)V * N);
     for (int n = 0; n < N; ++n)
       for (int v = 0; v < V; ++v) w[(size_t)v * N + n] = W[(size_t)n * V + v];
     wtVersion = ctx.version;
@@ -28,8 +39,13 @@ void gatherProjection(const Ctx& ctx, const T* W, const T* bias, int N, int V, c
       std::fill(dst, dst + N, T(0));
       continue;
     }
-    const T* src = w + (size_t)tokens[row] * N;
-    for (int n = 0; n < N; ++n) dst[n] = src[n] + bias[n];
+    const size_t tok = (size_t)tokens[row];
+    if (table) {
+      const T* src = wt.data() + tok * N;
+      for (int n = 0; n < N; ++n) dst[n] = src[n] + bias[n];
+    } else {
+      for (int n = 0; n < N; ++n) dst[n] = W[(size_t)n * V + tok] + bias[n];
+    }
   }
 }
 
@@ -37,9 +53,18 @@ void gatherProjection(const Ctx& ctx, const T* W, const T* bias, int N, int V, c
 template <class T>
 void scatterProjection(const Ctx& ctx, const T* dOut, int N, int V, const int32_t* tokens, T* dW,
                        std::vector<T>& scratch) {
+  const size_t TB = (size_t)ctx.T * ctx.B;
+  if (!useTransposedTable(ctx, V)) {
+    for (size_t row = 0; row < TB; ++row) {
+      if (!ctx.active((int)(row / ctx.B), (int)(row % ctx.B))) continue;
+      const size_t tok = (size_t)tokens[row];
+      const T* src = dOut + row * N;
+      for (int n = 0; n < N; ++n) dW[(size_t)n * V + tok] += src[n];
+    }
+    return;
+  }
   T* dwt = ensure(scratch, (size_t)V * N);
   std::fill(dwt, dwt + (size_t)V * N, T(0));
-  const size_t TB = (size_t)ctx.T * ctx.B;
   for (size_t row = 0; row < TB; ++row) {
     if (!ctx.active((int)(row / ctx.B), (int)(row % ctx.B))) continue;
     T* dst = dwt + (size_t)tokens[row] * N;

@@ -135,6 +135,14 @@ int main() {
             lm({rec(LayerType::Lstm, [](LayerSpec& l) { l.bidirectional = true; }),
                 rec(LayerType::Gru, [](LayerSpec& l) { l.bidirectional = true; })}));
   {
+    // V > T*B: the token gather and its scatter take the strided path (no transposed table).
+    ModelSpec s = lm({rec(LayerType::Gru), rec(LayerType::Lstm)});
+    s.inputSize = 29;
+    gradcheck("large vocabulary (strided gather) gru + lstm", s);
+    s.layers = {dense(4, Activation::Tanh), dense(5, Activation::Softmax)};
+    gradcheck("large vocabulary into a dense layer", s);
+  }
+  {
     ModelSpec s;
     s.tokens = false;
     s.inputSize = 2;
