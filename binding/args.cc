@@ -1,5 +1,6 @@
 #include "args.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <cstring>
@@ -74,6 +75,7 @@ ModelSpec parseSpec(const Napi::Value& v, bool& isDouble) {
   s.reduction = getEnum<Reduction>(o, "reduction", "spec", {{"mean", Reduction::Mean}, {"sum", Reduction::Sum}});
   s.seed = (uint32_t)getInt(o, "seed", "spec", 0, 4294967295.0);
   isDouble = getEnum<bool>(o, "dtype", "spec", {{"float32", false}, {"float64", true}});
+  if (!o.Get("conditionFeatures").IsUndefined()) s.conditionFeatures = getInt(o, "conditionFeatures", "spec", 0, 1 << 24);
   Napi::Value lv = o.Get("layers");
   if (!lv.IsArray()) throwType(env, "an array", "spec.layers");
   Napi::Array arr = lv.As<Napi::Array>();
@@ -231,6 +233,7 @@ Batch<T> OwnedBatch<T>::view() const {
   b.lengths = lengths.data();
   for (auto& h : h0) b.h0.push_back(h.empty() ? nullptr : h.data());
   for (auto& c : c0) b.c0.push_back(c.empty() ? nullptr : c.data());
+  b.condition = condition.empty() ? nullptr : condition.data();
   return b;
 }
 
@@ -255,6 +258,9 @@ OwnedBatch<T> parseBatch(const Napi::Value& v, const Model<T>& model) {
   const ModelSpec& spec = model.spec();
   if (spec.tokens) readInt32Array(o.Get("tokens"), "batch.tokens", BT, b.tokens);
   else readFloatArray(o.Get("features"), "batch.features", BT * spec.inputSize, b.features);
+  Napi::Value cv = o.Get("condition");
+  if (!cv.IsUndefined() && !cv.IsNull())
+    readFloatArray(cv, "batch.condition", (size_t)b.B * std::max(spec.conditionFeatures, 1), b.condition);
   Napi::Value sv = o.Get("initialStates");
   if (!sv.IsUndefined() && !sv.IsNull()) {
     OwnedBatch<T> st = parseStates<T>(sv, model, b.B);

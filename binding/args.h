@@ -24,6 +24,7 @@ struct OwnedBatch {
   std::vector<int32_t> tokens, lengths;
   std::vector<T> features;
   std::vector<std::vector<T>> h0, c0;  // empty vector = zeros
+  std::vector<T> condition;            // (B, conditionFeatures) or empty
   Batch<T> view() const;
 };
 

@@ -115,6 +115,8 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::Generate>("generate"),
                          InstanceMethod<&ModelWrap::Evaluate>("evaluate"),
+                         InstanceMethod<&ModelWrap::BackwardFrom>("backwardFrom"),
+                         InstanceMethod<&ModelWrap::ApplyGradients>("applyGradients"),
                          InstanceMethod<&ModelWrap::GetTrainingState>("getTrainingState"),
                          InstanceMethod<&ModelWrap::SetTrainingState>("setTrainingState"),
                      });
@@ -290,6 +292,7 @@ Napi::Value ModelWrap::gradientsT(const Napi::CallbackInfo& info, Model<T>& m) {
         o.Set("loss", res->loss);
         o.Set("grads", toTypedArray<T>(e, res->grads.data(), res->grads.size()));
         o.Set("stateGrads", statesToJs<T>(e, res->dh0, res->dc0));
+        if (!res->dCondition.empty()) o.Set("dCondition", toTypedArray<T>(e, res->dCondition.data(), res->dCondition.size()));
         return o;
       });
   busy_ = true;
@@ -344,6 +347,73 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
 }
 
 template <class T>
+Napi::Value ModelWrap::backwardFromT(const Napi::CallbackInfo& info, Model<T>& m) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[1].IsBoolean()) throwType(env, "(batch, training, outputGrad, finalStateGrads)", "arguments");
+  auto batch = std::make_shared<OwnedBatch<T>>(parseBatch<T>(info[0], m));
+  const bool training = info[1].As<Napi::Boolean>().Value();
+  auto dOut = std::make_shared<std::vector<T>>();
+  if (!info[2].IsNull() && !info[2].IsUndefined()) {
+    const size_t positions = m.outputIsSequence() ? (size_t)batch->B * batch->T_ : (size_t)batch->B;
+    readFloatArray<T>(info[2], "outputGrad", positions * m.outputCols(), *dOut);
+  }
+  // Final-state gradients: same shapes as initial states.
+  auto finals = std::make_shared<OwnedBatch<T>>();
+  if (!info[3].IsNull() && !info[3].IsUndefined()) *finals = parseStates<T>(info[3], m, batch->B);
+  auto res = std::make_shared<GradientResult<T>>();
+  Model<T>* mp = &m;
+  auto* task = new Task(
+      env, this,
+      [=] {
+        Batch<T> f = finals->view();
+        mp->backwardFrom(batch->view(), training, dOut->empty() ? nullptr : dOut->data(), f.h0, f.c0, *res);
+      },
+      [=](Napi::Env e) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("grads", toTypedArray<T>(e, res->grads.data(), res->grads.size()));
+        o.Set("stateGrads", statesToJs<T>(e, res->dh0, res->dc0));
+        if (!res->dCondition.empty()) o.Set("dCondition", toTypedArray<T>(e, res->dCondition.data(), res->dCondition.size()));
+        return o;
+      });
+  busy_ = true;
+  Napi::Promise p = task->promise();
+  task->Queue();
+  return p;
+}
+
+Napi::Value ModelWrap::BackwardFrom(const Napi::CallbackInfo& info) {
+  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
+  return f32_ ? backwardFromT(info, *f32_) : backwardFromT(info, *f64_);
+}
+
+template <class T>
+Napi::Value ModelWrap::applyGradientsT(const Napi::CallbackInfo& info, Model<T>& m) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2) throwType(env, "(grads, optimizer)", "arguments");
+  auto grads = std::make_shared<std::vector<T>>();
+  readFloatArray<T>(info[0], "grads", m.numParams(), *grads);
+  const OptimizerSpec opt = parseOptimizer(info[1]);
+  auto norm = std::make_shared<double>(0);
+  Model<T>* mp = &m;
+  auto* task = new Task(
+      env, this, [=] { *norm = mp->applyGradients(grads->data(), opt); },
+      [=](Napi::Env e) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("gradNorm", *norm);
+        return o;
+      });
+  busy_ = true;
+  Napi::Promise p = task->promise();
+  task->Queue();
+  return p;
+}
+
+Napi::Value ModelWrap::ApplyGradients(const Napi::CallbackInfo& info) {
+  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
+  return f32_ ? applyGradientsT(info, *f32_) : applyGradientsT(info, *f64_);
+}
+
+template <class T>
 Napi::Value ModelWrap::evaluateT(const Napi::CallbackInfo& info, Model<T>& m) {
   Napi::Env env = info.Env();
   if (info.Length() < 2) throwType(env, "an object", "targets");
@@ -380,13 +450,15 @@ Napi::Value ModelWrap::generateT(const Napi::CallbackInfo& info, Model<T>& m) {
   auto states = std::make_shared<OwnedBatch<T>>();
   if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull())
     *states = parseStates<T>(info[1], m, g.n);
+  if (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull())
+    readFloatArray<T>(info[2], "condition", (size_t)g.n * std::max(m.spec().conditionFeatures, 1), states->condition);
   auto out = std::make_shared<std::vector<std::vector<int32_t>>>();
   Model<T>* mp = &m;
   auto* task = new Task(
       env, this,
       [=] {
         Batch<T> view = states->view();
-        mp->generate(g, view.h0, view.c0, *out);
+        mp->generate(g, view.h0, view.c0, states->condition.empty() ? nullptr : states->condition.data(), *out);
       },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Array arr = Napi::Array::New(e, out->size());

@@ -37,6 +37,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
   Napi::Value Evaluate(const Napi::CallbackInfo& info);
+  Napi::Value BackwardFrom(const Napi::CallbackInfo& info);
+  Napi::Value ApplyGradients(const Napi::CallbackInfo& info);
   Napi::Value GetTrainingState(const Napi::CallbackInfo& info);
   Napi::Value SetTrainingState(const Napi::CallbackInfo& info);
 
@@ -46,6 +48,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value gradientsT(const Napi::CallbackInfo& info, Model<T>& m);
   template <class T>
   Napi::Value trainStepT(const Napi::CallbackInfo& info, Model<T>& m);
+  template <class T>
+  Napi::Value backwardFromT(const Napi::CallbackInfo& info, Model<T>& m);
+  template <class T>
+  Napi::Value applyGradientsT(const Napi::CallbackInfo& info, Model<T>& m);
   template <class T>
   Napi::Value evaluateT(const Napi::CallbackInfo& info, Model<T>& m);
   template <class T>

@@ -53,11 +53,13 @@ export interface NativeModelSpec {
   /** uint32; seeds weight initialisation and dropout masks */
   seed: number;
   dtype: Dtype;
+  /** width of a conditioning vector mapped into the first recurrent layer's initial state; 0/absent = none */
+  conditionFeatures?: number;
 }
 
 /** One named parameter inside the contiguous parameter block. */
 export interface NativeParamInfo {
-  /** index of the layer in spec.layers */
+  /** index of the layer in spec.layers; -1 for the condition layer */
   layer: number;
   /** PyTorch-style local name, e.g. 'weight_ih_l0', 'bias_hh_l0_reverse', 'weight', 'bias' */
   name: string;
@@ -89,6 +91,8 @@ export interface NativeBatch {
   lengths: Int32Array;
   /** one entry per recurrent layer (NativeStateInfo order); null or missing = zeros */
   initialStates?: (NativeState | null)[];
+  /** [B, conditionFeatures] for a model with a condition (unless initialStates[0] is given) */
+  condition?: FloatArray;
 }
 
 export interface NativeTargets {
@@ -126,6 +130,8 @@ export interface NativeGradientsResult {
   grads: FloatArray;
   /** gradient with respect to each recurrent layer's initial state */
   stateGrads: NativeState[];
+  /** gradient with respect to the condition, [B, conditionFeatures], when one was given */
+  dCondition?: FloatArray;
 }
 
 export interface NativeTrainResult {
@@ -191,8 +197,24 @@ export interface NativeModel {
     batch: NativeBatch,
     targets: NativeTargets,
   ): Promise<{ lossSum: number; count: number; correct: number; finalStates: NativeState[] }>;
-  /** samples options.n sequences in one call; initialStates are for n rows */
-  generate(options: NativeGenerateOptions, initialStates?: (NativeState | null)[]): Promise<Int32Array[]>;
+  /** samples options.n sequences in one call; initialStates and condition are for n rows */
+  generate(
+    options: NativeGenerateOptions,
+    initialStates?: (NativeState | null)[] | null,
+    condition?: FloatArray | null,
+  ): Promise<Int32Array[]>;
+  /**
+   * Backpropagation from given upstream gradients (no loss): outputGrad shaped like forward()'s
+   * output (null = zeros) and per-recurrent-layer final-state gradients (null entries = zeros).
+   */
+  backwardFrom(
+    batch: NativeBatch,
+    training: boolean,
+    outputGrad: FloatArray | null,
+    finalStateGrads: (NativeState | null)[] | null,
+  ): Promise<Omit<NativeGradientsResult, 'loss'>>;
+  /** one optimizer step with the given gradient (clipping per the optimizer's clip fields) */
+  applyGradients(grads: FloatArray, optimizer: NativeOptimizer): Promise<{ gradNorm: number }>;
   getTrainingState(): NativeTrainingState;
   setTrainingState(state: NativeTrainingState): void;
   /** frees native memory; later calls reject with code ERR_DISPOSED */

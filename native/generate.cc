@@ -68,7 +68,7 @@ int32_t sampleToken(const T* z, int V, const GenerateSpec& g, const std::vector<
 
 template <class T>
 void Model<T>::generate(const GenerateSpec& g, const std::vector<const T*>& h0, const std::vector<const T*>& c0,
-                        std::vector<std::vector<int32_t>>& out) {
+                        const T* condition, std::vector<std::vector<int32_t>>& out) {
   auto* lastDense = dynamic_cast<DenseLayer<T>*>(layers_.back().get());
   if (!spec_.tokens || !outSeq_ || !lastDense ||
       (lastDense->activation() != Activation::Softmax && lastDense->activation() != Activation::Linear))
@@ -110,7 +110,9 @@ void Model<T>::generate(const GenerateSpec& g, const std::vector<const T*>& h0, 
   batch.lengths = lengths.data();
   batch.h0 = h0;
   batch.c0 = c0;
+  batch.condition = condition;
   runForward(batch, false);
+  batch.condition = nullptr;  // from here on the carried state continues
   std::vector<T> logits((size_t)n * V);
   std::copy(lastDense->pre() + (size_t)(P - 1) * n * V, lastDense->pre() + (size_t)P * n * V, logits.begin());
   std::vector<std::vector<T>> h, c;
@@ -159,8 +161,10 @@ void Model<T>::generate(const GenerateSpec& g, const std::vector<const T*>& h0, 
 }
 
 template void Model<float>::generate(const GenerateSpec&, const std::vector<const float*>&,
-                                     const std::vector<const float*>&, std::vector<std::vector<int32_t>>&);
+                                     const std::vector<const float*>&, const float*,
+                                     std::vector<std::vector<int32_t>>&);
 template void Model<double>::generate(const GenerateSpec&, const std::vector<const double*>&,
-                                      const std::vector<const double*>&, std::vector<std::vector<int32_t>>&);
+                                      const std::vector<const double*>&, const double*,
+                                      std::vector<std::vector<int32_t>>&);
 
 }  // namespace rnnkit

@@ -5,7 +5,9 @@
 #include <cstring>
 #include <string>
 
+#include "blas.h"
 #include "dense.h"
+#include "ops.h"
 #include "errors.h"
 #include "recurrent.h"
 #include "rng.h"
@@ -44,6 +46,12 @@ void validateSpec(const ModelSpec& spec) {
       cols = l.units;
     }
   }
+  if (spec.conditionFeatures < 0 || spec.conditionFeatures > (1 << 24)) fail("conditionFeatures must be in [0, 16777216]");
+  if (spec.conditionFeatures > 0) {
+    bool any = false;
+    for (const LayerSpec& l : spec.layers) any = any || isRecurrent(l.type);
+    if (!any) fail("a condition needs a recurrent layer whose initial state it sets");
+  }
   if (params > ((size_t)1 << 31)) fail("the model would hold more than 2^31 parameters");
   const LayerSpec& last = spec.layers.back();
   if (spec.loss == LossType::CrossEntropy &&
@@ -81,9 +89,25 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
   }
   outCols_ = cols;
   outSeq_ = seq;
+  const int K = spec_.conditionFeatures;
+  if (K > 0) {
+    const RecurrentLayer<T>* r = recurrent_[0];
+    condR_ = r->dirs() * r->units() * (r->hasCell() ? 2 : 1);
+    condW_ = offset;
+    table_.push_back({-1, "weight", {condR_, K}, offset, (size_t)condR_ * K});
+    offset += (size_t)condR_ * K;
+    condB_ = offset;
+    table_.push_back({-1, "bias", {condR_}, offset, (size_t)condR_});
+    offset += condR_;
+  }
   params_.assign(offset, T(0));
   for (size_t i = 0; i < layers_.size(); ++i)
     layers_[i]->init(params_.data(), splitmix64(((uint64_t)spec_.seed << 20) ^ (uint64_t)i));
+  if (K > 0) {  // like nn.Linear: U(-1/sqrt(k), 1/sqrt(k))
+    Rng rng(splitmix64(((uint64_t)spec_.seed << 20) ^ 0xC0D1u));
+    const double bound = 1.0 / std::sqrt((double)K);
+    for (size_t i = condW_; i < condB_ + condR_; ++i) params_[i] = (T)((2 * rng.uniform() - 1) * bound);
+  }
   acts_.resize(layers_.size() + 1);
   dActs_.resize(layers_.size() + 1);
 }
@@ -124,6 +148,62 @@ void Model<T>::checkBatch(const Batch<T>& b) const {
   } else if (!b.features) {
     throwRange("Expected features for inputs (the model takes features)");
   }
+  // A condition sets the first recurrent layer's initial state, unless that state is
+  // given explicitly (carrying it on from an earlier call).
+  const bool firstState = !b.h0.empty() && b.h0[0];
+  if (spec_.conditionFeatures > 0) {
+    if (!b.condition && !firstState)
+      throwRange("Expected a condition (the model was built with one) or an initial state for its first recurrent layer");
+    if (b.condition && firstState)
+      throwRange("Expected either a condition or an initial state for the first recurrent layer, not both");
+  } else if (b.condition) {
+    throwRange("Expected no condition (the model was built without one)");
+  }
+}
+
+// S = tanh(C W^T + b), (B, R); its columns are h0 of the first recurrent layer, in
+// (dirs, H) order, then c0 for an LSTM.
+template <class T>
+void Model<T>::conditionForward(const Batch<T>& batch) {
+  const int B = batch.B, K = spec_.conditionFeatures, R = condR_;
+  RecurrentLayer<T>* r = recurrent_[0];
+  const int dirs = r->dirs(), H = r->units();
+  T* S = ensure(condS_, (size_t)B * R);
+  for (int b = 0; b < B; ++b) std::memcpy(S + (size_t)b * R, params_.data() + condB_, sizeof(T) * R);
+  gemm<T>(false, true, B, R, K, T(1), batch.condition, K, params_.data() + condW_, K, T(1), S, R);
+  for (size_t i = 0; i < (size_t)B * R; ++i) S[i] = std::tanh(S[i]);
+  T* h0 = ensure(condH0_, (size_t)dirs * B * H);
+  T* c0 = r->hasCell() ? ensure(condC0_, (size_t)dirs * B * H) : nullptr;
+  for (int d = 0; d < dirs; ++d)
+    for (int b = 0; b < B; ++b)
+      for (int j = 0; j < H; ++j) {
+        h0[((size_t)d * B + b) * H + j] = S[(size_t)b * R + d * H + j];
+        if (c0) c0[((size_t)d * B + b) * H + j] = S[(size_t)b * R + (dirs + d) * H + j];
+      }
+  r->h0 = h0;
+  r->c0 = c0;
+}
+
+template <class T>
+void Model<T>::conditionBackward(const Batch<T>& batch) {
+  const int B = batch.B, K = spec_.conditionFeatures, R = condR_;
+  const RecurrentLayer<T>* r = recurrent_[0];
+  const int dirs = r->dirs(), H = r->units();
+  const T* S = condS_.data();
+  std::vector<T>& dS = condH0_;  // reuse: the forward's h0 is no longer needed
+  T* dpre = ensure(dS, (size_t)B * R);
+  for (int d = 0; d < dirs; ++d)
+    for (int b = 0; b < B; ++b)
+      for (int j = 0; j < H; ++j) {
+        const size_t k = ((size_t)d * B + b) * H + j;
+        dpre[(size_t)b * R + d * H + j] = r->dh0()[k];
+        if (r->hasCell()) dpre[(size_t)b * R + (dirs + d) * H + j] = r->dc0()[k];
+      }
+  for (size_t i = 0; i < (size_t)B * R; ++i) dpre[i] *= T(1) - S[i] * S[i];
+  addColSums(dpre, B, R, grads_.data() + condB_);
+  gemm<T>(true, false, R, K, B, T(1), dpre, R, batch.condition, K, T(1), grads_.data() + condW_, K);
+  T* dC = ensure(dCond_, (size_t)B * K);
+  gemm<T>(false, false, B, K, R, T(1), dpre, R, params_.data() + condW_, K, T(0), dC, K);
 }
 
 template <class T>
@@ -162,14 +242,16 @@ const Act<T>& Model<T>::runForward(const Batch<T>& batch, bool training) {
   for (size_t k = 0; k < recurrent_.size(); ++k) {
     recurrent_[k]->h0 = k < batch.h0.size() ? batch.h0[k] : nullptr;
     recurrent_[k]->c0 = k < batch.c0.size() ? batch.c0[k] : nullptr;
+    recurrent_[k]->dhFinal = nullptr;
+    recurrent_[k]->dcFinal = nullptr;
   }
+  if (batch.condition) conditionForward(batch);
   for (size_t i = 0; i < layers_.size(); ++i) acts_[i + 1] = layers_[i]->forward(ctx_, params_.data(), acts_[i], (int)i);
   return acts_.back();
 }
 
 template <class T>
-double Model<T>::runBackward(const Batch<T>&, const Targets<T>& targets) {
-  grads_.assign(params_.size(), T(0));
+double Model<T>::runBackward(const Batch<T>& batch, const Targets<T>& targets) {
   const Act<T>& out = acts_.back();
   T* dOut = ensure(dActs_.back(), (size_t)out.rows * out.cols);
   auto* lastDense = dynamic_cast<DenseLayer<T>*>(layers_.back().get());
@@ -180,13 +262,84 @@ double Model<T>::runBackward(const Batch<T>&, const Targets<T>& targets) {
   for (size_t i = 0; i < layers_.size(); ++i)
     if (auto* d = dynamic_cast<DenseLayer<T>*>(layers_[i].get())) d->gradIsPre = false;
   if (lastDense) lastDense->gradIsPre = gradIsPre;
+  backpropagate(batch);
+  return loss;
+}
+
+template <class T>
+void Model<T>::backpropagate(const Batch<T>& batch) {
+  grads_.assign(params_.size(), T(0));
   for (size_t i = layers_.size(); i-- > 0;) {
     const Act<T>& in = acts_[i];
     T* dIn = nullptr;
     if (i > 0) dIn = ensure(dActs_[i], (size_t)in.rows * in.cols);
     layers_[i]->backward(ctx_, params_.data(), grads_.data(), in, dActs_[i + 1].data(), dIn, (int)i);
   }
-  return loss;
+  if (batch.condition) conditionBackward(batch);
+}
+
+template <class T>
+void Model<T>::collectGradients(const Batch<T>& batch, GradientResult<T>& r) const {
+  r.grads = grads_;
+  r.dh0.resize(recurrent_.size());
+  r.dc0.resize(recurrent_.size());
+  for (size_t k = 0; k < recurrent_.size(); ++k) {
+    const size_t n = (size_t)recurrent_[k]->dirs() * batch.B * recurrent_[k]->units();
+    r.dh0[k].assign(recurrent_[k]->dh0().begin(), recurrent_[k]->dh0().begin() + n);
+    if (recurrent_[k]->hasCell()) r.dc0[k].assign(recurrent_[k]->dc0().begin(), recurrent_[k]->dc0().begin() + n);
+    else r.dc0[k].clear();
+  }
+  if (batch.condition) r.dCondition.assign(dCond_.begin(), dCond_.begin() + (size_t)batch.B * spec_.conditionFeatures);
+  else r.dCondition.clear();
+}
+
+template <class T>
+void Model<T>::backwardFrom(const Batch<T>& batch, bool training, const T* dOutput,
+                            const std::vector<const T*>& dhFinal, const std::vector<const T*>& dcFinal,
+                            GradientResult<T>& r) {
+  const Act<T>& out = runForward(batch, training);
+  const int B = batch.B, Tn = batch.Tn, K = out.cols;
+  T* dOut = ensure(dActs_.back(), (size_t)out.rows * K);
+  if (!dOutput) {
+    std::fill(dOut, dOut + (size_t)out.rows * K, T(0));
+  } else if (out.seq) {  // batch-first in, time-major inside; padded positions get nothing
+    for (int t = 0; t < Tn; ++t)
+      for (int b = 0; b < B; ++b) {
+        T* dst = dOut + ((size_t)t * B + b) * K;
+        if (ctx_.active(t, b)) std::memcpy(dst, dOutput + ((size_t)b * Tn + t) * K, sizeof(T) * K);
+        else std::fill(dst, dst + K, T(0));
+      }
+  } else {
+    std::memcpy(dOut, dOutput, sizeof(T) * (size_t)B * K);
+  }
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (auto* d = dynamic_cast<DenseLayer<T>*>(layers_[i].get())) d->gradIsPre = false;
+  for (size_t k = 0; k < recurrent_.size(); ++k) {
+    recurrent_[k]->dhFinal = k < dhFinal.size() ? dhFinal[k] : nullptr;
+    recurrent_[k]->dcFinal = k < dcFinal.size() && recurrent_[k]->hasCell() ? dcFinal[k] : nullptr;
+  }
+  backpropagate(batch);
+  for (RecurrentLayer<T>* l : recurrent_) l->dhFinal = l->dcFinal = nullptr;
+  r.loss = 0;
+  collectGradients(batch, r);
+}
+
+template <class T>
+double Model<T>::update(const OptimizerSpec& opt) {
+  const double norm = l2norm(grads_.data(), grads_.size());
+  if (!std::isfinite(norm))
+    throwNative("non-finite gradient (norm " + std::to_string(norm) + "); the weights were left unchanged");
+  clipGradients(grads_.data(), grads_.size(), opt.clipValue, opt.clipNorm);
+  optimizerStep(params_.data(), grads_.data(), params_.size(), opt, opt_);
+  ++version_;
+  ++step_;
+  return norm;
+}
+
+template <class T>
+double Model<T>::applyGradients(const T* grads, const OptimizerSpec& opt) {
+  grads_.assign(grads, grads + params_.size());
+  return update(opt);
 }
 
 template <class T>
@@ -223,15 +376,7 @@ template <class T>
 void Model<T>::gradients(const Batch<T>& batch, const Targets<T>& targets, bool training, GradientResult<T>& r) {
   runForward(batch, training);
   r.loss = runBackward(batch, targets);
-  r.grads = grads_;
-  r.dh0.resize(recurrent_.size());
-  r.dc0.resize(recurrent_.size());
-  for (size_t k = 0; k < recurrent_.size(); ++k) {
-    const size_t n = (size_t)recurrent_[k]->dirs() * batch.B * recurrent_[k]->units();
-    r.dh0[k].assign(recurrent_[k]->dh0().begin(), recurrent_[k]->dh0().begin() + n);
-    if (recurrent_[k]->hasCell()) r.dc0[k].assign(recurrent_[k]->dc0().begin(), recurrent_[k]->dc0().begin() + n);
-    else r.dc0[k].clear();
-  }
+  collectGradients(batch, r);
 }
 
 template <class T>
@@ -240,14 +385,9 @@ double Model<T>::trainStep(const Batch<T>& batch, const Targets<T>& targets, con
   runForward(batch, true);
   if (states) collectFinalStates(batch.B, states->finalH, states->finalC);
   const double loss = runBackward(batch, targets);
-  gradNorm = l2norm(grads_.data(), grads_.size());
-  if (!std::isfinite(loss) || !std::isfinite(gradNorm))
-    throwNative("non-finite loss or gradient (loss " + std::to_string(loss) + ", gradient norm " +
-                std::to_string(gradNorm) + "); the weights were left unchanged");
-  clipGradients(grads_.data(), grads_.size(), opt.clipValue, opt.clipNorm);
-  optimizerStep(params_.data(), grads_.data(), params_.size(), opt, opt_);
-  ++version_;
-  ++step_;
+  if (!std::isfinite(loss))
+    throwNative("non-finite loss (" + std::to_string(loss) + "); the weights were left unchanged");
+  gradNorm = update(opt);
   return loss;
 }
 

@@ -26,6 +26,7 @@ struct Batch {
   // Per recurrent layer: (dirs, B, H) initial h / c, nullptr = zeros. May be shorter than
   // the number of recurrent layers.
   std::vector<const T*> h0, c0;
+  const T* condition = nullptr;  // (B, conditionFeatures) when the model has a condition
 };
 
 template <class T>
@@ -40,6 +41,7 @@ struct GradientResult {
   double loss = 0;
   std::vector<T> grads;                       // same layout as the parameter block
   std::vector<std::vector<T>> dh0, dc0;       // per recurrent layer, (dirs, B, H)
+  std::vector<T> dCondition;                  // (B, conditionFeatures) when the model has a condition
 };
 
 // Sampling from a language model: the loop (step, softmax, sample, feed back) runs
@@ -95,9 +97,19 @@ class Model {
     std::vector<std::vector<T>> finalH, finalC;  // to carry state into the next window
   };
   Evaluation evaluate(const Batch<T>& batch, const Targets<T>& targets);
+  // Backpropagation from given upstream gradients instead of a loss (a vector-Jacobian
+  // product): dOutput batch-first like forward()'s output (nullptr = zeros) and, per
+  // recurrent layer, the gradient at its final state (entries may be nullptr). Used to
+  // chain models, e.g. an encoder under a decoder. result.loss is 0.
+  void backwardFrom(const Batch<T>& batch, bool training, const T* dOutput, const std::vector<const T*>& dhFinal,
+                    const std::vector<const T*>& dcFinal, GradientResult<T>& result);
+  // One optimizer step with a given gradient (same layout as the parameter block):
+  // clipping, update, counters. Returns the gradient norm before clipping.
+  double applyGradients(const T* grads, const OptimizerSpec& opt);
   // Samples spec.n sequences. h0 / c0: per recurrent layer (dirs, n, H) or nullptr.
+  // condition: (n, conditionFeatures) for a model with a condition, else nullptr.
   void generate(const GenerateSpec& spec, const std::vector<const T*>& h0, const std::vector<const T*>& c0,
-                std::vector<std::vector<int32_t>>& out);
+                const T* condition, std::vector<std::vector<int32_t>>& out);
 
   // Optimizer moments and step counts, for checkpoints.
   const OptimizerState<T>& optimizerState() const { return opt_; }
@@ -105,7 +117,14 @@ class Model {
 
  private:
   const Act<T>& runForward(const Batch<T>& batch, bool training);
+  // Loss and its gradient into dActs_.back(), then backpropagate().
   double runBackward(const Batch<T>& batch, const Targets<T>& targets);
+  // From dActs_.back() (and the recurrent layers' dhFinal / dcFinal) to grads_.
+  void backpropagate(const Batch<T>& batch);
+  void conditionForward(const Batch<T>& batch);
+  void conditionBackward(const Batch<T>& batch);
+  void collectGradients(const Batch<T>& batch, GradientResult<T>& r) const;
+  double update(const OptimizerSpec& opt);  // clip grads_, step, counters; returns the pre-clip norm
   void checkBatch(const Batch<T>& batch) const;
   void collectFinalStates(int B, std::vector<std::vector<T>>& h, std::vector<std::vector<T>>& c) const;
 
@@ -119,6 +138,11 @@ class Model {
   uint64_t version_ = 1;
   int outCols_ = 0;
   bool outSeq_ = true;
+  // The condition layer: offsets into the block and per-call buffers.
+  size_t condW_ = 0, condB_ = 0;
+  int condR_ = 0;                           // output width: dirs*H (+ dirs*H for the LSTM cell)
+  std::vector<T> condS_, condH0_, condC0_;  // (B, R) tanh outputs; (dirs, B, H) states
+  std::vector<T> dCond_;                    // (B, k)
 
   // Per-call workspace, grown to the largest (T, B) seen.
   Ctx ctx_;

@@ -334,7 +334,12 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
   // Gradient arriving at the final state: the last-step output's gradient, or zero.
   for (int b = 0; b < B; ++b)
     for (int j = 0; j < H; ++j) dh[b * H + j] = spec_.returnSequences ? T(0) : dOut[(size_t)b * ld + j];
-  if (lstm) std::fill(dc, dc + BH, T(0));
+  if (dhFinal)
+    for (size_t k = 0; k < BH; ++k) dh[k] += dhFinal[d * BH + k];
+  if (lstm) {
+    if (dcFinal) std::memcpy(dc, dcFinal + d * BH, sizeof(T) * BH);
+    else std::fill(dc, dc + BH, T(0));
+  }
 
   for (int s = 0; s < Tn; ++s) {
     const int t = d == 0 ? Tn - 1 - s : s;  // reverse of the processing order

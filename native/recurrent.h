@@ -43,6 +43,10 @@ class RecurrentLayer : public Layer<T> {
   // Initial state for the next forward, (dirs, B, H) each; nullptr = zeros.
   const T* h0 = nullptr;
   const T* c0 = nullptr;
+  // Gradient arriving at the final state from outside the stack (e.g. an encoder
+  // feeding a decoder), (dirs, B, H) each; nullptr = zeros. Read by the next backward.
+  const T* dhFinal = nullptr;
+  const T* dcFinal = nullptr;
   // After forward: the final state (dirs, B, H) into the given buffers.
   void finalState(const Ctx& ctx, T* h, T* c) const;
   // After backward: gradient of the initial state, (dirs, B, H).

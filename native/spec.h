@@ -31,11 +31,15 @@ struct ModelSpec {
   LossType loss = LossType::CrossEntropy;
   Reduction reduction = Reduction::Mean;
   uint32_t seed = 0;
+  // One-to-many: a conditioning vector of this width maps through a dense tanh layer
+  // ("condition.weight" [R, k], "condition.bias" [R]) into the initial state of the
+  // first recurrent layer (h0, and c0 for LSTM: R = dirs*H or 2*dirs*H). 0 = none.
+  int conditionFeatures = 0;
 };
 
 // A named view into the contiguous parameter block.
 struct ParamInfo {
-  int layer;
+  int layer;  // index in ModelSpec::layers; -1 for the condition layer
   std::string name;  // PyTorch-style local name
   std::vector<int> shape;
   size_t offset;

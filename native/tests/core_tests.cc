@@ -94,6 +94,112 @@ static void gradcheck(const std::string& name, ModelSpec spec) {
   check(maxg > 1e-3 && worst < 1e-6, "gradcheck " + name, "worst " + sci(worst) + " of max |grad| " + sci(maxg));
 }
 
+// One-to-many: a condition through a dense tanh layer into the first recurrent layer's
+// initial state; checks every parameter (the condition layer's too) and dCondition.
+static void gradcheckCondition(const std::string& name, ModelSpec spec) {
+  spec.seed = 5;
+  spec.conditionFeatures = 3;
+  Model<double> m(spec);
+  const int B = 2, Tn = 3;
+  std::vector<int32_t> lengths = {3, 2}, tokens = {1, 2, 3, 4, 0, 0}, classes(B * Tn);
+  for (int i = 0; i < B * Tn; ++i) classes[i] = i % m.outputCols();
+  std::vector<double> cond = {0.3, -0.7, 1.1, -0.2, 0.5, 0.9};
+  Batch<double> batch;
+  batch.B = B;
+  batch.Tn = Tn;
+  batch.tokens = tokens.data();
+  batch.lengths = lengths.data();
+  batch.condition = cond.data();
+  Targets<double> tg;
+  tg.classes = classes.data();
+  GradientResult<double> g;
+  m.gradients(batch, tg, false, g);
+  auto loss = [&] {
+    GradientResult<double> r;
+    m.gradients(batch, tg, false, r);
+    return r.loss;
+  };
+  double maxg = 0, worst = 0;
+  for (double v : g.grads) maxg = std::max(maxg, std::fabs(v));
+  const double eps = 1e-6;
+  for (size_t i = 0; i < m.numParams(); ++i) {
+    const double o = m.params()[i];
+    m.mutableParams()[i] = o + eps;
+    const double lp = loss();
+    m.mutableParams()[i] = o - eps;
+    const double lm = loss();
+    m.mutableParams()[i] = o;
+    worst = std::max(worst, std::fabs((lp - lm) / (2 * eps) - g.grads[i]) / maxg);
+  }
+  double worstC = 0;
+  for (size_t i = 0; i < cond.size(); ++i) {
+    const double o = cond[i];
+    cond[i] = o + eps;
+    const double lp = loss();
+    cond[i] = o - eps;
+    const double lm = loss();
+    cond[i] = o;
+    worstC = std::max(worstC, std::fabs((lp - lm) / (2 * eps) - g.dCondition[i]) / maxg);
+  }
+  check(maxg > 1e-3 && worst < 1e-6 && worstC < 1e-6 && g.dCondition.size() == cond.size(),
+        "gradcheck condition " + name, "worst " + sci(worst) + ", dCondition " + sci(worstC));
+}
+
+// backwardFrom is the vector-Jacobian product of (output, final states): compare with
+// central differences of f = <wOut, output> + sum_k <wH_k, h_k> + <wC_k, c_k>.
+static void checkBackwardFrom(const std::string& name, ModelSpec spec) {
+  spec.seed = 8;
+  Model<double> m(spec);
+  const int B = 3, Tn = 4;
+  std::vector<int32_t> lengths = {4, 1, 3}, tokens(B * Tn);
+  for (int i = 0; i < B * Tn; ++i) tokens[i] = (i * 3 + 1) % spec.inputSize;
+  Batch<double> batch;
+  batch.B = B;
+  batch.Tn = Tn;
+  batch.tokens = tokens.data();
+  batch.lengths = lengths.data();
+  ForwardResult<double> fr;
+  m.forward(batch, false, fr);
+  Rng rng(3);
+  std::vector<double> wOut(fr.output.size());
+  for (auto& v : wOut) v = rng.uniform() - 0.5;
+  std::vector<std::vector<double>> wH(fr.finalH.size()), wC(fr.finalC.size());
+  std::vector<const double*> ph, pc;
+  for (size_t k = 0; k < fr.finalH.size(); ++k) {
+    wH[k].resize(fr.finalH[k].size());
+    for (auto& v : wH[k]) v = rng.uniform() - 0.5;
+    wC[k].resize(fr.finalC[k].size());
+    for (auto& v : wC[k]) v = rng.uniform() - 0.5;
+    ph.push_back(wH[k].data());
+    pc.push_back(wC[k].empty() ? nullptr : wC[k].data());
+  }
+  auto f = [&] {
+    ForwardResult<double> r;
+    m.forward(batch, false, r);
+    double s = 0;
+    for (size_t i = 0; i < r.output.size(); ++i) s += wOut[i] * r.output[i];
+    for (size_t k = 0; k < r.finalH.size(); ++k) {
+      for (size_t i = 0; i < r.finalH[k].size(); ++i) s += wH[k][i] * r.finalH[k][i];
+      for (size_t i = 0; i < r.finalC[k].size(); ++i) s += wC[k][i] * r.finalC[k][i];
+    }
+    return s;
+  };
+  GradientResult<double> g;
+  m.backwardFrom(batch, false, wOut.data(), ph, pc, g);
+  double maxg = 0, worst = 0;
+  for (double v : g.grads) maxg = std::max(maxg, std::fabs(v));
+  for (size_t i = 0; i < m.numParams(); ++i) {
+    const double o = m.params()[i], eps = 1e-6;
+    m.mutableParams()[i] = o + eps;
+    const double fp = f();
+    m.mutableParams()[i] = o - eps;
+    const double fm = f();
+    m.mutableParams()[i] = o;
+    worst = std::max(worst, std::fabs((fp - fm) / (2 * eps) - g.grads[i]) / maxg);
+  }
+  check(maxg > 1e-3 && worst < 1e-6, "backwardFrom " + name, "worst " + sci(worst) + " of max |grad| " + sci(maxg));
+}
+
 static LayerSpec rec(LayerType t, std::function<void(LayerSpec&)> f = nullptr) {
   LayerSpec l;
   l.type = t;
@@ -134,6 +240,22 @@ int main() {
   gradcheck("bidirectional lstm + gru stack",
             lm({rec(LayerType::Lstm, [](LayerSpec& l) { l.bidirectional = true; }),
                 rec(LayerType::Gru, [](LayerSpec& l) { l.bidirectional = true; })}));
+  gradcheckCondition("lstm", lm({rec(LayerType::Lstm)}));
+  gradcheckCondition("bidirectional gru + rnn", lm({rec(LayerType::Gru, [](LayerSpec& l) { l.bidirectional = true; }), rec(LayerType::Rnn)}));
+  {
+    // encoder-like stacks: the gradient enters at the final states (and the output)
+    ModelSpec s;
+    s.tokens = true;
+    s.inputSize = 6;
+    s.loss = LossType::Mse;
+    s.layers = {rec(LayerType::Lstm, [](LayerSpec& l) { l.bidirectional = true; }), rec(LayerType::Gru)};
+    checkBackwardFrom("bidirectional lstm + gru, sequence output", s);
+    s.layers = {rec(LayerType::Gru), rec(LayerType::Lstm, [](LayerSpec& l) {
+                  l.returnSequences = false;
+                  l.peephole = Peephole::Diagonal;
+                })};
+    checkBackwardFrom("gru + peephole lstm, last-step output", s);
+  }
   {
     // V > T*B: the token gather and its scatter take the strided path (no transposed table).
     ModelSpec s = lm({rec(LayerType::Gru), rec(LayerType::Lstm)});
