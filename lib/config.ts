@@ -53,6 +53,13 @@ export interface SequentialConfig {
   seed?: number;
   /** default 'float32'; 'float64' is meant for gradient checks */
   dtype?: Dtype;
+  /**
+   * One-to-many: a conditioning vector of `features` floats per row, mapped by a
+   * dense tanh layer (`condition.weight`, `condition.bias`) into the initial
+   * state of the first recurrent layer (h0, and c0 for an LSTM). Calls then
+   * take `options.condition`.
+   */
+  condition?: { features: number };
 }
 
 /**
@@ -68,6 +75,8 @@ export interface ModelConfig {
   readonly reduction: Reduction;
   readonly seed: number;
   readonly dtype: Dtype;
+  /** present when the model takes a conditioning vector */
+  readonly condition?: { readonly features: number };
 }
 
 /** The shape a layer produces: `seq` = [B, T, width], else [B, width]. */
@@ -172,7 +181,7 @@ function checkStructure(config: Omit<ModelConfig, 'seed' | 'dtype'>): void {
  */
 export function normalizeConfig(value: unknown): ModelConfig {
   const config = object(value, PATH);
-  knownKeys(config, ['input', 'layers', 'loss', 'reduction', 'seed', 'dtype'], PATH);
+  knownKeys(config, ['input', 'layers', 'loss', 'reduction', 'seed', 'dtype', 'condition'], PATH);
   const input = normalizeInput(config.input);
   if (!Array.isArray(config.layers)) throw typeError('an array of layers', `${PATH}.layers`, config.layers);
   const layers = Object.freeze(
@@ -193,7 +202,14 @@ export function normalizeConfig(value: unknown): ModelConfig {
     oneOf(v, `${PATH}.dtype`, ['float32', 'float64'] as const),
   );
   checkStructure({ input, layers, loss, reduction });
-  return Object.freeze({ input, layers, loss, reduction, seed, dtype });
+  if (config.condition === undefined) return Object.freeze({ input, layers, loss, reduction, seed, dtype });
+  const cond = object(config.condition, `${PATH}.condition`);
+  knownKeys(cond, ['features'], `${PATH}.condition`);
+  const features = integer(cond.features, `${PATH}.condition.features`, 1, MAX_INPUT_SIZE);
+  if (!layers.some(isRecurrent)) {
+    throw rangeError('a recurrent layer whose initial state the condition sets', `${PATH}.condition`, received('no recurrent layer'));
+  }
+  return Object.freeze({ input, layers, loss, reduction, seed, dtype, condition: Object.freeze({ features }) });
 }
 
 function nativeLayer(layer: LayerConfig): NativeLayerSpec {
@@ -247,5 +263,6 @@ export function nativeSpec(config: ModelConfig): NativeModelSpec {
     reduction: config.reduction,
     seed: config.seed,
     dtype: config.dtype,
+    ...(config.condition ? { conditionFeatures: config.condition.features } : {}),
   };
 }

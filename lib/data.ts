@@ -25,6 +25,8 @@ export interface SequenceDataset {
   readonly kind: 'sequences';
   readonly inputs: readonly Int32Array[];
   readonly targets: readonly Int32Array[];
+  /** one conditioning vector per row, for a model built with a condition */
+  readonly condition?: readonly (readonly number[])[];
 }
 
 /**
@@ -49,6 +51,8 @@ export interface RowDataset {
   readonly inputs: ModelInput;
   readonly targets: Targets;
   readonly lengths?: number[] | Int32Array;
+  /** one conditioning vector per row (`number[][]` or `{ data, shape: [N, k] }`) */
+  readonly condition?: number[][] | { data: Float32Array | Float64Array; shape: number[] };
 }
 
 /**
@@ -84,11 +88,18 @@ function idArray(value: unknown, name: string): Int32Array {
  */
 export function languageModelData(
   sequences: readonly (readonly number[] | Int32Array)[],
-  options: { bos: number; eos: number },
+  options: { bos: number; eos: number; condition?: readonly (readonly number[])[] },
 ): SequenceDataset {
   if (!Array.isArray(sequences)) throw typeError('an array of token sequences', 'sequences', sequences);
   const opts = object(options, 'options');
-  knownKeys(opts, ['bos', 'eos'], 'options');
+  knownKeys(opts, ['bos', 'eos', 'condition'], 'options');
+  const condition = opts.condition;
+  if (condition !== undefined) {
+    if (!Array.isArray(condition)) throw typeError('an array of conditioning vectors (one per sequence)', 'options.condition', condition);
+    if (condition.length !== sequences.length) {
+      throw rangeError(`${sequences.length} conditioning vectors (one per sequence)`, 'options.condition', received(`${condition.length}`));
+    }
+  }
   const bos = integer(opts.bos, 'options.bos', 0, 0x7fffffff);
   const eos = integer(opts.eos, 'options.eos', 0, 0x7fffffff);
   const inputs: Int32Array[] = [];
@@ -104,7 +115,12 @@ export function languageModelData(
     inputs.push(x);
     targets.push(y);
   });
-  return Object.freeze({ kind: 'sequences' as const, inputs: Object.freeze(inputs), targets: Object.freeze(targets) });
+  return Object.freeze({
+    kind: 'sequences' as const,
+    inputs: Object.freeze(inputs),
+    targets: Object.freeze(targets),
+    ...(condition !== undefined ? { condition: condition as readonly (readonly number[])[] } : {}),
+  });
 }
 
 /**
@@ -135,6 +151,8 @@ export interface Batch {
   tokens: number;
   /** true when the state should be carried from the previous batch (streams) */
   carry: boolean;
+  /** the rows' conditioning vectors, when the dataset has them */
+  condition?: number[][] | { data: Float32Array | Float64Array; shape: number[] };
 }
 
 /** How a dataset is walked: the number of batches and the batch at index i of a given order. */
@@ -177,7 +195,9 @@ function sequencePlan(d: SequenceDataset, batchSize: number): BatchPlan {
         y.set(d.targets[r]!, b * T);
         tokens += lengths[b]!;
       });
-      return { inputs: { data: x, shape: [B, T] }, targets: { data: y, shape: [B, T] }, lengths, tokens, carry: false };
+      const batch: Batch = { inputs: { data: x, shape: [B, T] }, targets: { data: y, shape: [B, T] }, lengths, tokens, carry: false };
+      if (d.condition) batch.condition = idx.map((r) => Array.from(d.condition![r]!));
+      return batch;
     },
   };
 }
@@ -257,7 +277,9 @@ function rowPlan(d: RowDataset, batchSize: number): BatchPlan {
       else if (Array.isArray(inputs)) lens = Int32Array.from(inputs as unknown[][], (row) => Math.max(1, row.length));
       else lens = new Int32Array(idx.length).fill(T(inputs));
       const tokens = lens.reduce((a, b) => a + b, 0);
-      return { inputs, targets, lengths: lens, tokens, carry: false };
+      const batch: Batch = { inputs, targets, lengths: lens, tokens, carry: false };
+      if (d.condition !== undefined) batch.condition = sliceRows(d.condition as Sliceable, idx) as Batch['condition'];
+      return batch;
     },
   };
 }
@@ -276,6 +298,6 @@ export function planBatches(data: Dataset, batchSize: number): BatchPlan {
     return sequencePlan(data, batchSize);
   }
   if (isStreamDataset(data)) return streamPlan(data, batchSize);
-  knownKeys(data as Record<string, unknown>, ['inputs', 'targets', 'lengths'], 'data');
+  knownKeys(data as Record<string, unknown>, ['inputs', 'targets', 'lengths', 'condition'], 'data');
   return rowPlan(data as RowDataset, batchSize);
 }

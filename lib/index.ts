@@ -18,6 +18,7 @@ export type {
   TrainStepOptions,
   TrainStepResult,
   BatchEvaluation,
+  ConditionInput,
   StepResult,
 } from './model.js';
 export {

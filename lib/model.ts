@@ -9,7 +9,7 @@ import { native, type NativeBatch, type NativeModel, type NativeStateInfo, type 
 import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
 import { stateTensors, toInitialStates } from './state.js';
 import { toTargets } from './targets.js';
-import { floatData, tensor } from './tensor.js';
+import { floatData, isFloatArray, tensor } from './tensor.js';
 import type { FloatArray, LayerState, ModelInput, StateTensors, Targets, Tensor } from './types.js';
 import { boolean, integer, knownKeys, object, optionalObject, withDefault, type Dict } from './validate.js';
 import type { Dataset } from './data.js';
@@ -33,7 +33,21 @@ export interface CallOptions {
   lengths?: number[] | Int32Array;
   /** per recurrent layer (in order): PyTorch's h0 / c0 of shape [dirs, B, H]; missing = zeros */
   initialState?: (LayerState | null | undefined)[];
+  /**
+   * for a model built with `condition: { features: k }`: one conditioning vector per row,
+   * as `number[][]` [B][k], a Tensor [B, k] or a float array of B*k; it sets the first
+   * recurrent layer's initial state (so that layer takes no `initialState`)
+   */
+  condition?: ConditionInput;
 }
+
+/**
+ * Conditioning vectors, one per row: `number[][]` [B][k], a Tensor [B, k] or a float array of B*k.
+ *
+ * @example
+ * const condition: ConditionInput = [[1, 0], [0, 1]];
+ */
+export type ConditionInput = number[][] | Tensor | FloatArray;
 
 /**
  * Options of {@link Model.forward}.
@@ -99,6 +113,8 @@ export interface GradientsResult {
   grads: Record<string, Tensor>;
   /** gradient of the loss with respect to each recurrent layer's initial state */
   initialStateGrads: StateTensors[];
+  /** gradient of the loss with respect to options.condition, [B, k], when one was given */
+  conditionGrad?: Tensor;
 }
 
 /**
@@ -155,7 +171,7 @@ interface WeightEntry {
   readonly size: number;
 }
 
-const COMMON_KEYS = ['lengths', 'initialState'] as const;
+const COMMON_KEYS = ['lengths', 'initialState', 'condition'] as const;
 
 /**
  * A sequential recurrent model. Create it with {@link sequential} (or
@@ -204,7 +220,7 @@ export class Model {
     this.#handle = handle;
     this.#weights = Object.freeze(
       handle.paramTable().map((p) => {
-        const prefix = this.config.layers[p.layer]?.name ?? `layers.${p.layer}`;
+        const prefix = p.layer < 0 ? 'condition' : (this.config.layers[p.layer]?.name ?? `layers.${p.layer}`);
         return Object.freeze({ name: `${prefix}.${p.name}`, layer: p.layer, shape: Object.freeze(p.shape.slice()), offset: p.offset, size: p.size });
       }),
     );
@@ -389,6 +405,7 @@ export class Model {
       loss: res.loss,
       grads: this.#split(res.grads),
       initialStateGrads: stateTensors(res.stateGrads, this.#states, batch.B),
+      ...(res.dCondition ? { conditionGrad: tensor(res.dCondition, [batch.B, this.config.condition!.features]) } : {}),
     };
   }
 
@@ -483,8 +500,19 @@ export class Model {
     this.#languageModel();
     const vocab = (this.config.input as { vocabSize: number }).vocabSize;
     const outputs = this.outputShape(1, 1).at(-1)!;
-    const g = generateOptions(options, vocab, outputs, this.tokenizer?.bosId);
-    const res = await this.#run(site, () => handle.generate(g));
+    const { condition, ...rest } = (options ?? {}) as GenerateOptions & { condition?: unknown };
+    const g = generateOptions(rest, vocab, outputs, this.tokenizer?.bosId);
+    let cond: FloatArray | null = null;
+    if (this.config.condition) {
+      if (condition === undefined) throw typeError(`a conditioning vector (the model was built with a condition)`, 'options.condition', undefined);
+      // one vector for all n samples, or one per sample
+      const k = this.config.condition.features;
+      const rows = Array.isArray(condition) && !Array.isArray(condition[0]) ? Array.from({ length: g.n }, () => condition as number[]) : condition;
+      cond = this.#condition(isFloatArray(rows) && rows.length === k ? Array.from({ length: g.n }, () => Array.from(rows)) : rows, g.n, 'options.condition')!;
+    } else if (condition !== undefined) {
+      throw rangeError('no condition (the model was built without one)', 'options.condition', condition);
+    }
+    const res = await this.#run(site, () => handle.generate(g, null, cond));
     return res.map((a) => Array.from(a));
   }
 
@@ -693,7 +721,39 @@ export class Model {
     const batch: NativeBatch = toBatch(inputs, this.#input, opts.lengths);
     const states = toInitialStates(opts.initialState, this.#states, batch.B, this.config.dtype);
     if (states) batch.initialStates = states;
+    const condition = this.#condition(opts.condition, batch.B, 'options.condition');
+    if (condition) {
+      if (states?.[0]) {
+        throw rangeError('no initialState[0] when a condition is given (the condition sets it)', 'options.initialState[0]', received('a state'));
+      }
+      batch.condition = condition;
+    } else if (this.config.condition && !states?.[0]) {
+      throw typeError(`conditioning vectors [B, ${this.config.condition.features}] (the model was built with a condition)`, 'options.condition', undefined);
+    }
     return batch;
+  }
+
+  /** Checks conditioning vectors for B rows; undefined when none were given. */
+  #condition(value: unknown, B: number, name: string): FloatArray | undefined {
+    if (value === undefined) return undefined;
+    const k = this.config.condition?.features;
+    if (k === undefined) throw rangeError('no condition (the model was built without one)', name, value);
+    if (Array.isArray(value)) {
+      if (value.length !== B) throw rangeError(`${B} rows (one per row of inputs)`, name, received(`${value.length} rows`));
+      const Float = this.config.dtype === 'float64' ? Float64Array : Float32Array;
+      const out = new Float(B * k);
+      value.forEach((row: unknown, b) => {
+        if (!Array.isArray(row)) throw typeError(`an array of ${k} numbers`, `${name}[${b}]`, row);
+        if (row.length !== k) throw rangeError(`${k} numbers`, `${name}[${b}]`, received(`length ${row.length}`));
+        row.forEach((v: unknown, j) => {
+          if (typeof v !== 'number') throw typeError('a number', `${name}[${b}][${j}]`, v);
+          if (!Number.isFinite(v)) throw rangeError('a finite number', `${name}[${b}][${j}]`, v);
+          out[b * k + j] = v;
+        });
+      });
+      return out;
+    }
+    return floatData(value, [B, k], name, this.config.dtype);
   }
 
   #split(block: FloatArray): Record<string, Tensor> {

@@ -52,6 +52,11 @@ export interface GenerateOptions {
   stopTokens?: readonly number[];
   /** never produced, however likely */
   banTokens?: readonly number[];
+  /**
+   * for a model built with a condition: one conditioning vector for all n
+   * samples (`number[]` / float array of k) or one per sample (`number[][]`)
+   */
+  condition?: readonly number[] | readonly (readonly number[])[] | Float32Array | Float64Array;
 }
 
 function ids(value: unknown, name: string, limit: number): Int32Array {

@@ -159,6 +159,7 @@ export async function evaluate(model: Model, data: Dataset, options?: { batchSiz
     const b = plan.batch(i);
     const r = await model.evaluateBatch(b.inputs, b.targets, {
       lengths: b.lengths,
+      ...(b.condition ? { condition: b.condition } : {}),
       ...(b.carry && state ? { initialState: state } : {}),
     });
     lossSum += r.lossSum;
@@ -242,6 +243,7 @@ export async function fit(model: Model, data: Dataset, options?: FitOptions): Pr
       const r = await model.trainStep(b.inputs, b.targets, {
         ...stepOptions,
         lengths: b.lengths,
+        ...(b.condition ? { condition: b.condition } : {}),
         ...(b.carry && state ? { initialState: state } : {}),
         ...(plan.stateful ? { returnState: true } : {}),
       });
