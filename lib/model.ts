@@ -16,7 +16,7 @@ import type { Dataset } from './data.js';
 import { evaluate, fit, type Evaluation, type FitOptions, type History } from './train.js';
 import { generateOptions, softmaxRows, type GenerateOptions } from './sample.js';
 
-import { readCheckpoint, writeCheckpoint } from './io.js';
+import { readCheckpoint, writeCheckpoint, type CheckpointParts } from './io.js';
 import { tokenizerFromJSON, type Tokenizer } from './tokenizers/index.js';
 
 const MODEL_FORMAT = 'rnnkit-model';
@@ -458,6 +458,68 @@ export class Model {
   }
 
   /**
+   * Backpropagation from given upstream gradients instead of a loss (a
+   * vector-Jacobian product): `outputGrad` shaped like the output of
+   * {@link Model.forward} and `finalStateGrads`, per recurrent layer, shaped
+   * like its final state (missing = zeros). Chains models: an encoder under a
+   * decoder gets the decoder's initial-state gradient here. The weights do not
+   * change; pass the gradients to {@link Model.applyGradients}.
+   *
+   * @throws TypeError / RangeError for invalid inputs, gradients or options (the Promise rejects)
+   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
+   * @example
+   * const { grads } = await encoder.backwardFrom(src, { finalStateGrads: [{ h: dh, c: dc }] });
+   */
+  async backwardFrom(
+    inputs: ModelInput,
+    options?: CallOptions & { training?: boolean; outputGrad?: Tensor | FloatArray; finalStateGrads?: (LayerState | null | undefined)[] },
+  ): Promise<Omit<GradientsResult, 'loss'>> {
+    const site = callSite();
+    const handle = this.#alive();
+    const opts = this.#options(options, [...COMMON_KEYS, 'training', 'outputGrad', 'finalStateGrads']);
+    const training = withDefault(opts.training, true, (v) => boolean(v, 'options.training'));
+    const batch = this.#batch(inputs, opts);
+    const outputGrad =
+      opts.outputGrad === undefined ? null : floatData(opts.outputGrad, this.outputShape(batch.B, batch.T), 'options.outputGrad', this.config.dtype);
+    const finals = toInitialStates(opts.finalStateGrads, this.#states, batch.B, this.config.dtype, 'options.finalStateGrads') ?? null;
+    const res = await this.#run(site, () => handle.backwardFrom(batch, training, outputGrad, finals));
+    return {
+      grads: this.#split(res.grads),
+      initialStateGrads: stateTensors(res.stateGrads, this.#states, batch.B),
+      ...(res.dCondition ? { conditionGrad: tensor(res.dCondition, [batch.B, this.config.condition!.features]) } : {}),
+    };
+  }
+
+  /**
+   * One optimizer step with a given gradient (keyed like {@link Model.getWeights};
+   * missing weights count as zero): element-wise clipping, then global-norm
+   * clipping, then the update. Returns the gradient norm before clipping.
+   *
+   * @throws TypeError / RangeError for unknown names, wrong sizes or options
+   * @throws RnnkitError ERR_NONFINITE (weights unchanged), ERR_BUSY, ERR_DISPOSED (the Promise rejects)
+   * @example
+   * await model.applyGradients(grads, { optimizer: { type: 'adam', lr: 1e-3 }, clipNorm: 5 });
+   */
+  async applyGradients(
+    grads: Record<string, Tensor | FloatArray>,
+    options?: { optimizer?: OptimizerConfig; clipValue?: number; clipNorm?: number },
+  ): Promise<{ gradNorm: number }> {
+    const site = callSite();
+    const handle = this.#alive();
+    const opts = this.#options(options, ['optimizer', 'clipValue', 'clipNorm']);
+    const optimizer = toNativeOptimizer(opts.optimizer, opts.clipValue, opts.clipNorm);
+    const given = object(grads, 'grads');
+    const Float = this.config.dtype === 'float64' ? Float64Array : Float32Array;
+    const block = new Float(this.numParams);
+    for (const key of Object.keys(given)) {
+      const entry = this.#byName.get(key);
+      if (!entry) throw rangeError('a weight name of this model (see model.weightNames)', 'grads', key);
+      block.set(floatData(given[key], entry.shape, `grads['${key}']`, this.config.dtype), entry.offset);
+    }
+    return this.#run(site, () => handle.applyGradients(block, optimizer));
+  }
+
+  /**
    * Trains on a dataset for some epochs (see {@link FitOptions}); returns the
    * history of losses, validation metrics and throughput.
    *
@@ -500,19 +562,20 @@ export class Model {
     this.#languageModel();
     const vocab = (this.config.input as { vocabSize: number }).vocabSize;
     const outputs = this.outputShape(1, 1).at(-1)!;
-    const { condition, ...rest } = (options ?? {}) as GenerateOptions & { condition?: unknown };
+    const { condition, initialState, ...rest } = (options ?? {}) as GenerateOptions & { condition?: unknown; initialState?: unknown };
     const g = generateOptions(rest, vocab, outputs, this.tokenizer?.bosId);
+    const states = toInitialStates(initialState, this.#states, g.n, this.config.dtype) ?? null;
     let cond: FloatArray | null = null;
-    if (this.config.condition) {
+    if (this.config.condition && !states?.[0]) {
       if (condition === undefined) throw typeError(`a conditioning vector (the model was built with a condition)`, 'options.condition', undefined);
       // one vector for all n samples, or one per sample
       const k = this.config.condition.features;
       const rows = Array.isArray(condition) && !Array.isArray(condition[0]) ? Array.from({ length: g.n }, () => condition as number[]) : condition;
       cond = this.#condition(isFloatArray(rows) && rows.length === k ? Array.from({ length: g.n }, () => Array.from(rows)) : rows, g.n, 'options.condition')!;
     } else if (condition !== undefined) {
-      throw rangeError('no condition (the model was built without one)', 'options.condition', condition);
+      throw rangeError('no condition (the model was built without one, or initialState[0] is given)', 'options.condition', condition);
     }
-    const res = await this.#run(site, () => handle.generate(g, null, cond));
+    const res = await this.#run(site, () => handle.generate(g, states, cond));
     return res.map((a) => Array.from(a));
   }
 
@@ -574,10 +637,22 @@ export class Model {
    * const again = await load('names.rnnkit');
    */
   async save(path: string): Promise<void> {
+    if (typeof path !== 'string' || path === '') throw typeError('a non-empty string', 'path', path);
+    await writeCheckpoint(path, this.toCheckpoint());
+  }
+
+  /**
+   * The model as checkpoint parts (a JSON header and named arrays), taken
+   * synchronously so it is one consistent snapshot. {@link Model.save} writes
+   * them; containers of several models (seq2seq) embed them.
+   *
+   * @throws RnnkitError ERR_BUSY / ERR_DISPOSED
+   * @example
+   * const { header, arrays } = model.toCheckpoint();
+   */
+  toCheckpoint(): CheckpointParts {
     const handle = this.#alive();
     this.#idle();
-    if (typeof path !== 'string' || path === '') throw typeError('a non-empty string', 'path', path);
-    // Take a consistent snapshot now, before anything awaits.
     const params = handle.getParams();
     const training = handle.getTrainingState();
     const header = {
@@ -590,14 +665,14 @@ export class Model {
       optimizer: { type: training.optimizer.type, steps: training.optimizer.steps },
       weights: this.#weights.map((w) => ({ name: w.name, shape: w.shape, offset: w.offset, size: w.size })),
     };
-    await writeCheckpoint(path, {
+    return {
       header,
       arrays: [
         { name: 'params', data: params },
         { name: 'optimizer.m', data: training.optimizer.m },
         { name: 'optimizer.v', data: training.optimizer.v },
       ],
-    });
+    };
   }
 
   /**
@@ -609,7 +684,20 @@ export class Model {
    * const model = await Model.load('names.rnnkit');
    */
   static async load(path: string): Promise<Model> {
-    const { header, arrays } = await readCheckpoint(path);
+    return Model.fromCheckpoint(await readCheckpoint(path), path);
+  }
+
+  /**
+   * Rebuilds a model from {@link Model.toCheckpoint} parts; `file` names the
+   * source in error messages.
+   *
+   * @throws RnnkitError ERR_CHECKPOINT when the parts do not describe a valid model
+   * @example
+   * const copy = Model.fromCheckpoint(model.toCheckpoint(), 'memory');
+   */
+  static fromCheckpoint(parts: CheckpointParts, file: string): Model {
+    const { header, arrays } = parts;
+    const path = file;
     const bad = (what: string, cause?: unknown): RnnkitError =>
       new RnnkitError('ERR_CHECKPOINT', `Invalid model file '${path}': ${what}`, cause === undefined ? undefined : { cause });
     if (header.format !== MODEL_FORMAT) throw bad(`not an rnnkit model (format ${JSON.stringify(header.format)})`);

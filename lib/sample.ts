@@ -57,6 +57,8 @@ export interface GenerateOptions {
    * samples (`number[]` / float array of k) or one per sample (`number[][]`)
    */
   condition?: readonly number[] | readonly (readonly number[])[] | Float32Array | Float64Array;
+  /** per recurrent layer, the state to start from for each of the n samples ([dirs, n, H]) */
+  initialState?: (LayerState | null | undefined)[];
 }
 
 function ids(value: unknown, name: string, limit: number): Int32Array {

@@ -8,7 +8,6 @@ import { floatData, tensor } from './tensor.js';
 import type { StateTensors } from './types.js';
 import { isObject, knownKeys } from './validate.js';
 
-const NAME = 'options.initialState';
 
 /**
  * Checks `options.initialState`: an array with at most one entry per
@@ -28,21 +27,22 @@ export function toInitialStates(
   table: readonly NativeStateInfo[],
   B: number,
   dtype: Dtype,
+  path = 'options.initialState',
 ): (NativeState | null)[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value)) {
-    throw typeError('an array with one { h, c? } per recurrent layer', NAME, value);
+    throw typeError('an array with one { h, c? } per recurrent layer', path, value);
   }
   if (value.length > table.length) {
     throw rangeError(
       `at most ${table.length} entries (one per recurrent layer)`,
-      NAME,
+      path,
       received(`array of length ${value.length}`),
     );
   }
   return table.map((info, i) => {
     const entry: unknown = value[i];
-    const name = `${NAME}[${i}]`;
+    const name = `${path}[${i}]`;
     if (entry === undefined || entry === null) return null;
     if (!isObject(entry)) throw typeError('{ h, c? } or null', name, entry);
     knownKeys(entry, ['h', 'c'], name);

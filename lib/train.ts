@@ -107,8 +107,15 @@ export interface Evaluation {
   tokens: number;
 }
 
-/** A seeded permutation: Fisher-Yates with a SplitMix32-style generator. */
-function permutation(n: number, seed: number, epoch: number): number[] {
+/**
+ * A seeded permutation of [0, n): Fisher-Yates driven by a SplitMix32-style
+ * generator; depends only on (seed, epoch).
+ *
+ * @throws never
+ * @example
+ * const order = permutation(100, 1, 0);
+ */
+export function permutation(n: number, seed: number, epoch: number): number[] {
   let s = (seed ^ Math.imul(epoch + 1, 0x9e3779b9)) >>> 0;
   const next = () => {
     s = (s + 0x9e3779b9) >>> 0;

@@ -1,0 +1,794 @@
+/**
+ * Encoder-decoder models (T_x != T_y, the course's translation shape).
+ *
+ * Two native models: the encoder (token input, recurrent stack) reads the
+ * source; its last recurrent layer's final state (both directions,
+ * concatenated) initialises the decoder's first recurrent layer, directly
+ * when the sizes match and through a learned dense tanh projection (the
+ * decoder's `condition` layer) when they differ. The decoder is a
+ * teacher-forced language model over the target vocabulary: input
+ * `<bos> y1..yT`, target `y1..yT <eos>`.
+ *
+ * One training step: encoder forward, decoder loss and gradients (including
+ * the gradient at its initial state), encoder backward from that gradient,
+ * then clipping by one global norm over both models and the optimizer
+ * update of each (Adam and SGD act element-wise, so two optimizers over two
+ * blocks equal one over both).
+ */
+import { rangeError, received, RnnkitError, typeError } from './errors.js';
+import { readCheckpoint, writeCheckpoint, type CheckpointArray } from './io.js';
+import type { LayerConfig, LayerInput } from './layers.js';
+import { layers as layerFactories } from './layers.js';
+import { Model } from './model.js';
+import type { Dtype, FloatArray } from './native.js';
+import type { OptimizerConfig } from './optimizer.js';
+import { tokenizerFromJSON, type Tokenizer } from './tokenizers/index.js';
+import { permutation, type BatchLog, type EpochLog, type History } from './train.js';
+import type { LayerState, StateTensors, Tensor } from './types.js';
+import { boolean, integer, isObject, knownKeys, number, object, optionalObject, withDefault } from './validate.js';
+
+/**
+ * The configuration of {@link seq2seq}.
+ *
+ * @example
+ * const config: Seq2SeqConfig = { sourceVocab: 40, targetVocab: 14, bos: 2, eos: 3,
+ *   encoder: [layers.lstm({ units: 64, bidirectional: true })], decoder: [layers.lstm({ units: 128 })] };
+ */
+export interface Seq2SeqConfig {
+  sourceVocab: number;
+  targetVocab: number;
+  /** target id that starts decoding (never produced) */
+  bos: number;
+  /** target id that ends a translation (not included in it) */
+  eos: number;
+  /** recurrent (and dropout) layers; the last one must be recurrent */
+  encoder: readonly LayerInput[];
+  /** recurrent, dropout and dense layers; a dense(targetVocab) output layer is appended */
+  decoder: readonly LayerInput[];
+  /** default 0 */
+  seed?: number;
+  /** default 'float32' */
+  dtype?: Dtype;
+}
+
+/**
+ * Training data: parallel lists of token-id sequences (each source non-empty).
+ *
+ * @example
+ * const data: Seq2SeqData = { sources: [[5, 6, 7]], targets: [[7, 6, 5]] };
+ */
+export interface Seq2SeqData {
+  sources: readonly (readonly number[] | Int32Array)[];
+  targets: readonly (readonly number[] | Int32Array)[];
+}
+
+/**
+ * Options of {@link Seq2Seq.fit}.
+ *
+ * @example
+ * await m.fit(data, { epochs: 20, batchSize: 64, optimizer: { type: 'adam', lr: 3e-3 }, clipNorm: 5 });
+ */
+export interface Seq2SeqFitOptions {
+  epochs?: number;
+  batchSize?: number;
+  optimizer?: OptimizerConfig;
+  clipNorm?: number;
+  clipValue?: number;
+  shuffle?: boolean;
+  validation?: Seq2SeqData;
+  signal?: AbortSignal;
+  seed?: number;
+  onBatchEnd?: (log: BatchLog) => void | Promise<void>;
+  onEpochEnd?: (log: EpochLog) => void | Promise<void>;
+}
+
+/**
+ * Options of {@link Seq2Seq.translate}.
+ *
+ * @example
+ * await m.translate(sources, { beamWidth: 4, maxLength: 20 });
+ */
+export interface TranslateOptions {
+  /** 1 = greedy (default); > 1 = beam search */
+  beamWidth?: number;
+  /** most tokens per output (default 50) */
+  maxLength?: number;
+  /** score = log-probability / length^lengthPenalty (default 1; 0 = raw log-probability) */
+  lengthPenalty?: number;
+  /** target ids never produced (bos always is) */
+  banTokens?: readonly number[];
+  /** rows per batch (default 64) */
+  batchSize?: number;
+}
+
+/**
+ * A translation with its scores under the model.
+ *
+ * @example
+ * const [{ tokens, logProb, score }] = await m.translateWithScores([[5, 6]]);
+ */
+export interface Translation {
+  /** output ids without <bos> / <eos> */
+  tokens: number[];
+  /** log-probability of tokens (and <eos> when it ended) under the model */
+  logProb: number;
+  /** logProb / length^lengthPenalty, the quantity beam search maximises */
+  score: number;
+}
+
+const FORMAT = 'rnnkit-seq2seq';
+const VERSION = 1;
+
+const isRecurrent = (l: LayerConfig): boolean => l.type === 'lstm' || l.type === 'gru' || l.type === 'rnn';
+
+function ids(value: unknown, name: string, limit: number, allowEmpty: boolean): Int32Array {
+  if (!Array.isArray(value) && !(value instanceof Int32Array)) throw typeError('an array of token ids', name, value);
+  if (!allowEmpty && value.length === 0) throw rangeError('at least one token id', name, value);
+  const out = new Int32Array(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const v: unknown = value[i];
+    if (typeof v !== 'number') throw typeError('a token id (integer)', `${name}[${i}]`, v);
+    if (!Number.isInteger(v) || v < 0 || v >= limit) throw rangeError(`an integer in [0, ${limit})`, `${name}[${i}]`, v);
+    out[i] = v;
+  }
+  return out;
+}
+
+/** Pads rows of ids into a [B, T] token batch with their lengths. */
+function pad(rows: readonly Int32Array[]): { data: Int32Array; shape: number[]; lengths: Int32Array } {
+  const B = rows.length;
+  const T = Math.max(1, ...rows.map((r) => r.length));
+  const data = new Int32Array(B * T);
+  rows.forEach((r, b) => data.set(r, b * T));
+  return { data, shape: [B, T], lengths: Int32Array.from(rows, (r) => Math.max(1, r.length)) };
+}
+
+/** [dirs, B, H] -> [B, dirs*H] (the directions side by side, forward first). */
+function concatDirs(s: FloatArray, dirs: number, B: number, H: number): FloatArray {
+  const out = new (s.constructor as new (n: number) => FloatArray)(B * dirs * H);
+  for (let d = 0; d < dirs; d++)
+    for (let b = 0; b < B; b++) out.set(s.subarray((d * B + b) * H, (d * B + b + 1) * H), (b * dirs + d) * H);
+  return out;
+}
+
+/** Columns [from, from + dirs*H) of a [B, width] block -> [dirs, B, H]. */
+function splitDirs(g: FloatArray, width: number, from: number, dirs: number, B: number, H: number): FloatArray {
+  const out = new (g.constructor as new (n: number) => FloatArray)(dirs * B * H);
+  for (let d = 0; d < dirs; d++)
+    for (let b = 0; b < B; b++) out.set(g.subarray(b * width + from + d * H, b * width + from + (d + 1) * H), (d * B + b) * H);
+  return out;
+}
+
+/** Rows `rows` of each layer's state [dirs, B, H] -> [dirs, rows.length, H]. */
+function gatherStates(states: readonly StateTensors[], rows: readonly number[]): StateTensors[] {
+  const pick = (t: Tensor): Tensor => {
+    const [dirs, B, H] = t.shape as [number, number, number];
+    const out = new (t.data.constructor as new (n: number) => FloatArray)(dirs * rows.length * H);
+    for (let d = 0; d < dirs; d++)
+      rows.forEach((r, i) => out.set(t.data.subarray((d * B + r) * H, (d * B + r + 1) * H), (d * rows.length + i) * H));
+    return { shape: [dirs, rows.length, H], data: out };
+  };
+  return states.map((s) => (s.c ? { h: pick(s.h), c: pick(s.c) } : { h: pick(s.h) }));
+}
+
+function logSoftmaxRow(row: FloatArray, out: Float64Array): void {
+  let m = -Infinity;
+  for (const v of row) m = Math.max(m, v);
+  let s = 0;
+  for (const v of row) s += Math.exp(v - m);
+  const lse = m + Math.log(s);
+  for (let k = 0; k < row.length; k++) out[k] = row[k]! - lse;
+}
+
+interface Bridge {
+  kind: 'identity' | 'projection';
+  /** encoder's last recurrent layer: index in its state table, directions, units, has a cell */
+  encIndex: number;
+  dirs: number;
+  units: number;
+  encCell: boolean;
+  decCell: boolean;
+}
+
+/**
+ * An encoder-decoder model. Build it with {@link seq2seq}.
+ *
+ * @example
+ * const m = seq2seq({ sourceVocab: 13, targetVocab: 13, bos: 1, eos: 2,
+ *   encoder: [layers.gru({ units: 32 })], decoder: [layers.gru({ units: 32 })], seed: 1 });
+ */
+export class Seq2Seq {
+  readonly config: Readonly<Required<Omit<Seq2SeqConfig, 'encoder' | 'decoder'>>> & {
+    readonly encoder: readonly LayerConfig[];
+    readonly decoder: readonly LayerConfig[];
+  };
+  readonly encoder: Model;
+  readonly decoder: Model;
+  /** how the encoder's final state reaches the decoder */
+  readonly bridge: 'identity' | 'projection';
+  /** completed epochs; fit continues from here */
+  epoch = 0;
+  sourceTokenizer: Tokenizer | undefined;
+  targetTokenizer: Tokenizer | undefined;
+  readonly #bridge: Bridge;
+
+  /**
+   * @throws TypeError / RangeError for an invalid configuration (see {@link seq2seq})
+   * @example
+   * const m = new Seq2Seq({ sourceVocab: 10, targetVocab: 10, bos: 1, eos: 2, encoder: [layers.lstm({ units: 8 })], decoder: [layers.lstm({ units: 8 })] });
+   */
+  constructor(config: Seq2SeqConfig, models?: { encoder: Model; decoder: Model }) {
+    const c = object(config, 'config');
+    knownKeys(c, ['sourceVocab', 'targetVocab', 'bos', 'eos', 'encoder', 'decoder', 'seed', 'dtype'], 'config');
+    const sourceVocab = integer(c.sourceVocab, 'config.sourceVocab', 1, 2 ** 24);
+    const targetVocab = integer(c.targetVocab, 'config.targetVocab', 2, 2 ** 24);
+    const bos = integer(c.bos, 'config.bos', 0, targetVocab - 1);
+    const eos = integer(c.eos, 'config.eos', 0, targetVocab - 1);
+    if (bos === eos) throw rangeError('an id different from config.bos', 'config.eos', eos);
+    const seed = withDefault(c.seed, 0, (v) => integer(v, 'config.seed', 0, 0xffffffff));
+    const dtype = withDefault(c.dtype, 'float32' as Dtype, (v) => {
+      if (v !== 'float32' && v !== 'float64') throw rangeError("'float32' | 'float64'", 'config.dtype', v);
+      return v;
+    });
+    if (!Array.isArray(c.encoder) || c.encoder.length === 0) throw typeError('a non-empty array of layers', 'config.encoder', c.encoder);
+    if (!Array.isArray(c.decoder) || c.decoder.length === 0) throw typeError('a non-empty array of layers', 'config.decoder', c.decoder);
+
+    const encoder =
+      models?.encoder ??
+      new Model({ input: { vocabSize: sourceVocab }, layers: c.encoder as LayerInput[], loss: 'mse', seed, dtype });
+    const encLayers = encoder.config.layers;
+    const last = encLayers[encLayers.length - 1]!;
+    if (!isRecurrent(last)) {
+      encoder.dispose();
+      throw rangeError('a recurrent last encoder layer (its final state feeds the decoder)', `config.encoder[${encLayers.length - 1}]`, last.type);
+    }
+    const encStates = encoder.initialState(1);
+    const encIndex = encStates.length - 1;
+    const encTop = encStates[encIndex]!;
+    const dirs = encTop.h.shape[0]!;
+    const units = encTop.h.shape[2]!;
+    const encCell = encTop.c !== undefined;
+
+    // Probe the decoder's first recurrent layer before building it for real.
+    const decLayersIn = c.decoder as LayerInput[];
+    const probe = new Model({ input: { vocabSize: targetVocab }, layers: [...decLayersIn, layerFactories.dense({ units: targetVocab })], dtype });
+    const first = probe.config.layers.find(isRecurrent);
+    const decCell = first?.type === 'lstm';
+    const decUnits = first && 'units' in first ? first.units : 0;
+    const decBidirectional = probe.config.layers.some((l) => isRecurrent(l) && 'bidirectional' in l && l.bidirectional);
+    probe.dispose();
+    if (!first) throw rangeError('at least one recurrent decoder layer', 'config.decoder', received('no recurrent layer'));
+    if (decBidirectional) throw rangeError('unidirectional decoder layers (decoding runs left to right)', 'config.decoder', received('a bidirectional layer'));
+    const kind = dirs * units === decUnits ? 'identity' : 'projection';
+    const decoder =
+      models?.decoder ??
+      new Model({
+        input: { vocabSize: targetVocab },
+        layers: [...decLayersIn, layerFactories.dense({ units: targetVocab })],
+        loss: 'crossEntropy',
+        seed: (seed + 1) >>> 0,
+        dtype,
+        ...(kind === 'projection' ? { condition: { features: dirs * units * (encCell ? 2 : 1) } } : {}),
+      });
+    this.encoder = encoder;
+    this.decoder = decoder;
+    this.bridge = kind;
+    this.#bridge = { kind, encIndex, dirs, units, encCell, decCell };
+    this.config = Object.freeze({
+      sourceVocab,
+      targetVocab,
+      bos,
+      eos,
+      seed,
+      dtype,
+      encoder: encoder.config.layers,
+      decoder: decoder.config.layers.slice(0, -1),
+    });
+  }
+
+  /** Decoder options that start it from the encoder's final states. */
+  #decoderStart(final: readonly StateTensors[], B: number): { initialState: LayerState[] } | { condition: Tensor } {
+    const { kind, encIndex, dirs, units, encCell, decCell } = this.#bridge;
+    const top = final[encIndex]!;
+    const h = concatDirs(top.h.data, dirs, B, units);
+    if (kind === 'identity') {
+      const state: LayerState = { h: { shape: [1, B, dirs * units], data: h } };
+      if (encCell && decCell) state.c = { shape: [1, B, dirs * units], data: concatDirs(top.c!.data, dirs, B, units) };
+      return { initialState: [state] };
+    }
+    const width = dirs * units * (encCell ? 2 : 1);
+    const cond = new (h.constructor as new (n: number) => FloatArray)(B * width);
+    const c = encCell ? concatDirs(top.c!.data, dirs, B, units) : undefined;
+    for (let b = 0; b < B; b++) {
+      cond.set(h.subarray(b * dirs * units, (b + 1) * dirs * units), b * width);
+      if (c) cond.set(c.subarray(b * dirs * units, (b + 1) * dirs * units), b * width + dirs * units);
+    }
+    return { condition: { shape: [B, width], data: cond } };
+  }
+
+  /** The gradient at the encoder's final states from the decoder's start gradient. */
+  #encoderFinalGrads(
+    dec: { initialStateGrads: StateTensors[]; conditionGrad?: Tensor },
+    B: number,
+  ): (LayerState | null)[] {
+    const { kind, encIndex, dirs, units, encCell, decCell } = this.#bridge;
+    const out: (LayerState | null)[] = Array.from({ length: encIndex + 1 }, () => null);
+    const shape = [dirs, B, units];
+    if (kind === 'identity') {
+      const g = dec.initialStateGrads[0]!;
+      const state: LayerState = { h: { shape, data: splitDirs(g.h.data, dirs * units, 0, dirs, B, units) } };
+      if (encCell && decCell && g.c) state.c = { shape, data: splitDirs(g.c.data, dirs * units, 0, dirs, B, units) };
+      out[encIndex] = state;
+      return out;
+    }
+    const g = dec.conditionGrad!.data;
+    const width = dirs * units * (encCell ? 2 : 1);
+    const state: LayerState = { h: { shape, data: splitDirs(g, width, 0, dirs, B, units) } };
+    if (encCell) state.c = { shape, data: splitDirs(g, width, dirs * units, dirs, B, units) };
+    out[encIndex] = state;
+    return out;
+  }
+
+  #batch(sources: readonly Int32Array[], targets?: readonly Int32Array[]) {
+    const { bos, eos } = this.config;
+    const src = pad(sources);
+    if (!targets) return { src };
+    const tin = pad(targets.map((t) => Int32Array.of(bos, ...t)));
+    const tout = pad(targets.map((t) => Int32Array.of(...t, eos)));
+    return { src, tin, tout };
+  }
+
+  #checkData(data: unknown, name: string): { sources: Int32Array[]; targets: Int32Array[] } {
+    const d = object(data, name);
+    knownKeys(d, ['sources', 'targets'], name);
+    if (!Array.isArray(d.sources)) throw typeError('an array of source sequences', `${name}.sources`, d.sources);
+    if (!Array.isArray(d.targets)) throw typeError('an array of target sequences', `${name}.targets`, d.targets);
+    if (d.sources.length !== d.targets.length) {
+      throw rangeError(`${d.sources.length} targets (one per source)`, `${name}.targets`, received(`${d.targets.length}`));
+    }
+    if (d.sources.length === 0) throw rangeError('at least one pair', `${name}.sources`, received('0 sources'));
+    return {
+      sources: d.sources.map((s, i) => ids(s, `${name}.sources[${i}]`, this.config.sourceVocab, false)),
+      targets: d.targets.map((t, i) => ids(t, `${name}.targets[${i}]`, this.config.targetVocab, true)),
+    };
+  }
+
+  /**
+   * The loss (mean per target token) and its gradient with respect to every
+   * weight of the encoder and the decoder, without changing them.
+   *
+   * @throws TypeError / RangeError for invalid data (the Promise rejects)
+   * @example
+   * const { loss, encoder, decoder } = await m.gradients([[5, 6]], [[6, 5]]);
+   */
+  async gradients(
+    sources: readonly (readonly number[] | Int32Array)[],
+    targets: readonly (readonly number[] | Int32Array)[],
+    options?: { training?: boolean },
+  ): Promise<{ loss: number; encoder: Record<string, Tensor>; decoder: Record<string, Tensor> }> {
+    const d = this.#checkData({ sources, targets }, 'data');
+    const o = optionalObject(options, 'options');
+    knownKeys(o, ['training'], 'options');
+    const training = withDefault(o.training, true, (v) => boolean(v, 'options.training'));
+    const g = await this.#gradients(d.sources, d.targets, training);
+    return { loss: g.loss, encoder: g.enc, decoder: g.dec };
+  }
+
+  /** Loss and gradients of both models on one batch (weights unchanged). */
+  async #gradients(sources: readonly Int32Array[], targets: readonly Int32Array[], training: boolean) {
+    const { src, tin, tout } = this.#batch(sources, targets);
+    const B = sources.length;
+    const enc = await this.encoder.forward({ data: src.data, shape: src.shape }, { lengths: src.lengths, training });
+    const start = this.#decoderStart(enc.finalState, B);
+    const dec = await this.decoder.gradients({ data: tin!.data, shape: tin!.shape }, { data: tout!.data, shape: tout!.shape }, {
+      lengths: tin!.lengths,
+      training,
+      ...start,
+    });
+    const encG = await this.encoder.backwardFrom(
+      { data: src.data, shape: src.shape },
+      { lengths: src.lengths, training, finalStateGrads: this.#encoderFinalGrads(dec, B) },
+    );
+    return { loss: dec.loss, tokens: tout!.lengths.reduce((a, b) => a + b, 0), enc: encG.grads, dec: dec.grads };
+  }
+
+  /**
+   * One optimizer step on a batch of (source, target) pairs, clipping by one
+   * global norm over the encoder and the decoder. Returns the loss (mean per
+   * target token, <eos> included) and the gradient norm before clipping.
+   *
+   * @throws TypeError / RangeError for invalid data or options (the Promise rejects)
+   * @throws RnnkitError ERR_NONFINITE (weights unchanged), ERR_BUSY, ERR_DISPOSED
+   * @example
+   * const { loss } = await m.trainStep([[5, 6, 7]], [[7, 6, 5]], { optimizer: { type: 'adam', lr: 1e-3 }, clipNorm: 5 });
+   */
+  async trainStep(
+    sources: readonly (readonly number[] | Int32Array)[],
+    targets: readonly (readonly number[] | Int32Array)[],
+    options?: { optimizer?: OptimizerConfig; clipNorm?: number; clipValue?: number },
+  ): Promise<{ loss: number; gradNorm: number }> {
+    const data = this.#checkData({ sources, targets }, 'data');
+    const o = optionalObject(options, 'options');
+    knownKeys(o, ['optimizer', 'clipNorm', 'clipValue'], 'options');
+    const clipNorm = o.clipNorm === undefined ? 0 : number(o.clipNorm, 'options.clipNorm', { min: 0, minExclusive: true });
+    const clipValue = o.clipValue === undefined ? 0 : number(o.clipValue, 'options.clipValue', { min: 0, minExclusive: true });
+    const g = await this.#gradients(data.sources, data.targets, true);
+    const all = [...Object.values(g.enc), ...Object.values(g.dec)];
+    if (clipValue > 0) for (const t of all) for (let i = 0; i < t.data.length; i++) t.data[i] = Math.min(clipValue, Math.max(-clipValue, t.data[i]!));
+    let sq = 0;
+    for (const t of all) for (const v of t.data) sq += v * v;
+    const gradNorm = Math.sqrt(sq);
+    if (!Number.isFinite(g.loss) || !Number.isFinite(gradNorm)) {
+      throw new RnnkitError('ERR_NONFINITE', `rnnkit: non-finite loss or gradient (loss ${g.loss}, gradient norm ${gradNorm}); the weights were left unchanged`);
+    }
+    if (clipNorm > 0 && gradNorm > clipNorm) {
+      const s = clipNorm / (gradNorm + 1e-6);
+      for (const t of all) for (let i = 0; i < t.data.length; i++) t.data[i]! *= s;
+    }
+    const optimizer = o.optimizer as OptimizerConfig | undefined;
+    await this.encoder.applyGradients(g.enc, optimizer === undefined ? {} : { optimizer });
+    await this.decoder.applyGradients(g.dec, optimizer === undefined ? {} : { optimizer });
+    return { loss: g.loss, gradNorm };
+  }
+
+  /**
+   * Trains on (source, target) pairs for some epochs, teacher-forced, in
+   * seeded shuffled batches; validates after each epoch. The epoch counter
+   * continues across calls (and checkpoints).
+   *
+   * @throws TypeError / RangeError for invalid data or options (the Promise rejects)
+   * @throws RnnkitError ERR_NONFINITE, ERR_BUSY, ERR_DISPOSED
+   * @example
+   * const history = await m.fit({ sources, targets }, { epochs: 10, batchSize: 64, optimizer: { type: 'adam', lr: 3e-3 } });
+   */
+  async fit(data: Seq2SeqData, options?: Seq2SeqFitOptions): Promise<History> {
+    const d = this.#checkData(data, 'data');
+    const o = optionalObject(options, 'options');
+    knownKeys(o, ['epochs', 'batchSize', 'optimizer', 'clipNorm', 'clipValue', 'shuffle', 'validation', 'signal', 'seed', 'onBatchEnd', 'onEpochEnd'], 'options');
+    const epochs = withDefault(o.epochs, 1, (v) => integer(v, 'options.epochs', 0, 1e9));
+    const batchSize = withDefault(o.batchSize, 32, (v) => integer(v, 'options.batchSize', 1, 1e6));
+    const shuffle = withDefault(o.shuffle, true, (v) => boolean(v, 'options.shuffle'));
+    const seed = withDefault(o.seed, this.config.seed, (v) => integer(v, 'options.seed', 0, 0xffffffff));
+    const signal = o.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', 'options.signal', signal);
+    for (const k of ['onBatchEnd', 'onEpochEnd'] as const) {
+      if (o[k] !== undefined && typeof o[k] !== 'function') throw typeError('a function', `options.${k}`, o[k]);
+    }
+    const validation = o.validation === undefined ? undefined : this.#checkData(o.validation, 'options.validation');
+    const step = {
+      ...(o.optimizer !== undefined ? { optimizer: o.optimizer as OptimizerConfig } : {}),
+      ...(o.clipNorm !== undefined ? { clipNorm: o.clipNorm as number } : {}),
+      ...(o.clipValue !== undefined ? { clipValue: o.clipValue as number } : {}),
+    };
+    const N = d.sources.length;
+    const batches = Math.ceil(N / batchSize);
+    const history: History = { epochs: [], batches: [], aborted: false };
+    for (let e = 0; e < epochs && !history.aborted; e++) {
+      const epoch = this.epoch;
+      const order = shuffle ? permutation(N, seed, epoch) : Array.from({ length: N }, (_, i) => i);
+      const t0 = performance.now();
+      let lossSum = 0;
+      let tokens = 0;
+      for (let i = 0; i < batches; i++) {
+        if ((signal as AbortSignal | undefined)?.aborted) {
+          history.aborted = true;
+          break;
+        }
+        const rows = order.slice(i * batchSize, (i + 1) * batchSize);
+        const src = rows.map((r) => d.sources[r]!);
+        const tgt = rows.map((r) => d.targets[r]!);
+        const r = await this.trainStep(src, tgt, step);
+        const n = tgt.reduce((a, t) => a + t.length + 1, 0);
+        lossSum += r.loss * n;
+        tokens += n;
+        history.batches.push({ epoch, batch: i, loss: r.loss, tokens: n });
+        if (o.onBatchEnd) {
+          const seconds = (performance.now() - t0) / 1e3;
+          await (o.onBatchEnd as (l: BatchLog) => unknown)({ epoch, batch: i, batches, loss: r.loss, tokens: n, tokensPerSec: tokens / seconds });
+        }
+      }
+      if (history.aborted && tokens === 0) break;
+      const seconds = (performance.now() - t0) / 1e3;
+      const loss = lossSum / Math.max(1, tokens);
+      const log: EpochLog = { epoch, loss, perplexity: Math.exp(loss), bitsPerToken: loss / Math.LN2, tokensPerSec: tokens / seconds, seconds };
+      if (validation) {
+        const v = await this.evaluate(validation, { batchSize });
+        log.valLoss = v.loss;
+        log.valPerplexity = v.perplexity;
+        log.valBitsPerToken = v.bitsPerToken;
+        log.valAccuracy = v.accuracy;
+      }
+      if (!history.aborted) this.epoch = epoch + 1;
+      history.epochs.push(log);
+      if (o.onEpochEnd) await (o.onEpochEnd as (l: EpochLog) => unknown)(log);
+    }
+    return history;
+  }
+
+  /**
+   * Teacher-forced loss per target token, perplexity and next-token accuracy.
+   *
+   * @throws TypeError / RangeError for invalid data (the Promise rejects)
+   * @example
+   * const { loss, accuracy } = await m.evaluate({ sources, targets });
+   */
+  async evaluate(
+    data: Seq2SeqData,
+    options?: { batchSize?: number },
+  ): Promise<{ loss: number; perplexity: number; bitsPerToken: number; accuracy: number; tokens: number }> {
+    const d = this.#checkData(data, 'data');
+    const o = optionalObject(options, 'options');
+    knownKeys(o, ['batchSize'], 'options');
+    const batchSize = withDefault(o.batchSize, 64, (v) => integer(v, 'options.batchSize', 1, 1e6));
+    let lossSum = 0;
+    let count = 0;
+    let correct = 0;
+    for (let i = 0; i < d.sources.length; i += batchSize) {
+      const src = d.sources.slice(i, i + batchSize);
+      const tgt = d.targets.slice(i, i + batchSize);
+      const b = this.#batch(src, tgt);
+      const enc = await this.encoder.forward({ data: b.src.data, shape: b.src.shape }, { lengths: b.src.lengths });
+      const r = await this.decoder.evaluateBatch({ data: b.tin!.data, shape: b.tin!.shape }, { data: b.tout!.data, shape: b.tout!.shape }, {
+        lengths: b.tin!.lengths,
+        ...this.#decoderStart(enc.finalState, src.length),
+      });
+      lossSum += r.lossSum;
+      count += r.count;
+      correct += r.correct;
+    }
+    const loss = lossSum / Math.max(1, count);
+    return { loss, perplexity: Math.exp(loss), bitsPerToken: loss / Math.LN2, accuracy: correct / Math.max(1, count), tokens: count };
+  }
+
+  /**
+   * Translates sources: greedy decoding (`beamWidth: 1`, in one native call
+   * per batch) or beam search with length normalisation. Outputs exclude
+   * `<bos>` and `<eos>`.
+   *
+   * @throws TypeError / RangeError for invalid sources or options (the Promise rejects)
+   * @example
+   * const out = await m.translate([[5, 6, 7]], { beamWidth: 4, maxLength: 20 });
+   */
+  async translate(sources: readonly (readonly number[] | Int32Array)[], options?: TranslateOptions): Promise<number[][]> {
+    return (await this.translateWithScores(sources, options)).map((t) => t.tokens);
+  }
+
+  /**
+   * Like {@link Seq2Seq.translate}, with each output's log-probability and
+   * normalised score. Beam search keeps the greedy output when no beam
+   * hypothesis scores higher, so its score is never below greedy's.
+   *
+   * @throws TypeError / RangeError for invalid sources or options (the Promise rejects)
+   * @example
+   * const [{ tokens, score }] = await m.translateWithScores([[5, 6, 7]], { beamWidth: 4 });
+   */
+  async translateWithScores(sources: readonly (readonly number[] | Int32Array)[], options?: TranslateOptions): Promise<Translation[]> {
+    if (!Array.isArray(sources)) throw typeError('an array of source sequences', 'sources', sources);
+    const src = sources.map((s, i) => ids(s, `sources[${i}]`, this.config.sourceVocab, false));
+    const o = optionalObject(options, 'options');
+    knownKeys(o, ['beamWidth', 'maxLength', 'lengthPenalty', 'banTokens', 'batchSize'], 'options');
+    const beamWidth = withDefault(o.beamWidth, 1, (v) => integer(v, 'options.beamWidth', 1, 1000));
+    const maxLength = withDefault(o.maxLength, 50, (v) => integer(v, 'options.maxLength', 1, 1e5));
+    const alpha = withDefault(o.lengthPenalty, 1, (v) => number(v, 'options.lengthPenalty', { min: 0, max: 10 }));
+    const batchSize = withDefault(o.batchSize, 64, (v) => integer(v, 'options.batchSize', 1, 1e5));
+    const ban = new Set([this.config.bos, ...ids(o.banTokens ?? [], 'options.banTokens', this.config.targetVocab, true)]);
+    if (ban.has(this.config.eos)) throw rangeError('ids other than config.eos', 'options.banTokens', o.banTokens);
+    const out: Translation[] = [];
+    for (let i = 0; i < src.length; i += batchSize) {
+      const chunk = src.slice(i, i + batchSize);
+      const greedy = await this.#beam(chunk, 1, maxLength, alpha, ban);
+      if (beamWidth === 1) {
+        out.push(...greedy);
+        continue;
+      }
+      const beams = await this.#beam(chunk, beamWidth, maxLength, alpha, ban);
+      beams.forEach((b, k) => out.push(b.score >= greedy[k]!.score ? b : greedy[k]!));
+    }
+    return out;
+  }
+
+  /** Beam search for a batch of sources (beamWidth 1 = greedy), all beams stepped together. */
+  async #beam(sources: readonly Int32Array[], width: number, maxLength: number, alpha: number, ban: ReadonlySet<number>): Promise<Translation[]> {
+    const { bos, eos, targetVocab: V } = this.config;
+    const B = sources.length;
+    const { src } = this.#batch(sources);
+    const enc = await this.encoder.forward({ data: src.data, shape: src.shape }, { lengths: src.lengths });
+    // The first step runs from the encoder's state (through the bridge) on <bos>.
+    const first = await this.decoder.forward(
+      sources.map(() => [bos]),
+      this.#decoderStart(enc.finalState, B),
+    );
+    type Hyp = { tokens: number[]; logProb: number; row: number };
+    const score = (h: { tokens: number[]; logProb: number }, ended: boolean) =>
+      h.logProb / Math.pow(Math.max(1, h.tokens.length + (ended ? 1 : 0)), alpha);
+    const finished: Translation[][] = Array.from({ length: B }, () => []);
+    let live: Hyp[][] = Array.from({ length: B }, (_, b) => [{ tokens: [], logProb: 0, row: b }]);
+    let logits = first.output.data; // [rows, 1, V]
+    let states = first.finalState;
+    const lp = new Float64Array(V);
+    for (let t = 0; t < maxLength; t++) {
+      const next: Hyp[][] = [];
+      const parents: number[] = []; // the row (in the last step) each new hypothesis extends
+      const feed: number[] = []; // and the token it feeds next
+      for (let b = 0; b < B; b++) {
+        const cands: { tokens: number[]; logProb: number; row: number; tok: number }[] = [];
+        for (const h of live[b]!) {
+          logSoftmaxRow(logits.subarray(h.row * V, (h.row + 1) * V), lp);
+          // the best `width` extensions of this hypothesis
+          const best: number[] = [];
+          for (let k = 0; k < V; k++) {
+            if (ban.has(k)) continue;
+            if (best.length < width) best.push(k);
+            else {
+              let worst = 0;
+              for (let q = 1; q < best.length; q++) if (lp[best[q]!]! < lp[best[worst]!]!) worst = q;
+              if (lp[k]! > lp[best[worst]!]!) best[worst] = k;
+            }
+          }
+          for (const k of best) cands.push({ tokens: h.tokens, logProb: h.logProb + lp[k]!, row: h.row, tok: k });
+        }
+        cands.sort((a, c) => c.logProb - a.logProb);
+        const keep: Hyp[] = [];
+        for (const c of cands) {
+          if (keep.length >= width || finished[b]!.length >= width) break;
+          if (c.tok === eos) {
+            finished[b]!.push({ tokens: c.tokens, logProb: c.logProb, score: score(c, true) });
+            continue;
+          }
+          const tokens = [...c.tokens, c.tok];
+          if (tokens.length >= maxLength) {
+            finished[b]!.push({ tokens, logProb: c.logProb, score: score({ tokens, logProb: c.logProb }, false) });
+            continue;
+          }
+          keep.push({ tokens, logProb: c.logProb, row: -1 });
+          parents.push(c.row);
+          feed.push(c.tok);
+          keep[keep.length - 1]!.row = parents.length - 1;
+        }
+        // a source is done once `width` hypotheses have ended
+        if (finished[b]!.length >= width) {
+          for (const h of keep) parents[h.row] = -1;
+          next.push([]);
+        } else {
+          next.push(keep);
+        }
+      }
+      // compact away the rows of finished sources
+      const rows: number[] = [];
+      const tokens: number[] = [];
+      const index = new Map<number, number>();
+      parents.forEach((p, r) => {
+        if (p < 0) return;
+        index.set(r, rows.length);
+        rows.push(p);
+        tokens.push(feed[r]!);
+      });
+      for (const hs of next) for (const h of hs) h.row = index.get(h.row)!;
+      live = next;
+      if (rows.length === 0) break;
+      const step = await this.decoder.forward(
+        tokens.map((tok) => [tok]),
+        { initialState: gatherStates(states, rows) },
+      );
+      logits = step.output.data;
+      states = step.finalState;
+    }
+    return finished.map((f, b) => {
+      const all = [...f, ...live[b]!.map((h) => ({ tokens: h.tokens, logProb: h.logProb, score: score(h, false) }))];
+      all.sort((a, c) => c.score - a.score);
+      return all[0] ?? { tokens: [], logProb: 0, score: 0 };
+    });
+  }
+
+  /**
+   * Writes both models, their optimizer states, the counters and the
+   * tokenizers to one file, atomically. Load it with {@link loadSeq2Seq}.
+   *
+   * @throws TypeError when `path` is not a non-empty string
+   * @throws RnnkitError ERR_CHECKPOINT when the file cannot be written; ERR_BUSY / ERR_DISPOSED
+   * @example
+   * await m.save('dates.rnnkit');
+   */
+  async save(path: string): Promise<void> {
+    if (typeof path !== 'string' || path === '') throw typeError('a non-empty string', 'path', path);
+    const enc = this.encoder.toCheckpoint();
+    const dec = this.decoder.toCheckpoint();
+    const prefixed = (p: string, arrays: readonly CheckpointArray[]) => arrays.map((a) => ({ name: `${p}.${a.name}`, data: a.data }));
+    await writeCheckpoint(path, {
+      header: {
+        format: FORMAT,
+        version: VERSION,
+        config: { ...this.config, encoder: this.config.encoder, decoder: this.config.decoder },
+        epoch: this.epoch,
+        encoder: enc.header,
+        decoder: dec.header,
+        sourceTokenizer: this.sourceTokenizer ? this.sourceTokenizer.toJSON() : null,
+        targetTokenizer: this.targetTokenizer ? this.targetTokenizer.toJSON() : null,
+      },
+      arrays: [...prefixed('encoder', enc.arrays), ...prefixed('decoder', dec.arrays)],
+    });
+  }
+
+  /**
+   * Reads a model written by {@link Seq2Seq.save}.
+   *
+   * @throws TypeError when `path` is not a non-empty string
+   * @throws RnnkitError ERR_CHECKPOINT for a missing, corrupted, foreign or incompatible file (the message names it)
+   * @example
+   * const m = await Seq2Seq.load('dates.rnnkit');
+   */
+  static async load(path: string): Promise<Seq2Seq> {
+    const { header, arrays } = await readCheckpoint(path);
+    const bad = (what: string, cause?: unknown) =>
+      new RnnkitError('ERR_CHECKPOINT', `Invalid seq2seq file '${path}': ${what}`, cause === undefined ? undefined : { cause });
+    if (header.format !== FORMAT) throw bad(`not an rnnkit seq2seq model (format ${JSON.stringify(header.format)})`);
+    if (header.version !== VERSION) throw bad(`format version ${JSON.stringify(header.version)}; this rnnkit reads version ${VERSION}`);
+    const part = (p: string) => ({
+      header: header[p] as Record<string, unknown>,
+      arrays: arrays.filter((a) => a.name.startsWith(`${p}.`)).map((a) => ({ name: a.name.slice(p.length + 1), data: a.data })),
+    });
+    if (!isObject(header.encoder) || !isObject(header.decoder) || !isObject(header.config)) throw bad('the encoder or decoder is missing');
+    const encoder = Model.fromCheckpoint(part('encoder'), path);
+    let decoder: Model;
+    try {
+      decoder = Model.fromCheckpoint(part('decoder'), path);
+    } catch (err) {
+      encoder.dispose();
+      throw err;
+    }
+    let m: Seq2Seq;
+    try {
+      m = new Seq2Seq(header.config as unknown as Seq2SeqConfig, { encoder, decoder });
+      if (typeof header.epoch !== 'number' || !Number.isInteger(header.epoch) || header.epoch < 0) throw bad('the epoch counter is not a non-negative integer');
+      m.epoch = header.epoch;
+      if (header.sourceTokenizer) m.sourceTokenizer = tokenizerFromJSON(header.sourceTokenizer);
+      if (header.targetTokenizer) m.targetTokenizer = tokenizerFromJSON(header.targetTokenizer);
+    } catch (err) {
+      encoder.dispose();
+      decoder.dispose();
+      if (err instanceof RnnkitError) throw err;
+      throw bad((err as Error).message, err);
+    }
+    return m;
+  }
+
+  /**
+   * Frees both models' native memory.
+   *
+   * @throws never
+   * @example
+   * m.dispose();
+   */
+  dispose(): void {
+    this.encoder.dispose();
+    this.decoder.dispose();
+  }
+}
+
+/**
+ * Builds an encoder-decoder model (see {@link Seq2Seq}).
+ *
+ * @throws TypeError / RangeError for an invalid configuration: vocabularies,
+ *   bos/eos ids, an encoder whose last layer is not recurrent, a decoder
+ *   without a recurrent layer or with a bidirectional one
+ * @example
+ * const m = seq2seq({ sourceVocab: 40, targetVocab: 14, bos: 2, eos: 3,
+ *   encoder: [layers.lstm({ units: 64, bidirectional: true })],
+ *   decoder: [layers.lstm({ units: 128 })], seed: 1 });
+ * await m.fit({ sources, targets }, { epochs: 10, batchSize: 64, optimizer: { type: 'adam', lr: 3e-3 } });
+ * const out = await m.translate(sources, { beamWidth: 4, maxLength: 20 });
+ */
+export function seq2seq(config: Seq2SeqConfig): Seq2Seq {
+  return new Seq2Seq(config);
+}
+
+/**
+ * Reads a seq2seq model written by `m.save(path)`.
+ *
+ * @throws RnnkitError ERR_CHECKPOINT for a missing, corrupted, foreign or incompatible file
+ * @example
+ * const m = await loadSeq2Seq('dates.rnnkit');
+ */
+export function loadSeq2Seq(path: string): Promise<Seq2Seq> {
+  return Seq2Seq.load(path);
+}
