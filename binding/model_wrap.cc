@@ -170,6 +170,12 @@ Napi::Value ModelWrap::refuse(Napi::Env env) {
   return d.Promise();
 }
 
+Napi::Value ModelWrap::start(Napi::AsyncWorker* task, Napi::Promise promise) {
+  busy_ = true;  // until the task's OnOK / OnError calls release()
+  task->Queue();
+  return promise;
+}
+
 static void throwIfDisposed(Napi::Env env, bool disposed) {
   if (disposed) throw codedError(env, ErrorKind::Native, "the model has been disposed", "ERR_DISPOSED");
 }
@@ -270,10 +276,7 @@ Napi::Value ModelWrap::forwardT(const Napi::CallbackInfo& info, Model<T>& m) {
         o.Set("finalStates", statesToJs<T>(e, res->finalH, res->finalC));
         return o;
       });
-  busy_ = true;
-  Napi::Promise p = task->promise();
-  task->Queue();
-  return p;
+  return start(task, task->promise());
 }
 
 template <class T>
@@ -295,10 +298,7 @@ Napi::Value ModelWrap::gradientsT(const Napi::CallbackInfo& info, Model<T>& m) {
         if (!res->dCondition.empty()) o.Set("dCondition", toTypedArray<T>(e, res->dCondition.data(), res->dCondition.size()));
         return o;
       });
-  busy_ = true;
-  Napi::Promise p = task->promise();
-  task->Queue();
-  return p;
+  return start(task, task->promise());
 }
 
 template <class T>
@@ -325,10 +325,7 @@ Napi::Value ModelWrap::trainStepT(const Napi::CallbackInfo& info, Model<T>& m) {
         if (returnState) o.Set("finalStates", statesToJs<T>(e, states->finalH, states->finalC));
         return o;
       });
-  busy_ = true;
-  Napi::Promise p = task->promise();
-  task->Queue();
-  return p;
+  return start(task, task->promise());
 }
 
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
@@ -375,10 +372,7 @@ Napi::Value ModelWrap::backwardFromT(const Napi::CallbackInfo& info, Model<T>& m
         if (!res->dCondition.empty()) o.Set("dCondition", toTypedArray<T>(e, res->dCondition.data(), res->dCondition.size()));
         return o;
       });
-  busy_ = true;
-  Napi::Promise p = task->promise();
-  task->Queue();
-  return p;
+  return start(task, task->promise());
 }
 
 Napi::Value ModelWrap::BackwardFrom(const Napi::CallbackInfo& info) {
@@ -402,10 +396,7 @@ Napi::Value ModelWrap::applyGradientsT(const Napi::CallbackInfo& info, Model<T>&
         o.Set("gradNorm", *norm);
         return o;
       });
-  busy_ = true;
-  Napi::Promise p = task->promise();
-  task->Queue();
-  return p;
+  return start(task, task->promise());
 }
 
 Napi::Value ModelWrap::ApplyGradients(const Napi::CallbackInfo& info) {
@@ -431,10 +422,7 @@ Napi::Value ModelWrap::evaluateT(const Napi::CallbackInfo& info, Model<T>& m) {
         o.Set("finalStates", statesToJs<T>(e, res->finalH, res->finalC));
         return o;
       });
-  busy_ = true;
-  Napi::Promise p = task->promise();
-  task->Queue();
-  return p;
+  return start(task, task->promise());
 }
 
 Napi::Value ModelWrap::Evaluate(const Napi::CallbackInfo& info) {
@@ -469,10 +457,7 @@ Napi::Value ModelWrap::generateT(const Napi::CallbackInfo& info, Model<T>& m) {
         }
         return arr;
       });
-  busy_ = true;
-  Napi::Promise p = task->promise();
-  task->Queue();
-  return p;
+  return start(task, task->promise());
 }
 
 Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {

@@ -63,6 +63,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   // Rejects with ERR_DISPOSED / ERR_BUSY, or returns an empty value when a call may start.
   Napi::Value refuse(Napi::Env env);
+  // Marks the model busy, queues the task and returns its promise.
+  Napi::Value start(Napi::AsyncWorker* task, Napi::Promise promise);
   void freeModel();
   void adjustExternal(Napi::Env env);
 
