@@ -571,7 +571,8 @@ export class Model {
       // one vector for all n samples, or one per sample
       const k = this.config.condition.features;
       const rows = Array.isArray(condition) && !Array.isArray(condition[0]) ? Array.from({ length: g.n }, () => condition as number[]) : condition;
-      cond = this.#condition(isFloatArray(rows) && rows.length === k ? Array.from({ length: g.n }, () => Array.from(rows)) : rows, g.n, 'options.condition')!;
+      const per = 'one vector for all samples, or one per sample (options.n)';
+      cond = this.#condition(isFloatArray(rows) && rows.length === k ? Array.from({ length: g.n }, () => Array.from(rows)) : rows, g.n, 'options.condition', per)!;
     } else if (condition !== undefined) {
       throw rangeError('no condition (the model was built without one, or initialState[0] is given)', 'options.condition', condition);
     }
@@ -756,6 +757,10 @@ export class Model {
     if (!('vocabSize' in this.config.input) || !last.seq || this.config.loss !== 'crossEntropy') {
       throw rangeError('a language model (token input, sequence output, crossEntropy loss)', 'model', received('this model'));
     }
+    const bi = this.config.layers.findIndex((l) => 'bidirectional' in l && l.bidirectional);
+    if (bi >= 0) {
+      throw rangeError('unidirectional recurrent layers (sampling cannot read the future)', `model.config.layers[${bi}].bidirectional`, true);
+    }
   }
 
   /**
@@ -822,12 +827,12 @@ export class Model {
   }
 
   /** Checks conditioning vectors for B rows; undefined when none were given. */
-  #condition(value: unknown, B: number, name: string): FloatArray | undefined {
+  #condition(value: unknown, B: number, name: string, rowsAre = 'one per row of inputs'): FloatArray | undefined {
     if (value === undefined) return undefined;
     const k = this.config.condition?.features;
     if (k === undefined) throw rangeError('no condition (the model was built without one)', name, value);
     if (Array.isArray(value)) {
-      if (value.length !== B) throw rangeError(`${B} rows (one per row of inputs)`, name, received(`${value.length} rows`));
+      if (value.length !== B) throw rangeError(`${B} rows (${rowsAre})`, name, received(`${value.length} rows`));
       const Float = this.config.dtype === 'float64' ? Float64Array : Float32Array;
       const out = new Float(B * k);
       value.forEach((row: unknown, b) => {

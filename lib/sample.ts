@@ -125,6 +125,8 @@ export interface GenerateTextOptions {
   topK?: number;
   topP?: number;
   seed?: number;
+  /** for a model built with a condition: one vector for all n texts, or one per text */
+  condition?: GenerateOptions['condition'];
 }
 
 /**
@@ -143,7 +145,7 @@ export async function generateText(model: Model, tokenizer: SamplingTokenizer, o
     throw typeError('a tokenizer (CharTokenizer or WordTokenizer)', 'tokenizer', tokenizer);
   }
   const o = optionalObject(options, 'options');
-  knownKeys(o, ['prime', 'maxLength', 'n', 'temperature', 'topK', 'topP', 'seed'], 'options');
+  knownKeys(o, ['prime', 'maxLength', 'n', 'temperature', 'topK', 'topP', 'seed', 'condition'], 'options');
   const primeText = o.prime ?? '';
   if (typeof primeText !== 'string') throw typeError('a string', 'options.prime', primeText);
   const primeIds = tokenizer.encode(primeText);

@@ -190,8 +190,7 @@ void Model<T>::conditionBackward(const Batch<T>& batch) {
   const RecurrentLayer<T>* r = recurrent_[0];
   const int dirs = r->dirs(), H = r->units();
   const T* S = condS_.data();
-  std::vector<T>& dS = condH0_;  // reuse: the forward's h0 is no longer needed
-  T* dpre = ensure(dS, (size_t)B * R);
+  T* dpre = ensure(condDS_, (size_t)B * R);
   for (int d = 0; d < dirs; ++d)
     for (int b = 0; b < B; ++b)
       for (int j = 0; j < H; ++j) {

@@ -142,7 +142,7 @@ class Model {
   size_t condW_ = 0, condB_ = 0;
   int condR_ = 0;                           // output width: dirs*H (+ dirs*H for the LSTM cell)
   std::vector<T> condS_, condH0_, condC0_;  // (B, R) tanh outputs; (dirs, B, H) states
-  std::vector<T> dCond_;                    // (B, k)
+  std::vector<T> condDS_, dCond_;           // (B, R) gradient of S; (B, k)
 
   // Per-call workspace, grown to the largest (T, B) seen.
   Ctx ctx_;
