@@ -57,7 +57,7 @@ Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in,
           break;
         }
         case Activation::Sigmoid: for (int k = 0; k < K; ++k) v[k] = sigm(v[k]); break;
-        case Activation::Tanh: for (int k = 0; k < K; ++k) v[k] = std::tanh(v[k]); break;
+        case Activation::Tanh: for (int k = 0; k < K; ++k) v[k] = tanhT(v[k]); break;
         case Activation::Relu: for (int k = 0; k < K; ++k) v[k] = v[k] > T(0) ? v[k] : T(0); break;
         default: break;
       }

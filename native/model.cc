@@ -171,7 +171,7 @@ void Model<T>::conditionForward(const Batch<T>& batch) {
   T* S = ensure(condS_, (size_t)B * R);
   for (int b = 0; b < B; ++b) std::memcpy(S + (size_t)b * R, params_.data() + condB_, sizeof(T) * R);
   gemm<T>(false, true, B, R, K, T(1), batch.condition, K, params_.data() + condW_, K, T(1), S, R);
-  for (size_t i = 0; i < (size_t)B * R; ++i) S[i] = std::tanh(S[i]);
+  for (size_t i = 0; i < (size_t)B * R; ++i) S[i] = tanhT(S[i]);
   T* h0 = ensure(condH0_, (size_t)dirs * B * H);
   T* c0 = r->hasCell() ? ensure(condC0_, (size_t)dirs * B * H) : nullptr;
   for (int d = 0; d < dirs; ++d)

@@ -1,13 +1,66 @@
 // Small element-wise helpers shared by the kernels.
+//
+// sigm / tanhT: float uses branch-free approximations that the compiler
+// vectorises (a Cephes-style exp: Cody-Waite range reduction and a degree-6
+// polynomial, ~1e-7 relative error), because libm's scalar expf / tanhf were
+// a fifth of a training step; double keeps libm's exact functions, so the
+// float64 gradient checks measure the math, not an approximation.
 #pragma once
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 namespace rnnkit {
+
+// exp(x) for float, x clamped to [-87.3, 88] (the normal range), branch-free.
+inline float fastExp(float x) {
+  x = x < -87.3f ? -87.3f : (x > 88.0f ? 88.0f : x);
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = ((int32_t)n + 127) << 23;  // 2^n
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+inline float fastSigmoid(float x) { return 1.0f / (1.0f + fastExp(-x)); }
+
+// tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|); the odd Taylor series near 0,
+// where 1 - e would cancel.
+inline float fastTanh(float x) {
+  const float a = std::fabs(x);
+  const float e = fastExp(-2.0f * a);
+  const float big = (1.0f - e) / (1.0f + e);
+  const float x2 = x * x;
+  const float small = a * (1.0f - x2 * (1.0f / 3.0f - x2 * (2.0f / 15.0f)));
+  const float t = a < 0.0625f ? small : big;
+  return std::copysign(t, x);
+}
 
 template <class T>
 inline T sigm(T x) {
   return T(1) / (T(1) + std::exp(-x));
+}
+template <>
+inline float sigm<float>(float x) {
+  return fastSigmoid(x);
+}
+
+template <class T>
+inline T tanhT(T x) {
+  return std::tanh(x);
+}
+template <>
+inline float tanhT<float>(float x) {
+  return fastTanh(x);
 }
 
 // acc (n) += column sums of m (rows, n)

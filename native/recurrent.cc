@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "blas.h"
+#include "cells.h"
 #include "embed.h"
 #include "ops.h"
 #include "errors.h"
@@ -109,7 +110,9 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
   if (h0) std::memcpy(hb + h0at, h0 + d * BH, sizeof(T) * BH);
   else std::fill(hb + h0at, hb + h0at + BH, T(0));
   T* cb = nullptr;
+  T* tcb = nullptr;
   if (lstm) {
+    tcb = ensure(r.tc, TB * H);
     cb = ensure(r.c, (TB + B) * H);
     if (c0) std::memcpy(cb + h0at, c0 + d * BH, sizeof(T) * BH);
     else std::fill(cb + h0at, cb + h0at + BH, T(0));
@@ -124,19 +127,18 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
     const T* hp = hb + prevIdx(d, t) * BH;  // (B, H)
     T* hc = hb + curIdx(d, t) * BH;         // (B, H)
     T* at = xp + (size_t)t * B * GH;         // (B, GH) pre-activations in, gate activations out
+    // Rows past their length carry the state (and c) unchanged.
+    auto carry = [&](int b, const T* cp, T* cc) {
+      std::memcpy(hc + b * H, hp + b * H, sizeof(T) * H);
+      if (cc) std::memcpy(cc + b * H, cp + b * H, sizeof(T) * H);
+    };
     switch (spec_.type) {
       case LayerType::Rnn: {
         gemm<T>(false, true, B, H, H, T(1), hp, H, Whh, H, T(0), tmp, H);
         const bool relu = spec_.activation == Activation::Relu;
         for (int b = 0; b < B; ++b) {
-          if (!ctx.active(t, b)) {
-            std::memcpy(hc + b * H, hp + b * H, sizeof(T) * H);
-            continue;
-          }
-          for (int j = 0; j < H; ++j) {
-            const T v = at[b * H + j] + tmp[b * H + j] + bhh[j];
-            hc[b * H + j] = relu ? (v > T(0) ? v : T(0)) : std::tanh(v);
-          }
+          if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
+          else cells::rnnForward(H, relu, at + (size_t)b * H, tmp + (size_t)b * H, bhh, hc + b * H);
         }
         break;
       }
@@ -145,119 +147,49 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
         const T* cp = cb + prevIdx(d, t) * BH;
         T* cc = cb + curIdx(d, t) * BH;
         if (tmp2) gemm<T>(false, true, B, 3 * H, H, T(1), cp, H, P, H, T(0), tmp2, 3 * H);
-        const bool diag = spec_.peephole == Peephole::Diagonal;
+        const T* peep = spec_.peephole == Peephole::Diagonal ? P : nullptr;
         for (int b = 0; b < B; ++b) {
-          if (!ctx.active(t, b)) {
-            std::memcpy(hc + b * H, hp + b * H, sizeof(T) * H);
-            std::memcpy(cc + b * H, cp + b * H, sizeof(T) * H);
-            continue;
-          }
-          T* a = at + (size_t)b * GH;
-          const T* q = tmp + (size_t)b * GH;
-          for (int j = 0; j < H; ++j) {
-            const T cprev = cp[b * H + j];
-            T pi = a[j] + q[j] + bhh[j];
-            T pf = a[H + j] + q[H + j] + bhh[H + j];
-            const T pg = a[2 * H + j] + q[2 * H + j] + bhh[2 * H + j];
-            T po = a[3 * H + j] + q[3 * H + j] + bhh[3 * H + j];
-            if (diag) {
-              pi += P[j] * cprev;
-              pf += P[H + j] * cprev;
-            } else if (tmp2) {
-              pi += tmp2[b * 3 * H + j];
-              pf += tmp2[b * 3 * H + H + j];
-              po += tmp2[b * 3 * H + 2 * H + j];
-            }
-            const T i = sigm(pi), f = sigm(pf), g = std::tanh(pg);
-            const T c = f * cprev + i * g;
-            if (diag) po += P[2 * H + j] * c;
-            const T o = sigm(po);
-            a[j] = i;
-            a[H + j] = f;
-            a[2 * H + j] = g;
-            a[3 * H + j] = o;
-            cc[b * H + j] = c;
-            hc[b * H + j] = o * std::tanh(c);
-          }
+          if (!ctx.active(t, b)) carry(b, cp, cc);
+          else
+            cells::lstmForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, cp + b * H, peep,
+                               tmp2 ? tmp2 + (size_t)b * 3 * H : nullptr, cc + b * H, tcb + (size_t)t * BH + b * H,
+                               hc + b * H);
         }
         break;
       }
       case LayerType::Gru: {
         if (spec_.gruMinimal) {
-          // u = sigm(.), c~ = tanh(.), h = u * c~ + (1 - u) * h<t-1>   (the course's simplified GRU)
           gemm<T>(false, true, B, GH, H, T(1), hp, H, Whh, H, T(0), tmp, GH);
           for (int b = 0; b < B; ++b) {
-            if (!ctx.active(t, b)) {
-              std::memcpy(hc + b * H, hp + b * H, sizeof(T) * H);
-              continue;
-            }
-            T* a = at + (size_t)b * GH;
-            const T* q = tmp + (size_t)b * GH;
-            for (int j = 0; j < H; ++j) {
-              const T u = sigm(a[j] + q[j] + bhh[j]);
-              const T ct = std::tanh(a[H + j] + q[H + j] + bhh[H + j]);
-              a[j] = u;
-              a[H + j] = ct;
-              hc[b * H + j] = u * ct + (T(1) - u) * hp[b * H + j];
-            }
+            if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
+            else cells::gruMinimalForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, hc + b * H);
           }
         } else if (spec_.resetAfter) {
-          // PyTorch/cuDNN: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h = (1 - z) * n + z * h<t-1>
           gemm<T>(false, true, B, GH, H, T(1), hp, H, Whh, H, T(0), tmp, GH);
-          T* ax = aux + (size_t)t * BH;
+          T* ax = aux + (size_t)t * BH;  // (B, H) W_hn h<t-1> + b_hn
           for (int b = 0; b < B; ++b) {
             if (!ctx.active(t, b)) {
-              std::memcpy(hc + b * H, hp + b * H, sizeof(T) * H);
+              carry(b, nullptr, nullptr);
               std::fill(ax + b * H, ax + (b + 1) * H, T(0));
-              continue;
-            }
-            T* a = at + (size_t)b * GH;
-            const T* q = tmp + (size_t)b * GH;
-            for (int j = 0; j < H; ++j) {
-              const T rg = sigm(a[j] + q[j] + bhh[j]);
-              const T z = sigm(a[H + j] + q[H + j] + bhh[H + j]);
-              const T hn = q[2 * H + j] + bhh[2 * H + j];
-              const T n = std::tanh(a[2 * H + j] + rg * hn);
-              a[j] = rg;
-              a[H + j] = z;
-              a[2 * H + j] = n;
-              ax[b * H + j] = hn;
-              hc[b * H + j] = (T(1) - z) * n + z * hp[b * H + j];
+            } else {
+              cells::gruAfterForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, ax + b * H,
+                                     hc + b * H);
             }
           }
         } else {
-          // The course form: n = tanh(W_in x + b_in + W_hn (r * h<t-1>) + b_hn).
+          // Two recurrent GEMMs: [r, z] from h<t-1>, then n's from r * h<t-1>.
           gemm<T>(false, true, B, 2 * H, H, T(1), hp, H, Whh, H, T(0), tmp, GH);
           T* rh = aux + (size_t)t * BH;  // (B, H) r * h<t-1>
           for (int b = 0; b < B; ++b) {
-            T* a = at + (size_t)b * GH;
-            const T* q = tmp + (size_t)b * GH;
-            const bool on = ctx.active(t, b);
-            for (int j = 0; j < H; ++j) {
-              if (!on) {
-                rh[b * H + j] = T(0);
-                continue;
-              }
-              const T rg = sigm(a[j] + q[j] + bhh[j]);
-              a[j] = rg;
-              a[H + j] = sigm(a[H + j] + q[H + j] + bhh[H + j]);
-              rh[b * H + j] = rg * hp[b * H + j];
-            }
+            if (!ctx.active(t, b)) std::fill(rh + b * H, rh + (b + 1) * H, T(0));
+            else cells::gruBeforeGates(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, rh + b * H);
           }
           gemm<T>(false, true, B, H, H, T(1), rh, H, Whh + (size_t)2 * H * H, H, T(0), tmp + 2 * H, GH);
           for (int b = 0; b < B; ++b) {
-            if (!ctx.active(t, b)) {
-              std::memcpy(hc + b * H, hp + b * H, sizeof(T) * H);
-              continue;
-            }
-            T* a = at + (size_t)b * GH;
-            const T* q = tmp + (size_t)b * GH;
-            for (int j = 0; j < H; ++j) {
-              const T z = a[H + j];
-              const T n = std::tanh(a[2 * H + j] + q[2 * H + j] + bhh[2 * H + j]);
-              a[2 * H + j] = n;
-              hc[b * H + j] = (T(1) - z) * n + z * hp[b * H + j];
-            }
+            if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
+            else
+              cells::gruBeforeOutput(H, at + (size_t)b * GH, tmp + (size_t)b * GH + 2 * H, bhh + 2 * H, hp + b * H,
+                                     hc + b * H);
           }
         }
         break;
@@ -352,22 +284,19 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
     const T* at = xp + (size_t)t * B * GH;
     T* dx = dxp + (size_t)t * B * GH;
     T* dhh = dhp + (size_t)t * B * GH;
+    // Rows past their length pass dh (and dc) through and have no gate gradient.
+    auto pass = [&](int b, T* g, T* gh) {
+      std::fill(g, g + GH, T(0));
+      if (gh) std::fill(gh, gh + GH, T(0));
+      std::memcpy(dhn + b * H, dh + b * H, sizeof(T) * H);
+      if (lstm) std::memcpy(dcn + b * H, dc + b * H, sizeof(T) * H);
+    };
     switch (spec_.type) {
       case LayerType::Rnn: {
         const bool relu = spec_.activation == Activation::Relu;
         for (int b = 0; b < B; ++b) {
-          const bool on = ctx.active(t, b);
-          for (int j = 0; j < H; ++j) {
-            const size_t k = (size_t)b * H + j;
-            if (!on) {
-              dx[k] = T(0);
-              dhn[k] = dh[k];
-              continue;
-            }
-            const T hv = hc[k];
-            dx[k] = dh[k] * (relu ? (hv > T(0) ? T(1) : T(0)) : T(1) - hv * hv);
-            dhn[k] = T(0);
-          }
+          if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
+          else cells::rnnBackward(H, relu, hc + b * H, dh + b * H, dx + (size_t)b * GH, dhn + b * H);
         }
         gemm<T>(false, false, B, H, H, T(1), dx, H, Whh, H, T(1), dhn, H);
         break;
@@ -376,38 +305,11 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
         const T* cp = cb + prevIdx(d, t) * BH;
         const T* cc = cb + curIdx(d, t) * BH;
         for (int b = 0; b < B; ++b) {
-          T* g4 = dx + (size_t)b * GH;
-          if (!ctx.active(t, b)) {
-            std::fill(g4, g4 + GH, T(0));
-            std::memcpy(dhn + b * H, dh + b * H, sizeof(T) * H);
-            std::memcpy(dcn + b * H, dc + b * H, sizeof(T) * H);
-            continue;
-          }
-          const T* a = at + (size_t)b * GH;
-          for (int j = 0; j < H; ++j) {
-            const size_t k = (size_t)b * H + j;
-            const T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-            const T tc = std::tanh(cc[k]);
-            const T dop = dh[k] * tc * o * (T(1) - o);
-            T dct = dc[k] + dh[k] * o * (T(1) - tc * tc);
-            if (diag) dct += P[2 * H + j] * dop;  // o<t> saw c<t>
-            const T dip = dct * g * i * (T(1) - i);
-            const T dfp = dct * cp[k] * f * (T(1) - f);
-            const T dgp = dct * i * (T(1) - g * g);
-            g4[j] = dip;
-            g4[H + j] = dfp;
-            g4[2 * H + j] = dgp;
-            g4[3 * H + j] = dop;
-            T dcp = dct * f;
-            if (diag) {
-              dcp += P[j] * dip + P[H + j] * dfp;
-              dP[j] += dip * cp[k];
-              dP[H + j] += dfp * cp[k];
-              dP[2 * H + j] += dop * cc[k];
-            }
-            dcn[k] = dcp;
-            dhn[k] = T(0);
-          }
+          if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
+          else
+            cells::lstmBackward(H, at + (size_t)b * GH, cp + b * H, cc + b * H, r.tc.data() + (size_t)t * BH + b * H,
+                                dh + b * H, dc + b * H, diag ? P : nullptr, dx + (size_t)b * GH, dcn + b * H,
+                                dhn + b * H, dP);
         }
         if (full) {  // dc<t-1> += [di, df] P_if + do P_o
           gemm<T>(false, false, B, H, 2 * H, T(1), dx, GH, P, H, T(1), dcn, H);
@@ -419,78 +321,29 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
       case LayerType::Gru: {
         if (spec_.gruMinimal) {
           for (int b = 0; b < B; ++b) {
-            T* g2 = dx + (size_t)b * GH;
-            if (!ctx.active(t, b)) {
-              std::fill(g2, g2 + GH, T(0));
-              std::memcpy(dhn + b * H, dh + b * H, sizeof(T) * H);
-              continue;
-            }
-            const T* a = at + (size_t)b * GH;
-            for (int j = 0; j < H; ++j) {
-              const size_t k = (size_t)b * H + j;
-              const T u = a[j], ct = a[H + j];
-              g2[j] = dh[k] * (ct - hp[k]) * u * (T(1) - u);
-              g2[H + j] = dh[k] * u * (T(1) - ct * ct);
-              dhn[k] = dh[k] * (T(1) - u);
-            }
+            if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
+            else cells::gruMinimalBackward(H, at + (size_t)b * GH, hp + b * H, dh + b * H, dx + (size_t)b * GH, dhn + b * H);
           }
           gemm<T>(false, false, B, H, GH, T(1), dx, GH, Whh, H, T(1), dhn, H);
         } else if (gruAfter) {
           const T* ax = aux + (size_t)t * BH;
           for (int b = 0; b < B; ++b) {
-            T* g3 = dx + (size_t)b * GH;
-            T* q3 = dhh + (size_t)b * GH;
-            if (!ctx.active(t, b)) {
-              std::fill(g3, g3 + GH, T(0));
-              std::fill(q3, q3 + GH, T(0));
-              std::memcpy(dhn + b * H, dh + b * H, sizeof(T) * H);
-              continue;
-            }
-            const T* a = at + (size_t)b * GH;
-            for (int j = 0; j < H; ++j) {
-              const size_t k = (size_t)b * H + j;
-              const T rg = a[j], z = a[H + j], n = a[2 * H + j];
-              const T dnp = dh[k] * (T(1) - z) * (T(1) - n * n);
-              const T drp = dnp * ax[k] * rg * (T(1) - rg);
-              const T dzp = dh[k] * (hp[k] - n) * z * (T(1) - z);
-              g3[j] = q3[j] = drp;
-              g3[H + j] = q3[H + j] = dzp;
-              g3[2 * H + j] = dnp;
-              q3[2 * H + j] = dnp * rg;  // the reset gate scales W_hn h + b_hn
-              dhn[k] = dh[k] * z;
-            }
+            if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, dhh + (size_t)b * GH);
+            else
+              cells::gruAfterBackward(H, at + (size_t)b * GH, ax + b * H, hp + b * H, dh + b * H, dx + (size_t)b * GH,
+                                      dhh + (size_t)b * GH, dhn + b * H);
           }
           gemm<T>(false, false, B, H, GH, T(1), dhh, GH, Whh, H, T(1), dhn, H);
         } else {
-          // Reset before the product: first dn and dz, then d(r*h) = dn W_hn, then dr.
+          // Reset before the product: dn and dz, then d(r*h) = dn W_hn, then dr.
           for (int b = 0; b < B; ++b) {
-            T* g3 = dx + (size_t)b * GH;
-            if (!ctx.active(t, b)) {
-              std::fill(g3, g3 + GH, T(0));
-              std::memcpy(dhn + b * H, dh + b * H, sizeof(T) * H);
-              continue;
-            }
-            const T* a = at + (size_t)b * GH;
-            for (int j = 0; j < H; ++j) {
-              const size_t k = (size_t)b * H + j;
-              const T z = a[H + j], n = a[2 * H + j];
-              g3[2 * H + j] = dh[k] * (T(1) - z) * (T(1) - n * n);
-              g3[H + j] = dh[k] * (hp[k] - n) * z * (T(1) - z);
-              dhn[k] = dh[k] * z;
-            }
+            if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
+            else cells::gruBeforeBackwardOutput(H, at + (size_t)b * GH, hp + b * H, dh + b * H, dx + (size_t)b * GH, dhn + b * H);
           }
           gemm<T>(false, false, B, H, H, T(1), dx + 2 * H, GH, Whh + (size_t)2 * H * H, H, T(0), tmp, H);
-          for (int b = 0; b < B; ++b) {
-            if (!ctx.active(t, b)) continue;
-            T* g3 = dx + (size_t)b * GH;
-            const T* a = at + (size_t)b * GH;
-            for (int j = 0; j < H; ++j) {
-              const size_t k = (size_t)b * H + j;
-              const T rg = a[j], drh = tmp[k];
-              g3[j] = drh * hp[k] * rg * (T(1) - rg);
-              dhn[k] += drh * rg;
-            }
-          }
+          for (int b = 0; b < B; ++b)
+            if (ctx.active(t, b))
+              cells::gruBeforeBackwardGates(H, at + (size_t)b * GH, hp + b * H, tmp + b * H, dx + (size_t)b * GH, dhn + b * H);
           gemm<T>(false, false, B, H, 2 * H, T(1), dx, GH, Whh, H, T(1), dhn, H);
         }
         break;

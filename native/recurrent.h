@@ -63,6 +63,7 @@ class RecurrentLayer : public Layer<T> {
                           // post-activation gates (lstm, gru) that backward reads
     std::vector<T> h;     // (T+1, B, H) states: fwd h0 at 0, state after t at t+1; rev h0 at T, after t at t
     std::vector<T> c;     // (T+1, B, H) lstm cell states, same indexing
+    std::vector<T> tc;    // (T, B, H) lstm tanh(c<t>), by time
     std::vector<T> aux;   // (T, B, H) gru: W_hn h + b_hn (resetAfter) or r * h (reset before)
     std::vector<T> dxp;   // (T, B, G*H) gradient of the gate pre-activations (input side)
     std::vector<T> dhp;   // (T, B, G*H) gradient of the recurrent-side pre-activations (gru resetAfter)
