@@ -24,7 +24,7 @@ const exact = (out: number[][], want: number[][]) => out.filter((o, i) => JSON.s
 test('learns to reverse digit strings of varying length, decoded greedily and by beam search', async (t) => {
   const train = digitStrings(4000, 1);
   const held = digitStrings(200, 2);
-  const m = seq2seq({ sourceVocab: V, targetVocab: V, bos: BOS, eos: EOS, encoder: [layers.gru({ units: 64 })], decoder: [layers.gru({ units: 64 })], seed: 1 });
+  const m = seq2seq({ sourceVocab: V, targetVocab: V, bos: BOS, eos: EOS, encoder: [layers.gru({ units: 96 })], decoder: [layers.gru({ units: 96 })], seed: 1 });
   t.is(m.bridge, 'identity');
   const h = await m.fit({ sources: train, targets: reverse(train) }, { epochs: 20, batchSize: 64, optimizer: { type: 'adam', lr: 0.003 }, clipNorm: 5 });
   t.is(m.epoch, 20);
