@@ -504,7 +504,8 @@ void ModelWrap::setTrainingStateT(const Napi::Value& v, Model<T>& m) {
     Napi::Value steps = opt.Get("steps");
     if (!steps.IsNumber()) throwType(env, "a number", "state.optimizer.steps");
     const double st = steps.As<Napi::Number>().DoubleValue();
-    if (!(st >= 0) || st != std::floor(st)) throwRangeJs(env, "Expected a non-negative integer for state.optimizer.steps");
+    if (!(st >= 0) || st != std::floor(st) || st > 9007199254740991.0)
+      throwRangeJs(env, "Expected a non-negative integer below 2^53 for state.optimizer.steps");
     s.steps = (int64_t)st;
     readFloatArray<T>(opt.Get("m"), "state.optimizer.m", m.numParams(), s.m);
     readFloatArray<T>(opt.Get("v"), "state.optimizer.v", s.type == 0 ? 0 : m.numParams(), s.v);

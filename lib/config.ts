@@ -185,7 +185,7 @@ export function normalizeConfig(value: unknown): ModelConfig {
   const input = normalizeInput(config.input);
   if (!Array.isArray(config.layers)) throw typeError('an array of layers', `${PATH}.layers`, config.layers);
   const layers = Object.freeze(
-    config.layers.map((layer: unknown, i) => {
+    Array.from(config.layers as unknown[], (layer: unknown, i) => {
       const path = `${PATH}.layers[${i}]`;
       if (!isObject(layer)) throw typeError('a layer config (e.g. layers.lstm({ units }))', path, layer);
       return normalizeLayer(layer, path);

@@ -171,6 +171,32 @@ function isStreamDataset(d: Dataset): d is StreamDataset {
   return (d as StreamDataset).kind === 'stream';
 }
 
+/** A hand-made (or altered) sequences dataset gets the same checks languageModelData makes. */
+function checkSequenceDataset(d: SequenceDataset): void {
+  const { inputs, targets, condition } = d as { inputs: unknown; targets: unknown; condition?: unknown };
+  if (!Array.isArray(inputs)) throw typeError('an array of Int32Array rows (use languageModelData)', 'data.inputs', inputs);
+  if (!Array.isArray(targets)) throw typeError('an array of Int32Array rows (use languageModelData)', 'data.targets', targets);
+  if (inputs.length < 1) throw rangeError('at least one sequence', 'data', received('0 sequences'));
+  if (targets.length !== inputs.length) {
+    throw rangeError(`${inputs.length} target rows (one per input row)`, 'data.targets', received(`${targets.length}`));
+  }
+  for (let i = 0; i < inputs.length; i++) {
+    const x: unknown = inputs[i];
+    const y: unknown = targets[i];
+    if (!(x instanceof Int32Array) || x.length < 1) throw typeError('a non-empty Int32Array', `data.inputs[${i}]`, x);
+    if (!(y instanceof Int32Array)) throw typeError('an Int32Array', `data.targets[${i}]`, y);
+    if (y.length !== x.length) throw rangeError(`${x.length} targets (as many as inputs)`, `data.targets[${i}]`, received(`${y.length}`));
+  }
+  if (condition !== undefined) {
+    if (!Array.isArray(condition) || condition.length !== inputs.length) {
+      throw rangeError(`${inputs.length} conditioning vectors (one per row)`, 'data.condition', condition);
+    }
+    for (let i = 0; i < condition.length; i++) {
+      if (!Array.isArray(condition[i])) throw typeError('an array of numbers', `data.condition[${i}]`, condition[i]);
+    }
+  }
+}
+
 function sequencePlan(d: SequenceDataset, batchSize: number): BatchPlan {
   const N = d.inputs.length;
   return {
@@ -294,10 +320,16 @@ function rowPlan(d: RowDataset, batchSize: number): BatchPlan {
 export function planBatches(data: Dataset, batchSize: number): BatchPlan {
   if (!isObject(data)) throw typeError('a dataset (languageModelData, textStream or { inputs, targets })', 'data', data);
   if (isSequenceDataset(data)) {
-    if (data.inputs.length < 1) throw rangeError('at least one sequence', 'data', received('0 sequences'));
+    checkSequenceDataset(data);
     return sequencePlan(data, batchSize);
   }
-  if (isStreamDataset(data)) return streamPlan(data, batchSize);
+  if (isStreamDataset(data)) {
+    if (!(data.ids instanceof Int32Array) || data.ids.length < 2) {
+      throw typeError('an Int32Array of at least 2 token ids (use textStream)', 'data.ids', data.ids);
+    }
+    integer(data.seqLen, 'data.seqLen', 1, 1e6);
+    return streamPlan(data, batchSize);
+  }
   knownKeys(data as Record<string, unknown>, ['inputs', 'targets', 'lengths', 'condition'], 'data');
   return rowPlan(data as RowDataset, batchSize);
 }

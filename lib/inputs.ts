@@ -24,6 +24,9 @@ export interface Batch {
 export type InputSpec = { kind: 'tokens'; vocabSize: number } | { kind: 'features'; features: number; dtype: Dtype };
 
 const LENGTHS = 'options.lengths';
+/** The binding's limits: B and T up to 2^24 each, B*T up to 2^28. */
+const MAX_ROWS = 2 ** 24;
+const MAX_STEPS = 2 ** 24;
 
 /**
  * Checks `options.lengths` (number[] or Int32Array of B integers in [1, T])
@@ -74,11 +77,20 @@ function checkFeature(v: unknown, b: number, t: number, d: number): number {
 /** Checks the batch is non-empty and returns its rows' lengths and T. */
 function rowsOf(inputs: unknown[], rowWhat: string): { rowLens: number[]; T: number } {
   if (inputs.length === 0) throw rangeError('a non-empty batch', 'inputs', inputs);
-  const rowLens = inputs.map((row, b) => {
+  if (inputs.length > MAX_ROWS) throw rangeError(`at most ${MAX_ROWS} rows`, 'inputs', received(`${inputs.length} rows`));
+  // plain loops: a spread or map over a huge (or sparse) array would overflow the stack or heap
+  const rowLens: number[] = new Array(inputs.length);
+  let T = 0;
+  for (let b = 0; b < inputs.length; b++) {
+    const row: unknown = inputs[b];
     if (!Array.isArray(row)) throw typeError(rowWhat, `inputs[${b}]`, row);
-    return row.length;
-  });
-  const T = Math.max(...rowLens);
+    if (row.length > MAX_STEPS) throw rangeError(`at most ${MAX_STEPS} steps`, `inputs[${b}]`, received(`${row.length} steps`));
+    rowLens[b] = row.length;
+    if (row.length > T) T = row.length;
+  }
+  if (inputs.length * T > 2 ** 28) {
+    throw rangeError('at most 2^28 positions (rows x steps)', 'inputs', received(`${inputs.length} x ${T}`));
+  }
   if (T === 0) throw rangeError('at least one time step', 'inputs', received('only empty rows'));
   return { rowLens, T };
 }

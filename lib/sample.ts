@@ -5,7 +5,7 @@
  * The loop (step, softmax, sample, feed back) runs in C++ in one call per
  * request, n sequences in parallel; it never crosses N-API per token.
  */
-import { rangeError, typeError } from './errors.js';
+import { rangeError, received, typeError } from './errors.js';
 import type { Model } from './model.js';
 import type { NativeGenerateOptions } from './native.js';
 import type { LayerState } from './types.js';
@@ -73,6 +73,9 @@ function ids(value: unknown, name: string, limit: number): Int32Array {
   return out;
 }
 
+/** One call samples at most this many tokens (n x maxLength): it cannot be cancelled once running. */
+const MAX_SAMPLED = 1e8;
+
 const GENERATE_KEYS = ['prime', 'maxLength', 'n', 'temperature', 'topK', 'topP', 'seed', 'stopTokens', 'banTokens'] as const;
 
 /**
@@ -97,10 +100,15 @@ export function generateOptions(options: unknown, vocab: number, outputs: number
   }
   const banTokens = ids(o.banTokens ?? [], 'options.banTokens', outputs);
   if (new Set(banTokens).size >= outputs) throw rangeError('at least one token left unbanned', 'options.banTokens', o.banTokens);
+  const maxLength = withDefault(o.maxLength, 100, (v) => integer(v, 'options.maxLength', 1, 1e6));
+  const n = withDefault(o.n, 1, (v) => integer(v, 'options.n', 1, 1e5));
+  if (n * maxLength > MAX_SAMPLED) {
+    throw rangeError(`n x maxLength at most ${MAX_SAMPLED} tokens per call`, 'options.maxLength', received(`${n} x ${maxLength}`));
+  }
   return {
     prime,
-    maxLength: withDefault(o.maxLength, 100, (v) => integer(v, 'options.maxLength', 1, 1e6)),
-    n: withDefault(o.n, 1, (v) => integer(v, 'options.n', 1, 1e5)),
+    maxLength,
+    n,
     temperature: withDefault(o.temperature, 1, (v) => number(v, 'options.temperature', { min: 0, max: 1e6 })),
     topK: withDefault(o.topK, 0, (v) => integer(v, 'options.topK', 0, 1 << 24)),
     topP: withDefault(o.topP, 1, (v) => number(v, 'options.topP', { min: 0, max: 1, minExclusive: true })),

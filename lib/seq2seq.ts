@@ -137,7 +137,8 @@ function ids(value: unknown, name: string, limit: number, allowEmpty: boolean): 
 /** Pads rows of ids into a [B, T] token batch with their lengths. */
 function pad(rows: readonly Int32Array[]): { data: Int32Array; shape: number[]; lengths: Int32Array } {
   const B = rows.length;
-  const T = Math.max(1, ...rows.map((r) => r.length));
+  let T = 1;
+  for (const r of rows) if (r.length > T) T = r.length;
   const data = new Int32Array(B * T);
   rows.forEach((r, b) => data.set(r, b * T));
   return { data, shape: [B, T], lengths: Int32Array.from(rows, (r) => Math.max(1, r.length)) };
@@ -347,9 +348,10 @@ export class Seq2Seq {
       throw rangeError(`${d.sources.length} targets (one per source)`, `${name}.targets`, received(`${d.targets.length}`));
     }
     if (d.sources.length === 0) throw rangeError('at least one pair', `${name}.sources`, received('0 sources'));
+    // Array.from visits holes of sparse arrays (map would skip them)
     return {
-      sources: d.sources.map((s, i) => ids(s, `${name}.sources[${i}]`, this.config.sourceVocab, false)),
-      targets: d.targets.map((t, i) => ids(t, `${name}.targets[${i}]`, this.config.targetVocab, true)),
+      sources: Array.from(d.sources, (s, i) => ids(s, `${name}.sources[${i}]`, this.config.sourceVocab, false)),
+      targets: Array.from(d.targets, (t, i) => ids(t, `${name}.targets[${i}]`, this.config.targetVocab, true)),
     };
   }
 
@@ -564,7 +566,7 @@ export class Seq2Seq {
    */
   async translateWithScores(sources: readonly (readonly number[] | Int32Array)[], options?: TranslateOptions): Promise<Translation[]> {
     if (!Array.isArray(sources)) throw typeError('an array of source sequences', 'sources', sources);
-    const src = sources.map((s, i) => ids(s, `sources[${i}]`, this.config.sourceVocab, false));
+    const src = Array.from(sources, (s, i) => ids(s, `sources[${i}]`, this.config.sourceVocab, false));
     const o = optionalObject(options, 'options');
     knownKeys(o, ['beamWidth', 'maxLength', 'lengthPenalty', 'banTokens', 'batchSize'], 'options');
     const beamWidth = withDefault(o.beamWidth, 1, (v) => integer(v, 'options.beamWidth', 1, 1000));

@@ -2,7 +2,7 @@
  * Tensor helpers: checking user shapes and float arrays, converting between
  * the model's dtypes, and building the Tensors the API returns.
  */
-import { rangeError, received, typeError } from './errors.js';
+import { describe, rangeError, received, typeError } from './errors.js';
 import type { Dtype, FloatArray } from './native.js';
 import type { Tensor } from './types.js';
 import { isObject } from './validate.js';
@@ -40,7 +40,8 @@ export function isFloatArray(value: unknown): value is FloatArray {
  * formatShape([2, 3]); // '[2, 3]'
  */
 export function formatShape(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
+  // entries may be anything a user passed: render non-numbers without calling their toString
+  return `[${Array.from(shape as readonly unknown[], (d) => (typeof d === 'number' ? String(d) : describe(d))).join(', ')}]`;
 }
 
 /**
@@ -89,7 +90,7 @@ export function floatData(value: unknown, shape: readonly number[], name: string
     if (!isFloatArray(data)) throw typeError('a Float32Array or Float64Array', `${name}.data`, data);
     const given = value.shape;
     if (!Array.isArray(given) || !sameShape(given as number[], shape)) {
-      const got = Array.isArray(given) ? `shape ${formatShape(given as number[])}` : `shape ${String(given)}`;
+      const got = Array.isArray(given) ? `shape ${formatShape(given as number[])}` : describe(given);
       throw rangeError(`shape ${formatShape(shape)}`, `${name}.shape`, received(got));
     }
   }

@@ -80,6 +80,9 @@ void Model<T>::generate(const GenerateSpec& g, const std::vector<const T*>& h0, 
   if (n < 1 || n > 100000) throwRange("Expected n in [1, 100000] but received " + std::to_string(n));
   if (g.maxLength < 1 || g.maxLength > 1000000)
     throwRange("Expected maxLength in [1, 1000000] but received " + std::to_string(g.maxLength));
+  if ((double)n * g.maxLength > 1e8)
+    throwRange("Expected n x maxLength at most 1e8 tokens per call but received " + std::to_string(n) + " x " +
+               std::to_string(g.maxLength));
   if (!(g.temperature >= 0) || !std::isfinite(g.temperature))
     throwRange("Expected a finite temperature >= 0");
   if (g.topK < 0) throwRange("Expected topK >= 0");

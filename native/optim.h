@@ -30,8 +30,9 @@ double l2norm(const T* g, size_t n);
 template <class T>
 void clipGradients(T* g, size_t n, double clipValue, double clipNorm);
 
-// One update with torch.optim.SGD / Adam / AdamW semantics.
+// One update with torch.optim.SGD / Adam / AdamW semantics. Returns false, writing
+// nothing, when the update would make a weight or a moment non-finite.
 template <class T>
-void optimizerStep(T* p, const T* g, size_t n, const OptimizerSpec& opt, OptimizerState<T>& state);
+bool optimizerStep(T* p, const T* g, size_t n, const OptimizerSpec& opt, OptimizerState<T>& state);
 
 }  // namespace rnnkit

@@ -1,0 +1,249 @@
+/**
+ * Concurrency: one call at a time per model (a conflicting call is refused
+ * with ERR_BUSY, never races), dispose() while busy is safe, several models
+ * train at once with the same results as alone, the addon works in
+ * worker_threads, and the event loop stays responsive while a long native
+ * step runs.
+ */
+import test from 'ava';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { CharTokenizer, languageModelData, layers, Model, RnnkitError, sequential, type Tensor } from '../lib/index.js';
+
+/** A token LM big enough that one trainStep takes a while (tens of ms or more). */
+function busyModel(seed = 1): Model {
+  return sequential({
+    input: { vocabSize: 32 },
+    layers: [layers.lstm({ units: 96 }), layers.dense({ units: 32, activation: 'softmax' })],
+    seed,
+  });
+}
+
+/** A [B, T] batch of token ids and next-token targets, deterministic. */
+function tokens(B: number, T: number, salt = 0): { x: { data: Int32Array; shape: number[] }; y: { data: Int32Array; shape: number[] } } {
+  const x = new Int32Array(B * T);
+  const y = new Int32Array(B * T);
+  for (let i = 0; i < B * T; i++) {
+    x[i] = (i * 7 + salt) % 32;
+    y[i] = (i * 7 + salt + 7) % 32;
+  }
+  return { x: { data: x, shape: [B, T] }, y: { data: y, shape: [B, T] } };
+}
+
+async function rejectsCode(t: import('ava').ExecutionContext, p: Promise<unknown> | (() => unknown), code: string, what: string) {
+  const err = await t.throwsAsync(async () => (typeof p === 'function' ? p() : p), undefined, what);
+  t.true(err instanceof RnnkitError, `${what}: expected an RnnkitError, got ${err?.constructor.name}: ${err?.message}`);
+  t.is((err as { code?: string } | undefined)?.code, code, `${what}: ${err?.message}`);
+}
+
+test('a busy model refuses every conflicting call with ERR_BUSY (async and sync), then works again', async (t) => {
+  const model = busyModel();
+  const { x, y } = tokens(16, 40);
+  const small = [[1, 2, 3]];
+  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-busy-'));
+  try {
+    const w = model.getWeights();
+    const grads = { [model.weightNames[0]!]: w[model.weightNames[0]!]! };
+    const lm = languageModelData([[4, 5, 6]], { bos: 2, eos: 3 });
+    const conflicting: [string, () => unknown][] = [
+      ['predict', () => model.predict(small)],
+      ['forward', () => model.forward(small)],
+      ['gradients', () => model.gradients(small, [[2, 3, 4]])],
+      ['trainStep', () => model.trainStep(small, [[2, 3, 4]])],
+      ['evaluateBatch', () => model.evaluateBatch(small, [[2, 3, 4]])],
+      ['backwardFrom', () => model.backwardFrom(small)],
+      ['applyGradients', () => model.applyGradients(grads)],
+      ['generate', () => model.generate({ prime: [2], maxLength: 3 })],
+      ['step', () => model.step(model.initialState(), 2)],
+      ['evaluate', () => model.evaluate(lm)],
+      ['fit', () => model.fit(lm, { epochs: 1 })],
+      ['save', () => model.save(join(dir, 'busy.rnnkit'))],
+      ['getWeights', () => model.getWeights()],
+      ['setWeights', () => model.setWeights(w)],
+      ['toCheckpoint', () => model.toCheckpoint()],
+    ];
+    for (const [name, call] of conflicting) {
+      const running = model.trainStep(x, y, { optimizer: { type: 'sgd', lr: 0.01 } });
+      await rejectsCode(t, async () => call(), 'ERR_BUSY', name);
+      const res = await running; // the running call is not disturbed
+      t.true(Number.isFinite(res.loss), `${name}: the running trainStep finished`);
+    }
+    // idle again: everything works
+    t.is((await model.predict(small)).shape[0], 1);
+    t.truthy(model.getWeights());
+  } finally {
+    model.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('tokenizer-driven helpers refuse too (generateText while training)', async (t) => {
+  const model = busyModel(2);
+  const tok = CharTokenizer.fromText('abcdefghijklmnopqrstuvwxyz01'); // 4 + 28 = 32 ids
+  const { x, y } = tokens(16, 40);
+  const running = model.trainStep(x, y);
+  const { generateText } = await import('../lib/index.js');
+  await rejectsCode(t, generateText(model, tok, { maxLength: 3 }), 'ERR_BUSY', 'generateText');
+  await running;
+  t.is((await generateText(model, tok, { maxLength: 3, seed: 1 })).length, 1);
+  model.dispose();
+});
+
+test('dispose() while busy: the running call settles cleanly, later calls reject with ERR_DISPOSED', async (t) => {
+  for (const method of ['trainStep', 'predict', 'gradients', 'generate'] as const) {
+    const model = busyModel(3);
+    const { x, y } = tokens(16, 40);
+    const running: Promise<unknown> =
+      method === 'trainStep'
+        ? model.trainStep(x, y)
+        : method === 'predict'
+          ? model.predict(x)
+          : method === 'gradients'
+            ? model.gradients(x, y)
+            : model.generate({ prime: [2], maxLength: 400, n: 16 });
+    model.dispose();
+    t.true(model.disposed);
+    model.dispose(); // idempotent
+    // the running call either completes or rejects with a documented error, never crashes
+    const outcome = await running.then(
+      () => 'resolved',
+      (err: unknown) => (err instanceof RnnkitError ? err.code : `unexpected ${String(err)}`),
+    );
+    t.true(outcome === 'resolved' || outcome === 'ERR_DISPOSED', `${method}: ${outcome}`);
+    await rejectsCode(t, model.predict([[1]]), 'ERR_DISPOSED', `${method}: predict after dispose`);
+    await rejectsCode(t, model.trainStep([[1]], [[2]]), 'ERR_DISPOSED', `${method}: trainStep after dispose`);
+    await rejectsCode(t, () => model.getWeights(), 'ERR_DISPOSED', `${method}: getWeights after dispose`);
+    await rejectsCode(t, () => model.setWeights({}), 'ERR_DISPOSED', `${method}: setWeights after dispose`);
+    await rejectsCode(t, model.save(join(tmpdir(), 'never-written.rnnkit')), 'ERR_DISPOSED', `${method}: save after dispose`);
+  }
+});
+
+/** Trains a fresh model for `steps` steps on its own batches; returns the losses and final weights. */
+async function train(seed: number, steps: number): Promise<{ losses: number[]; weights: Record<string, Tensor> }> {
+  const model = sequential({
+    input: { vocabSize: 32 },
+    layers: [layers.gru({ units: 24 }), layers.dropout({ rate: 0.1 }), layers.dense({ units: 32 })],
+    seed,
+  });
+  const losses: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const { x, y } = tokens(8, 12, seed + s);
+    losses.push((await model.trainStep(x, y, { optimizer: { type: 'adam', lr: 0.01 }, clipNorm: 1 })).loss);
+  }
+  const weights = model.getWeights();
+  model.dispose();
+  return { losses, weights };
+}
+
+test('several models train concurrently (Promise.all) and each gets exactly its result from training alone', async (t) => {
+  const seeds = [11, 12, 13, 14];
+  const alone: Awaited<ReturnType<typeof train>>[] = [];
+  for (const s of seeds) alone.push(await train(s, 15));
+  const together = await Promise.all(seeds.map((s) => train(s, 15)));
+  seeds.forEach((s, i) => {
+    t.deepEqual(together[i]!.losses, alone[i]!.losses, `seed ${s}: losses`);
+    for (const [name, w] of Object.entries(alone[i]!.weights)) {
+      t.deepEqual(Array.from(together[i]!.weights[name]!.data), Array.from(w.data), `seed ${s}: ${name}`);
+    }
+  });
+});
+
+// The worker registers tsx itself (an --import hook of the parent does not reach a worker),
+// imports the TypeScript sources, trains a small model and posts back its losses.
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+(async () => {
+  (await import('tsx/esm/api')).register();
+  const { sequential, layers } = await import(workerData.lib);
+  const model = sequential({ input: { vocabSize: 8 }, layers: [layers.lstm({ units: 16 }), layers.dense({ units: 8 })], seed: workerData.seed });
+  const x = [[1, 2, 3, 4, 5], [2, 3, 4, 5, 6]];
+  const y = [[2, 3, 4, 5, 6], [3, 4, 5, 6, 7]];
+  const losses = [];
+  for (let i = 0; i < workerData.steps; i++) losses.push((await model.trainStep(x, y, { optimizer: { type: 'adam', lr: 0.05 } })).loss);
+  model.dispose();
+  parentPort.postMessage({ losses });
+})().catch((err) => parentPort.postMessage({ error: String(err && err.stack || err) }));
+`;
+
+function inWorker(seed: number, steps: number): Promise<number[]> {
+  const lib = pathToFileURL(join(process.cwd(), 'lib', 'index.ts')).href;
+  return new Promise((resolve, reject) => {
+    const w = new Worker(WORKER, { eval: true, workerData: { seed, steps, lib } });
+    w.once('message', (m: { losses?: number[]; error?: string }) => (m.error ? reject(new Error(m.error)) : resolve(m.losses!)));
+    w.once('error', reject);
+    w.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`worker exited with ${code}`));
+    });
+  });
+}
+
+test('the addon loads and trains inside worker_threads (two at once), the main thread model is unaffected', async (t) => {
+  const steps = 30;
+  const main = sequential({ input: { vocabSize: 8 }, layers: [layers.lstm({ units: 16 }), layers.dense({ units: 8 })], seed: 21 });
+  const x = [[1, 2, 3, 4, 5], [2, 3, 4, 5, 6]];
+  const y = [[2, 3, 4, 5, 6], [3, 4, 5, 6, 7]];
+  const before = main.getWeights();
+  const [a, b] = await Promise.all([inWorker(21, steps), inWorker(22, steps)]);
+  t.is(a.length, steps);
+  t.is(b.length, steps);
+  t.true(a.at(-1)! < a[0]! && b.at(-1)! < b[0]!, 'both workers trained (loss went down)');
+  t.log(`worker losses: ${a[0]!.toFixed(3)} -> ${a.at(-1)!.toFixed(3)}, ${b[0]!.toFixed(3)} -> ${b.at(-1)!.toFixed(3)}`);
+  // the main thread's model was not touched, and training it here gives what worker 21 got
+  t.deepEqual(main.getWeights(), before);
+  const here: number[] = [];
+  for (let i = 0; i < steps; i++) here.push((await main.trainStep(x, y, { optimizer: { type: 'adam', lr: 0.05 } })).loss);
+  t.deepEqual(here, a);
+  main.dispose();
+});
+
+test('the event loop stays responsive during training (max event-loop lag well below one native step)', async (t) => {
+  const model = sequential({ input: { vocabSize: 64 }, layers: [layers.lstm({ units: 192 }), layers.dense({ units: 64 })], seed: 5 });
+  const batch = (B: number, T = 64) => {
+    const xs = new Int32Array(B * T);
+    const ys = new Int32Array(B * T);
+    for (let i = 0; i < B * T; i++) {
+      xs[i] = (i * 13) % 64;
+      ys[i] = (i * 13 + 13) % 64;
+    }
+    return { x: { data: xs, shape: [B, T] }, y: { data: ys, shape: [B, T] } };
+  };
+  // calibrate: a step must take clearly longer than the lag bound, however fast the kernels get
+  let B = 32;
+  let { x, y } = batch(B);
+  // (the fastest of 3 steps: other test files may be using the CPU right now)
+  for (;;) {
+    let fastest = Infinity;
+    for (let k = 0; k < 3; k++) {
+      const s = performance.now();
+      await model.trainStep(x, y);
+      fastest = Math.min(fastest, performance.now() - s);
+    }
+    if (fastest >= 150 || B >= 2048) break;
+    B *= 2;
+    ({ x, y } = batch(B));
+  }
+  const h = monitorEventLoopDelay({ resolution: 5 });
+  h.enable();
+  const stepMs: number[] = [];
+  const t0 = performance.now();
+  while (performance.now() - t0 < 2500 || stepMs.length < 3) {
+    const s = performance.now();
+    await model.trainStep(x, y, { optimizer: { type: 'adam', lr: 1e-3 } });
+    stepMs.push(performance.now() - s);
+  }
+  h.disable();
+  model.dispose();
+  const maxLag = h.max / 1e6;
+  const p99 = h.percentile(99) / 1e6;
+  const medianStep = stepMs.slice().sort((a, b) => a - b)[Math.floor(stepMs.length / 2)]!;
+  t.log(
+    `${stepMs.length} trainSteps (LSTM 192, B ${B}, T 64), median ${medianStep.toFixed(0)} ms, longest ${Math.max(...stepMs).toFixed(0)} ms; ` +
+      `event-loop lag: max ${maxLag.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, mean ${(h.mean / 1e6).toFixed(1)} ms`,
+  );
+  t.true(medianStep > 100, `a native step should take longer than the lag bound to make the test meaningful (${medianStep.toFixed(0)} ms)`);
+  t.true(maxLag < 100, `max event-loop lag ${maxLag.toFixed(1)} ms`);
+});
