@@ -15,6 +15,18 @@ void gemm<float>(bool transA, bool transB, int M, int N, int K, float alpha, con
       for (int j = 0; j < N; ++j) C[(size_t)i * ldc + j] = beta == 0.f ? 0.f : beta * C[(size_t)i * ldc + j];
     return;
   }
+  if (M == 1 && (size_t)N * K >= ((size_t)1 << 18)) {
+    // One row of a large matrix (batch-1 sampling): sgemv, not sgemm. On an LSTM H=512
+    // sampling one token at a time, OpenBLAS's sgemm with M = 1 ran 3x slower than its
+    // sgemv; below ~256k elements sgemm was as fast or faster (bench: batch-1 sampling).
+    // c = op(B)^T a, where a is row 0 of op(A): contiguous, or strided by lda.
+    const int incA = transA ? lda : 1;
+    if (transB)  // op(B) = B^T, B is (N, K): c = B a
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, incA, beta, C, 1);
+    else  // B is (K, N): c = B^T a
+      cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, incA, beta, C, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, tr(transA), tr(transB), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -52,7 +52,7 @@ Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in,
           T m = v[0];
           for (int k = 1; k < K; ++k) m = std::max(m, v[k]);
           T s = 0;
-          for (int k = 0; k < K; ++k) s += (v[k] = std::exp(v[k] - m));
+          for (int k = 0; k < K; ++k) s += (v[k] = expT(v[k] - m));
           for (int k = 0; k < K; ++k) v[k] /= s;
           break;
         }

@@ -43,11 +43,13 @@ double computeLoss(LossType loss, Reduction reduction, Activation lastAct, const
         const T* z = lastAct == Activation::Softmax || lastAct == Activation::Linear ? logits + (size_t)r * K : y;
         T m = z[0];
         for (int k = 1; k < K; ++k) m = std::max(m, z[k]);
+        // one exp per logit: g holds exp(z - m), then the softmax times the scale
+        for (int k = 0; k < K; ++k) g[k] = expT(z[k] - m);
         double s = 0;
-        for (int k = 0; k < K; ++k) s += std::exp((double)(z[k] - m));
-        const double lse = (double)m + std::log(s);
-        total += lse - (double)z[cls];
-        for (int k = 0; k < K; ++k) g[k] = (T)std::exp((double)z[k] - lse) * scale;
+        for (int k = 0; k < K; ++k) s += g[k];
+        total += (double)m + std::log(s) - (double)z[cls];
+        const T inv = (T)(1.0 / s) * scale;
+        for (int k = 0; k < K; ++k) g[k] *= inv;
         g[cls] -= scale;
         break;
       }

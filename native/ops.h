@@ -55,6 +55,15 @@ inline float sigm<float>(float x) {
 }
 
 template <class T>
+inline T expT(T x) {
+  return std::exp(x);
+}
+template <>
+inline float expT<float>(float x) {
+  return fastExp(x);
+}
+
+template <class T>
 inline T tanhT(T x) {
   return std::tanh(x);
 }
