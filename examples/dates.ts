@@ -36,6 +36,7 @@ import { allDays, DATE_FORMATS, iso, renderDate, type Day } from './lib/date-for
 import { seconds } from './lib/progress.js';
 import { rng, shuffled } from './lib/random.js';
 import { exactMatch, fitWithinBudget } from './lib/seq2seq-budget.js';
+import { numericOptions } from './lib/args.js';
 
 const t0 = performance.now();
 const { values: args } = parseArgs({
@@ -66,14 +67,7 @@ if (args.help) {
   process.exit(0);
 }
 
-/** A numeric option, checked. */
-function num(name: keyof typeof args, { integer = false, min = 0 } = {}): number {
-  const v = Number(args[name]);
-  if (!Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) {
-    throw new RangeError(`Expected ${integer ? 'an integer' : 'a number'} >= ${min} for --${name} but received ${String(args[name])}`);
-  }
-  return v;
-}
+const num = numericOptions(args);
 
 const quick = args.quick === true;
 const budget = quick ? 4 : 60 * num('minutes');

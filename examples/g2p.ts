@@ -42,6 +42,7 @@ import { errorRates } from './lib/edit-distance.js';
 import { seconds } from './lib/progress.js';
 import { shuffled } from './lib/random.js';
 import { fitWithinBudget } from './lib/seq2seq-budget.js';
+import { numericOptions } from './lib/args.js';
 
 const t0 = performance.now();
 const { values: args } = parseArgs({
@@ -74,14 +75,7 @@ if (args.help) {
   process.exit(0);
 }
 
-/** A numeric option, checked. */
-function num(name: keyof typeof args, { integer = false, min = 0, max = Infinity } = {}): number {
-  const v = Number(args[name]);
-  if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-    throw new RangeError(`Expected ${integer ? 'an integer' : 'a number'} in [${min}, ${max}] for --${name} but received ${String(args[name])}`);
-  }
-  return v;
-}
+const num = numericOptions(args);
 
 const quick = args.quick === true;
 const budget = quick ? 4 : 60 * num('minutes');

@@ -33,6 +33,7 @@ import { mainTag, readTaggedBrown, type TaggedToken } from './lib/brown-tags.js'
 import { lengthBuckets } from './lib/buckets.js';
 import { seconds } from './lib/progress.js';
 import { shuffled } from './lib/random.js';
+import { numericOptions } from './lib/args.js';
 
 const t0 = performance.now();
 const { values: args } = parseArgs({
@@ -57,14 +58,7 @@ if (args.help) {
   process.exit(0);
 }
 
-/** A numeric option, checked. */
-function num(name: keyof typeof args, { integer = false, min = 0 } = {}): number {
-  const v = Number(args[name]);
-  if (!Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) {
-    throw new RangeError(`Expected ${integer ? 'an integer' : 'a number'} >= ${min} for --${name} but received ${String(args[name])}`);
-  }
-  return v;
-}
+const num = numericOptions(args);
 
 const quick = args.quick === true;
 const minutes = quick ? 0.05 : num('minutes');
