@@ -568,11 +568,7 @@ export class Model {
     let cond: FloatArray | null = null;
     if (this.config.condition && !states?.[0]) {
       if (condition === undefined) throw typeError(`a conditioning vector (the model was built with a condition)`, 'options.condition', undefined);
-      // one vector for all n samples, or one per sample
-      const k = this.config.condition.features;
-      const rows = Array.isArray(condition) && !Array.isArray(condition[0]) ? Array.from({ length: g.n }, () => condition as number[]) : condition;
-      const per = 'one vector for all samples, or one per sample (options.n)';
-      cond = this.#condition(isFloatArray(rows) && rows.length === k ? Array.from({ length: g.n }, () => Array.from(rows)) : rows, g.n, 'options.condition', per)!;
+      cond = this.#sampleConditions(condition, g.n);
     } else if (condition !== undefined) {
       throw rangeError('no condition (the model was built without one, or initialState[0] is given)', 'options.condition', condition);
     }
@@ -824,6 +820,14 @@ export class Model {
       throw typeError(`conditioning vectors [B, ${this.config.condition.features}] (the model was built with a condition)`, 'options.condition', undefined);
     }
     return batch;
+  }
+
+  /** One conditioning vector for all n samples, or one per sample, as n checked rows. */
+  #sampleConditions(value: unknown, n: number): FloatArray {
+    const k = this.config.condition!.features;
+    const single = isFloatArray(value) ? value.length === k : Array.isArray(value) && !Array.isArray(value[0]);
+    const rows = single ? Array.from({ length: n }, () => Array.from(value as ArrayLike<number>)) : value;
+    return this.#condition(rows, n, 'options.condition', 'one vector for all samples, or one per sample (options.n)')!;
   }
 
   /** Checks conditioning vectors for B rows; undefined when none were given. */
