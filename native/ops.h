@@ -3,9 +3,13 @@
 // sigm / tanhT: float uses branch-free approximations that the compiler
 // vectorises (a Cephes-style exp: Cody-Waite range reduction and a degree-6
 // polynomial, ~1e-7 relative error), because libm's scalar expf / tanhf were
-// a fifth of a training step; double keeps libm's exact functions, so the
-// float64 gradient checks measure the math, not an approximation.
+// a fifth of a training step. The selects in them vectorise only with
+// -fno-trapping-math (CMakeLists.txt): GCC will not if-convert a float
+// comparison that might trap, and we never rely on FP exceptions. double
+// keeps libm's exact functions, so the float64 gradient checks measure the
+// math, not an approximation.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -15,8 +19,12 @@ namespace rnnkit {
 
 // exp(x) for float, x clamped to [-87.3, 88] (the normal range), branch-free.
 inline float fastExp(float x) {
-  x = x < -87.3f ? -87.3f : (x > 88.0f ? 88.0f : x);
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  // Every step is a plain arithmetic op, min/max or an int conversion (no floor: SSE2 has
+  // no vector floor and the call would stop the loop from vectorising).
+  x = std::min(std::max(x, -87.3f), 88.0f);
+  const float t = x * 1.44269504088896341f;
+  const int32_t i = (int32_t)(t + (t >= 0.0f ? 0.5f : -0.5f));  // round to nearest
+  const float n = (float)i;
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -25,7 +33,7 @@ inline float fastExp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const int32_t bits = ((int32_t)n + 127) << 23;  // 2^n
+  const int32_t bits = (i + 127) << 23;  // 2^n
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return p * scale;
