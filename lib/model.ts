@@ -11,7 +11,7 @@ import { stateTensors, toInitialStates } from './state.js';
 import { toTargets } from './targets.js';
 import { floatData, isFloatArray, tensor } from './tensor.js';
 import type { FloatArray, LayerState, ModelInput, StateTensors, Targets, Tensor } from './types.js';
-import { boolean, integer, knownKeys, object, optionalObject, withDefault, type Dict } from './validate.js';
+import { boolean, integer, knownKeys, object, oneOf, optionalObject, withDefault, type Dict } from './validate.js';
 import type { Dataset } from './data.js';
 import { evaluate, fit, type Evaluation, type FitOptions, type History } from './train.js';
 import { generateOptions, softmaxRows, type GenerateOptions } from './sample.js';
@@ -86,6 +86,12 @@ export interface TrainStepOptions extends CallOptions {
   clipNorm?: number;
   /** also return each recurrent layer's final state (to carry into the next window); default false */
   returnState?: boolean;
+  /**
+   * what a non-finite loss, gradient or update does: 'throw' (default) rejects with
+   * ERR_NONFINITE; 'skip' resolves with `skipped: true`. Either way the weights and the
+   * optimizer state stay as they were before the step.
+   */
+  nonFinite?: 'throw' | 'skip';
 }
 
 /**
@@ -130,6 +136,8 @@ export interface TrainStepResult {
   gradNorm: number;
   /** each recurrent layer's final state, when options.returnState */
   finalState?: StateTensors[];
+  /** true when the step was skipped (options.nonFinite 'skip'); loss and gradNorm are then NaN */
+  skipped?: boolean;
 }
 
 /**
@@ -424,12 +432,22 @@ export class Model {
   async trainStep(inputs: ModelInput, targets: Targets, options?: TrainStepOptions): Promise<TrainStepResult> {
     const site = callSite();
     const handle = this.#alive();
-    const opts = this.#options(options, [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm', 'returnState']);
+    const opts = this.#options(options, [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm', 'returnState', 'nonFinite']);
+    const nonFinite = withDefault(opts.nonFinite, 'throw' as const, (v) => oneOf(v, 'options.nonFinite', ['throw', 'skip'] as const));
     const optimizer = toNativeOptimizer(opts.optimizer, opts.clipValue, opts.clipNorm);
     const returnState = withDefault(opts.returnState, false, (v) => boolean(v, 'options.returnState'));
     const batch = this.#batch(inputs, opts);
     const t = toTargets(targets, batch, this.#shapes[this.#shapes.length - 1]!, this.config.loss, this.config.dtype);
-    const res = await this.#run(site, () => handle.trainStep(batch, t, optimizer, returnState));
+    let res: Awaited<ReturnType<NativeModel['trainStep']>>;
+    try {
+      res = await this.#run(site, () => handle.trainStep(batch, t, optimizer, returnState));
+    } catch (err) {
+      // the native step checks before it writes: nothing changed, so skipping is safe
+      if (nonFinite === 'skip' && err instanceof RnnkitError && err.code === 'ERR_NONFINITE') {
+        return { loss: NaN, gradNorm: NaN, skipped: true };
+      }
+      throw err;
+    }
     return {
       loss: res.loss,
       gradNorm: res.gradNorm,

@@ -464,7 +464,7 @@ export class Seq2Seq {
     };
     const N = d.sources.length;
     const batches = Math.ceil(N / batchSize);
-    const history: History = { epochs: [], batches: [], aborted: false };
+    const history: History = { epochs: [], batches: [], aborted: false, skipped: 0 };
     for (let e = 0; e < epochs && !history.aborted; e++) {
       const epoch = this.epoch;
       const order = shuffle ? permutation(N, seed, epoch) : Array.from({ length: N }, (_, i) => i);

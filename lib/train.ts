@@ -8,7 +8,7 @@ import { typeError } from './errors.js';
 import type { Model, TrainStepOptions } from './model.js';
 import type { OptimizerConfig } from './optimizer.js';
 import type { LayerState } from './types.js';
-import { boolean, integer, knownKeys, number, optionalObject, withDefault } from './validate.js';
+import { boolean, integer, knownKeys, number, oneOf, optionalObject, withDefault } from './validate.js';
 
 /**
  * Metrics of one epoch. Losses are per scored token (position, or element
@@ -62,6 +62,8 @@ export interface History {
   batches: { epoch: number; batch: number; loss: number; tokens: number }[];
   /** true when options.signal stopped training early */
   aborted: boolean;
+  /** steps skipped because they were not finite (options.nonFinite 'skip') */
+  skipped: number;
 }
 
 /**
@@ -84,6 +86,8 @@ export interface FitOptions {
   validation?: Dataset;
   /** stops cleanly after the current step; history.aborted is then true */
   signal?: AbortSignal;
+  /** 'skip' skips a step whose loss, gradient or update is not finite (history.skipped counts them); default 'throw' */
+  nonFinite?: 'throw' | 'skip';
   /** shuffling seed (default: the model's seed); the order of epoch e depends only on (seed, e) */
   seed?: number;
   onBatchEnd?: (log: BatchLog) => void | Promise<void>;
@@ -195,6 +199,7 @@ const FIT_KEYS = [
   'seed',
   'onBatchEnd',
   'onEpochEnd',
+  'nonFinite',
 ] as const;
 
 function callback(value: unknown, name: string): ((log: never) => unknown) | undefined {
@@ -229,11 +234,12 @@ export async function fit(model: Model, data: Dataset, options?: FitOptions): Pr
   if (opts.optimizer !== undefined) stepOptions.optimizer = opts.optimizer as OptimizerConfig;
   if (opts.clipNorm !== undefined) stepOptions.clipNorm = number(opts.clipNorm, 'options.clipNorm', { min: 0, minExclusive: true });
   if (opts.clipValue !== undefined) stepOptions.clipValue = number(opts.clipValue, 'options.clipValue', { min: 0, minExclusive: true });
+  if (opts.nonFinite !== undefined) stepOptions.nonFinite = oneOf(opts.nonFinite, 'options.nonFinite', ['throw', 'skip'] as const);
   const plan = planBatches(data, batchSize);
   const validation = opts.validation as Dataset | undefined;
   if (validation !== undefined) planBatches(validation, batchSize); // fail early on a malformed one
 
-  const history: History = { epochs: [], batches: [], aborted: false };
+  const history: History = { epochs: [], batches: [], aborted: false, skipped: 0 };
   for (let e = 0; e < epochs && !history.aborted; e++) {
     const epoch = model.epoch;
     const order = shuffle && !plan.stateful ? permutation(plan.rows, seed, epoch) : undefined;
@@ -254,6 +260,11 @@ export async function fit(model: Model, data: Dataset, options?: FitOptions): Pr
         ...(b.carry && state ? { initialState: state } : {}),
         ...(plan.stateful ? { returnState: true } : {}),
       });
+      if (r.skipped) {
+        history.skipped++;
+        state = undefined; // the state of a skipped window is not carried on
+        continue;
+      }
       state = r.finalState;
       const loss = perToken(model, r.loss, b);
       lossSum += loss * b.tokens;

@@ -187,7 +187,36 @@ for (const clip of [{ clipNorm: 1 }, { clipValue: 0.01 }, { clipNorm: 5, clipVal
   });
 }
 
-test.todo('skip a non-finite step on request (e.g. trainStep / fit option nonFinite: "skip"): not in the library yet');
+test('nonFinite: "skip" skips a non-finite step, weights and optimizer untouched, and training goes on', async (t) => {
+  const model = sequential({
+    input: { features: 2 },
+    layers: [layers.rnn({ units: 3, returnSequences: false }), layers.dense({ units: 1 })],
+    loss: 'mse',
+    seed: 1,
+  });
+  const before = snapshot(model);
+  const bad = await model.trainStep([[[100, 100]]], [[100]], { optimizer: { type: 'sgd', lr: 1e38 }, nonFinite: 'skip' });
+  t.true(bad.skipped);
+  t.true(Number.isNaN(bad.loss));
+  t.deepEqual(snapshot(model).params, before.params);
+  const good = await model.trainStep([[[0.1, 0.2]]], [[0.3]], { optimizer: { type: 'sgd', lr: 0.1 }, nonFinite: 'skip' });
+  t.falsy(good.skipped);
+  t.true(Number.isFinite(good.loss));
+  t.notDeepEqual(snapshot(model).params, before.params);
+  // fit counts skipped steps and finishes the epoch
+  const h = await model.fit(
+    { inputs: [[[0.1, 0.2]], [[0.2, 0.1]], [[0.3, 0.1]]], targets: [[0.3], [3e38], [0.2]] },
+    { epochs: 1, batchSize: 1, shuffle: false, optimizer: { type: 'sgd', lr: 0.1 }, nonFinite: 'skip' },
+  );
+  t.is(h.skipped, 1);
+  t.is(h.batches.length, 2);
+  t.is(model.epoch, 1);
+  await t.throwsAsync(model.trainStep([[[1, 1]]], [[1]], { nonFinite: 'ignore' as never }), {
+    instanceOf: RangeError,
+    message: /options\.nonFinite/,
+  });
+  model.dispose();
+});
 
 // The optimizer update itself can overflow: the loss and the gradient are finite but
 // lr * gradient is not representable. The update is checked before it is written (was bug K6).
