@@ -244,6 +244,9 @@ test('the event loop stays responsive during training (max event-loop lag well b
     `${stepMs.length} trainSteps (LSTM 192, B ${B}, T 64), median ${medianStep.toFixed(0)} ms, longest ${Math.max(...stepMs).toFixed(0)} ms; ` +
       `event-loop lag: max ${maxLag.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, mean ${(h.mean / 1e6).toFixed(1)} ms`,
   );
-  t.true(medianStep > 100, `a native step should take longer than the lag bound to make the test meaningful (${medianStep.toFixed(0)} ms)`);
+  // A step that blocked the loop would show a lag about as long as the step itself; the
+  // bound is relative so that faster kernels (or a quieter machine) keep the test meaningful.
+  t.true(medianStep > 30, `a native step should take a while to make the test meaningful (${medianStep.toFixed(0)} ms)`);
+  t.true(maxLag < medianStep / 3, `max event-loop lag ${maxLag.toFixed(1)} ms vs median step ${medianStep.toFixed(0)} ms`);
   t.true(maxLag < 100, `max event-loop lag ${maxLag.toFixed(1)} ms`);
 });
