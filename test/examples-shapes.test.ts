@@ -6,27 +6,11 @@
  * conditioned) and examples/adding-problem.ts (vanishing gradients).
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { example } from './helpers/examples.js';
 
-const run = promisify(execFile);
-const examples = fileURLToPath(new URL('../examples/', import.meta.url));
-/** tsx resolved from this repository, so the child can run in any cwd */
-const tsx = import.meta.resolve('tsx');
-
-async function example(file: string, args: string[], cwd: string): Promise<string> {
-  const { stdout } = await run(process.execPath, ['--import', tsx, join(examples, file), ...args], {
-    cwd,
-    timeout: 60_000,
-    maxBuffer: 16 << 20,
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  return stdout;
-}
 
 /** The numbers captured by `pattern`, each checked finite. */
 function figures(t: { true(v: boolean, msg?: string): void }, stdout: string, pattern: RegExp): number[] {

@@ -4,28 +4,12 @@
  * temporary directory, checked on what they print and write.
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { example } from './helpers/examples.js';
 import { load } from '../lib/index.js';
 
-const run = promisify(execFile);
-const examples = fileURLToPath(new URL('../examples/', import.meta.url));
-/** tsx resolved from this repository, so the child can run in any cwd */
-const tsx = import.meta.resolve('tsx');
-
-async function example(file: string, args: string[], cwd: string): Promise<string> {
-  const { stdout } = await run(process.execPath, ['--import', tsx, join(examples, file), ...args], {
-    cwd,
-    timeout: 60_000,
-    maxBuffer: 16 << 20,
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  return stdout;
-}
 
 function figure(stdout: string, pattern: RegExp): number {
   const m = pattern.exec(stdout);
