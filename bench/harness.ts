@@ -107,6 +107,18 @@ export async function waitForQuiet(maxOther: number, maxWaitSeconds: number): Pr
   return { busyCores: c, load1: load1(), waitedSeconds: waited() };
 }
 
+/** parseArgs options every bench command takes: the busy-machine guard, markdown output, snapshots. */
+export const COMMON_OPTIONS = {
+  /** a case is rerun when other processes used more cores than this during its timed steps */
+  'max-other': { type: 'string', default: '0.25' },
+  retries: { type: 'string', default: '3' },
+  /** seconds to wait for quiet before a (re)run */
+  'max-wait': { type: 'string', default: '120' },
+  markdown: { type: 'boolean', default: false },
+  /** run the children from the working tree instead of a snapshot of lib/, bench/ and the addon */
+  'no-snapshot': { type: 'boolean', default: false },
+} as const;
+
 export interface GuardOptions {
   /** a group is disturbed when another process used more than this many cores during one of its timed parts */
   maxOther: number;

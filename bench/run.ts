@@ -26,6 +26,7 @@ import {
   printEnvironment,
   printTable,
   runSgemm,
+  COMMON_OPTIONS,
   guardOptions,
   runGroup,
   snapshotBuild,
@@ -41,14 +42,7 @@ const { values: args } = parseArgs({
     /** seconds of timed steps per case */
     target: { type: 'string', default: '1' },
     'sample-length': { type: 'string', default: '2000' },
-    /** a case is rerun when other processes used more cores than this during its timed steps */
-    'max-other': { type: 'string', default: '0.25' },
-    retries: { type: 'string', default: '3' },
-    /** seconds to wait for quiet before a (re)run */
-    'max-wait': { type: 'string', default: '120' },
-    markdown: { type: 'boolean', default: false },
-    /** run the children from the working tree instead of a snapshot of lib/, bench/ and the addon */
-    'no-snapshot': { type: 'boolean', default: false },
+    ...COMMON_OPTIONS,
   },
 });
 const configs = list(args.configs).map(configById);

@@ -22,6 +22,7 @@ import {
   printEnvironment,
   printTable,
   torchVersions,
+  COMMON_OPTIONS,
   guardOptions,
   runGroup,
   snapshotBuild,
@@ -36,14 +37,7 @@ const { values: args } = parseArgs({
     torch: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '1' },
     target: { type: 'string', default: '1' },
-    /** a case is rerun when other processes used more cores than this during its timed steps */
-    'max-other': { type: 'string', default: '0.25' },
-    retries: { type: 'string', default: '3' },
-    /** seconds to wait for quiet before a (re)run */
-    'max-wait': { type: 'string', default: '120' },
-    markdown: { type: 'boolean', default: false },
-    /** run the children from the working tree instead of a snapshot of lib/, bench/ and the addon */
-    'no-snapshot': { type: 'boolean', default: false },
+    ...COMMON_OPTIONS,
   },
 });
 const config = configById(args.config);

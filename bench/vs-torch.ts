@@ -28,6 +28,7 @@ import {
   printTable,
   runSgemm,
   torchVersions,
+  COMMON_OPTIONS,
   guardOptions,
   runGroup,
   snapshotBuild,
@@ -44,14 +45,7 @@ const { values: args } = parseArgs({
     /** seconds of timed steps per case (at least 5 steps, 3 sampling calls) */
     target: { type: 'string', default: '0.5' },
     'sample-length': { type: 'string', default: '1000' },
-    /** a case is rerun when other processes used more cores than this during its timed steps */
-    'max-other': { type: 'string', default: '0.25' },
-    retries: { type: 'string', default: '3' },
-    /** seconds to wait for quiet before a (re)run */
-    'max-wait': { type: 'string', default: '120' },
-    markdown: { type: 'boolean', default: false },
-    /** run the children from the working tree instead of a snapshot of lib/, bench/ and the addon */
-    'no-snapshot': { type: 'boolean', default: false },
+    ...COMMON_OPTIONS,
   },
 });
 const configs = list(args.configs).map(configById);
