@@ -3,6 +3,8 @@
 #include <napi.h>
 
 #include <chrono>
+#include <cmath>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -49,19 +51,46 @@ Napi::Value SgemmBenchJs(const Napi::CallbackInfo& info) {
   return p;
 }
 
+#ifndef RNNKIT_BUILD_TYPE
+#define RNNKIT_BUILD_TYPE "unknown"
+#endif
+#ifndef RNNKIT_STATIC_BLAS
+#define RNNKIT_STATIC_BLAS 0
+#endif
+
+// info(): what this binary is and what it runs on (lib/runtime.ts types it as Info).
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("version", RNNKIT_VERSION);
   o.Set("blas", blasConfig());
+  o.Set("blasCore", blasCoreName());
+  o.Set("blasStatic", Napi::Boolean::New(env, RNNKIT_STATIC_BLAS != 0));
   o.Set("threads", blasThreads());
+  o.Set("maxThreads", blasMaxThreads());
+  o.Set("buildType", RNNKIT_BUILD_TYPE);
   return o;
+}
+
+// setThreads(n): OpenBLAS's thread count for later products. The TypeScript layer checks n
+// fully and refuses while one of its calls runs; this is the cheap second line for callers
+// of the raw binding (it cannot see calls in flight: it keeps no global state).
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throwType(env, "an integer", "n");
+  const double n = info[0].As<Napi::Number>().DoubleValue();
+  const int max = blasMaxThreads();
+  if (!(n >= 1 && n <= max && n == std::floor(n)))
+    throwRangeJs(env, "Expected an integer in [1, " + std::to_string(max) + "] for n");
+  setBlasThreads((int)n);
+  return env.Undefined();
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeModel", ModelWrap::Init(env));
   exports.Set("sgemmBench", Napi::Function::New(env, SgemmBenchJs, "sgemmBench"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   return exports;
 }
 

@@ -2,6 +2,10 @@
 
 #include <cblas.h>
 
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
 namespace rnnkit {
 
 static CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
@@ -66,5 +70,16 @@ template void gemmReference<double>(bool, bool, int, int, int, double, const dou
 int blasThreads() { return openblas_get_num_threads(); }
 void setBlasThreads(int n) { openblas_set_num_threads(n); }
 std::string blasConfig() { return openblas_get_config(); }
+std::string blasCoreName() { return openblas_get_corename(); }
+
+int blasMaxThreads() {
+  // openblas_get_config() ends with " MAX_THREADS=<n>" since 0.3.x; no other API reports it.
+  const char* config = openblas_get_config();
+  const char* at = config ? std::strstr(config, "MAX_THREADS=") : nullptr;
+  const long n = at ? std::strtol(at + std::strlen("MAX_THREADS="), nullptr, 10) : 0;
+  if (n >= 1 && n <= 65536) return (int)n;
+  const unsigned cores = std::thread::hardware_concurrency();  // an OpenBLAS that does not say
+  return cores > 0 ? (int)cores : 1;
+}
 
 }  // namespace rnnkit
