@@ -120,7 +120,8 @@ const CODES: ReadonlySet<string> = new Set<RnnkitErrorCode>(['ERR_BUSY', 'ERR_DI
 
 /**
  * A failure of the native core or of the model's lifecycle, with a stable
- * `code`: `ERR_BUSY` (another call is already running on the model),
+ * `code`: `ERR_BUSY` (another call is already running on the model, or
+ * `setThreads()` was called while a native call runs),
  * `ERR_DISPOSED` (the model was disposed) or `ERR_NATIVE` (anything else the
  * core reports, e.g. out of memory).
  *

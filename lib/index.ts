@@ -82,4 +82,6 @@ export type {
   TokenInput,
 } from './types.js';
 export { RnnkitError } from './errors.js';
+export { info, setThreads } from './runtime.js';
+export type { Info } from './runtime.js';
 export type { RnnkitErrorCode } from './errors.js';

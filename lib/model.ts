@@ -9,6 +9,7 @@ import { native, type NativeBatch, type NativeModel, type NativeStateInfo, type 
 import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
 import { stateTensors, toInitialStates } from './state.js';
 import { toTargets } from './targets.js';
+import { trackCall } from './runtime.js';
 import { floatData, isFloatArray, tensor } from './tensor.js';
 import type { FloatArray, LayerState, ModelInput, StateTensors, Targets, Tensor } from './types.js';
 import { boolean, integer, knownKeys, object, oneOf, optionalObject, withDefault, type Dict } from './validate.js';
@@ -809,10 +810,11 @@ export class Model {
     }
   }
 
+  /** Every async native call goes through here: counted per model (ERR_BUSY) and per JS thread (setThreads). */
   async #run<T>(site: Error, fn: () => Promise<T>): Promise<T> {
     this.#inflight++;
     try {
-      return await nativeCall(site, fn);
+      return await trackCall(() => nativeCall(site, fn));
     } finally {
       this.#inflight--;
     }

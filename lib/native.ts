@@ -221,11 +221,24 @@ export interface NativeModel {
   dispose(): void;
 }
 
+/** What the binary reports about itself (the public `info()` adds the loaded file's path). */
+export interface NativeInfo {
+  version: string;
+  blas: string;
+  blasCore: string;
+  blasStatic: boolean;
+  threads: number;
+  maxThreads: number;
+  buildType: string;
+}
+
 export interface NativeBinding {
   NativeModel: new (spec: NativeModelSpec) => NativeModel;
   /** runs n x n x n sgemm `reps` times and returns GFLOP/s (benchmarks) */
   sgemmBench(n: number, reps: number): Promise<number>;
-  info(): { version: string; blas: string; threads: number };
+  info(): NativeInfo;
+  /** OpenBLAS's thread count, an integer in [1, info().maxThreads]; unsafe while a product runs */
+  setThreads(n: number): void;
 }
 
 /** Walks up from this file to the directory holding package.json. */
@@ -239,23 +252,108 @@ export function packageRoot(): string {
   }
 }
 
-let cached: NativeBinding | undefined;
+/** The N-API version of rnnkit's binaries (package.json "binary.napi_versions", binding's NAPI_VERSION). */
+export const NAPI_VERSION = 8;
 
-/** Loads the addon once per module instance (node-gyp-build: prebuilds/ or build/Release). */
-export function native(): NativeBinding {
-  if (cached) return cached;
+interface NodeGypBuild {
+  (dir: string): unknown;
+  /** the path of the .node file load(dir) would require; throws when none fits */
+  resolve(dir: string): string;
+}
+
+/** This process's C library, as the error message names it: `glibc 2.36`, or `not glibc (musl?)`. */
+function libcName(): string {
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  const glibc = report?.header?.glibcVersionRuntime;
+  return glibc ? `glibc ${glibc}` : process.platform === 'linux' ? 'not glibc (musl?)' : 'no glibc';
+}
+
+/** The directories node-gyp-build searches for `root`, in its order (see node-gyp-build.js). */
+export function searchedDirs(root: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  // <NAME>_PREBUILD replaces the package directory (scripts/sanitize.sh uses it)
+  const dir = env.RNNKIT_PREBUILD && existsSync(join(root, 'package.json')) ? env.RNNKIT_PREBUILD : root;
+  const tuple = `${process.platform}-${process.arch}`;
+  return [
+    ...(env.PREBUILDS_ONLY ? [] : [join(dir, 'build', 'Release'), join(dir, 'build', 'Debug')]),
+    join(dir, 'prebuilds', tuple),
+    join(dirname(process.execPath), 'prebuilds', tuple),
+  ];
+}
+
+/**
+ * The message for a binary that is missing or does not load: what was looked for (platform,
+ * arch, libc, N-API), where, and the one way to build from source that works in an installed
+ * package (checked by hand: cmake-js and node-addon-api are rnnkit's devDependencies, so the
+ * user's project installs them without saving; CMakeLists.txt finds node-addon-api from there).
+ */
+export function loadErrorMessage(root: string, cause: string, file?: string, env: NodeJS.ProcessEnv = process.env): string {
+  const q = (path: string) => (/^[\w./@+-]+$/.test(path) ? path : JSON.stringify(path));
+  const wanted =
+    `${process.platform}-${process.arch}, ${libcName()}, Node ${process.version} ` +
+    `(N-API ${process.versions.napi ?? '?'}; rnnkit's binaries use N-API ${NAPI_VERSION})`;
+  const head = file
+    ? `rnnkit: the native binary ${file} was found but failed to load, for ${wanted}.`
+    : `rnnkit: no native binary fits ${wanted}.\nSearched: ${searchedDirs(root, env).join(', ')}` +
+      (env.PREBUILDS_ONLY ? ' (PREBUILDS_ONLY is set: build/ skipped)' : '') +
+      '.\nThe published package ships a prebuilt binary for linux-x64 with glibc >= 2.34 only.';
+  return (
+    `${head}\n` +
+    'Build it from source: install OpenBLAS, CMake and a C++17 compiler ' +
+    '(Debian/Ubuntu: apt-get install libopenblas-dev cmake g++), then in your project run\n' +
+    `  npm install --no-save cmake-js@8.0.0 node-addon-api@8.9.2 && npx cmake-js compile -d ${q(root)}\n` +
+    '(in a clone of rnnkit: npm ci && npm run build). See docs/install.md.\n' +
+    `Cause: ${cause}`
+  );
+}
+
+/** The loaded binary and the file it came from. */
+export interface LoadedBinding {
+  binding: NativeBinding;
+  path: string;
+}
+
+/**
+ * Finds and loads the addon under `root` with node-gyp-build (build/Release, else
+ * prebuilds/<platform>-<arch>; PREBUILDS_ONLY=1 skips build/). Internal: tests point it
+ * at an empty directory to check the error.
+ *
+ * @throws Error naming what was looked for, where, and how to build from source
+ */
+export function loadBinding(root: string): LoadedBinding {
   const require = createRequire(import.meta.url);
-  const load = require('node-gyp-build') as (dir: string) => unknown;
-  const root = packageRoot();
+  const gypBuild = require('node-gyp-build') as NodeGypBuild;
+  let path: string;
   try {
-    cached = load(root) as NativeBinding;
+    path = gypBuild.resolve(root);
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
-    throw new Error(
-      `rnnkit: no native binary for ${process.platform}-${process.arch} (node ${process.version}, N-API 8) ` +
-        `in ${join(root, 'prebuilds')} or ${join(root, 'build', 'Release')}. ` +
-        `Build it from source with: npm run build (needs libopenblas-dev, cmake, g++). Cause: ${msg}`,
-    );
+    throw new Error(loadErrorMessage(root, firstLine(err)), { cause: err });
   }
-  return cached;
+  try {
+    return { binding: require(path) as NativeBinding, path };
+  } catch (err) {
+    throw new Error(loadErrorMessage(root, firstLine(err), path), { cause: err });
+  }
+}
+
+function firstLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0]!.trim();
+}
+
+let cached: LoadedBinding | undefined;
+
+/**
+ * Loads the addon once per module instance (see {@link loadBinding}).
+ *
+ * @throws Error when no binary fits or it fails to load (the message says how to build one)
+ */
+export function native(): NativeBinding {
+  cached ??= loadBinding(packageRoot());
+  return cached.binding;
+}
+
+/** The path of the loaded .node file (loads it first). */
+export function nativePath(): string {
+  native();
+  return cached!.path;
 }

@@ -1,0 +1,114 @@
+/**
+ * The process-wide runtime: what binary is loaded ({@link info}) and how many
+ * OpenBLAS threads it uses ({@link setThreads}).
+ *
+ * OpenBLAS's thread count belongs to the whole process (the OpenBLAS linked
+ * into the loaded .node), and changing it while a product runs on another
+ * thread is unsafe. So this module counts the native calls in flight: every
+ * async call of every model in this JS thread goes through {@link trackCall}
+ * (lib/model.ts), and setThreads refuses with `ERR_BUSY` while the count is
+ * above zero. The count lives here, per module instance, not in the binding,
+ * which keeps no mutable global state.
+ */
+import { RnnkitError } from './errors.js';
+import { native, nativePath } from './native.js';
+import { integer } from './validate.js';
+
+/** What {@link info} reports. */
+export interface Info {
+  /** rnnkit's version the binary was built from (package.json "version") */
+  version: string;
+  /** the .node file that was loaded (prebuilds/<platform>-<arch>/ or build/Release/) */
+  binary: string;
+  /** OpenBLAS's build configuration, e.g. `OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64` */
+  blas: string;
+  /** the CPU kernel set OpenBLAS picked at load time, e.g. `Haswell`, `SkylakeX`, `Zen` */
+  blasCore: string;
+  /** true when OpenBLAS is linked into the binary (the published prebuilds); false when it is the system's shared library */
+  blasStatic: boolean;
+  /** OpenBLAS threads per product now: `OPENBLAS_NUM_THREADS` (capped at the core count) or the core count at load, or the last {@link setThreads} */
+  threads: number;
+  /** the most threads this OpenBLAS supports: the upper bound of {@link setThreads} */
+  maxThreads: number;
+  /** CMake build type of the binary, e.g. `Release` */
+  buildType: string;
+}
+
+let inflight = 0;
+
+/**
+ * Counts `fn`'s native call as in flight until its Promise settles (internal:
+ * lib/model.ts wraps every async native call in it).
+ *
+ * @throws whatever `fn` throws or rejects with
+ * @example
+ * const out = await trackCall(() => handle.forward(batch, false));
+ */
+export async function trackCall<T>(fn: () => Promise<T>): Promise<T> {
+  inflight++;
+  try {
+    return await fn();
+  } finally {
+    inflight--;
+  }
+}
+
+/**
+ * Describes the loaded native binary and its BLAS: versions, the CPU kernels
+ * in use, the thread count, whether OpenBLAS is linked in, and the file path.
+ * Loads the binary on first use.
+ *
+ * @returns a fresh object each call
+ * @throws Error when no native binary fits this platform (the message lists
+ *   what was looked for, where, and how to build from source)
+ * @example
+ * import { info } from 'rnnkit';
+ * const { version, blasCore, threads, blasStatic } = info();
+ * console.log(`rnnkit ${version}: OpenBLAS ${blasCore}, ${threads} threads, static ${blasStatic}`);
+ */
+export function info(): Info {
+  const raw = native().info();
+  return {
+    version: raw.version,
+    binary: nativePath(),
+    blas: raw.blas,
+    blasCore: raw.blasCore,
+    blasStatic: raw.blasStatic,
+    threads: raw.threads,
+    maxThreads: raw.maxThreads,
+    buildType: raw.buildType,
+  };
+}
+
+/**
+ * Sets how many threads OpenBLAS uses for each matrix product, for the whole
+ * process, from the next product on. Call it once at start-up, or between
+ * calls: it refuses while any model in this JS thread has an async call
+ * running (`await` it first). It cannot see calls started in other worker
+ * threads, so a program that runs models in workers should set it before
+ * starting them. The default is `OPENBLAS_NUM_THREADS` (capped at the core
+ * count) or the core count. Several models running at once on the libuv
+ * pool are usually faster with 1 thread each.
+ *
+ * @param n - threads per product, an integer in [1, info().maxThreads]
+ * @throws TypeError when `n` is not a number
+ * @throws RangeError when `n` is not an integer in [1, info().maxThreads]
+ * @throws RnnkitError `ERR_BUSY` while an async native call of this JS thread is running
+ * @example
+ * import { info, setThreads } from 'rnnkit';
+ * const before = info().threads;
+ * setThreads(1);            // e.g. for several models training concurrently
+ * // ... later, with nothing running:
+ * setThreads(before);
+ */
+export function setThreads(n: number): void {
+  const binding = native();
+  integer(n, 'n', 1, binding.info().maxThreads);
+  if (inflight > 0) {
+    throw new RnnkitError(
+      'ERR_BUSY',
+      `rnnkit: cannot change the BLAS thread count while ${inflight} native call${inflight === 1 ? ' is' : 's are'} running; await ${inflight === 1 ? 'it' : 'them'} first`,
+    );
+  }
+  binding.setThreads(n);
+}

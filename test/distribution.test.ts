@@ -1,0 +1,182 @@
+/**
+ * What distribution relies on: info() describes the loaded binary truthfully,
+ * setThreads() changes OpenBLAS's thread count only when nothing runs, and a
+ * missing or broken binary fails with a message that says what was looked
+ * for, where, and how to build one. (The packed-tarball check with system
+ * OpenBLAS and compilers hidden is scripts/pack-test.sh, `npm run test:pack`.)
+ *
+ * setThreads changes process-wide state: those tests are serial and restore it.
+ */
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { info, layers, RnnkitError, sequential, setThreads, type Info } from '../lib/index.js';
+import { loadBinding, loadErrorMessage, native, packageRoot } from '../lib/native.js';
+
+const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+
+function tempDir(t: import('ava').ExecutionContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rnnkit-dist-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A model whose trainStep takes a few ms, so a call is surely in flight right after it starts. */
+function busyModel() {
+  const m = sequential({ input: { vocabSize: 50 }, layers: [layers.lstm({ units: 64 }), layers.dense({ units: 50 })], seed: 3 });
+  const x = Array.from({ length: 16 }, (_, b) => Array.from({ length: 64 }, (_, i) => (b * 7 + i) % 50));
+  return { m, x };
+}
+
+// ---------------------------------------------------------------------------
+// info()
+
+test('info() reports every field with its type', (t) => {
+  const i: Info = info();
+  t.deepEqual(Object.keys(i).sort(), ['binary', 'blas', 'blasCore', 'blasStatic', 'buildType', 'maxThreads', 'threads', 'version']);
+  t.is(i.version, pkg.version);
+  t.true(i.binary.endsWith('.node') && existsSync(i.binary), i.binary);
+  t.regex(i.blas, /^OpenBLAS \d+\.\d+\.\d+/);
+  t.true(typeof i.blasCore === 'string' && i.blasCore.length > 0, i.blasCore);
+  t.true(i.blas.includes(i.blasCore), `the config string names the core: ${i.blas}`);
+  t.is(typeof i.blasStatic, 'boolean');
+  t.true(Number.isInteger(i.threads) && i.threads >= 1 && i.threads <= i.maxThreads, `threads ${i.threads}`);
+  t.true(Number.isInteger(i.maxThreads) && i.maxThreads >= 1);
+  const max = /MAX_THREADS=(\d+)/.exec(i.blas);
+  if (max) t.is(i.maxThreads, Number(max[1]));
+  t.regex(i.buildType, /^(Release|Debug|RelWithDebInfo|MinSizeRel)$/);
+  t.not(info(), info(), 'a fresh object each call');
+});
+
+test('info().blasStatic agrees with the libraries the binary links (ldd)', (t) => {
+  if (process.platform !== 'linux') return t.pass('ldd: linux only');
+  const i = info();
+  const linked = /libopenblas/.test(execFileSync('ldd', [i.binary], { encoding: 'utf8' }));
+  t.is(i.blasStatic, !linked, `${i.binary}: blasStatic ${i.blasStatic}, ldd shows libopenblas: ${linked}`);
+});
+
+// ---------------------------------------------------------------------------
+// setThreads(n)
+
+test.serial('setThreads changes info().threads and back; models still run', async (t) => {
+  const before = info().threads;
+  t.teardown(() => setThreads(before));
+  const other = before === 1 ? Math.min(2, info().maxThreads) : 1;
+  t.is(setThreads(other), undefined);
+  t.is(info().threads, other);
+  const m = sequential({ input: { vocabSize: 5 }, layers: [layers.gru({ units: 4 }), layers.dense({ units: 5 })], seed: 1 });
+  const out = await m.predict([[1, 2, 3]]);
+  t.deepEqual(out.shape, [1, 3, 5]);
+  setThreads(before);
+  t.is(info().threads, before);
+});
+
+test.serial('setThreads rejects a wrong type with a TypeError naming n', (t) => {
+  const before = info().threads;
+  for (const v of ['2', undefined, null, true, 2n, [2], { n: 2 }]) {
+    const err = t.throws(() => setThreads(v as never), { instanceOf: TypeError });
+    t.is(err!.constructor, TypeError);
+    t.regex(err!.message, /^Expected an integer for n but received .+$/);
+  }
+  t.is(info().threads, before);
+});
+
+test.serial('setThreads rejects a non-integer or out-of-range n with a RangeError naming n', (t) => {
+  const { threads: before, maxThreads } = info();
+  const cases: [number, string][] = [
+    [0, 'number 0'],
+    [-1, 'number -1'],
+    [1.5, 'number 1.5'],
+    [NaN, 'number NaN'],
+    [Infinity, 'number Infinity'],
+    [maxThreads + 1, `number ${maxThreads + 1}`],
+  ];
+  for (const [v, shown] of cases) {
+    const err = t.throws(() => setThreads(v), { instanceOf: RangeError });
+    t.is(err!.message, `Expected an integer in [1, ${maxThreads}] for n but received ${shown}`);
+  }
+  t.is(info().threads, before);
+});
+
+test.serial('setThreads refuses with ERR_BUSY while a model call runs, and works once it settles', async (t) => {
+  const before = info().threads;
+  t.teardown(() => setThreads(before));
+  const { m, x } = busyModel();
+  const running = m.trainStep(x, x);
+  const err = t.throws(() => setThreads(1), { instanceOf: RnnkitError });
+  t.is((err as RnnkitError).code, 'ERR_BUSY');
+  t.regex(err!.message, /cannot change the BLAS thread count while 1 native call is running/);
+  t.is(info().threads, before, 'unchanged when refused');
+  await running;
+  setThreads(1);
+  t.is(info().threads, 1);
+});
+
+test.serial('setThreads counts calls of every model, and a call that failed is no longer in flight', async (t) => {
+  const before = info().threads;
+  t.teardown(() => setThreads(before));
+  const a = busyModel();
+  const b = busyModel();
+  const running = [a.m.trainStep(a.x, a.x), b.m.trainStep(b.x, b.x)];
+  const err = t.throws(() => setThreads(1), { instanceOf: RnnkitError });
+  t.regex(err!.message, /while 2 native calls are running; await them first/);
+  await Promise.all(running);
+  // a rejected call (ERR_BUSY on the model) must not leave the count above zero
+  const first = a.m.trainStep(a.x, a.x);
+  await t.throwsAsync(() => a.m.trainStep(a.x, a.x), { instanceOf: RnnkitError });
+  await first;
+  t.notThrows(() => setThreads(1));
+});
+
+test('the raw binding re-checks setThreads arguments', (t) => {
+  const raw = native();
+  t.throws(() => (raw.setThreads as (...a: unknown[]) => void)(), { instanceOf: TypeError, message: /for n/ });
+  t.throws(() => raw.setThreads('2' as never), { instanceOf: TypeError, message: /Expected an integer for n/ });
+  for (const v of [0, 1.5, NaN, raw.info().maxThreads + 1]) {
+    t.throws(() => raw.setThreads(v), { instanceOf: RangeError, message: /^Expected an integer in \[1, \d+\] for n/ });
+  }
+});
+
+// ---------------------------------------------------------------------------
+// the loader's error
+
+test('no binary: the error names platform, arch, libc, N-API, the directories searched and the build command', (t) => {
+  const dir = tempDir(t);
+  const err = t.throws(() => loadBinding(dir), { instanceOf: Error });
+  const msg = err!.message;
+  t.true(msg.startsWith(`rnnkit: no native binary fits ${process.platform}-${process.arch}, `), msg);
+  t.regex(msg, process.platform === 'linux' ? /glibc \d+\.\d+|not glibc/ : /no glibc/);
+  t.true(msg.includes(`Node ${process.version} (N-API ${process.versions.napi}; rnnkit's binaries use N-API 8)`), msg);
+  const tuple = `${process.platform}-${process.arch}`;
+  const searchedDirs = [join(dir, 'prebuilds', tuple), ...(process.env.PREBUILDS_ONLY ? [] : [join(dir, 'build', 'Release')])];
+  for (const searched of searchedDirs) {
+    t.true(msg.includes(searched), `names ${searched}: ${msg}`);
+  }
+  t.true(msg.includes('apt-get install libopenblas-dev cmake g++'), msg);
+  t.true(msg.includes(`npm install --no-save cmake-js@8.0.0 node-addon-api@8.9.2 && npx cmake-js compile -d ${dir}`), msg);
+  t.true(msg.includes('npm ci && npm run build'), msg);
+  t.regex(msg, /Cause: No native build was found/);
+  t.truthy(err!.cause);
+});
+
+test('no binary with PREBUILDS_ONLY: the message says build/ was skipped', (t) => {
+  const dir = '/opt/some dir/rnnkit';
+  const msg = loadErrorMessage(dir, 'x', undefined, { PREBUILDS_ONLY: '1' });
+  t.false(msg.includes(join(dir, 'build', 'Release')), msg);
+  t.true(msg.includes('(PREBUILDS_ONLY is set: build/ skipped)'), msg);
+  t.true(msg.includes(`compile -d "${dir}"`), `a path with a space is quoted: ${msg}`);
+});
+
+test('a binary that does not load: the error names the file and the cause', (t) => {
+  const dir = tempDir(t);
+  mkdirSync(join(dir, 'build', 'Release'), { recursive: true });
+  const file = join(dir, 'build', 'Release', 'rnnkit.node');
+  writeFileSync(file, 'not an ELF file');
+  if (process.env.PREBUILDS_ONLY) return t.pass('PREBUILDS_ONLY skips build/');
+  const err = t.throws(() => loadBinding(dir), { instanceOf: Error });
+  t.true(err!.message.startsWith(`rnnkit: the native binary ${file} was found but failed to load, for ${process.platform}-${process.arch}`), err!.message);
+  t.regex(err!.message, /npx cmake-js compile -d /);
+  t.regex(err!.message, /Cause: .*(invalid ELF header|file too short)/);
+});
