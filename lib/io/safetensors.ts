@@ -316,22 +316,22 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsC
     if (end > dataBytes) {
       throw bad(`has data_offsets [${begin}, ${end}] past the end of the data (${dataBytes} bytes): truncated file?`);
     }
-    // prod(shape) * itemsize, compared step by step so that a forged shape cannot overflow
+    // prod(shape) * itemsize, stopping before the product leaves the exact integer range
     const span = end - begin;
     const item = ITEM_SIZE[dtype];
     const dims = shape as number[];
     let elements = dims.includes(0) ? 0 : 1;
-    let tooMany = false;
+    let overflow = false;
     for (const d of dims) {
       if (elements === 0) break;
       elements *= d;
-      if (elements * item > span) {
-        tooMany = true;
+      if (elements > Number.MAX_SAFE_INTEGER / 8) {
+        overflow = true;
         break;
       }
     }
-    if (tooMany || elements * item !== span) {
-      const needs = tooMany ? `more than ${span}` : String(elements * item);
+    if (overflow || elements * item !== span) {
+      const needs = overflow ? 'more than 2^50' : String(elements * item);
       throw bad(`has data_offsets [${begin}, ${end}] (${span} bytes) but shape ${formatShape(dims)} of ${dtype} needs ${needs} bytes`);
     }
     entries.push({ name, dtype, shape: (shape as number[]).slice(), begin, end });
