@@ -12,7 +12,7 @@
  * (e) a failed write leaves the previous file intact.
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -33,6 +33,7 @@ import {
   type SequentialConfig,
 } from '../lib/index.js';
 import { decodeSafetensors, encodeSafetensors, SAFETENSORS_MAX_HEADER, type SafetensorsTensor } from '../lib/io/safetensors.js';
+import { example } from './helpers/examples.js';
 import { tensorDiff } from './helpers/fixtures.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/safetensors/', import.meta.url));
@@ -555,4 +556,19 @@ catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.
   const again = await loadSafetensors(path);
   t.teardown(() => again.dispose());
   t.deepEqual(again.getWeights(), small.getWeights());
+});
+
+// ---------------------------------------------------------------- the example (only where torch is installed)
+
+const PYTHON = '/usr/bin/python3';
+const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore', timeout: 60_000 }).status === 0;
+
+(hasTorch ? test : test.skip)('examples/torch-interop.ts --quick: rnnkit -> torch -> rnnkit within 1e-4 (needs python3-torch)', async (t) => {
+  const dir = await tmp(t);
+  const stdout = await example('torch-interop.ts', ['--quick', '--dir', join(dir, 'out'), '--python', PYTHON], dir, 120_000);
+  t.log(stdout.split('\n').filter((l) => /diff|refused/.test(l)).join('\n'));
+  t.regex(stdout, /lstm +LSTM: torch\(rnnkit weights\) vs rnnkit logits: max abs diff/);
+  t.regex(stdout, /peephole +refused, as it should be: .*peepholes/);
+  t.regex(stdout, /bare torch file \+ config\) vs torch logits/);
+  t.regex(stdout, /all within 1e-4/);
 });
