@@ -178,7 +178,8 @@ function nameTable(
     const between = indices.slice(1).some((idx, j) => config.layers.slice(indices[j]! + 1, idx).some((l) => l.type !== 'dropout'));
     if (incompatible || between) {
       throw rangeError(
-        'only recurrent layers of one kind (same type, units, direction and cell options, with only dropout between them) to share a file prefix, as the layers of one multi-layer torch module',
+        'only recurrent layers of one kind (same type, units, direction and cell options, with only dropout ' +
+          'between them) to share a file prefix, as the layers of one multi-layer torch module',
         argName,
         received(`${members.map((p, j) => `'${p}' (${describeLayer(layers[j])})`).join(', ')} all mapped to '${to}'`),
       );
@@ -194,7 +195,9 @@ function nameTable(
     if (k > 0) local = local.replace(/_l0(_reverse)?$/, `_l${k}$1`);
     const name = (target.get(prefix) ?? `${prefix}.`) + local;
     const clash = seen.get(name);
-    if (clash !== undefined) throw rangeError('prefixes that keep every file name unique', argName, received(`'${clash}' and '${w}' both named '${name}'`));
+    if (clash !== undefined) {
+      throw rangeError('prefixes that keep every file name unique', argName, received(`'${clash}' and '${w}' both named '${name}'`));
+    }
     seen.set(name, w);
     table.set(w, name);
   }
@@ -213,7 +216,10 @@ const RESERVED = /^rnnkit\./;
  * @example
  * const { tensors, metadata } = safetensorsParts(model, { names: { 'layers.0': 'rnn' } });
  */
-export function safetensorsParts(model: ModelLike, options: unknown): { tensors: Record<string, SafetensorsTensor>; metadata: Record<string, string> } {
+export function safetensorsParts(
+  model: ModelLike,
+  options: unknown,
+): { tensors: Record<string, SafetensorsTensor>; metadata: Record<string, string> } {
   const opts = optionalObject(options, 'options');
   knownKeys(opts, ['names', 'dtype', 'metadata'], 'options');
   const { config, weightNames } = model;
@@ -246,6 +252,9 @@ export function safetensorsParts(model: ModelLike, options: unknown): { tensors:
 /**
  * Checked options of {@link loadSafetensors}; `config` is normalized here so
  * that a bad config is an argument error before the file is read.
+ *
+ * @example
+ * const plan: LoadPlan = { config: undefined, names: { 'layers.0': 'rnn' }, strict: true };
  */
 export interface LoadPlan {
   config: ModelConfig | undefined;

@@ -207,7 +207,8 @@ export function encodeSafetensors(
   const headerBytes = Math.ceil(json.length / 8) * 8;
   const total = 8 + headerBytes + cursor;
   if (total > bufferConstants.MAX_LENGTH || headerBytes > SAFETENSORS_MAX_HEADER) {
-    throw rangeError(`a file of at most ${bufferConstants.MAX_LENGTH} bytes with a header of at most ${SAFETENSORS_MAX_HEADER}`, 'tensors', received(`${total} bytes`));
+    const what = `a file of at most ${bufferConstants.MAX_LENGTH} bytes with a header of at most ${SAFETENSORS_MAX_HEADER}`;
+    throw rangeError(what, 'tensors', received(`${total} bytes`));
   }
   const out = Buffer.alloc(total);
   out.writeBigUInt64LE(BigInt(headerBytes), 0);
