@@ -155,11 +155,25 @@ OptimizerSpec parseOptimizer(const Napi::Value& v) {
   return s;
 }
 
+// Typed arrays must view an ordinary, attached ArrayBuffer: a SharedArrayBuffer
+// could be written by another thread while it is copied, and a detached buffer
+// reads as empty (which would otherwise be reported as a length mismatch).
+static void checkBacking(const Napi::TypedArray& a, const std::string& name) {
+  Napi::ArrayBuffer buf = a.ArrayBuffer();
+  if (!buf.IsArrayBuffer())
+    throwRangeJs(a.Env(), "Expected a typed array on an ordinary ArrayBuffer for " + name +
+                              " but received one on a SharedArrayBuffer");
+  if (buf.IsDetached())
+    throwRangeJs(a.Env(), "Expected a typed array on an attached ArrayBuffer for " + name +
+                              " but received one on a detached ArrayBuffer");
+}
+
 static std::vector<int32_t> readIds(const Napi::Object& o, const char* key, const std::string& ctx) {
   Napi::Value v = o.Get(key);
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
     throwType(o.Env(), "an Int32Array", ctx + "." + key);
   auto a = v.As<Napi::Int32Array>();
+  checkBacking(a, ctx + "." + key);
   if (a.ElementLength() > (1u << 20)) throwRangeJs(o.Env(), "Expected at most 2^20 ids for " + ctx + "." + key);
   if (!a.Data() && a.ElementLength() > 0) throwRangeJs(o.Env(), "Expected an attached buffer for " + ctx + "." + key);
   return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
@@ -203,6 +217,7 @@ void readFloatArray(const Napi::Value& v, const char* name, size_t n, std::vecto
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != FloatKind<T>::type)
     throwType(v.Env(), FloatKind<T>::name, name);
   auto a = v.As<Napi::TypedArrayOf<T>>();
+  checkBacking(a, name);
   if (n != std::numeric_limits<size_t>::max() && a.ElementLength() != n)
     throwRangeJs(v.Env(), "Expected " + std::to_string(n) + " elements for " + name + " but received " +
                               std::to_string(a.ElementLength()));
@@ -215,6 +230,7 @@ static void readInt32Array(const Napi::Value& v, const char* name, size_t n, std
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
     throwType(v.Env(), "an Int32Array", name);
   auto a = v.As<Napi::Int32Array>();
+  checkBacking(a, name);
   if (a.ElementLength() != n)
     throwRangeJs(v.Env(), "Expected " + std::to_string(n) + " elements for " + name + " but received " +
                               std::to_string(a.ElementLength()));

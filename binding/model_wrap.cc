@@ -100,11 +100,29 @@ auto guard(Napi::Env env, F&& f) -> decltype(f()) {
 
 }  // namespace
 
+// Marks objects made by this constructor, so a getter called on a foreign
+// `this` (e.g. through Object.getOwnPropertyDescriptor) is told apart from a
+// NativeModel before anything is unwrapped. A constant, not mutable state.
+static const napi_type_tag kNativeModelTag = {0x726e6e6b69744e4dULL, 0x6f64656c54616731ULL};
+
+ModelWrap* ModelWrap::checkedThis(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Value self = info.This();
+  bool tagged = false;
+  if (self.IsObject() && napi_check_object_type_tag(env, self, &kNativeModelTag, &tagged) != napi_ok) tagged = false;
+  if (!tagged) throw Napi::TypeError::New(env, "Illegal invocation: expected a NativeModel for this");
+  return Unwrap(self.As<Napi::Object>());
+}
+
+Napi::Value ModelWrap::GetNumParams(const Napi::CallbackInfo& info) { return checkedThis(info)->NumParams(info); }
+Napi::Value ModelWrap::GetDtype(const Napi::CallbackInfo& info) { return checkedThis(info)->Dtype(info); }
+
 Napi::Function ModelWrap::Init(Napi::Env env) {
-  return DefineClass(env, "NativeModel",
+  // Getters are defined on the prototype by hand: node-addon-api's
+  // InstanceAccessor unwraps `this` first and throws a plain Error for a
+  // foreign receiver, where methods (V8 signatures) throw a TypeError.
+  Napi::Function ctor = DefineClass(env, "NativeModel",
                      {
-                         InstanceAccessor<&ModelWrap::NumParams>("numParams"),
-                         InstanceAccessor<&ModelWrap::Dtype>("dtype"),
                          InstanceMethod<&ModelWrap::ParamTable>("paramTable"),
                          InstanceMethod<&ModelWrap::StateTable>("stateTable"),
                          InstanceMethod<&ModelWrap::GetParams>("getParams"),
@@ -120,14 +138,23 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
                          InstanceMethod<&ModelWrap::GetTrainingState>("getTrainingState"),
                          InstanceMethod<&ModelWrap::SetTrainingState>("setTrainingState"),
                      });
+  Napi::Object proto = ctor.Get("prototype").As<Napi::Object>();
+  proto.DefineProperties({
+      Napi::PropertyDescriptor::Accessor<&ModelWrap::GetNumParams>("numParams", napi_configurable),
+      Napi::PropertyDescriptor::Accessor<&ModelWrap::GetDtype>("dtype", napi_configurable),
+  });
+  return ctor;
 }
 
 ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
   Napi::Env env = info.Env();
   if (!info.IsConstructCall()) throw Napi::TypeError::New(env, "NativeModel must be called with new");
+  if (napi_type_tag_object(env, info.This(), &kNativeModelTag) != napi_ok)
+    throw Napi::TypeError::New(env, "NativeModel: could not tag the new object");
   if (info.Length() < 1) throwType(env, "a model spec object", "spec");
   bool isDouble = false;
   ModelSpec spec = parseSpec(info[0], isDouble);
+  isDouble_ = isDouble;
   guard(env, [&] {
     if (isDouble) f64_ = std::make_unique<Model<double>>(spec);
     else f32_ = std::make_unique<Model<float>>(spec);
@@ -186,7 +213,7 @@ Napi::Value ModelWrap::NumParams(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModelWrap::Dtype(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), f64_ ? "float64" : "float32");
+  return Napi::String::New(info.Env(), isDouble_ ? "float64" : "float32");
 }
 
 Napi::Value ModelWrap::ParamTable(const Napi::CallbackInfo& info) {
@@ -250,6 +277,10 @@ Napi::Value ModelWrap::SetParams(const Napi::CallbackInfo& info) {
     readFloatArray<T>(info[1], "data", SIZE_MAX, data);
     if ((size_t)off + data.size() > total)
       throwRangeJs(env, "Expected at most " + std::to_string(total - (size_t)off) + " elements for data");
+    for (size_t i = 0; i < data.size(); ++i)
+      if (!std::isfinite(data[i]))
+        throwRangeJs(env, "Expected finite values for data but received " + std::to_string(data[i]) + " at data[" +
+                              std::to_string(i) + "]");
     std::copy(data.begin(), data.end(), m->mutableParams() + (size_t)off);
   };
   if (f32_) apply(f32_);

@@ -25,6 +25,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   void release();
 
  private:
+  // Getters on the prototype: check that `this` is a NativeModel (TypeError if not).
+  static ModelWrap* checkedThis(const Napi::CallbackInfo& info);
+  static Napi::Value GetNumParams(const Napi::CallbackInfo& info);
+  static Napi::Value GetDtype(const Napi::CallbackInfo& info);
   Napi::Value NumParams(const Napi::CallbackInfo& info);
   Napi::Value Dtype(const Napi::CallbackInfo& info);
   Napi::Value ParamTable(const Napi::CallbackInfo& info);
@@ -70,6 +74,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   std::unique_ptr<Model<float>> f32_;
   std::unique_ptr<Model<double>> f64_;
+  bool isDouble_ = false;  // kept after dispose, so dtype stays true
   bool busy_ = false;
   bool disposed_ = false;
   int64_t external_ = 0;  // bytes reported to V8

@@ -12,7 +12,7 @@
  */
 import { rangeError, received, typeError } from './errors.js';
 import type { Targets } from './types.js';
-import { integer, isObject, knownKeys, object } from './validate.js';
+import { integer, isObject, knownKeys, object, ordinaryBuffer } from './validate.js';
 import type { ModelInput } from './types.js';
 
 /**
@@ -64,7 +64,7 @@ export interface RowDataset {
 export type Dataset = SequenceDataset | StreamDataset | RowDataset;
 
 function idArray(value: unknown, name: string): Int32Array {
-  if (value instanceof Int32Array) return value;
+  if (value instanceof Int32Array) return ordinaryBuffer(value, name);
   if (!Array.isArray(value)) throw typeError('an array of token ids or an Int32Array', name, value);
   const out = new Int32Array(value.length);
   for (let i = 0; i < value.length; i++) {
@@ -185,6 +185,8 @@ function checkSequenceDataset(d: SequenceDataset): void {
     const y: unknown = targets[i];
     if (!(x instanceof Int32Array) || x.length < 1) throw typeError('a non-empty Int32Array', `data.inputs[${i}]`, x);
     if (!(y instanceof Int32Array)) throw typeError('an Int32Array', `data.targets[${i}]`, y);
+    ordinaryBuffer(x, `data.inputs[${i}]`);
+    ordinaryBuffer(y, `data.targets[${i}]`);
     if (y.length !== x.length) throw rangeError(`${x.length} targets (as many as inputs)`, `data.targets[${i}]`, received(`${y.length}`));
   }
   if (condition !== undefined) {
@@ -327,6 +329,7 @@ export function planBatches(data: Dataset, batchSize: number): BatchPlan {
     if (!(data.ids instanceof Int32Array) || data.ids.length < 2) {
       throw typeError('an Int32Array of at least 2 token ids (use textStream)', 'data.ids', data.ids);
     }
+    ordinaryBuffer(data.ids, 'data.ids');
     integer(data.seqLen, 'data.seqLen', 1, 1e6);
     return streamPlan(data, batchSize);
   }

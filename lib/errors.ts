@@ -114,16 +114,26 @@ export function rangeError(what: string, name: string, value: unknown): RangeErr
  * @example
  * if ((err as RnnkitError).code === 'ERR_BUSY') await previousCall;
  */
-export type RnnkitErrorCode = 'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE' | 'ERR_CHECKPOINT';
+export type RnnkitErrorCode = 'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE' | 'ERR_CHECKPOINT' | 'ERR_SAFETENSORS';
 
-const CODES: ReadonlySet<string> = new Set<RnnkitErrorCode>(['ERR_BUSY', 'ERR_DISPOSED', 'ERR_NATIVE', 'ERR_NONFINITE', 'ERR_CHECKPOINT']);
+const CODES: ReadonlySet<string> = new Set<RnnkitErrorCode>([
+  'ERR_BUSY',
+  'ERR_DISPOSED',
+  'ERR_NATIVE',
+  'ERR_NONFINITE',
+  'ERR_CHECKPOINT',
+  'ERR_SAFETENSORS',
+]);
 
 /**
  * A failure of the native core or of the model's lifecycle, with a stable
  * `code`: `ERR_BUSY` (another call is already running on the model, or
  * `setThreads()` was called while a native call runs),
- * `ERR_DISPOSED` (the model was disposed) or `ERR_NATIVE` (anything else the
- * core reports, e.g. out of memory).
+ * `ERR_DISPOSED` (the model was disposed), `ERR_NONFINITE` (a non-finite
+ * loss or gradient), `ERR_CHECKPOINT` (an rnnkit model file cannot be read or
+ * written), `ERR_SAFETENSORS` (a safetensors file cannot be read or written,
+ * or does not fit the model) or `ERR_NATIVE` (anything else the core reports,
+ * e.g. out of memory).
  *
  * @throws never
  * @example

@@ -8,7 +8,7 @@
  *   layers: [layers.lstm({ units: 32 }), layers.dense({ units: 27, activation: 'softmax' })],
  * });
  */
-export { sequential, load, Model } from './model.js';
+export { sequential, load, loadSafetensors, Model } from './model.js';
 export type {
   CallOptions,
   ForwardOptions,
@@ -81,6 +81,10 @@ export type {
   Tensor,
   TokenInput,
 } from './types.js';
+export { SAFETENSORS_FORMAT, SAFETENSORS_VERSION } from './interop.js';
+export type { LoadSafetensorsOptions, SafetensorsNames, SaveSafetensorsOptions } from './interop.js';
+export { readSafetensors, writeSafetensors, SAFETENSORS_MAX_HEADER } from './io/safetensors.js';
+export type { SafetensorsContent, SafetensorsDtype, SafetensorsTensor } from './io/safetensors.js';
 export { RnnkitError } from './errors.js';
 export { info, setThreads } from './runtime.js';
 export type { Info } from './runtime.js';

@@ -9,7 +9,7 @@
 import { rangeError, received, typeError } from './errors.js';
 import type { Dtype, FloatArray } from './native.js';
 import { floatArrayOf, isFloatArray, parseShape } from './tensor.js';
-import { isObject } from './validate.js';
+import { isObject, ordinaryBuffer } from './validate.js';
 
 /** A converted batch (see `NativeBatch` without the state). */
 export interface Batch {
@@ -46,6 +46,7 @@ export function parseLengths(value: unknown, B: number, T: number, rowLens?: rea
   if (!Array.isArray(value) && !(value instanceof Int32Array)) {
     throw typeError('an array or Int32Array of sequence lengths', LENGTHS, value);
   }
+  if (value instanceof Int32Array) ordinaryBuffer(value, LENGTHS);
   if (value.length !== B) {
     throw rangeError(`${B} lengths (one per row of inputs)`, LENGTHS, received(`length ${value.length}`));
   }
@@ -146,6 +147,7 @@ function denseTokens(inputs: Record<string, unknown>, V: number, lengthsOpt: unk
   const [B, T] = parseShape(inputs.shape, ['B', 'T'], 'inputs.shape') as [number, number];
   const data = inputs.data;
   if (!(data instanceof Int32Array)) throw typeError('an Int32Array', 'inputs.data', data);
+  ordinaryBuffer(data, 'inputs.data');
   if (data.length !== B * T) {
     throw rangeError(`${B * T} elements (shape [${B}, ${T}])`, 'inputs.data', received(`length ${data.length}`));
   }
@@ -166,6 +168,7 @@ function denseFeatures(inputs: Record<string, unknown>, D: number, dtype: Dtype,
   if (width !== D) throw rangeError(`${D} (config.input.features)`, 'inputs.shape[2]', width);
   const data = inputs.data;
   if (!isFloatArray(data)) throw typeError('a Float32Array or Float64Array', 'inputs.data', data);
+  ordinaryBuffer(data, 'inputs.data');
   if (data.length !== B * T * D) {
     throw rangeError(`${B * T * D} elements (shape [${B}, ${T}, ${D}])`, 'inputs.data', received(`length ${data.length}`));
   }

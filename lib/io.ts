@@ -23,7 +23,14 @@ export {
   type CheckpointParts,
 } from './io/checkpoint.js';
 
-function fsReason(err: unknown): string {
+/**
+ * A short reason for an fs error, for messages that name the file themselves.
+ *
+ * @throws never
+ * @example
+ * fsReason(Object.assign(new Error('x'), { code: 'ENOENT' })); // 'no such file (ENOENT)'
+ */
+export function fsReason(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   switch (e?.code) {
     case 'ENOENT':

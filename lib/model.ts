@@ -18,6 +18,8 @@ import { evaluate, fit, type Evaluation, type FitOptions, type History } from '.
 import { generateOptions, softmaxRows, type GenerateOptions } from './sample.js';
 
 import { readCheckpoint, writeCheckpoint, type CheckpointParts } from './io.js';
+import { readSafetensors, writeSafetensors } from './io/safetensors.js';
+import { loadPlan, modelFromSafetensors, safetensorsParts, type LoadSafetensorsOptions, type SaveSafetensorsOptions } from './interop.js';
 import { tokenizerFromJSON, type Tokenizer } from './tokenizers/index.js';
 
 const MODEL_FORMAT = 'rnnkit-model';
@@ -658,6 +660,52 @@ export class Model {
   }
 
   /**
+   * Writes the weights to a safetensors file with PyTorch's names and layouts
+   * (`layers.0.weight_ih_l0` [G*H, D], `layers.1.weight` [out, in], gate
+   * order LSTM i,f,g,o, GRU r,z,n), plus metadata (the config, the tokenizer)
+   * from which {@link loadSafetensors} rebuilds the model alone. Weights only:
+   * no optimizer state or training counters (use {@link Model.save} to resume
+   * training). Peephole weights (`weight_peephole_l0`), the minimal GRU
+   * (G = 2: u, c~) and the GRU with `resetAfter: false` have no PyTorch
+   * module: they are saved under rnnkit's names and marked in the config, and
+   * the torch side must refuse them (docs/interop.md). The write is atomic.
+   *
+   * `options.names` maps layer prefixes to the file's prefixes to match a
+   * torch module, e.g. `{ 'layers.0': 'rnn', 'layers.1': 'fc' }`; recurrent
+   * layers mapped to one prefix become the layers of one multi-layer module
+   * (`_l0`, `_l1`, ...). `options.dtype` ('float32' | 'float64', default the
+   * model's) sets the file's element type; `options.metadata` adds string
+   * entries to `__metadata__`.
+   *
+   * @throws TypeError when `path` is not a non-empty string or an option has the wrong type (the Promise rejects)
+   * @throws RangeError for an unknown layer prefix in `options.names`, layers that cannot share a prefix, or a reserved metadata key (the Promise rejects)
+   * @throws RnnkitError ERR_SAFETENSORS when the file cannot be written (the message names it); ERR_BUSY / ERR_DISPOSED
+   * @example
+   * await model.saveSafetensors('lm.safetensors', { names: { 'layers.0': 'rnn', 'layers.1': 'fc' } });
+   * // torch: net.load_state_dict(safetensors.torch.load_file('lm.safetensors'))
+   */
+  async saveSafetensors(path: string, options?: SaveSafetensorsOptions): Promise<void> {
+    if (typeof path !== 'string' || path === '') throw typeError('a non-empty string', 'path', path);
+    const { tensors, metadata } = safetensorsParts(this, options);
+    await writeSafetensors(path, tensors, metadata);
+  }
+
+  /**
+   * Reads a model from a safetensors file. See {@link loadSafetensors}.
+   *
+   * @throws TypeError / RangeError for invalid arguments (the Promise rejects)
+   * @throws RnnkitError ERR_SAFETENSORS for an unreadable, malformed or unfitting file (the message names it and the tensor)
+   * @example
+   * const model = await Model.loadSafetensors('lm.safetensors');
+   */
+  static async loadSafetensors(path: string, options?: LoadSafetensorsOptions): Promise<Model> {
+    if (typeof path !== 'string' || path === '') throw typeError('a non-empty string', 'path', path);
+    const plan = loadPlan(options);
+    const content = await readSafetensors(path);
+    return modelFromSafetensors(content, path, plan, (config) => new Model(config));
+  }
+
+  /**
    * The model as checkpoint parts (a JSON header and named arrays), taken
    * synchronously so it is one consistent snapshot. {@link Model.save} writes
    * them; containers of several models (seq2seq) embed them.
@@ -921,4 +969,32 @@ export function sequential(config: SequentialConfig): Model {
  */
 export function load(path: string): Promise<Model> {
   return Model.load(path);
+}
+
+/**
+ * Reads a model from a safetensors file, e.g. one written by
+ * {@link Model.saveSafetensors} or a PyTorch state_dict saved with
+ * `safetensors.torch.save_file`. The model is built from `options.config`
+ * (a `sequential()` config) or else from the config in the file's metadata;
+ * each weight is looked up under its PyTorch name (mapped by `options.names`,
+ * else by the map stored in the file), must be present with its exact shape,
+ * and is converted (F32 / F64) to the model's dtype. With `strict` (default
+ * true) a tensor the model has no weight for is an error. The tokenizer in
+ * the metadata, if any, comes back as `model.tokenizer`.
+ *
+ * @throws TypeError when `path` is not a non-empty string or an option has the wrong type (the Promise rejects)
+ * @throws TypeError / RangeError for an invalid `options.config` (as {@link sequential}) or an `options.names` that does not fit it (the Promise rejects)
+ * @throws RnnkitError ERR_SAFETENSORS naming the file (and the tensor) when it
+ *   cannot be read, is not a valid safetensors file of F32 / F64 tensors, has
+ *   no config and none was given, or lacks a weight, has one of the wrong
+ *   shape, a non-finite value, or (strict) an extra tensor
+ * @example
+ * // a torch model: class Net(nn.Module) with self.rnn = nn.LSTM(V, 64, batch_first=True), self.fc = nn.Linear(64, V)
+ * const model = await loadSafetensors('net.safetensors', {
+ *   config: { input: { vocabSize: V }, layers: [layers.lstm({ units: 64 }), layers.dense({ units: V })] },
+ *   names: { 'layers.0': 'rnn', 'layers.1': 'fc' },
+ * });
+ */
+export function loadSafetensors(path: string, options?: LoadSafetensorsOptions): Promise<Model> {
+  return Model.loadSafetensors(path, options);
 }

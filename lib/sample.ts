@@ -9,7 +9,7 @@ import { rangeError, received, typeError } from './errors.js';
 import type { Model } from './model.js';
 import type { NativeGenerateOptions } from './native.js';
 import type { LayerState } from './types.js';
-import { integer, knownKeys, number, optionalObject, withDefault } from './validate.js';
+import { integer, knownKeys, number, optionalObject, ordinaryBuffer, withDefault } from './validate.js';
 
 /**
  * What sampling needs of a tokenizer (CharTokenizer and WordTokenizer fit).
@@ -63,6 +63,7 @@ export interface GenerateOptions {
 
 function ids(value: unknown, name: string, limit: number): Int32Array {
   if (!Array.isArray(value) && !(value instanceof Int32Array)) throw typeError('an array of token ids', name, value);
+  if (value instanceof Int32Array) ordinaryBuffer(value, name);
   const out = new Int32Array(value.length);
   for (let i = 0; i < value.length; i++) {
     const v: unknown = value[i];

@@ -25,7 +25,7 @@ import type { OptimizerConfig } from './optimizer.js';
 import { tokenizerFromJSON, type Tokenizer } from './tokenizers/index.js';
 import { permutation, type BatchLog, type EpochLog, type History } from './train.js';
 import type { LayerState, StateTensors, Tensor } from './types.js';
-import { boolean, integer, isObject, knownKeys, number, object, optionalObject, withDefault } from './validate.js';
+import { boolean, integer, isObject, knownKeys, number, object, optionalObject, ordinaryBuffer, withDefault } from './validate.js';
 
 /**
  * The configuration of {@link seq2seq}.
@@ -123,6 +123,7 @@ const isRecurrent = (l: LayerConfig): boolean => l.type === 'lstm' || l.type ===
 
 function ids(value: unknown, name: string, limit: number, allowEmpty: boolean): Int32Array {
   if (!Array.isArray(value) && !(value instanceof Int32Array)) throw typeError('an array of token ids', name, value);
+  if (value instanceof Int32Array) ordinaryBuffer(value, name);
   if (!allowEmpty && value.length === 0) throw rangeError('at least one token id', name, value);
   const out = new Int32Array(value.length);
   for (let i = 0; i < value.length; i++) {

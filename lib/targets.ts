@@ -9,7 +9,7 @@ import { rangeError, received, typeError } from './errors.js';
 import { zeroPadding, type Batch } from './inputs.js';
 import type { Dtype, FloatArray, NativeTargets } from './native.js';
 import { floatArrayOf, formatShape, isFloatArray } from './tensor.js';
-import { isObject } from './validate.js';
+import { isObject, ordinaryBuffer } from './validate.js';
 
 const NAME = 'targets';
 
@@ -98,6 +98,7 @@ function classes(targets: unknown, e: Expect): Int32Array {
     shapeOf(targets, shape);
     const data = targets.data;
     if (!(data instanceof Int32Array)) throw typeError('an Int32Array of class ids', `${NAME}.data`, data);
+    ordinaryBuffer(data, `${NAME}.data`);
     checkLength(data, e.B * steps, shape);
     let out = data;
     for (let b = 0; b < e.B; b++) {
@@ -142,6 +143,7 @@ function values(targets: unknown, e: Expect, loss: Loss, dtype: Dtype): FloatArr
     shapeOf(targets, shape);
     const data = targets.data;
     if (!isFloatArray(data)) throw typeError('a Float32Array or Float64Array', `${NAME}.data`, data);
+    ordinaryBuffer(data, `${NAME}.data`);
     checkLength(data, e.B * steps * e.K, shape);
     const out: FloatArray = data instanceof Ctor ? data : new Ctor(data);
     let dirty = false;

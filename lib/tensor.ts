@@ -5,7 +5,7 @@
 import { describe, rangeError, received, typeError } from './errors.js';
 import type { Dtype, FloatArray } from './native.js';
 import type { Tensor } from './types.js';
-import { isObject } from './validate.js';
+import { isObject, ordinaryBuffer } from './validate.js';
 
 /** Largest accepted dimension of any user shape. */
 const MAX_DIM = 2 ** 31 - 1;
@@ -94,7 +94,7 @@ export function floatData(value: unknown, shape: readonly number[], name: string
       throw rangeError(`shape ${formatShape(shape)}`, `${name}.shape`, received(got));
     }
   }
-  const arr = data as FloatArray;
+  const arr = ordinaryBuffer(data as FloatArray, isFloatArray(value) ? name : `${name}.data`);
   if (arr.length !== size) {
     throw rangeError(`${size} elements (shape ${formatShape(shape)})`, name, received(`length ${arr.length}`));
   }

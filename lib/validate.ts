@@ -159,3 +159,34 @@ export function layerName(value: unknown, name: string): string {
 export function withDefault<T>(value: unknown, fallback: T, check: (v: unknown) => T): T {
   return value === undefined ? fallback : check(value);
 }
+
+/**
+ * Checks that a typed array views an ordinary, attached ArrayBuffer and
+ * returns it. A SharedArrayBuffer may be written by another thread while it is
+ * read (results would silently depend on timing); a detached buffer (after a
+ * transfer) reads as empty and would be reported as a confusing length error.
+ *
+ * @throws RangeError for a SharedArrayBuffer-backed or detached typed array
+ * @example
+ * const ids = ordinaryBuffer(value, 'inputs[0]');
+ */
+export function ordinaryBuffer<A extends ArrayBufferView>(value: A, name: string): A {
+  const buf: ArrayBufferLike = value.buffer;
+  if (typeof SharedArrayBuffer === 'function' && buf instanceof SharedArrayBuffer) {
+    throw rangeError('a typed array on an ordinary ArrayBuffer', name, received('one on a SharedArrayBuffer'));
+  }
+  if (buf.byteLength === 0 && isDetached(buf as ArrayBuffer)) {
+    throw rangeError('a typed array on an attached ArrayBuffer', name, received('one on a detached ArrayBuffer'));
+  }
+  return value;
+}
+
+/** Node 20 has no ArrayBuffer#detached; a view over a detached buffer cannot be made. */
+function isDetached(buf: ArrayBuffer): boolean {
+  try {
+    new Uint8Array(buf, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}

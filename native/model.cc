@@ -5,6 +5,8 @@
 #include <cstring>
 #include <string>
 
+#include <unistd.h>
+
 #include "blas.h"
 #include "dense.h"
 #include "ops.h"
@@ -16,7 +18,7 @@ namespace rnnkit {
 
 static bool isRecurrent(LayerType t) { return t == LayerType::Rnn || t == LayerType::Gru || t == LayerType::Lstm; }
 
-void validateSpec(const ModelSpec& spec) {
+size_t validateSpec(const ModelSpec& spec) {
   auto fail = [](const std::string& what) { throwRange("Invalid model spec: " + what); };
   if (spec.inputSize < 1 || spec.inputSize > (1 << 24)) fail("inputSize must be in [1, 16777216]");
   if (spec.layers.empty()) fail("layers must not be empty");
@@ -38,7 +40,12 @@ void validateSpec(const ModelSpec& spec) {
         fail(at + ".activation must be tanh or relu");
       const size_t G = l.type == LayerType::Lstm ? 4 : l.type == LayerType::Rnn ? 1 : l.gruMinimal ? 2 : 3;
       const size_t dirs = l.bidirectional ? 2 : 1;
-      params += dirs * (G * l.units * ((size_t)cols + l.units + 2) + 3 * (size_t)l.units * l.units);
+      const size_t H = (size_t)l.units;
+      const size_t peep = l.type != LayerType::Lstm                ? 0
+                          : l.peephole == Peephole::Diagonal ? 3 * H
+                          : l.peephole == Peephole::Full     ? 3 * H * H
+                                                             : 0;
+      params += dirs * (G * H * ((size_t)cols + H + 2) + peep);  // exactly what RecurrentLayer::describe lays out
       seq = l.returnSequences;
       cols = (int)dirs * l.units;
     } else {
@@ -51,6 +58,12 @@ void validateSpec(const ModelSpec& spec) {
     bool any = false;
     for (const LayerSpec& l : spec.layers) any = any || isRecurrent(l.type);
     if (!any) fail("a condition needs a recurrent layer whose initial state it sets");
+    for (const LayerSpec& l : spec.layers) {  // the condition layer maps K features to the first h0 (and c0)
+      if (!isRecurrent(l.type)) continue;
+      const size_t rows = (l.bidirectional ? 2 : 1) * (size_t)l.units * (l.type == LayerType::Lstm ? 2 : 1);
+      params += rows * ((size_t)spec.conditionFeatures + 1);
+      break;
+    }
   }
   if (params > ((size_t)1 << 31)) fail("the model would hold more than 2^31 parameters");
   const LayerSpec& last = spec.layers.back();
@@ -62,11 +75,26 @@ void validateSpec(const ModelSpec& spec) {
       !(last.type == LayerType::Dense &&
         (last.activation == Activation::Sigmoid || last.activation == Activation::Linear)))
     fail("loss binaryCrossEntropy needs a final dense layer with activation sigmoid or linear (logits)");
+  return params;
+}
+
+// Physical memory in bytes (0 when unknown). Linux overcommits: a block larger
+// than the machine would be "allocated" and the process killed when touched,
+// so the size is checked against the machine before anything is allocated.
+static size_t physicalMemory() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
 }
 
 template <class T>
 Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
-  validateSpec(spec_);
+  const size_t params = validateSpec(spec_);
+  // parameters, gradients and two Adam moments: four copies of the block
+  const double need = 4.0 * (double)params * sizeof(T), have = (double)physicalMemory();
+  if (have > 0 && need > have)
+    throwRange("Invalid model spec: the model would need " + std::to_string((int)std::ceil(need / 1e9)) +
+               " GB for its parameters, gradients and optimizer moments, more than this machine's " +
+               std::to_string((int)(have / 1e9)) + " GB of memory");
   int cols = spec_.inputSize;
   bool seq = true;
   size_t offset = 0;
@@ -100,6 +128,7 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
     table_.push_back({-1, "bias", {condR_}, offset, (size_t)condR_});
     offset += condR_;
   }
+  if (offset != params) throwRange("internal: parameter count mismatch");  // validateSpec must match the layout
   params_.assign(offset, T(0));
   for (size_t i = 0; i < layers_.size(); ++i)
     layers_[i]->init(params_.data(), splitmix64(((uint64_t)spec_.seed << 20) ^ (uint64_t)i));

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <system_error>
+#include <thread>
 
 #include "blas.h"
 #include "cells.h"
@@ -10,6 +12,7 @@
 #include "ops.h"
 #include "errors.h"
 #include "rng.h"
+#include "stepgemm.h"
 
 namespace rnnkit {
 namespace {
@@ -21,6 +24,49 @@ int gatesOf(const LayerSpec& s) {
     case LayerType::Gru: return s.gruMinimal ? 2 : 3;
     default: throwRange("not a recurrent layer");
   }
+}
+
+// How many row chunks a batch of B rows is split into: one per BLAS thread
+// (rnnkit.setThreads / OPENBLAS_NUM_THREADS), at least 8 rows each (the step
+// kernel's row tile), so small batches stay on one thread.
+int rowChunks(int B) {
+  const int n = std::min(blasThreads(), B / 8);
+  return n < 1 ? 1 : n;
+}
+
+// Runs fn(b0, b1, k) for the k-th chunk of rows [b0, b1), chunk 0 on the calling
+// thread and the others on threads of their own, and waits for all of them.
+// Chunks are multiples of 8 rows (whole register tiles) except the last.
+template <class F>
+void forRows(int B, F&& fn) {
+  const int n = rowChunks(B);
+  if (n == 1) {
+    fn(0, B, 0);
+    return;
+  }
+  const int chunk = ((B + n - 1) / n + 7) / 8 * 8;
+  std::vector<std::thread> pool;
+  pool.reserve(n - 1);
+  int k = 1;
+  try {
+    for (; k < n && k * chunk < B; ++k) pool.emplace_back([&fn, k, chunk, B] { fn(k * chunk, std::min(B, (k + 1) * chunk), k); });
+  } catch (const std::system_error&) {
+    // no thread to be had: the remaining chunks run here, after chunk 0
+  }
+  fn(0, std::min(B, chunk), 0);
+  for (int j = k; j < n && j * chunk < B; ++j) fn(j * chunk, std::min(B, (j + 1) * chunk), j);
+  for (auto& th : pool) th.join();
+}
+
+// W^T of a (rows, cols) matrix into `buf` (cols, rows), rebuilt only when the
+// parameters changed since it was made (cached == version).
+template <class T>
+const T* transposed(std::vector<T>& buf, uint64_t cached, uint64_t version, const T* W, int rows, int cols) {
+  if (buf.size() != (size_t)rows * cols) buf.assign((size_t)rows * cols, T(0));
+  else if (cached == version) return buf.data();
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) buf[(size_t)j * rows + i] = W[(size_t)i * cols + j];
+  return buf.data();
 }
 
 }  // namespace
@@ -122,88 +168,97 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
   T* aux = spec_.type == LayerType::Gru && !spec_.gruMinimal ? ensure(r.aux, TB * H) : nullptr;
 
   // 3. The recurrence: per step one recurrent GEMM and one fused gate kernel.
-  for (int s = 0; s < Tn; ++s) {
-    const int t = d == 0 ? s : Tn - 1 - s;
-    const T* hp = hb + prevIdx(d, t) * BH;  // (B, H)
-    T* hc = hb + curIdx(d, t) * BH;         // (B, H)
-    T* at = xp + (size_t)t * B * GH;         // (B, GH) pre-activations in, gate activations out
-    // Rows past their length carry the state (and c) unchanged.
-    auto carry = [&](int b, const T* cp, T* cc) {
-      std::memcpy(hc + b * H, hp + b * H, sizeof(T) * H);
-      if (cc) std::memcpy(cc + b * H, cp + b * H, sizeof(T) * H);
-    };
-    switch (spec_.type) {
-      case LayerType::Rnn: {
-        gemm<T>(false, true, B, H, H, T(1), hp, H, Whh, H, T(0), tmp, H);
-        const bool relu = spec_.activation == Activation::Relu;
-        for (int b = 0; b < B; ++b) {
-          if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
-          else cells::rnnForward(H, relu, at + (size_t)b * H, tmp + (size_t)b * H, bhh, hc + b * H);
-        }
-        break;
-      }
-      case LayerType::Lstm: {
-        gemm<T>(false, true, B, GH, H, T(1), hp, H, Whh, H, T(0), tmp, GH);
-        const T* cp = cb + prevIdx(d, t) * BH;
-        T* cc = cb + curIdx(d, t) * BH;
-        if (tmp2) gemm<T>(false, true, B, 3 * H, H, T(1), cp, H, P, H, T(0), tmp2, 3 * H);
-        const T* peep = spec_.peephole == Peephole::Diagonal ? P : nullptr;
-        for (int b = 0; b < B; ++b) {
-          if (!ctx.active(t, b)) carry(b, cp, cc);
-          else
-            cells::lstmForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, cp + b * H, peep,
-                               tmp2 ? tmp2 + (size_t)b * 3 * H : nullptr, cc + b * H, tcb + (size_t)t * BH + b * H,
-                               hc + b * H);
-        }
-        break;
-      }
-      case LayerType::Gru: {
-        if (spec_.gruMinimal) {
-          gemm<T>(false, true, B, GH, H, T(1), hp, H, Whh, H, T(0), tmp, GH);
-          for (int b = 0; b < B; ++b) {
+  // Rows are independent, so the batch is split across threads and each runs
+  // the whole time loop for its rows (no hand-off per step).
+  const T* WhhT = transposed(r.whhT, r.tVersion, ctx.version, Whh, GH, H);  // (H, GH)
+  const T* PT = tmp2 ? transposed(r.peepT, r.tVersion, ctx.version, P, 3 * H, H) : nullptr;  // (H, 3H)
+  r.tVersion = ctx.version;
+  forRows(B, [&](int b0, int b1, int) {
+    const int M = b1 - b0;
+    for (int s = 0; s < Tn; ++s) {
+      const int t = d == 0 ? s : Tn - 1 - s;
+      const T* hp = hb + prevIdx(d, t) * BH;  // (B, H)
+      T* hc = hb + curIdx(d, t) * BH;         // (B, H)
+      T* at = xp + (size_t)t * B * GH;         // (B, GH) pre-activations in, gate activations out
+      // Rows past their length carry the state (and c) unchanged.
+      auto carry = [&](int b, const T* cp, T* cc) {
+        std::memcpy(hc + b * H, hp + b * H, sizeof(T) * H);
+        if (cc) std::memcpy(cc + b * H, cp + b * H, sizeof(T) * H);
+      };
+      T* tm = tmp + (size_t)b0 * GH;  // this thread's rows of tmp
+      switch (spec_.type) {
+        case LayerType::Rnn: {
+          stepGemm<T>(M, H, H, hp + b0 * H, H, WhhT, GH, tm, GH, false);
+          const bool relu = spec_.activation == Activation::Relu;
+          for (int b = b0; b < b1; ++b) {
             if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
-            else cells::gruMinimalForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, hc + b * H);
+            else cells::rnnForward(H, relu, at + (size_t)b * H, tmp + (size_t)b * GH, bhh, hc + b * H);
           }
-        } else if (spec_.resetAfter) {
-          gemm<T>(false, true, B, GH, H, T(1), hp, H, Whh, H, T(0), tmp, GH);
-          T* ax = aux + (size_t)t * BH;  // (B, H) W_hn h<t-1> + b_hn
-          for (int b = 0; b < B; ++b) {
-            if (!ctx.active(t, b)) {
-              carry(b, nullptr, nullptr);
-              std::fill(ax + b * H, ax + (b + 1) * H, T(0));
-            } else {
-              cells::gruAfterForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, ax + b * H,
-                                     hc + b * H);
+          break;
+        }
+        case LayerType::Lstm: {
+          stepGemm<T>(M, GH, H, hp + b0 * H, H, WhhT, GH, tm, GH, false);
+          const T* cp = cb + prevIdx(d, t) * BH;
+          T* cc = cb + curIdx(d, t) * BH;
+          if (tmp2) stepGemm<T>(M, 3 * H, H, cp + b0 * H, H, PT, 3 * H, tmp2 + (size_t)b0 * 3 * H, 3 * H, false);
+          const T* peep = spec_.peephole == Peephole::Diagonal ? P : nullptr;
+          for (int b = b0; b < b1; ++b) {
+            if (!ctx.active(t, b)) carry(b, cp, cc);
+            else
+              cells::lstmForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, cp + b * H, peep,
+                                 tmp2 ? tmp2 + (size_t)b * 3 * H : nullptr, cc + b * H, tcb + (size_t)t * BH + b * H,
+                                 hc + b * H);
+          }
+          break;
+        }
+        case LayerType::Gru: {
+          if (spec_.gruMinimal) {
+            stepGemm<T>(M, GH, H, hp + b0 * H, H, WhhT, GH, tm, GH, false);
+            for (int b = b0; b < b1; ++b) {
+              if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
+              else cells::gruMinimalForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, hc + b * H);
+            }
+          } else if (spec_.resetAfter) {
+            stepGemm<T>(M, GH, H, hp + b0 * H, H, WhhT, GH, tm, GH, false);
+            T* ax = aux + (size_t)t * BH;  // (B, H) W_hn h<t-1> + b_hn
+            for (int b = b0; b < b1; ++b) {
+              if (!ctx.active(t, b)) {
+                carry(b, nullptr, nullptr);
+                std::fill(ax + b * H, ax + (b + 1) * H, T(0));
+              } else {
+                cells::gruAfterForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, ax + b * H,
+                                       hc + b * H);
+              }
+            }
+          } else {
+            // Two recurrent GEMMs: [r, z] from h<t-1>, then n's from r * h<t-1>.
+            stepGemm<T>(M, 2 * H, H, hp + b0 * H, H, WhhT, GH, tm, GH, false);
+            T* rh = aux + (size_t)t * BH;  // (B, H) r * h<t-1>
+            for (int b = b0; b < b1; ++b) {
+              if (!ctx.active(t, b)) std::fill(rh + b * H, rh + (b + 1) * H, T(0));
+              else cells::gruBeforeGates(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, rh + b * H);
+            }
+            stepGemm<T>(M, H, H, rh + b0 * H, H, WhhT + 2 * H, GH, tm + 2 * H, GH, false);
+            for (int b = b0; b < b1; ++b) {
+              if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
+              else
+                cells::gruBeforeOutput(H, at + (size_t)b * GH, tmp + (size_t)b * GH + 2 * H, bhh + 2 * H, hp + b * H,
+                                       hc + b * H);
             }
           }
-        } else {
-          // Two recurrent GEMMs: [r, z] from h<t-1>, then n's from r * h<t-1>.
-          gemm<T>(false, true, B, 2 * H, H, T(1), hp, H, Whh, H, T(0), tmp, GH);
-          T* rh = aux + (size_t)t * BH;  // (B, H) r * h<t-1>
-          for (int b = 0; b < B; ++b) {
-            if (!ctx.active(t, b)) std::fill(rh + b * H, rh + (b + 1) * H, T(0));
-            else cells::gruBeforeGates(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, rh + b * H);
-          }
-          gemm<T>(false, true, B, H, H, T(1), rh, H, Whh + (size_t)2 * H * H, H, T(0), tmp + 2 * H, GH);
-          for (int b = 0; b < B; ++b) {
-            if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
-            else
-              cells::gruBeforeOutput(H, at + (size_t)b * GH, tmp + (size_t)b * GH + 2 * H, bhh + 2 * H, hp + b * H,
-                                     hc + b * H);
-          }
+          break;
         }
-        break;
+        default: break;
       }
-      default: break;
-    }
-    if (spec_.returnSequences) {
-      for (int b = 0; b < B; ++b) {
-        T* o = out + ((size_t)t * B + b) * outLd;
-        if (ctx.active(t, b)) std::memcpy(o, hc + b * H, sizeof(T) * H);
-        else std::fill(o, o + H, T(0));
+      if (spec_.returnSequences) {
+        for (int b = b0; b < b1; ++b) {
+          T* o = out + ((size_t)t * B + b) * outLd;
+          if (ctx.active(t, b)) std::memcpy(o, hc + b * H, sizeof(T) * H);
+          else std::fill(o, o + H, T(0));
+        }
       }
     }
-  }
+  });
   if (!spec_.returnSequences) {
     // The last valid output: the forward direction's state at lengths[b]-1, the
     // backward direction's at t = 0; both are the direction's final state.
@@ -273,86 +328,115 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
     else std::fill(dc, dc + BH, T(0));
   }
 
-  for (int s = 0; s < Tn; ++s) {
-    const int t = d == 0 ? Tn - 1 - s : s;  // reverse of the processing order
-    if (spec_.returnSequences)
-      for (int b = 0; b < B; ++b)
-        if (ctx.active(t, b))
-          for (int j = 0; j < H; ++j) dh[b * H + j] += dOut[((size_t)t * B + b) * ld + j];
-    const T* hp = hb + prevIdx(d, t) * BH;
-    const T* hc = hb + curIdx(d, t) * BH;
-    const T* at = xp + (size_t)t * B * GH;
-    T* dx = dxp + (size_t)t * B * GH;
-    T* dhh = dhp + (size_t)t * B * GH;
-    // Rows past their length pass dh (and dc) through and have no gate gradient.
-    auto pass = [&](int b, T* g, T* gh) {
-      std::fill(g, g + GH, T(0));
-      if (gh) std::fill(gh, gh + GH, T(0));
-      std::memcpy(dhn + b * H, dh + b * H, sizeof(T) * H);
-      if (lstm) std::memcpy(dcn + b * H, dc + b * H, sizeof(T) * H);
-    };
-    switch (spec_.type) {
-      case LayerType::Rnn: {
-        const bool relu = spec_.activation == Activation::Relu;
-        for (int b = 0; b < B; ++b) {
-          if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
-          else cells::rnnBackward(H, relu, hc + b * H, dh + b * H, dx + (size_t)b * GH, dhn + b * H);
-        }
-        gemm<T>(false, false, B, H, H, T(1), dx, H, Whh, H, T(1), dhn, H);
-        break;
-      }
-      case LayerType::Lstm: {
-        const T* cp = cb + prevIdx(d, t) * BH;
-        const T* cc = cb + curIdx(d, t) * BH;
-        for (int b = 0; b < B; ++b) {
-          if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
-          else
-            cells::lstmBackward(H, at + (size_t)b * GH, cp + b * H, cc + b * H, r.tc.data() + (size_t)t * BH + b * H,
-                                dh + b * H, dc + b * H, diag ? P : nullptr, dx + (size_t)b * GH, dcn + b * H,
-                                dhn + b * H, dP);
-        }
-        if (full) {  // dc<t-1> += [di, df] P_if + do P_o
-          gemm<T>(false, false, B, H, 2 * H, T(1), dx, GH, P, H, T(1), dcn, H);
-          gemm<T>(false, false, B, H, H, T(1), dx + 3 * H, GH, P + (size_t)2 * H * H, H, T(1), dcn, H);
-        }
-        gemm<T>(false, false, B, H, GH, T(1), dx, GH, Whh, H, T(1), dhn, H);
-        break;
-      }
-      case LayerType::Gru: {
-        if (spec_.gruMinimal) {
-          for (int b = 0; b < B; ++b) {
+  // Rows are independent: each thread runs the whole reversed time loop for its
+  // rows. The diagonal peephole gradient sums over rows, so each thread keeps
+  // its own partial sum, added in a fixed order afterwards.
+  const int chunks = rowChunks(B);
+  T* dPpart = diag ? ensure(dPpart_, (size_t)chunks * 3 * H) : nullptr;
+  if (dPpart) std::fill(dPpart, dPpart + (size_t)chunks * 3 * H, T(0));
+  forRows(B, [&](int b0, int b1, int k) {
+    const int M = b1 - b0;
+    T* dhc = dh;   // this thread's view of the ping-pong buffers (rows b0..b1)
+    T* dhnc = dhn;
+    T* dcc = dc;
+    T* dcnc = dcn;
+    T* dPk = dPpart ? dPpart + (size_t)k * 3 * H : dP;
+    for (int s = 0; s < Tn; ++s) {
+      const int t = d == 0 ? Tn - 1 - s : s;  // reverse of the processing order
+      if (spec_.returnSequences)
+        for (int b = b0; b < b1; ++b)
+          if (ctx.active(t, b))
+            for (int j = 0; j < H; ++j) dhc[b * H + j] += dOut[((size_t)t * B + b) * ld + j];
+      const T* hp = hb + prevIdx(d, t) * BH;
+      const T* hc = hb + curIdx(d, t) * BH;
+      const T* at = xp + (size_t)t * B * GH;
+      T* dx = dxp + (size_t)t * B * GH;
+      T* dhh = dhp + (size_t)t * B * GH;
+      // Rows past their length pass dh (and dc) through and have no gate gradient.
+      auto pass = [&](int b, T* g, T* gh) {
+        std::fill(g, g + GH, T(0));
+        if (gh) std::fill(gh, gh + GH, T(0));
+        std::memcpy(dhnc + b * H, dhc + b * H, sizeof(T) * H);
+        if (lstm) std::memcpy(dcnc + b * H, dcc + b * H, sizeof(T) * H);
+      };
+      T* dxm = dx + (size_t)b0 * GH;  // this thread's rows
+      T* dhnm = dhnc + (size_t)b0 * H;
+      switch (spec_.type) {
+        case LayerType::Rnn: {
+          const bool relu = spec_.activation == Activation::Relu;
+          for (int b = b0; b < b1; ++b) {
             if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
-            else cells::gruMinimalBackward(H, at + (size_t)b * GH, hp + b * H, dh + b * H, dx + (size_t)b * GH, dhn + b * H);
+            else cells::rnnBackward(H, relu, hc + b * H, dhc + b * H, dx + (size_t)b * GH, dhnc + b * H);
           }
-          gemm<T>(false, false, B, H, GH, T(1), dx, GH, Whh, H, T(1), dhn, H);
-        } else if (gruAfter) {
-          const T* ax = aux + (size_t)t * BH;
-          for (int b = 0; b < B; ++b) {
-            if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, dhh + (size_t)b * GH);
+          stepGemm<T>(M, H, H, dxm, H, Whh, H, dhnm, H, true);
+          break;
+        }
+        case LayerType::Lstm: {
+          const T* cp = cb + prevIdx(d, t) * BH;
+          const T* cc = cb + curIdx(d, t) * BH;
+          for (int b = b0; b < b1; ++b) {
+            if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
             else
-              cells::gruAfterBackward(H, at + (size_t)b * GH, ax + b * H, hp + b * H, dh + b * H, dx + (size_t)b * GH,
-                                      dhh + (size_t)b * GH, dhn + b * H);
+              cells::lstmBackward(H, at + (size_t)b * GH, cp + b * H, cc + b * H, r.tc.data() + (size_t)t * BH + b * H,
+                                  dhc + b * H, dcc + b * H, diag ? P : nullptr, dx + (size_t)b * GH, dcnc + b * H,
+                                  dhnc + b * H, dPk);
           }
-          gemm<T>(false, false, B, H, GH, T(1), dhh, GH, Whh, H, T(1), dhn, H);
-        } else {
-          // Reset before the product: dn and dz, then d(r*h) = dn W_hn, then dr.
-          for (int b = 0; b < B; ++b) {
-            if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
-            else cells::gruBeforeBackwardOutput(H, at + (size_t)b * GH, hp + b * H, dh + b * H, dx + (size_t)b * GH, dhn + b * H);
+          if (full) {  // dc<t-1> += [di, df] P_if + do P_o
+            T* dcnm = dcnc + (size_t)b0 * H;
+            stepGemm<T>(M, H, 2 * H, dxm, GH, P, H, dcnm, H, true);
+            stepGemm<T>(M, H, H, dxm + 3 * H, GH, P + (size_t)2 * H * H, H, dcnm, H, true);
           }
-          gemm<T>(false, false, B, H, H, T(1), dx + 2 * H, GH, Whh + (size_t)2 * H * H, H, T(0), tmp, H);
-          for (int b = 0; b < B; ++b)
-            if (ctx.active(t, b))
-              cells::gruBeforeBackwardGates(H, at + (size_t)b * GH, hp + b * H, tmp + b * H, dx + (size_t)b * GH, dhn + b * H);
-          gemm<T>(false, false, B, H, 2 * H, T(1), dx, GH, Whh, H, T(1), dhn, H);
+          stepGemm<T>(M, H, GH, dxm, GH, Whh, H, dhnm, H, true);
+          break;
         }
-        break;
+        case LayerType::Gru: {
+          if (spec_.gruMinimal) {
+            for (int b = b0; b < b1; ++b) {
+              if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
+              else
+                cells::gruMinimalBackward(H, at + (size_t)b * GH, hp + b * H, dhc + b * H, dx + (size_t)b * GH,
+                                          dhnc + b * H);
+            }
+            stepGemm<T>(M, H, GH, dxm, GH, Whh, H, dhnm, H, true);
+          } else if (gruAfter) {
+            const T* ax = aux + (size_t)t * BH;
+            for (int b = b0; b < b1; ++b) {
+              if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, dhh + (size_t)b * GH);
+              else
+                cells::gruAfterBackward(H, at + (size_t)b * GH, ax + b * H, hp + b * H, dhc + b * H,
+                                        dx + (size_t)b * GH, dhh + (size_t)b * GH, dhnc + b * H);
+            }
+            stepGemm<T>(M, H, GH, dhh + (size_t)b0 * GH, GH, Whh, H, dhnm, H, true);
+          } else {
+            // Reset before the product: dn and dz, then d(r*h) = dn W_hn, then dr.
+            for (int b = b0; b < b1; ++b) {
+              if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
+              else
+                cells::gruBeforeBackwardOutput(H, at + (size_t)b * GH, hp + b * H, dhc + b * H, dx + (size_t)b * GH,
+                                               dhnc + b * H);
+            }
+            stepGemm<T>(M, H, H, dxm + 2 * H, GH, Whh + (size_t)2 * H * H, H, tmp + (size_t)b0 * H, H, false);
+            for (int b = b0; b < b1; ++b)
+              if (ctx.active(t, b))
+                cells::gruBeforeBackwardGates(H, at + (size_t)b * GH, hp + b * H, tmp + b * H, dx + (size_t)b * GH,
+                                              dhnc + b * H);
+            stepGemm<T>(M, H, 2 * H, dxm, GH, Whh, H, dhnm, H, true);
+          }
+          break;
+        }
+        default: break;
       }
-      default: break;
+      std::swap(dhc, dhnc);
+      if (lstm) std::swap(dcc, dcnc);
     }
+  });
+  if (Tn % 2) {  // every thread swapped Tn times: the final gradients are in the other buffer
     std::swap(dh, dhn);
     if (lstm) std::swap(dc, dcn);
   }
+  if (dPpart)
+    for (int k = 0; k < chunks; ++k)
+      for (int j = 0; j < 3 * H; ++j) dP[j] += dPpart[(size_t)k * 3 * H + j];
   std::memcpy(dh0_.data() + d * BH, dh, sizeof(T) * BH);
   if (lstm) std::memcpy(dc0_.data() + d * BH, dc, sizeof(T) * BH);
 

@@ -70,6 +70,9 @@ class RecurrentLayer : public Layer<T> {
     std::vector<T> wt;    // (V, G*H) W_ih^T for token gathers (cached per parameter version)
     std::vector<T> dwt;   // (V, G*H) its gradient (scatter target)
     uint64_t wtVersion = ~0ull;
+    std::vector<T> whhT;  // (H, G*H) W_hh^T for the forward step GEMM (cached per parameter version)
+    std::vector<T> peepT; // (H, 3H) full peephole P^T, likewise
+    uint64_t tVersion = ~0ull;
   };
 
   void forwardDir(const Ctx& ctx, const T* params, const Act<T>& in, int d, T* out, int outLd);
@@ -85,6 +88,7 @@ class RecurrentLayer : public Layer<T> {
   std::vector<T> tmp_, tmp2_;      // (B, G*H), (B, 3H)
   std::vector<T> dh_, dhn_, dc_, dcn_;  // (B, H)
   std::vector<T> dh0_, dc0_;       // (dirs, B, H)
+  std::vector<T> dPpart_;          // (threads, 3H) per-thread diagonal peephole gradients
 };
 
 }  // namespace rnnkit

@@ -61,6 +61,6 @@ struct OptimizerSpec {
 };
 
 // Checks a spec for consistency; throws Error(Range) naming the offending field.
-void validateSpec(const ModelSpec& spec);
+size_t validateSpec(const ModelSpec& spec);  // returns the parameter count
 
 }  // namespace rnnkit

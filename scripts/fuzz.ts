@@ -309,15 +309,9 @@ function maybeMutate(r: Rng, v: unknown, pValid: number, n = 2): unknown {
  * "<op> <class> <message>" (op without its model prefix). They are counted
  * apart and do not fail a run; --strict counts them as unexpected.
  */
-export const KNOWN_ISSUES: readonly { id: string; target: 'api' | 'native'; match: RegExp; text: string }[] = [
-  {
-    id: 'K1',
-    target: 'native',
-    match: /^get (numParams|dtype) \(wrong this\) Error Invalid argument/,
-    text: 'NativeModel.prototype numParams / dtype getters called on a non-NativeModel throw a plain Error("Invalid argument") without a code',
-  },
-];
-// Fixed since, and so no longer listed (they would count as unexpected again): K2 huge batches,
+export const KNOWN_ISSUES: readonly { id: string; target: 'api' | 'native'; match: RegExp; text: string }[] = [];
+// Fixed since, and so no longer listed (they would count as unexpected again): K1 getters on a
+// foreign `this` (now a TypeError), K2 huge batches,
 // K3 (a crash: a sparse array of length >= 2^31 as `inputs`; now a RangeError, generated only with
 // --known-crashers because building such inputs is slow), K4 hand-made datasets, K5 sparse layer
 // arrays, K6 updates that overflow the weights (test/numerics.test.ts), K7 sparse seq2seq rows, K8 / K9

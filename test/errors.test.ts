@@ -3,6 +3,7 @@
  * that follows "Expected <what> for <name> but received <value>" and names the
  * argument. Plus native failures (ERR_DISPOSED, ERR_BUSY) and their stacks.
  */
+import { totalmem } from 'node:os';
 import test from 'ava';
 import { layers, Model, RnnkitError, sequential, type SequentialConfig } from '../lib/index.js';
 import { describe, fromNative } from '../lib/errors.js';
@@ -482,4 +483,63 @@ test('dispose while a call runs: the call finishes, later calls fail with ERR_DI
   t.true(Number.isFinite(res.loss));
   const err = await t.throwsAsync(() => m.predict([[1]]), { instanceOf: RnnkitError });
   t.is((err as RnnkitError).code, 'ERR_DISPOSED');
+});
+
+// ---------------------------------------------------------------------------
+// Shared and detached buffers: a SharedArrayBuffer can change under a copy
+// (another thread), and a detached one reads as empty. Both are RangeErrors
+// naming the argument, in the API and again in the raw binding.
+
+function sharedInt32(values: number[]): Int32Array {
+  const a = new Int32Array(new SharedArrayBuffer(values.length * 4));
+  a.set(values);
+  return a;
+}
+function detached<A extends Int32Array | Float32Array>(a: A): A {
+  structuredClone(a.buffer, { transfer: [a.buffer as ArrayBuffer] });
+  return a;
+}
+
+test('SharedArrayBuffer-backed and detached arrays are RangeErrors naming the argument', async (t) => {
+  const model = sequential({ input: { vocabSize: 5 }, layers: [layers.gru({ units: 3 }), layers.dense({ units: 5 })] });
+  const shared = { shape: [1, 3], data: sharedInt32([1, 2, 3]) };
+  await rejectsNamed(t, () => model.predict(shared), RangeError, 'inputs.data', /SharedArrayBuffer/);
+  await rejectsNamed(t, () => model.predict({ shape: [1, 3], data: detached(new Int32Array([1, 2, 3])) }), RangeError, 'inputs.data', /detached/);
+  await rejectsNamed(t, () => model.predict([[1, 2, 3]], { lengths: sharedInt32([2]) }), RangeError, 'options.lengths', /SharedArrayBuffer/);
+  const sharedBias = new Float32Array(new SharedArrayBuffer(5 * 4));
+  throwsNamed(t, () => model.setWeights({ 'layers.1.bias': sharedBias }), RangeError, "weights['layers.1.bias']", /SharedArrayBuffer/);
+  throwsNamed(t, () => model.setWeights({ 'layers.1.bias': { shape: [5], data: detached(new Float32Array(5)) } }), RangeError, "weights['layers.1.bias'].data", /detached/);
+  await rejectsNamed(t, () => model.trainStep([[1, 2]], { shape: [1, 2], data: sharedInt32([2, 3]) }), RangeError, 'targets.data', /SharedArrayBuffer/);
+  await rejectsNamed(t, () => model.generate({ prime: sharedInt32([1]), maxLength: 2, seed: 1 }), RangeError, 'options.prime', /SharedArrayBuffer/);
+  // an ordinary zero-length array is not mistaken for a detached one
+  await rejectsNamed(t, () => model.predict({ shape: [1, 3], data: new Int32Array(0) }), RangeError, 'inputs.data', /length 0/);
+  model.dispose();
+});
+
+test('the raw binding refuses shared / detached arrays and non-finite parameters with RangeErrors', async (t) => {
+  const { native } = await import('../lib/native.js');
+  const NativeModel = native().NativeModel;
+  const m = new NativeModel({ inputKind: 'tokens', inputSize: 4, layers: [{ type: 'rnn', units: 2, activation: 'tanh', bidirectional: false, returnSequences: true }, { type: 'dense', units: 4, activation: 'linear' }], loss: 'crossEntropy', reduction: 'mean', seed: 1, dtype: 'float32' });
+  const batch = (tokens: Int32Array) => ({ B: 1, T: 2, tokens, lengths: new Int32Array([2]) });
+  t.throws(() => m.forward(batch(sharedInt32([1, 2])), false), { instanceOf: RangeError, message: /ordinary ArrayBuffer for batch\.tokens but received one on a SharedArrayBuffer/ });
+  t.throws(() => m.forward(batch(detached(new Int32Array([1, 2]))), false), { instanceOf: RangeError, message: /attached ArrayBuffer for batch\.tokens but received one on a detached ArrayBuffer/ });
+  const before = m.getParams();
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    t.throws(() => m.setParams(0, new Float32Array([0.5, bad])), { instanceOf: RangeError, message: /finite values for data.*data\[1\]/ });
+  }
+  t.deepEqual(m.getParams(), before, 'a refused setParams writes nothing');
+  const ok = await m.forward(batch(new Int32Array([1, 2])), false);
+  t.is(ok.output.length, 8);
+  m.dispose();
+});
+
+// LSTM-23000 in float64: 2.1e9 parameters (under the 2^31 cap), 68 GB with gradients and Adam moments
+(totalmem() < 60e9 ? test : test.skip)('a model larger than the machine is refused before anything is allocated', (t) => {
+  const t0 = performance.now();
+  const err = t.throws(
+    () => sequential({ input: { vocabSize: 64 }, dtype: 'float64', layers: [layers.lstm({ units: 23000 }), layers.dense({ units: 64 })] }),
+    { instanceOf: RangeError },
+  );
+  t.regex(err?.message ?? '', /GB for its parameters, gradients and optimizer moments, more than this machine's \d+ GB/);
+  t.true(performance.now() - t0 < 2000, 'refused up front, not after allocating');
 });

@@ -95,10 +95,20 @@ for (const [target, seed, calls, classes] of [
 // Known library bugs found by the fuzzer: each asserts the correct behaviour and
 // is expected to fail until it is fixed (KNOWN_ISSUES in scripts/fuzz.ts).
 
-test.failing('K1: NativeModel getters on a foreign `this` throw a TypeError', (t) => {
-  const get = Object.getOwnPropertyDescriptor(native().NativeModel.prototype, 'numParams')!.get!;
-  const err = t.throws(() => get.call({}));
-  t.true(err instanceof TypeError, `got ${err?.constructor.name}: ${err?.message}`);
+test('K1: NativeModel getters on a foreign `this` throw a TypeError', (t) => {
+  const proto = native().NativeModel.prototype;
+  for (const key of ['numParams', 'dtype']) {
+    const get = Object.getOwnPropertyDescriptor(proto, key)!.get!;
+    for (const self of [{}, Object.create(proto), null, 3]) {
+      const err = t.throws(() => get.call(self));
+      t.true(err instanceof TypeError, `${key}: got ${err?.constructor.name}: ${err?.message}`);
+    }
+  }
+  const model = new (native().NativeModel)({ inputKind: 'tokens', inputSize: 3, layers: [{ type: 'dense', units: 3, activation: 'linear' }], loss: 'mse', reduction: 'mean', seed: 1, dtype: 'float64' });
+  t.is(model.numParams, 12);
+  t.is(model.dtype, 'float64');
+  model.dispose();
+  t.is(model.dtype, 'float64', 'dtype stays true after dispose');
 });
 
 test('K2: a batch of 200k one-step rows is validated without "Maximum call stack size exceeded"', async (t) => {

@@ -5,7 +5,7 @@
  * join back into text.
  */
 import { rangeError, typeError } from '../errors.js';
-import { boolean, integer, knownKeys, optionalObject, withDefault } from '../validate.js';
+import { boolean, integer, knownKeys, optionalObject, ordinaryBuffer, withDefault } from '../validate.js';
 import type { TokenizerJSON, TokenizerKind } from './json.js';
 import { BOS_ID, EOS_ID, NUM_SPECIAL, PAD_ID, UNK_ID } from './special.js';
 
@@ -198,6 +198,7 @@ export abstract class Tokenizer {
     const max = this.size - 1;
     const what = `an integer in [0, ${max}]`;
     if (ids instanceof Int32Array) {
+      ordinaryBuffer(ids, name);
       for (let i = 0; i < ids.length; i++) {
         if (ids[i]! < 0 || ids[i]! > max) throw rangeError(what, `${name}[${i}]`, ids[i]);
       }

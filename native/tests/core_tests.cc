@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "blas.h"
+#include "stepgemm.h"
 #include "model.h"
 #include "rng.h"
 
@@ -46,12 +47,41 @@ static void testGemm(const char* type, int M = 7, int N = 5, int K = 9) {
     }
 }
 
+// The per-step kernel (native/stepgemm.cc) against the reference: odd sizes that
+// leave partial row tiles and partial column vectors, overwrite and accumulate,
+// leading dimensions wider than the matrices.
+template <class T>
+static void testStepGemm(const char* type, int M, int N, int K) {
+  Rng rng(9);
+  for (int acc = 0; acc < 2; ++acc) {
+    const int lda = K + 3, ldb = N + 5, ldc = N + 2;
+    std::vector<T> A((size_t)M * lda), B((size_t)K * ldb), C((size_t)M * ldc), R((size_t)M * ldc);
+    for (auto& v : A) v = (T)(rng.uniform() - 0.5);
+    for (auto& v : B) v = (T)(rng.uniform() - 0.5);
+    for (size_t i = 0; i < C.size(); ++i) C[i] = R[i] = (T)(rng.uniform() - 0.5);
+    stepGemm<T>(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, acc);
+    gemmReference<T>(false, false, M, N, K, T(1), A.data(), lda, B.data(), ldb, T(acc), R.data(), ldc);
+    double worst = 0;
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < ldc; ++j) {  // columns past N must be untouched
+        const size_t at = (size_t)i * ldc + j;
+        worst = std::max(worst, (double)std::fabs(C[at] - R[at]));
+      }
+    check(worst < (sizeof(T) == 4 ? 1e-5 * std::sqrt((double)K) : 1e-12),
+          std::string("stepGemm<") + type + "> " + std::to_string(M) + "x" + std::to_string(N) + "x" +
+              std::to_string(K) + (acc ? " accumulate" : " overwrite"),
+          "max diff " + sci(worst));
+  }
+}
+
 // Central differences over every parameter of a small model; relative to the largest gradient.
-static void gradcheck(const std::string& name, ModelSpec spec) {
+static void gradcheck(const std::string& name, ModelSpec spec, int B = 3) {
   spec.seed = 11;
   Model<double> m(spec);
-  const int B = 3, Tn = 4;
+  const int Tn = 4;
   std::vector<int32_t> lengths = {4, 2, 3}, tokens(B * Tn);
+  lengths.resize(B);
+  for (int b = 3; b < B; ++b) lengths[b] = 1 + (b * 5) % Tn;  // mixed lengths in every row chunk
   std::vector<double> features;
   for (int i = 0; i < B * Tn; ++i) tokens[i] = (i * 7 + 3) % spec.inputSize;
   Batch<double> batch;
@@ -230,6 +260,11 @@ int main() {
   testGemm<float>("float, one row", 1);
   testGemm<float>("float, one row of a large matrix (sgemv)", 1, 600, 500);
   testGemm<double>("double");
+  testStepGemm<float>("float", 13, 37, 19);
+  testStepGemm<float>("float", 16, 64, 128);
+  testStepGemm<float>("float", 1, 5, 3);
+  testStepGemm<double>("double", 13, 37, 19);
+  testStepGemm<double>("double", 8, 16, 7);
   gradcheck("rnn tanh", lm({rec(LayerType::Rnn)}));
   gradcheck("rnn relu", lm({rec(LayerType::Rnn, [](LayerSpec& l) { l.activation = Activation::Relu; })}));
   gradcheck("gru resetAfter", lm({rec(LayerType::Gru)}));
@@ -281,6 +316,24 @@ int main() {
     s.layers.back() = dense(2, Activation::Tanh);
     gradcheck("many-to-one mse sum", s);
   }
+  // Batches of 21 rows split into row chunks of 16 + 5 across two threads (the
+  // step kernel's 8-row tiles plus single rows), every cell, 9 units so the gate
+  // widths leave partial vectors; both directions.
+  setBlasThreads(2);
+  auto wide = [](LayerType t, std::function<void(LayerSpec&)> f = nullptr) {
+    return rec(t, [f](LayerSpec& l) {
+      l.units = 9;
+      l.bidirectional = true;
+      if (f) f(l);
+    });
+  };
+  gradcheck("row-split rnn relu", lm({wide(LayerType::Rnn, [](LayerSpec& l) { l.activation = Activation::Relu; })}), 21);
+  gradcheck("row-split gru resetAfter", lm({wide(LayerType::Gru)}), 21);
+  gradcheck("row-split gru reset before", lm({wide(LayerType::Gru, [](LayerSpec& l) { l.resetAfter = false; })}), 21);
+  gradcheck("row-split gru minimal", lm({wide(LayerType::Gru, [](LayerSpec& l) { l.gruMinimal = true; })}), 21);
+  gradcheck("row-split lstm", lm({wide(LayerType::Lstm)}), 21);
+  gradcheck("row-split lstm diagonal peephole", lm({wide(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Diagonal; })}), 21);
+  gradcheck("row-split lstm full peephole", lm({wide(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Full; })}), 21);
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
