@@ -255,6 +255,7 @@ export function native(): NativeBinding {
       `rnnkit: no native binary for ${process.platform}-${process.arch} (node ${process.version}, N-API 8) ` +
         `in ${join(root, 'prebuilds')} or ${join(root, 'build', 'Release')}. ` +
         `Build it from source with: npm run build (needs libopenblas-dev, cmake, g++). Cause: ${msg}`,
+      { cause: err },
     );
   }
   return cached;
