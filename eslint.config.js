@@ -1,5 +1,6 @@
 // ESLint flat config (`npm run lint`): typescript-eslint's type-aware recommended
-// rules over the TypeScript sources, typed through tsconfig.test.json.
+// rules over the TypeScript sources, typed through tsconfig.test.json and, for
+// the type test of the published declarations, test/types/tsconfig.json.
 import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
@@ -11,7 +12,7 @@ export default defineConfig(
     extends: [js.configs.recommended, tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: {
-        project: ['./tsconfig.test.json'],
+        project: ['./tsconfig.test.json', './test/types/tsconfig.json'],
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -27,6 +28,7 @@ export default defineConfig(
   },
   {
     files: ['test/**/*.ts', 'scripts/**/*.ts'],
+    ignores: ['test/types/**'],
     rules: {
       // Tests and the fuzzer call the API with deliberately ill-typed values (through `any`) to check its runtime validation.
       '@typescript-eslint/no-explicit-any': 'off',
