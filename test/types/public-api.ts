@@ -17,11 +17,16 @@ import {
   languageModelData,
   layers,
   load,
+  loadSafetensors,
   loadSeq2Seq,
   Model,
   NUM_SPECIAL,
   PAD_ID,
+  readSafetensors,
   RnnkitError,
+  SAFETENSORS_FORMAT,
+  SAFETENSORS_MAX_HEADER,
+  SAFETENSORS_VERSION,
   Seq2Seq,
   seq2seq,
   sequential,
@@ -33,6 +38,7 @@ import {
   tokenizerFromJSON,
   UNK_ID,
   WordTokenizer,
+  writeSafetensors,
 } from 'rnnkit';
 import type {
   BatchEvaluation,
@@ -49,6 +55,7 @@ import type {
   GradientsResult,
   GruConfig,
   History,
+  LoadSafetensorsOptions,
   LayerConfig,
   LayerState,
   LstmConfig,
@@ -57,7 +64,12 @@ import type {
   RnnConfig,
   RnnkitErrorCode,
   RowDataset,
+  SafetensorsContent,
+  SafetensorsDtype,
+  SafetensorsNames,
+  SafetensorsTensor,
   SamplingTokenizer,
+  SaveSafetensorsOptions,
   SequenceDataset,
   SequentialConfig,
   StateTensors,
@@ -76,9 +88,11 @@ import type {
 import { normalizeConfig } from 'rnnkit';
 // @ts-expect-error -- the native binding is internal
 import { native } from 'rnnkit';
+// @ts-expect-error -- the safetensors codec is internal
+import { decodeSafetensors } from 'rnnkit';
 // @ts-expect-error -- subpaths are not exported
 import { CharTokenizer as Deep } from 'rnnkit/dist/tokenizers/char.js';
-void [normalizeConfig, native, Deep];
+void [normalizeConfig, native, decodeSafetensors, Deep];
 
 // ---- layers -----------------------------------------------------------------------------
 
@@ -415,9 +429,42 @@ await s2s.fit({ inputs: pairs.sources, targets: pairs.targets });
 // @ts-expect-error -- the bridge is chosen from the config
 s2s.bridge = 'identity';
 
+// ---- safetensors (PyTorch interop) ---------------------------------------------------------
+
+const names: SafetensorsNames = { 'layers.0': 'rnn', 'layers.1': 'fc' };
+const saveOptions: SaveSafetensorsOptions = { names, dtype: 'float32', metadata: { note: 'x' } };
+expectTypeOf(model.saveSafetensors('lm.safetensors', saveOptions)).toEqualTypeOf<Promise<void>>();
+const loadOptions: LoadSafetensorsOptions = { config, names, strict: false };
+expectTypeOf(loadSafetensors('lm.safetensors', loadOptions)).toEqualTypeOf<Promise<Model>>();
+expectTypeOf(Model.loadSafetensors('lm.safetensors')).toEqualTypeOf<Promise<Model>>();
+const content = await readSafetensors('lm.safetensors');
+expectTypeOf(content).toEqualTypeOf<SafetensorsContent>();
+expectTypeOf(content.tensors).toEqualTypeOf<Record<string, SafetensorsTensor>>();
+expectTypeOf(content.metadata).toEqualTypeOf<Record<string, string>>();
+expectTypeOf(writeSafetensors('copy.safetensors', content.tensors, content.metadata)).toEqualTypeOf<Promise<void>>();
+expectTypeOf<SafetensorsDtype>().toEqualTypeOf<'F32' | 'F64'>();
+expectTypeOf<typeof SAFETENSORS_FORMAT>().toEqualTypeOf<'rnnkit-safetensors'>();
+expectTypeOf<typeof SAFETENSORS_VERSION>().toEqualTypeOf<1>();
+expectTypeOf(SAFETENSORS_MAX_HEADER).toEqualTypeOf<number>();
+
+// @ts-expect-error -- dtype is float32 or float64, not the file's F32
+await model.saveSafetensors('lm.safetensors', { dtype: 'F32' });
+// @ts-expect-error -- names map prefixes to strings
+await model.saveSafetensors('lm.safetensors', { names: { 'layers.0': 0 } });
+// @ts-expect-error -- metadata values are strings
+await model.saveSafetensors('lm.safetensors', { metadata: { epoch: 3 } });
+// @ts-expect-error -- strict is a boolean
+await loadSafetensors('lm.safetensors', { strict: 'yes' });
+// @ts-expect-error -- misspelled option
+await loadSafetensors('lm.safetensors', { name: names });
+// @ts-expect-error -- tensors are typed arrays with a shape
+await writeSafetensors('w.safetensors', { w: [1, 2, 3] });
+
 // ---- errors -------------------------------------------------------------------------------
 
-expectTypeOf<RnnkitErrorCode>().toEqualTypeOf<'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE' | 'ERR_CHECKPOINT'>();
+expectTypeOf<RnnkitErrorCode>().toEqualTypeOf<
+  'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE' | 'ERR_CHECKPOINT' | 'ERR_SAFETENSORS'
+>();
 const error = new RnnkitError('ERR_CHECKPOINT', 'bad file', { cause: new Error('short read') });
 expectTypeOf(error).toExtend<Error>();
 expectTypeOf(error.code).toEqualTypeOf<RnnkitErrorCode>();
