@@ -162,8 +162,8 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: runRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
       const line = out.split('\n').find((l) => l.startsWith('RESULT '));
@@ -236,6 +236,7 @@ export function environment(): Record<string, unknown> {
   };
 }
 
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call -- env is the untyped environment record */
 export function printEnvironment(env: Record<string, unknown>): void {
   const e = env as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   console.log(`${e.date} | ${e.cpu} x${e.cores}, ${e.memoryGiB} GiB | ${e.os}, Linux ${e.kernel} | node ${e.node}`);
@@ -243,6 +244,7 @@ export function printEnvironment(env: Record<string, unknown>): void {
   if (e.torch) console.log(`torch ${e.torch.torch} (python ${e.torch.python}), ${e.torch.threads} threads, OMP_WAIT_POLICY=${e.torch.OMP_WAIT_POLICY}`);
   console.log(`load average at start: ${e.loadAverage.join(' ')}${e.quiet ? `; other work at start: ${e.quiet.busyCores.toFixed(2)} cores` : ''}`);
 }
+/* eslint-enable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call */
 
 /** Warns when the addon binary changed during the run (someone rebuilt it): the figures mix two builds. */
 export function checkBuilds(records: CaseRecord[]): string[] {

@@ -129,7 +129,7 @@ const byWord = new Map<string, Map<string, number>>();
 for (const s of trainSents) {
   s.words.forEach((w, i) => {
     let m = byWord.get(w);
-    if (!m) byWord.set(w, (m = new Map()));
+    if (!m) byWord.set(w, (m = new Map<string, number>()));
     m.set(s.tags[i]!, (m.get(s.tags[i]!) ?? 0) + 1);
   });
 }
@@ -185,7 +185,7 @@ const trainSeconds = (performance.now() - tTrain) / 1e3;
 // ---- held-out accuracy ------------------------------------------------------------------
 /** Predicted tags of sentences (argmax per word), in batches of similar length. */
 async function tagSentences(m: Model, sents: string[][]): Promise<string[][]> {
-  const out: string[][] = new Array(sents.length);
+  const out: string[][] = new Array<string[]>(sents.length);
   const order = sents.map((_, i) => i).sort((a, b) => sents[a]!.length - sents[b]!.length);
   const K = tags.length;
   for (let i = 0; i < order.length; i += 256) {

@@ -96,7 +96,7 @@ function program(io: CliIO, run: (code: Promise<number>) => void): Command {
 export async function main(argv: readonly string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   let pending: Promise<number> | undefined;
   try {
-    await program(io, (p) => (pending = p)).parseAsync([...argv], { from: 'user' });
+    await program(io, (p) => void (pending = p)).parseAsync([...argv], { from: 'user' });
     return pending ? await pending : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
@@ -105,6 +105,7 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
     if (process.env.RNNKIT_DEBUG === '1' && err instanceof Error && err.stack) {
       // the stack starts with "<name>: <message>", already shown above
       io.stderr.write(`${err.stack.split('\n').slice(1).join('\n')}\n`);
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a non-Error cause is shown as String() shows it
       if (err.cause !== undefined) io.stderr.write(`caused by: ${err.cause instanceof Error ? (err.cause.stack ?? err.cause.message) : String(err.cause)}\n`);
     }
     return EXIT_ERROR;

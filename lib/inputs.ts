@@ -80,7 +80,7 @@ function rowsOf(inputs: unknown[], rowWhat: string): { rowLens: number[]; T: num
   if (inputs.length === 0) throw rangeError('a non-empty batch', 'inputs', inputs);
   if (inputs.length > MAX_ROWS) throw rangeError(`at most ${MAX_ROWS} rows`, 'inputs', received(`${inputs.length} rows`));
   // plain loops: a spread or map over a huge (or sparse) array would overflow the stack or heap
-  const rowLens: number[] = new Array(inputs.length);
+  const rowLens: number[] = new Array<number>(inputs.length);
   let T = 0;
   for (let b = 0; b < inputs.length; b++) {
     const row: unknown = inputs[b];

@@ -631,7 +631,7 @@ export class Model {
     const ids = typeof tokens === 'number' ? [tokens] : tokens;
     if (!Array.isArray(ids)) throw typeError('a token id or an array of token ids (one per row)', 'tokens', tokens);
     const { output, finalState } = await this.forward(
-      ids.map((t) => [t]),
+      ids.map((t: number) => [t]),
       { initialState: state as LayerState[] },
     );
     const V = output.shape[2]!;

@@ -79,7 +79,7 @@ function nestedRows(targets: unknown[], e: Expect, rowWhat: string): unknown[][]
       const what = `between ${e.lengths[b]} and ${e.T} steps (lengths[${b}] to T)`;
       throw rangeError(what, `${NAME}[${b}]`, received(`length ${row.length}`));
     }
-    return row;
+    return row as unknown[];
   });
 }
 

@@ -357,6 +357,7 @@ export function show(v: unknown, depth = 0): string {
   if (typeof v === 'string') return JSON.stringify(v.length > 20 ? v.slice(0, 20) + '...' : v);
   if (typeof v === 'symbol') return 'Symbol()';
   if (typeof v === 'function') return 'function';
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- only booleans and undefined are left here
   if (typeof v !== 'object') return String(v);
   if (ArrayBuffer.isView(v)) {
     const buf = (v as Float32Array).buffer;
@@ -458,6 +459,7 @@ class Harness {
     try {
       p = Promise.resolve(fn());
     } catch (err) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on whatever fn threw
       p = Promise.reject(err);
     }
     let timer: NodeJS.Timeout | undefined;

@@ -139,6 +139,7 @@ test("K4: fit / evaluate validate hand-made { kind: 'sequences' | 'stream' } dat
 test('K7: Seq2Seq methods reject sources with holes with a TypeError naming the row', async (t) => {
   const { seq2seq } = await import('../lib/index.js');
   const s = seq2seq({ sourceVocab: 6, targetVocab: 6, bos: 1, eos: 2, encoder: [layers.gru({ units: 3 })], decoder: [layers.gru({ units: 3 })] });
+  // eslint-disable-next-line no-sparse-arrays -- the hole is the input under test
   const err = await t.throwsAsync(s.translate([, [3]] as never));
   t.regex(err?.message ?? '', /^Expected .+ for .*\[0\]/);
   s.dispose();
@@ -156,6 +157,7 @@ test('K8 / K9: tensors with a detached or null-prototype shape get the template 
 });
 
 test('K5: a layers array with holes is a TypeError naming config.layers[i]', (t) => {
+  // eslint-disable-next-line no-sparse-arrays -- the hole is the input under test
   const err = t.throws(() => sequential({ input: { features: 2 }, layers: [, layers.dense({ units: 1 })] as never, loss: 'mse' }));
   t.regex(err?.message ?? '', /^Expected .+ for .*layers\[0\]/);
 });

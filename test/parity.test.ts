@@ -175,7 +175,7 @@ for (const fx of fixtures) {
         for (const [name, e] of Object.entries(fx.weights)) {
           const a = w[name];
           if (!a) ck.fail(`fixture weight ${name} is missing from getWeights()`);
-          else if (!sameShape(a.shape, e.shape)) ck.fail(`weight ${name}: shape [${a.shape}], expected [${e.shape}]`);
+          else if (!sameShape(a.shape, e.shape)) ck.fail(`weight ${name}: shape [${a.shape.join(',')}], expected [${e.shape.join(',')}]`);
           else if (!(a.data instanceof (dtype === 'float32' ? Float32Array : Float64Array))) ck.fail(`weight ${name}: not a ${dtype} array`);
           else if (tensorDiff(a.data, e.data).maxAbs !== 0) ck.fail(`weight ${name}: getWeights() after setWeights() differs`);
         }

@@ -121,7 +121,7 @@ function dtypeOf(data: unknown): CheckpointDtype | undefined {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
+  const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
 
@@ -411,7 +411,7 @@ export function decodeCheckpoint(buf: Buffer | Uint8Array, file: string): Checkp
     // Compare before multiplying so a forged length cannot overflow.
     if (offset > dataBytes || length > (dataBytes - offset) / info.size) {
       throw label(
-        `is out of bounds (${length} ${dtype} elements at offset ${offset} do not fit in ${dataBytes} data bytes)`,
+        `is out of bounds (${length} ${dtype as string} elements at offset ${offset} do not fit in ${dataBytes} data bytes)`,
       );
     }
     return { index, name, dtype: info, offset, length, bytes: length * info.size };

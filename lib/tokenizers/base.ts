@@ -114,7 +114,7 @@ export abstract class Tokenizer {
       // Specials are not text: a piece spelled '<eos>' is an unknown token.
       out[k++] = id === undefined || id < NUM_SPECIAL ? UNK_ID : id;
     }
-    if (addEos) out[k++] = EOS_ID;
+    if (addEos) out[k] = EOS_ID;
     return out;
   }
 
