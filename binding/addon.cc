@@ -4,8 +4,8 @@
 
 #include <chrono>
 #include <cmath>
-#include <string>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "args.h"

@@ -14,6 +14,7 @@ import {
   CharTokenizer,
   EOS_ID,
   generateText,
+  info,
   languageModelData,
   layers,
   load,
@@ -30,6 +31,7 @@ import {
   Seq2Seq,
   seq2seq,
   sequential,
+  setThreads,
   SPECIAL_TOKENS,
   textStream,
   Tokenizer,
@@ -55,6 +57,7 @@ import type {
   GradientsResult,
   GruConfig,
   History,
+  Info,
   LoadSafetensorsOptions,
   LayerConfig,
   LayerState,
@@ -487,3 +490,21 @@ void state;
 // @ts-expect-error -- a state needs h
 const noH: LayerState = { c: new Float32Array(4) };
 void noH;
+
+// ---- runtime ------------------------------------------------------------------------------
+
+const runtime: Info = info();
+expectTypeOf(runtime).toEqualTypeOf<{
+  version: string;
+  binary: string;
+  blas: string;
+  blasCore: string;
+  blasStatic: boolean;
+  threads: number;
+  maxThreads: number;
+  buildType: string;
+}>();
+expectTypeOf(setThreads).parameters.toEqualTypeOf<[n: number]>();
+expectTypeOf(setThreads(runtime.threads)).toEqualTypeOf<void>();
+// @ts-expect-error -- n is a number, not a string
+setThreads('2');
