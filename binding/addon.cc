@@ -44,7 +44,8 @@ Napi::Value SgemmBenchJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) throwType(env, "two numbers", "n, reps");
   const int n = info[0].As<Napi::Number>().Int32Value(), reps = info[1].As<Napi::Number>().Int32Value();
-  if (n < 1 || n > 8192 || reps < 1 || reps > 100000) throwRangeJs(env, "Expected n in [1, 8192] and reps in [1, 100000]");
+  if (n < 1 || n > 8192 || reps < 1 || reps > 100000)
+    throwRangeJs(env, "Expected n in [1, 8192] and reps in [1, 100000]");
   auto* w = new SgemmBench(env, n, reps);
   Napi::Promise p = w->promise();
   w->Queue();

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "errors.h"
@@ -75,7 +75,8 @@ ModelSpec parseSpec(const Napi::Value& v, bool& isDouble) {
   s.reduction = getEnum<Reduction>(o, "reduction", "spec", {{"mean", Reduction::Mean}, {"sum", Reduction::Sum}});
   s.seed = (uint32_t)getInt(o, "seed", "spec", 0, 4294967295.0);
   isDouble = getEnum<bool>(o, "dtype", "spec", {{"float32", false}, {"float64", true}});
-  if (!o.Get("conditionFeatures").IsUndefined()) s.conditionFeatures = getInt(o, "conditionFeatures", "spec", 0, 1 << 24);
+  if (!o.Get("conditionFeatures").IsUndefined())
+    s.conditionFeatures = getInt(o, "conditionFeatures", "spec", 0, 1 << 24);
   Napi::Value lv = o.Get("layers");
   if (!lv.IsArray()) throwType(env, "an array", "spec.layers");
   Napi::Array arr = lv.As<Napi::Array>();
@@ -320,8 +321,7 @@ OwnedTargets<T> parseTargets(const Napi::Value& v, const Model<T>& model, const 
   const size_t positions = model.outputIsSequence() ? (size_t)batch.B * batch.T_ : (size_t)batch.B;
   if (model.spec().loss == LossType::CrossEntropy)
     readInt32Array(o.Get("classes"), "targets.classes", positions, t.classes);
-  else
-    readFloatArray(o.Get("values"), "targets.values", positions * model.outputCols(), t.values);
+  else readFloatArray(o.Get("values"), "targets.values", positions * model.outputCols(), t.values);
   return t;
 }
 
@@ -343,8 +343,7 @@ template OwnedBatch<double> parseBatch<double>(const Napi::Value&, const Model<d
 template OwnedBatch<float> parseStates<float>(const Napi::Value&, const Model<float>&, int);
 template OwnedBatch<double> parseStates<double>(const Napi::Value&, const Model<double>&, int);
 template OwnedTargets<float> parseTargets<float>(const Napi::Value&, const Model<float>&, const OwnedBatch<float>&);
-template OwnedTargets<double> parseTargets<double>(const Napi::Value&, const Model<double>&,
-                                                   const OwnedBatch<double>&);
+template OwnedTargets<double> parseTargets<double>(const Napi::Value&, const Model<double>&, const OwnedBatch<double>&);
 template Napi::Value toTypedArray<float>(Napi::Env, const float*, size_t);
 template Napi::Value toTypedArray<double>(Napi::Env, const double*, size_t);
 

@@ -122,22 +122,22 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
   // InstanceAccessor unwraps `this` first and throws a plain Error for a
   // foreign receiver, where methods (V8 signatures) throw a TypeError.
   Napi::Function ctor = DefineClass(env, "NativeModel",
-                     {
-                         InstanceMethod<&ModelWrap::ParamTable>("paramTable"),
-                         InstanceMethod<&ModelWrap::StateTable>("stateTable"),
-                         InstanceMethod<&ModelWrap::GetParams>("getParams"),
-                         InstanceMethod<&ModelWrap::SetParams>("setParams"),
-                         InstanceMethod<&ModelWrap::Forward>("forward"),
-                         InstanceMethod<&ModelWrap::Gradients>("gradients"),
-                         InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
-                         InstanceMethod<&ModelWrap::Dispose>("dispose"),
-                         InstanceMethod<&ModelWrap::Generate>("generate"),
-                         InstanceMethod<&ModelWrap::Evaluate>("evaluate"),
-                         InstanceMethod<&ModelWrap::BackwardFrom>("backwardFrom"),
-                         InstanceMethod<&ModelWrap::ApplyGradients>("applyGradients"),
-                         InstanceMethod<&ModelWrap::GetTrainingState>("getTrainingState"),
-                         InstanceMethod<&ModelWrap::SetTrainingState>("setTrainingState"),
-                     });
+                                    {
+                                        InstanceMethod<&ModelWrap::ParamTable>("paramTable"),
+                                        InstanceMethod<&ModelWrap::StateTable>("stateTable"),
+                                        InstanceMethod<&ModelWrap::GetParams>("getParams"),
+                                        InstanceMethod<&ModelWrap::SetParams>("setParams"),
+                                        InstanceMethod<&ModelWrap::Forward>("forward"),
+                                        InstanceMethod<&ModelWrap::Gradients>("gradients"),
+                                        InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
+                                        InstanceMethod<&ModelWrap::Dispose>("dispose"),
+                                        InstanceMethod<&ModelWrap::Generate>("generate"),
+                                        InstanceMethod<&ModelWrap::Evaluate>("evaluate"),
+                                        InstanceMethod<&ModelWrap::BackwardFrom>("backwardFrom"),
+                                        InstanceMethod<&ModelWrap::ApplyGradients>("applyGradients"),
+                                        InstanceMethod<&ModelWrap::GetTrainingState>("getTrainingState"),
+                                        InstanceMethod<&ModelWrap::SetTrainingState>("setTrainingState"),
+                                    });
   Napi::Object proto = ctor.Get("prototype").As<Napi::Object>();
   proto.DefineProperties({
       Napi::PropertyDescriptor::Accessor<&ModelWrap::GetNumParams>("numParams", napi_configurable),
@@ -326,7 +326,8 @@ Napi::Value ModelWrap::gradientsT(const Napi::CallbackInfo& info, Model<T>& m) {
         o.Set("loss", res->loss);
         o.Set("grads", toTypedArray<T>(e, res->grads.data(), res->grads.size()));
         o.Set("stateGrads", statesToJs<T>(e, res->dh0, res->dc0));
-        if (!res->dCondition.empty()) o.Set("dCondition", toTypedArray<T>(e, res->dCondition.data(), res->dCondition.size()));
+        if (!res->dCondition.empty())
+          o.Set("dCondition", toTypedArray<T>(e, res->dCondition.data(), res->dCondition.size()));
         return o;
       });
   return start(task, task->promise());
@@ -347,7 +348,8 @@ Napi::Value ModelWrap::trainStepT(const Napi::CallbackInfo& info, Model<T>& m) {
   auto* task = new Task(
       env, this,
       [=] {
-        out->first = mp->trainStep(batch->view(), targets->view(), opt, out->second, returnState ? states.get() : nullptr);
+        out->first =
+            mp->trainStep(batch->view(), targets->view(), opt, out->second, returnState ? states.get() : nullptr);
       },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Object o = Napi::Object::New(e);
@@ -377,7 +379,8 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
 template <class T>
 Napi::Value ModelWrap::backwardFromT(const Napi::CallbackInfo& info, Model<T>& m) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[1].IsBoolean()) throwType(env, "(batch, training, outputGrad, finalStateGrads)", "arguments");
+  if (info.Length() < 4 || !info[1].IsBoolean())
+    throwType(env, "(batch, training, outputGrad, finalStateGrads)", "arguments");
   auto batch = std::make_shared<OwnedBatch<T>>(parseBatch<T>(info[0], m));
   const bool training = info[1].As<Napi::Boolean>().Value();
   auto dOut = std::make_shared<std::vector<T>>();
@@ -400,7 +403,8 @@ Napi::Value ModelWrap::backwardFromT(const Napi::CallbackInfo& info, Model<T>& m
         Napi::Object o = Napi::Object::New(e);
         o.Set("grads", toTypedArray<T>(e, res->grads.data(), res->grads.size()));
         o.Set("stateGrads", statesToJs<T>(e, res->dh0, res->dc0));
-        if (!res->dCondition.empty()) o.Set("dCondition", toTypedArray<T>(e, res->dCondition.data(), res->dCondition.size()));
+        if (!res->dCondition.empty())
+          o.Set("dCondition", toTypedArray<T>(e, res->dCondition.data(), res->dCondition.size()));
         return o;
       });
   return start(task, task->promise());
@@ -467,8 +471,7 @@ Napi::Value ModelWrap::generateT(const Napi::CallbackInfo& info, Model<T>& m) {
   GenerateSpec g = parseGenerate(info[0]);
   // Optional initial states: the same parser as a batch's, for n rows.
   auto states = std::make_shared<OwnedBatch<T>>();
-  if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull())
-    *states = parseStates<T>(info[1], m, g.n);
+  if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) *states = parseStates<T>(info[1], m, g.n);
   if (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull())
     readFloatArray<T>(info[2], "condition", (size_t)g.n * std::max(m.spec().conditionFeatures, 1), states->condition);
   auto out = std::make_shared<std::vector<std::vector<int32_t>>>();
@@ -548,14 +551,16 @@ void ModelWrap::setTrainingStateT(const Napi::Value& v, Model<T>& m) {
 Napi::Value ModelWrap::GetTrainingState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   throwIfDisposed(env, disposed_);
-  if (busy_) throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
+  if (busy_)
+    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
   return f32_ ? getTrainingStateT(env, *f32_) : getTrainingStateT(env, *f64_);
 }
 
 Napi::Value ModelWrap::SetTrainingState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   throwIfDisposed(env, disposed_);
-  if (busy_) throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
+  if (busy_)
+    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
   if (info.Length() < 1) throwType(env, "an object", "state");
   if (f32_) setTrainingStateT(info[0], *f32_);
   else setTrainingStateT(info[0], *f64_);

@@ -11,8 +11,8 @@ namespace rnnkit {
 static CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
 template <>
-void gemm<float>(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-                 const float* B, int ldb, float beta, float* C, int ldc) {
+void gemm<float>(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+                 int ldb, float beta, float* C, int ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {  // C = beta * C (BLAS would do this too, but avoid its argument checks on K = 0)
     for (int i = 0; i < M; ++i)
@@ -47,8 +47,8 @@ void gemm<double>(bool transA, bool transB, int M, int N, int K, double alpha, c
 }
 
 template <class T>
-void gemmReference(bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
-                   int ldb, T beta, T* C, int ldc) {
+void gemmReference(bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
+                   T beta, T* C, int ldc) {
   for (int i = 0; i < M; ++i)
     for (int j = 0; j < N; ++j) {
       T acc = 0;
@@ -64,8 +64,8 @@ void gemmReference(bool transA, bool transB, int M, int N, int K, T alpha, const
 
 template void gemmReference<float>(bool, bool, int, int, int, float, const float*, int, const float*, int, float,
                                    float*, int);
-template void gemmReference<double>(bool, bool, int, int, int, double, const double*, int, const double*, int,
-                                    double, double*, int);
+template void gemmReference<double>(bool, bool, int, int, int, double, const double*, int, const double*, int, double,
+                                    double*, int);
 
 int blasThreads() { return openblas_get_num_threads(); }
 void setBlasThreads(int n) { openblas_set_num_threads(n); }

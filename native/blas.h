@@ -8,13 +8,13 @@
 namespace rnnkit {
 
 template <class T>
-void gemm(bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
-          T beta, T* C, int ldc);
+void gemm(bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta,
+          T* C, int ldc);
 
 // Naive triple loop with the same contract, used by tests as the reference.
 template <class T>
-void gemmReference(bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
-                   int ldb, T beta, T* C, int ldc);
+void gemmReference(bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
+                   T beta, T* C, int ldc);
 
 // Thread control and build facts of the linked OpenBLAS. The thread count is process-wide
 // (one OpenBLAS per process, or per .node when linked statically): change it only while

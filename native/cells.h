@@ -42,9 +42,9 @@ inline void rnnBackward(int H, bool relu, const T* __restrict h, const T* __rest
 // peep: diagonal peepholes (3H: i, f see c<t-1>, o sees c<t>) or nullptr;
 // full: this row of c<t-1> P^T (3H: i, f, o) for full peepholes, or nullptr.
 template <class T>
-inline void lstmForward(int H, T* __restrict a, const T* __restrict q, const T* __restrict bhh,
-                        const T* __restrict cp, const T* __restrict peep, const T* __restrict full, T* __restrict c,
-                        T* __restrict tc, T* __restrict h) {
+inline void lstmForward(int H, T* __restrict a, const T* __restrict q, const T* __restrict bhh, const T* __restrict cp,
+                        const T* __restrict peep, const T* __restrict full, T* __restrict c, T* __restrict tc,
+                        T* __restrict h) {
   const int G = 4 * H;
   for (int k = 0; k < G; ++k) a[k] += q[k] + bhh[k];
   if (peep)

@@ -56,9 +56,15 @@ Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in,
           for (int k = 0; k < K; ++k) v[k] /= s;
           break;
         }
-        case Activation::Sigmoid: for (int k = 0; k < K; ++k) v[k] = sigm(v[k]); break;
-        case Activation::Tanh: for (int k = 0; k < K; ++k) v[k] = tanhT(v[k]); break;
-        case Activation::Relu: for (int k = 0; k < K; ++k) v[k] = v[k] > T(0) ? v[k] : T(0); break;
+        case Activation::Sigmoid:
+          for (int k = 0; k < K; ++k) v[k] = sigm(v[k]);
+          break;
+        case Activation::Tanh:
+          for (int k = 0; k < K; ++k) v[k] = tanhT(v[k]);
+          break;
+        case Activation::Relu:
+          for (int k = 0; k < K; ++k) v[k] = v[k] > T(0) ? v[k] : T(0);
+          break;
         default: break;
       }
     }
@@ -75,8 +81,7 @@ Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in,
 }
 
 template <class T>
-void DenseLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn,
-                             int) {
+void DenseLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, int) {
   const int rows = in.rows, K = K_;
   const T* y = out_.data();
   if (!gradIsPre) {  // dOut -> d(pre-activation), in place
@@ -90,9 +95,15 @@ void DenseLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const 
           for (int k = 0; k < K; ++k) g[k] = v[k] * (g[k] - dot);
           break;
         }
-        case Activation::Sigmoid: for (int k = 0; k < K; ++k) g[k] *= v[k] * (T(1) - v[k]); break;
-        case Activation::Tanh: for (int k = 0; k < K; ++k) g[k] *= T(1) - v[k] * v[k]; break;
-        case Activation::Relu: for (int k = 0; k < K; ++k) g[k] = v[k] > T(0) ? g[k] : T(0); break;
+        case Activation::Sigmoid:
+          for (int k = 0; k < K; ++k) g[k] *= v[k] * (T(1) - v[k]);
+          break;
+        case Activation::Tanh:
+          for (int k = 0; k < K; ++k) g[k] *= T(1) - v[k] * v[k];
+          break;
+        case Activation::Relu:
+          for (int k = 0; k < K; ++k) g[k] = v[k] > T(0) ? g[k] : T(0);
+          break;
         default: break;
       }
     }

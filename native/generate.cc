@@ -72,8 +72,9 @@ void Model<T>::generate(const GenerateSpec& g, const std::vector<const T*>& h0, 
   auto* lastDense = dynamic_cast<DenseLayer<T>*>(layers_.back().get());
   if (!spec_.tokens || !outSeq_ || !lastDense ||
       (lastDense->activation() != Activation::Softmax && lastDense->activation() != Activation::Linear))
-    throwRange("generate needs a language model: token inputs, sequence outputs and a final dense layer with "
-               "activation softmax or linear");
+    throwRange(
+        "generate needs a language model: token inputs, sequence outputs and a final dense layer with "
+        "activation softmax or linear");
   for (const LayerSpec& l : spec_.layers)
     if (l.bidirectional) throwRange("generate cannot sample from a bidirectional layer (it reads the future)");
   const int V = outCols_, n = g.n;
@@ -83,8 +84,7 @@ void Model<T>::generate(const GenerateSpec& g, const std::vector<const T*>& h0, 
   if ((double)n * g.maxLength > 1e8)
     throwRange("Expected n x maxLength at most 1e8 tokens per call but received " + std::to_string(n) + " x " +
                std::to_string(g.maxLength));
-  if (!(g.temperature >= 0) || !std::isfinite(g.temperature))
-    throwRange("Expected a finite temperature >= 0");
+  if (!(g.temperature >= 0) || !std::isfinite(g.temperature)) throwRange("Expected a finite temperature >= 0");
   if (g.topK < 0) throwRange("Expected topK >= 0");
   if (!(g.topP > 0 && g.topP <= 1)) throwRange("Expected topP in (0, 1]");
   if (g.prime.empty()) throwRange("Expected at least one prime token (e.g. <bos>)");

@@ -17,7 +17,7 @@ struct Ctx {
   const int32_t* lengths = nullptr;  // (B) valid steps per row, each in [1, T]
   bool training = false;
   uint32_t seed = 0;
-  uint64_t step = 0;  // dropout mask counter (advanced by each training step)
+  uint64_t step = 0;     // dropout mask counter (advanced by each training step)
   uint64_t version = 0;  // bumped whenever the parameters change: keys caches derived from them
   bool active(int t, int b) const { return t < lengths[b]; }
 };

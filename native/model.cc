@@ -1,16 +1,16 @@
 #include "model.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
 
-#include <unistd.h>
-
 #include "blas.h"
 #include "dense.h"
-#include "ops.h"
 #include "errors.h"
+#include "ops.h"
 #include "recurrent.h"
 #include "rng.h"
 
@@ -41,7 +41,7 @@ size_t validateSpec(const ModelSpec& spec) {
       const size_t G = l.type == LayerType::Lstm ? 4 : l.type == LayerType::Rnn ? 1 : l.gruMinimal ? 2 : 3;
       const size_t dirs = l.bidirectional ? 2 : 1;
       const size_t H = (size_t)l.units;
-      const size_t peep = l.type != LayerType::Lstm                ? 0
+      const size_t peep = l.type != LayerType::Lstm          ? 0
                           : l.peephole == Peephole::Diagonal ? 3 * H
                           : l.peephole == Peephole::Full     ? 3 * H * H
                                                              : 0;
@@ -53,7 +53,8 @@ size_t validateSpec(const ModelSpec& spec) {
       cols = l.units;
     }
   }
-  if (spec.conditionFeatures < 0 || spec.conditionFeatures > (1 << 24)) fail("conditionFeatures must be in [0, 16777216]");
+  if (spec.conditionFeatures < 0 || spec.conditionFeatures > (1 << 24))
+    fail("conditionFeatures must be in [0, 16777216]");
   if (spec.conditionFeatures > 0) {
     bool any = false;
     for (const LayerSpec& l : spec.layers) any = any || isRecurrent(l.type);
@@ -182,7 +183,8 @@ void Model<T>::checkBatch(const Batch<T>& b) const {
   const bool firstState = !b.h0.empty() && b.h0[0];
   if (spec_.conditionFeatures > 0) {
     if (!b.condition && !firstState)
-      throwRange("Expected a condition (the model was built with one) or an initial state for its first recurrent layer");
+      throwRange(
+          "Expected a condition (the model was built with one) or an initial state for its first recurrent layer");
     if (b.condition && firstState)
       throwRange("Expected either a condition or an initial state for the first recurrent layer, not both");
   } else if (b.condition) {
@@ -274,7 +276,8 @@ const Act<T>& Model<T>::runForward(const Batch<T>& batch, bool training) {
     recurrent_[k]->dcFinal = nullptr;
   }
   if (batch.condition) conditionForward(batch);
-  for (size_t i = 0; i < layers_.size(); ++i) acts_[i + 1] = layers_[i]->forward(ctx_, params_.data(), acts_[i], (int)i);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    acts_[i + 1] = layers_[i]->forward(ctx_, params_.data(), acts_[i], (int)i);
   return acts_.back();
 }
 
@@ -410,8 +413,8 @@ void Model<T>::gradients(const Batch<T>& batch, const Targets<T>& targets, bool 
 }
 
 template <class T>
-double Model<T>::trainStep(const Batch<T>& batch, const Targets<T>& targets, const OptimizerSpec& opt,
-                           double& gradNorm, ForwardResult<T>* states) {
+double Model<T>::trainStep(const Batch<T>& batch, const Targets<T>& targets, const OptimizerSpec& opt, double& gradNorm,
+                           ForwardResult<T>* states) {
   runForward(batch, true);
   if (states) collectFinalStates(batch.B, states->finalH, states->finalC);
   const double loss = runBackward(batch, targets);

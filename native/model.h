@@ -19,9 +19,9 @@ class RecurrentLayer;
 
 template <class T>
 struct Batch {
-  int B = 0, Tn = 0;  // batch rows, time steps
-  const int32_t* tokens = nullptr;  // (B, T) batch-first, or
-  const T* features = nullptr;      // (B, T, D) batch-first
+  int B = 0, Tn = 0;                 // batch rows, time steps
+  const int32_t* tokens = nullptr;   // (B, T) batch-first, or
+  const T* features = nullptr;       // (B, T, D) batch-first
   const int32_t* lengths = nullptr;  // (B), each in [1, T]
   // Per recurrent layer: (dirs, B, H) initial h / c, nullptr = zeros. May be shorter than
   // the number of recurrent layers.
@@ -39,23 +39,23 @@ struct ForwardResult {
 template <class T>
 struct GradientResult {
   double loss = 0;
-  std::vector<T> grads;                       // same layout as the parameter block
-  std::vector<std::vector<T>> dh0, dc0;       // per recurrent layer, (dirs, B, H)
-  std::vector<T> dCondition;                  // (B, conditionFeatures) when the model has a condition
+  std::vector<T> grads;                  // same layout as the parameter block
+  std::vector<std::vector<T>> dh0, dc0;  // per recurrent layer, (dirs, B, H)
+  std::vector<T> dCondition;             // (B, conditionFeatures) when the model has a condition
 };
 
 // Sampling from a language model: the loop (step, softmax, sample, feed back) runs
 // here, n rows in parallel as one batch, in one call.
 struct GenerateSpec {
-  int n = 1;                    // sequences to sample
-  int maxLength = 100;          // tokens per sequence at most (stop tokens excluded)
-  double temperature = 1;       // 0 = greedy
-  int topK = 0;                 // keep the k most likely tokens; 0 = all
-  double topP = 1;              // nucleus: the smallest set with probability >= topP
+  int n = 1;               // sequences to sample
+  int maxLength = 100;     // tokens per sequence at most (stop tokens excluded)
+  double temperature = 1;  // 0 = greedy
+  int topK = 0;            // keep the k most likely tokens; 0 = all
+  double topP = 1;         // nucleus: the smallest set with probability >= topP
   uint64_t seed = 0;
-  std::vector<int32_t> prime;   // fed first (e.g. <bos> and a prefix); at least one token
-  std::vector<int32_t> stop;    // ends a sequence; not included in the output
-  std::vector<int32_t> ban;     // never produced, however likely
+  std::vector<int32_t> prime;  // fed first (e.g. <bos> and a prefix); at least one token
+  std::vector<int32_t> stop;   // ends a sequence; not included in the output
+  std::vector<int32_t> ban;    // never produced, however likely
 };
 
 template <class T>

@@ -10,8 +10,8 @@ namespace rnnkit {
 
 template <class T>
 struct OptimizerState {
-  int type = -1;       // OptimizerSpec::Type of the moments held, -1 = none yet
-  int64_t steps = 0;   // Adam's t
+  int type = -1;        // OptimizerSpec::Type of the moments held, -1 = none yet
+  int64_t steps = 0;    // Adam's t
   std::vector<T> m, v;  // first moment / momentum buffer, second moment
   void reset() {
     type = -1;

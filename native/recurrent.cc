@@ -9,8 +9,8 @@
 #include "blas.h"
 #include "cells.h"
 #include "embed.h"
-#include "ops.h"
 #include "errors.h"
+#include "ops.h"
 #include "rng.h"
 #include "stepgemm.h"
 
@@ -49,7 +49,8 @@ void forRows(int B, F&& fn) {
   pool.reserve(n - 1);
   int k = 1;
   try {
-    for (; k < n && k * chunk < B; ++k) pool.emplace_back([&fn, k, chunk, B] { fn(k * chunk, std::min(B, (k + 1) * chunk), k); });
+    for (; k < n && k * chunk < B; ++k)
+      pool.emplace_back([&fn, k, chunk, B] { fn(k * chunk, std::min(B, (k + 1) * chunk), k); });
   } catch (const std::system_error&) {
     // no thread to be had: the remaining chunks run here, after chunk 0
   }
@@ -170,7 +171,7 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
   // 3. The recurrence: per step one recurrent GEMM and one fused gate kernel.
   // Rows are independent, so the batch is split across threads and each runs
   // the whole time loop for its rows (no hand-off per step).
-  const T* WhhT = transposed(r.whhT, r.tVersion, ctx.version, Whh, GH, H);  // (H, GH)
+  const T* WhhT = transposed(r.whhT, r.tVersion, ctx.version, Whh, GH, H);                   // (H, GH)
   const T* PT = tmp2 ? transposed(r.peepT, r.tVersion, ctx.version, P, 3 * H, H) : nullptr;  // (H, 3H)
   r.tVersion = ctx.version;
   forRows(B, [&](int b0, int b1, int) {
@@ -179,7 +180,7 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
       const int t = d == 0 ? s : Tn - 1 - s;
       const T* hp = hb + prevIdx(d, t) * BH;  // (B, H)
       T* hc = hb + curIdx(d, t) * BH;         // (B, H)
-      T* at = xp + (size_t)t * B * GH;         // (B, GH) pre-activations in, gate activations out
+      T* at = xp + (size_t)t * B * GH;        // (B, GH) pre-activations in, gate activations out
       // Rows past their length carry the state (and c) unchanged.
       auto carry = [&](int b, const T* cp, T* cc) {
         std::memcpy(hc + b * H, hp + b * H, sizeof(T) * H);
@@ -278,8 +279,7 @@ void RecurrentLayer<T>::finalState(const Ctx& ctx, T* h, T* c) const {
 }
 
 template <class T>
-void RecurrentLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn,
-                                 int) {
+void RecurrentLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, int) {
   const size_t BH = (size_t)ctx.B * H_;
   ensure(dh0_, dirs_ * BH);
   if (hasCell()) ensure(dc0_, dirs_ * BH);
@@ -287,8 +287,8 @@ void RecurrentLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, co
 }
 
 template <class T>
-void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, int d,
-                                    const T* dOut, int ld, T* dIn) {
+void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, int d, const T* dOut,
+                                    int ld, T* dIn) {
   const int Tn = ctx.T, B = ctx.B, H = H_, GH = G_ * H_;
   const size_t TB = (size_t)Tn * B, BH = (size_t)B * H;
   Dir& r = dir_[d];
@@ -336,7 +336,7 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
   if (dPpart) std::fill(dPpart, dPpart + (size_t)chunks * 3 * H, T(0));
   forRows(B, [&](int b0, int b1, int k) {
     const int M = b1 - b0;
-    T* dhc = dh;   // this thread's view of the ping-pong buffers (rows b0..b1)
+    T* dhc = dh;  // this thread's view of the ping-pong buffers (rows b0..b1)
     T* dhnc = dhn;
     T* dcc = dc;
     T* dcnc = dcn;

@@ -59,36 +59,35 @@ class RecurrentLayer : public Layer<T> {
   };
   struct Dir {
     Offsets off;
-    std::vector<T> xp;    // (T, B, G*H) input projection + bias_ih; overwritten in place by the
-                          // post-activation gates (lstm, gru) that backward reads
-    std::vector<T> h;     // (T+1, B, H) states: fwd h0 at 0, state after t at t+1; rev h0 at T, after t at t
-    std::vector<T> c;     // (T+1, B, H) lstm cell states, same indexing
-    std::vector<T> tc;    // (T, B, H) lstm tanh(c<t>), by time
-    std::vector<T> aux;   // (T, B, H) gru: W_hn h + b_hn (resetAfter) or r * h (reset before)
-    std::vector<T> dxp;   // (T, B, G*H) gradient of the gate pre-activations (input side)
-    std::vector<T> dhp;   // (T, B, G*H) gradient of the recurrent-side pre-activations (gru resetAfter)
-    std::vector<T> wt;    // (V, G*H) W_ih^T for token gathers (cached per parameter version)
-    std::vector<T> dwt;   // (V, G*H) its gradient (scatter target)
+    std::vector<T> xp;   // (T, B, G*H) input projection + bias_ih; overwritten in place by the
+                         // post-activation gates (lstm, gru) that backward reads
+    std::vector<T> h;    // (T+1, B, H) states: fwd h0 at 0, state after t at t+1; rev h0 at T, after t at t
+    std::vector<T> c;    // (T+1, B, H) lstm cell states, same indexing
+    std::vector<T> tc;   // (T, B, H) lstm tanh(c<t>), by time
+    std::vector<T> aux;  // (T, B, H) gru: W_hn h + b_hn (resetAfter) or r * h (reset before)
+    std::vector<T> dxp;  // (T, B, G*H) gradient of the gate pre-activations (input side)
+    std::vector<T> dhp;  // (T, B, G*H) gradient of the recurrent-side pre-activations (gru resetAfter)
+    std::vector<T> wt;   // (V, G*H) W_ih^T for token gathers (cached per parameter version)
+    std::vector<T> dwt;  // (V, G*H) its gradient (scatter target)
     uint64_t wtVersion = ~0ull;
-    std::vector<T> whhT;  // (H, G*H) W_hh^T for the forward step GEMM (cached per parameter version)
-    std::vector<T> peepT; // (H, 3H) full peephole P^T, likewise
+    std::vector<T> whhT;   // (H, G*H) W_hh^T for the forward step GEMM (cached per parameter version)
+    std::vector<T> peepT;  // (H, 3H) full peephole P^T, likewise
     uint64_t tVersion = ~0ull;
   };
 
   void forwardDir(const Ctx& ctx, const T* params, const Act<T>& in, int d, T* out, int outLd);
-  void backwardDir(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, int d, const T* dOut, int ld,
-                   T* dIn);
+  void backwardDir(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, int d, const T* dOut, int ld, T* dIn);
   int prevIdx(int d, int t) const { return d == 0 ? t : t + 1; }
   int curIdx(int d, int t) const { return d == 0 ? t + 1 : t; }
 
   LayerSpec spec_;
   int D_, H_, G_, dirs_;
   Dir dir_[2];
-  std::vector<T> out_;             // (T, B, dirs*H) or (B, dirs*H)
-  std::vector<T> tmp_, tmp2_;      // (B, G*H), (B, 3H)
+  std::vector<T> out_;                  // (T, B, dirs*H) or (B, dirs*H)
+  std::vector<T> tmp_, tmp2_;           // (B, G*H), (B, 3H)
   std::vector<T> dh_, dhn_, dc_, dcn_;  // (B, H)
-  std::vector<T> dh0_, dc0_;       // (dirs, B, H)
-  std::vector<T> dPpart_;          // (threads, 3H) per-thread diagonal peephole gradients
+  std::vector<T> dh0_, dc0_;            // (dirs, B, H)
+  std::vector<T> dPpart_;               // (threads, 3H) per-thread diagonal peephole gradients
 };
 
 }  // namespace rnnkit

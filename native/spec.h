@@ -39,7 +39,7 @@ struct ModelSpec {
 
 // A named view into the contiguous parameter block.
 struct ParamInfo {
-  int layer;  // index in ModelSpec::layers; -1 for the condition layer
+  int layer;         // index in ModelSpec::layers; -1 for the condition layer
   std::string name;  // PyTorch-style local name
   std::vector<int> shape;
   size_t offset;

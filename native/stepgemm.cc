@@ -8,8 +8,8 @@ namespace {
 // A tile of MR rows x NR columns of C: acc[i][j] = sum_k A[i][k] B[k][j].
 // `nr` <= NR columns are live (the right edge of C); the j loops vectorise.
 template <class T, int MR, int NR>
-inline __attribute__((always_inline)) void tile(int K, const T* A, int lda, const T* B, int ldb, T* C, int ldc,
-                                                int nr, bool accumulate) {
+inline __attribute__((always_inline)) void tile(int K, const T* A, int lda, const T* B, int ldb, T* C, int ldc, int nr,
+                                                bool accumulate) {
   T acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = T(0);
@@ -49,21 +49,22 @@ inline __attribute__((always_inline)) void kernel(int M, int N, int K, const T* 
     int i = 0;
     for (; i + MR <= M; i += MR)
       tile<T, MR, NR>(K, A + (size_t)i * lda, lda, B + j, ldb, C + (size_t)i * ldc + j, ldc, nr, accumulate);
-    for (; i < M; ++i) tile<T, 1, NR>(K, A + (size_t)i * lda, lda, B + j, ldb, C + (size_t)i * ldc + j, ldc, nr, accumulate);
+    for (; i < M; ++i)
+      tile<T, 1, NR>(K, A + (size_t)i * lda, lda, B + j, ldb, C + (size_t)i * ldc + j, ldc, nr, accumulate);
   }
 }
 
 __attribute__((target_clones("avx512f", "arch=haswell", "default"))) void stepGemmF32(int M, int N, int K,
-                                                                                       const float* A, int lda,
-                                                                                       const float* B, int ldb,
-                                                                                       float* C, int ldc, bool acc) {
+                                                                                      const float* A, int lda,
+                                                                                      const float* B, int ldb, float* C,
+                                                                                      int ldc, bool acc) {
   kernel<float>(M, N, K, A, lda, B, ldb, C, ldc, acc);
 }
 
 __attribute__((target_clones("avx512f", "arch=haswell", "default"))) void stepGemmF64(int M, int N, int K,
-                                                                                       const double* A, int lda,
-                                                                                       const double* B, int ldb,
-                                                                                       double* C, int ldc, bool acc) {
+                                                                                      const double* A, int lda,
+                                                                                      const double* B, int ldb,
+                                                                                      double* C, int ldc, bool acc) {
   kernel<double>(M, N, K, A, lda, B, ldb, C, ldc, acc);
 }
 

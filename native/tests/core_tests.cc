@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "blas.h"
-#include "stepgemm.h"
 #include "model.h"
 #include "rng.h"
+#include "stepgemm.h"
 
 using namespace rnnkit;
 
@@ -271,13 +271,14 @@ int main() {
   gradcheck("gru reset before", lm({rec(LayerType::Gru, [](LayerSpec& l) { l.resetAfter = false; })}));
   gradcheck("gru minimal", lm({rec(LayerType::Gru, [](LayerSpec& l) { l.gruMinimal = true; })}));
   gradcheck("lstm", lm({rec(LayerType::Lstm)}));
-  gradcheck("lstm diagonal peephole", lm({rec(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Diagonal; })}));
+  gradcheck("lstm diagonal peephole",
+            lm({rec(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Diagonal; })}));
   gradcheck("lstm full peephole", lm({rec(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Full; })}));
-  gradcheck("bidirectional lstm + gru stack",
-            lm({rec(LayerType::Lstm, [](LayerSpec& l) { l.bidirectional = true; }),
-                rec(LayerType::Gru, [](LayerSpec& l) { l.bidirectional = true; })}));
+  gradcheck("bidirectional lstm + gru stack", lm({rec(LayerType::Lstm, [](LayerSpec& l) { l.bidirectional = true; }),
+                                                  rec(LayerType::Gru, [](LayerSpec& l) { l.bidirectional = true; })}));
   gradcheckCondition("lstm", lm({rec(LayerType::Lstm)}));
-  gradcheckCondition("bidirectional gru + rnn", lm({rec(LayerType::Gru, [](LayerSpec& l) { l.bidirectional = true; }), rec(LayerType::Rnn)}));
+  gradcheckCondition("bidirectional gru + rnn",
+                     lm({rec(LayerType::Gru, [](LayerSpec& l) { l.bidirectional = true; }), rec(LayerType::Rnn)}));
   {
     // encoder-like stacks: the gradient enters at the final states (and the output)
     ModelSpec s;
@@ -305,10 +306,11 @@ int main() {
     s.tokens = false;
     s.inputSize = 2;
     s.loss = LossType::BinaryCrossEntropy;
-    s.layers = {rec(LayerType::Gru, [](LayerSpec& l) {
-                  l.bidirectional = true;
-                  l.returnSequences = false;
-                }),
+    s.layers = {rec(LayerType::Gru,
+                    [](LayerSpec& l) {
+                      l.bidirectional = true;
+                      l.returnSequences = false;
+                    }),
                 dense(2, Activation::Sigmoid)};
     gradcheck("many-to-one bidirectional gru + binary cross-entropy", s);
     s.loss = LossType::Mse;
@@ -327,13 +329,16 @@ int main() {
       if (f) f(l);
     });
   };
-  gradcheck("row-split rnn relu", lm({wide(LayerType::Rnn, [](LayerSpec& l) { l.activation = Activation::Relu; })}), 21);
+  gradcheck("row-split rnn relu", lm({wide(LayerType::Rnn, [](LayerSpec& l) { l.activation = Activation::Relu; })}),
+            21);
   gradcheck("row-split gru resetAfter", lm({wide(LayerType::Gru)}), 21);
   gradcheck("row-split gru reset before", lm({wide(LayerType::Gru, [](LayerSpec& l) { l.resetAfter = false; })}), 21);
   gradcheck("row-split gru minimal", lm({wide(LayerType::Gru, [](LayerSpec& l) { l.gruMinimal = true; })}), 21);
   gradcheck("row-split lstm", lm({wide(LayerType::Lstm)}), 21);
-  gradcheck("row-split lstm diagonal peephole", lm({wide(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Diagonal; })}), 21);
-  gradcheck("row-split lstm full peephole", lm({wide(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Full; })}), 21);
+  gradcheck("row-split lstm diagonal peephole",
+            lm({wide(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Diagonal; })}), 21);
+  gradcheck("row-split lstm full peephole",
+            lm({wide(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Full; })}), 21);
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
