@@ -171,9 +171,18 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
   // 3. The recurrence: per step one recurrent GEMM and one fused gate kernel.
   // Rows are independent, so the batch is split across threads and each runs
   // the whole time loop for its rows (no hand-off per step).
-  const T* WhhT = transposed(r.whhT, r.tVersion, ctx.version, Whh, GH, H);                   // (H, GH)
-  const T* PT = tmp2 ? transposed(r.peepT, r.tVersion, ctx.version, P, 3 * H, H) : nullptr;  // (H, 3H)
-  r.tVersion = ctx.version;
+  // Split batches use the single-core step kernel on pre-transposed weights; an
+  // unsplit batch (fewer than 16 rows, e.g. batch-1 sampling) keeps OpenBLAS on
+  // the original layout, which threads a large product itself (sgemv for one row).
+  const bool split = rowChunks(B) > 1;
+  const T* WhhT = split ? transposed(r.whhT, r.tVersion, ctx.version, Whh, GH, H) : nullptr;          // (H, GH)
+  const T* PT = split && tmp2 ? transposed(r.peepT, r.tVersion, ctx.version, P, 3 * H, H) : nullptr;  // (H, 3H)
+  if (split) r.tVersion = ctx.version;
+  // C (M, N) = A (M, H) W[rows col0 .. col0+N)^T for W (rows, H) with transpose WT (H, rows)
+  auto product = [split](int M, int N, int H_, const T* A, const T* W, const T* WT, int rows, int col0, T* C, int ldc) {
+    if (split) stepGemm<T>(M, N, H_, A, H_, WT + col0, rows, C, ldc, false);
+    else gemm<T>(false, true, M, N, H_, T(1), A, H_, W + (size_t)col0 * H_, H_, T(0), C, ldc);
+  };
   forRows(B, [&](int b0, int b1, int) {
     const int M = b1 - b0;
     for (int s = 0; s < Tn; ++s) {
@@ -189,7 +198,7 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
       T* tm = tmp + (size_t)b0 * GH;  // this thread's rows of tmp
       switch (spec_.type) {
         case LayerType::Rnn: {
-          stepGemm<T>(M, H, H, hp + b0 * H, H, WhhT, GH, tm, GH, false);
+          product(M, H, H, hp + b0 * H, Whh, WhhT, GH, 0, tm, GH);
           const bool relu = spec_.activation == Activation::Relu;
           for (int b = b0; b < b1; ++b) {
             if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
@@ -198,10 +207,10 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
           break;
         }
         case LayerType::Lstm: {
-          stepGemm<T>(M, GH, H, hp + b0 * H, H, WhhT, GH, tm, GH, false);
+          product(M, GH, H, hp + b0 * H, Whh, WhhT, GH, 0, tm, GH);
           const T* cp = cb + prevIdx(d, t) * BH;
           T* cc = cb + curIdx(d, t) * BH;
-          if (tmp2) stepGemm<T>(M, 3 * H, H, cp + b0 * H, H, PT, 3 * H, tmp2 + (size_t)b0 * 3 * H, 3 * H, false);
+          if (tmp2) product(M, 3 * H, H, cp + b0 * H, P, PT, 3 * H, 0, tmp2 + (size_t)b0 * 3 * H, 3 * H);
           const T* peep = spec_.peephole == Peephole::Diagonal ? P : nullptr;
           for (int b = b0; b < b1; ++b) {
             if (!ctx.active(t, b)) carry(b, cp, cc);
@@ -214,13 +223,13 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
         }
         case LayerType::Gru: {
           if (spec_.gruMinimal) {
-            stepGemm<T>(M, GH, H, hp + b0 * H, H, WhhT, GH, tm, GH, false);
+            product(M, GH, H, hp + b0 * H, Whh, WhhT, GH, 0, tm, GH);
             for (int b = b0; b < b1; ++b) {
               if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
               else cells::gruMinimalForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, hc + b * H);
             }
           } else if (spec_.resetAfter) {
-            stepGemm<T>(M, GH, H, hp + b0 * H, H, WhhT, GH, tm, GH, false);
+            product(M, GH, H, hp + b0 * H, Whh, WhhT, GH, 0, tm, GH);
             T* ax = aux + (size_t)t * BH;  // (B, H) W_hn h<t-1> + b_hn
             for (int b = b0; b < b1; ++b) {
               if (!ctx.active(t, b)) {
@@ -233,13 +242,13 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
             }
           } else {
             // Two recurrent GEMMs: [r, z] from h<t-1>, then n's from r * h<t-1>.
-            stepGemm<T>(M, 2 * H, H, hp + b0 * H, H, WhhT, GH, tm, GH, false);
+            product(M, 2 * H, H, hp + b0 * H, Whh, WhhT, GH, 0, tm, GH);
             T* rh = aux + (size_t)t * BH;  // (B, H) r * h<t-1>
             for (int b = b0; b < b1; ++b) {
               if (!ctx.active(t, b)) std::fill(rh + b * H, rh + (b + 1) * H, T(0));
               else cells::gruBeforeGates(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, rh + b * H);
             }
-            stepGemm<T>(M, H, H, rh + b0 * H, H, WhhT + 2 * H, GH, tm + 2 * H, GH, false);
+            product(M, H, H, rh + b0 * H, Whh, WhhT, GH, 2 * H, tm + 2 * H, GH);
             for (int b = b0; b < b1; ++b) {
               if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
               else
@@ -332,6 +341,13 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
   // rows. The diagonal peephole gradient sums over rows, so each thread keeps
   // its own partial sum, added in a fixed order afterwards.
   const int chunks = rowChunks(B);
+  // C (M, N) (+)= A (M, K) W (K, N), W row-major: the step kernel per row chunk,
+  // or OpenBLAS when the batch is not split (as in the forward pass)
+  auto product = [split = chunks > 1](int M, int N, int K, const T* A, int lda, const T* W, int ldw, T* C, int ldc,
+                                      bool acc) {
+    if (split) stepGemm<T>(M, N, K, A, lda, W, ldw, C, ldc, acc);
+    else gemm<T>(false, false, M, N, K, T(1), A, lda, W, ldw, acc ? T(1) : T(0), C, ldc);
+  };
   T* dPpart = diag ? ensure(dPpart_, (size_t)chunks * 3 * H) : nullptr;
   if (dPpart) std::fill(dPpart, dPpart + (size_t)chunks * 3 * H, T(0));
   forRows(B, [&](int b0, int b1, int k) {
@@ -368,7 +384,7 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
             if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
             else cells::rnnBackward(H, relu, hc + b * H, dhc + b * H, dx + (size_t)b * GH, dhnc + b * H);
           }
-          stepGemm<T>(M, H, H, dxm, H, Whh, H, dhnm, H, true);
+          product(M, H, H, dxm, H, Whh, H, dhnm, H, true);
           break;
         }
         case LayerType::Lstm: {
@@ -383,10 +399,10 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
           }
           if (full) {  // dc<t-1> += [di, df] P_if + do P_o
             T* dcnm = dcnc + (size_t)b0 * H;
-            stepGemm<T>(M, H, 2 * H, dxm, GH, P, H, dcnm, H, true);
-            stepGemm<T>(M, H, H, dxm + 3 * H, GH, P + (size_t)2 * H * H, H, dcnm, H, true);
+            product(M, H, 2 * H, dxm, GH, P, H, dcnm, H, true);
+            product(M, H, H, dxm + 3 * H, GH, P + (size_t)2 * H * H, H, dcnm, H, true);
           }
-          stepGemm<T>(M, H, GH, dxm, GH, Whh, H, dhnm, H, true);
+          product(M, H, GH, dxm, GH, Whh, H, dhnm, H, true);
           break;
         }
         case LayerType::Gru: {
@@ -397,7 +413,7 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
                 cells::gruMinimalBackward(H, at + (size_t)b * GH, hp + b * H, dhc + b * H, dx + (size_t)b * GH,
                                           dhnc + b * H);
             }
-            stepGemm<T>(M, H, GH, dxm, GH, Whh, H, dhnm, H, true);
+            product(M, H, GH, dxm, GH, Whh, H, dhnm, H, true);
           } else if (gruAfter) {
             const T* ax = aux + (size_t)t * BH;
             for (int b = b0; b < b1; ++b) {
@@ -406,7 +422,7 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
                 cells::gruAfterBackward(H, at + (size_t)b * GH, ax + b * H, hp + b * H, dhc + b * H,
                                         dx + (size_t)b * GH, dhh + (size_t)b * GH, dhnc + b * H);
             }
-            stepGemm<T>(M, H, GH, dhh + (size_t)b0 * GH, GH, Whh, H, dhnm, H, true);
+            product(M, H, GH, dhh + (size_t)b0 * GH, GH, Whh, H, dhnm, H, true);
           } else {
             // Reset before the product: dn and dz, then d(r*h) = dn W_hn, then dr.
             for (int b = b0; b < b1; ++b) {
@@ -415,12 +431,12 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
                 cells::gruBeforeBackwardOutput(H, at + (size_t)b * GH, hp + b * H, dhc + b * H, dx + (size_t)b * GH,
                                                dhnc + b * H);
             }
-            stepGemm<T>(M, H, H, dxm + 2 * H, GH, Whh + (size_t)2 * H * H, H, tmp + (size_t)b0 * H, H, false);
+            product(M, H, H, dxm + 2 * H, GH, Whh + (size_t)2 * H * H, H, tmp + (size_t)b0 * H, H, false);
             for (int b = b0; b < b1; ++b)
               if (ctx.active(t, b))
                 cells::gruBeforeBackwardGates(H, at + (size_t)b * GH, hp + b * H, tmp + b * H, dx + (size_t)b * GH,
                                               dhnc + b * H);
-            stepGemm<T>(M, H, 2 * H, dxm, GH, Whh, H, dhnm, H, true);
+            product(M, H, 2 * H, dxm, GH, Whh, H, dhnm, H, true);
           }
           break;
         }
