@@ -226,16 +226,25 @@ test('the event loop stays responsive during training (max event-loop lag well b
     B *= 2;
     ({ x, y } = batch(B));
   }
-  const h = monitorEventLoopDelay({ resolution: 5 });
-  h.enable();
-  const stepMs: number[] = [];
-  const t0 = performance.now();
-  while (performance.now() - t0 < 2500 || stepMs.length < 3) {
-    const s = performance.now();
-    await model.trainStep(x, y, { optimizer: { type: 'adam', lr: 1e-3 } });
-    stepMs.push(performance.now() - s);
+  // Measure; if the steps turn out short (the calibration ran while other test files
+  // loaded the machine), grow the batch and measure again.
+  let h = monitorEventLoopDelay({ resolution: 5 });
+  let stepMs: number[] = [];
+  for (let attempt = 0; attempt < 4; attempt++) {
+    h = monitorEventLoopDelay({ resolution: 5 });
+    h.enable();
+    stepMs = [];
+    const t0 = performance.now();
+    while (performance.now() - t0 < 2500 || stepMs.length < 3) {
+      const s = performance.now();
+      await model.trainStep(x, y, { optimizer: { type: 'adam', lr: 1e-3 } });
+      stepMs.push(performance.now() - s);
+    }
+    h.disable();
+    if (stepMs.slice().sort((a, b) => a - b)[Math.floor(stepMs.length / 2)]! > 100 || B >= 2048) break;
+    B = Math.min(2048, B * 4);
+    ({ x, y } = batch(B));
   }
-  h.disable();
   model.dispose();
   const maxLag = h.max / 1e6;
   const p99 = h.percentile(99) / 1e6;

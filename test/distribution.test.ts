@@ -180,3 +180,14 @@ test('a binary that does not load: the error names the file and the cause', (t) 
   t.regex(err!.message, /npx cmake-js compile -d /);
   t.regex(err!.message, /Cause: .*(invalid ELF header|file too short)/);
 });
+
+test('the loader shortens OpenBLAS idle-thread spinning unless the user set it', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const { BLAS_THREAD_TIMEOUT } = await import('../lib/native.js');
+  const script = "import { native } from './lib/native.ts'; native(); console.log(process.env.OPENBLAS_THREAD_TIMEOUT);";
+  const run = (env: NodeJS.ProcessEnv) =>
+    execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { env, encoding: 'utf8' }).trim();
+  const { OPENBLAS_THREAD_TIMEOUT: _drop, ...base } = process.env;
+  t.is(run(base), String(BLAS_THREAD_TIMEOUT));
+  t.is(run({ ...base, OPENBLAS_THREAD_TIMEOUT: '28' }), '28', 'a value the user set is kept');
+});
