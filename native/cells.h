@@ -12,13 +12,17 @@
 #pragma once
 #include "ops.h"
 
+// Forced inline so that each kernel compiles into the SIMD clones of
+// cells_dispatch.cc (AVX-512 / AVX2 / baseline), not only the baseline build.
+#define RNNKIT_KERNEL inline __attribute__((always_inline))
+
 namespace rnnkit {
 namespace cells {
 
 // ---- vanilla RNN: h = act(a + q + b_hh) ----
 template <class T>
-inline void rnnForward(int H, bool relu, const T* __restrict a, const T* __restrict q, const T* __restrict bhh,
-                       T* __restrict h) {
+RNNKIT_KERNEL void rnnForward(int H, bool relu, const T* __restrict a, const T* __restrict q, const T* __restrict bhh,
+                              T* __restrict h) {
   if (relu)
     for (int j = 0; j < H; ++j) {
       const T v = a[j] + q[j] + bhh[j];
@@ -29,8 +33,8 @@ inline void rnnForward(int H, bool relu, const T* __restrict a, const T* __restr
 }
 
 template <class T>
-inline void rnnBackward(int H, bool relu, const T* __restrict h, const T* __restrict dh, T* __restrict g,
-                        T* __restrict dhPrev) {
+RNNKIT_KERNEL void rnnBackward(int H, bool relu, const T* __restrict h, const T* __restrict dh, T* __restrict g,
+                               T* __restrict dhPrev) {
   if (relu)
     for (int j = 0; j < H; ++j) g[j] = dh[j] * T(h[j] > T(0));
   else
@@ -42,9 +46,9 @@ inline void rnnBackward(int H, bool relu, const T* __restrict h, const T* __rest
 // peep: diagonal peepholes (3H: i, f see c<t-1>, o sees c<t>) or nullptr;
 // full: this row of c<t-1> P^T (3H: i, f, o) for full peepholes, or nullptr.
 template <class T>
-inline void lstmForward(int H, T* __restrict a, const T* __restrict q, const T* __restrict bhh, const T* __restrict cp,
-                        const T* __restrict peep, const T* __restrict full, T* __restrict c, T* __restrict tc,
-                        T* __restrict h) {
+RNNKIT_KERNEL void lstmForward(int H, T* __restrict a, const T* __restrict q, const T* __restrict bhh,
+                               const T* __restrict cp, const T* __restrict peep, const T* __restrict full,
+                               T* __restrict c, T* __restrict tc, T* __restrict h) {
   const int G = 4 * H;
   for (int k = 0; k < G; ++k) a[k] += q[k] + bhh[k];
   if (peep)
@@ -72,10 +76,10 @@ inline void lstmForward(int H, T* __restrict a, const T* __restrict q, const T* 
 // gradients accumulate into dPeep. Peep is a template flag so that each loop is
 // branch-free and vectorises.
 template <class T, bool Peep>
-inline void lstmBackwardRow(int H, const T* __restrict a, const T* __restrict cp, const T* __restrict c,
-                            const T* __restrict tcs, const T* __restrict dh, const T* __restrict dc,
-                            const T* __restrict peep, T* __restrict g, T* __restrict dcPrev, T* __restrict dhPrev,
-                            T* __restrict dPeep) {
+RNNKIT_KERNEL void lstmBackwardRow(int H, const T* __restrict a, const T* __restrict cp, const T* __restrict c,
+                                   const T* __restrict tcs, const T* __restrict dh, const T* __restrict dc,
+                                   const T* __restrict peep, T* __restrict g, T* __restrict dcPrev,
+                                   T* __restrict dhPrev, T* __restrict dPeep) {
   for (int j = 0; j < H; ++j) {
     const T i = a[j], f = a[H + j], gg = a[2 * H + j], o = a[3 * H + j];
     const T tc = tcs[j];  // tanh(c<t>) from the forward pass
@@ -102,24 +106,24 @@ inline void lstmBackwardRow(int H, const T* __restrict a, const T* __restrict cp
 }
 
 template <class T>
-inline void lstmBackward(int H, const T* a, const T* cp, const T* c, const T* tc, const T* dh, const T* dc,
-                         const T* peep, T* g, T* dcPrev, T* dhPrev, T* dPeep) {
+RNNKIT_KERNEL void lstmBackward(int H, const T* a, const T* cp, const T* c, const T* tc, const T* dh, const T* dc,
+                                const T* peep, T* g, T* dcPrev, T* dhPrev, T* dPeep) {
   if (peep) lstmBackwardRow<T, true>(H, a, cp, c, tc, dh, dc, peep, g, dcPrev, dhPrev, dPeep);
   else lstmBackwardRow<T, false>(H, a, cp, c, tc, dh, dc, peep, g, dcPrev, dhPrev, dPeep);
 }
 
 // ---- minimal GRU (the course's): h = u c~ + (1 - u) h<t-1> ----
 template <class T>
-inline void gruMinimalForward(int H, T* __restrict a, const T* __restrict q, const T* __restrict bhh,
-                              const T* __restrict hp, T* __restrict h) {
+RNNKIT_KERNEL void gruMinimalForward(int H, T* __restrict a, const T* __restrict q, const T* __restrict bhh,
+                                     const T* __restrict hp, T* __restrict h) {
   for (int j = 0; j < H; ++j) a[j] = sigm(a[j] + q[j] + bhh[j]);
   for (int j = 0; j < H; ++j) a[H + j] = tanhT(a[H + j] + q[H + j] + bhh[H + j]);
   for (int j = 0; j < H; ++j) h[j] = a[j] * a[H + j] + (T(1) - a[j]) * hp[j];
 }
 
 template <class T>
-inline void gruMinimalBackward(int H, const T* __restrict a, const T* __restrict hp, const T* __restrict dh,
-                               T* __restrict g, T* __restrict dhPrev) {
+RNNKIT_KERNEL void gruMinimalBackward(int H, const T* __restrict a, const T* __restrict hp, const T* __restrict dh,
+                                      T* __restrict g, T* __restrict dhPrev) {
   for (int j = 0; j < H; ++j) {
     const T u = a[j], ct = a[H + j];
     g[j] = dh[j] * (ct - hp[j]) * u * (T(1) - u);
@@ -131,8 +135,8 @@ inline void gruMinimalBackward(int H, const T* __restrict a, const T* __restrict
 // ---- GRU, reset after the product (PyTorch/cuDNN) ----
 // n = tanh(a_n + r (q_n + b_hn)), h = (1 - z) n + z h<t-1>; hn keeps q_n + b_hn.
 template <class T>
-inline void gruAfterForward(int H, T* __restrict a, const T* __restrict q, const T* __restrict bhh,
-                            const T* __restrict hp, T* __restrict hn, T* __restrict h) {
+RNNKIT_KERNEL void gruAfterForward(int H, T* __restrict a, const T* __restrict q, const T* __restrict bhh,
+                                   const T* __restrict hp, T* __restrict hn, T* __restrict h) {
   for (int k = 0; k < 2 * H; ++k) a[k] = sigm(a[k] + q[k] + bhh[k]);
   for (int j = 0; j < H; ++j) {
     hn[j] = q[2 * H + j] + bhh[2 * H + j];
@@ -144,8 +148,8 @@ inline void gruAfterForward(int H, T* __restrict a, const T* __restrict q, const
 // g: gradient of the input-side pre-activations; gh: of the recurrent side
 // (q + b_hh), which differs in the n block (scaled by r).
 template <class T>
-inline void gruAfterBackward(int H, const T* __restrict a, const T* __restrict hn, const T* __restrict hp,
-                             const T* __restrict dh, T* __restrict g, T* __restrict gh, T* __restrict dhPrev) {
+RNNKIT_KERNEL void gruAfterBackward(int H, const T* __restrict a, const T* __restrict hn, const T* __restrict hp,
+                                    const T* __restrict dh, T* __restrict g, T* __restrict gh, T* __restrict dhPrev) {
   for (int j = 0; j < H; ++j) {
     const T r = a[j], z = a[H + j], n = a[2 * H + j];
     const T dnp = dh[j] * (T(1) - z) * (T(1) - n * n);
@@ -162,24 +166,24 @@ inline void gruAfterBackward(int H, const T* __restrict a, const T* __restrict h
 // ---- GRU, reset before the product (the course's form) ----
 // Step 1: r, z and r h<t-1> (the input of the second recurrent GEMM).
 template <class T>
-inline void gruBeforeGates(int H, T* __restrict a, const T* __restrict q, const T* __restrict bhh,
-                           const T* __restrict hp, T* __restrict rh) {
+RNNKIT_KERNEL void gruBeforeGates(int H, T* __restrict a, const T* __restrict q, const T* __restrict bhh,
+                                  const T* __restrict hp, T* __restrict rh) {
   for (int k = 0; k < 2 * H; ++k) a[k] = sigm(a[k] + q[k] + bhh[k]);
   for (int j = 0; j < H; ++j) rh[j] = a[j] * hp[j];
 }
 
 // Step 2: n = tanh(a_n + (r h) W_hn^T + b_hn), h = (1 - z) n + z h<t-1>; qn = (r h) W_hn^T.
 template <class T>
-inline void gruBeforeOutput(int H, T* __restrict a, const T* __restrict qn, const T* __restrict bhn,
-                            const T* __restrict hp, T* __restrict h) {
+RNNKIT_KERNEL void gruBeforeOutput(int H, T* __restrict a, const T* __restrict qn, const T* __restrict bhn,
+                                   const T* __restrict hp, T* __restrict h) {
   for (int j = 0; j < H; ++j) a[2 * H + j] = tanhT(a[2 * H + j] + qn[j] + bhn[j]);
   for (int j = 0; j < H; ++j) h[j] = (T(1) - a[H + j]) * a[2 * H + j] + a[H + j] * hp[j];
 }
 
 // Backward step 1: dn and dz (the n block feeds d(r h) = dn W_hn by GEMM).
 template <class T>
-inline void gruBeforeBackwardOutput(int H, const T* __restrict a, const T* __restrict hp, const T* __restrict dh,
-                                    T* __restrict g, T* __restrict dhPrev) {
+RNNKIT_KERNEL void gruBeforeBackwardOutput(int H, const T* __restrict a, const T* __restrict hp, const T* __restrict dh,
+                                           T* __restrict g, T* __restrict dhPrev) {
   for (int j = 0; j < H; ++j) {
     const T z = a[H + j], n = a[2 * H + j];
     g[2 * H + j] = dh[j] * (T(1) - z) * (T(1) - n * n);
@@ -190,8 +194,8 @@ inline void gruBeforeBackwardOutput(int H, const T* __restrict a, const T* __res
 
 // Backward step 2: from d(r h), the reset gate's gradient and r's share of dh<t-1>.
 template <class T>
-inline void gruBeforeBackwardGates(int H, const T* __restrict a, const T* __restrict hp, const T* __restrict drh,
-                                   T* __restrict g, T* __restrict dhPrev) {
+RNNKIT_KERNEL void gruBeforeBackwardGates(int H, const T* __restrict a, const T* __restrict hp, const T* __restrict drh,
+                                          T* __restrict g, T* __restrict dhPrev) {
   for (int j = 0; j < H; ++j) {
     const T r = a[j];
     g[j] = drh[j] * hp[j] * r * (T(1) - r);

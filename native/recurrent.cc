@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "blas.h"
-#include "cells.h"
+#include "cells_dispatch.h"
 #include "embed.h"
 #include "errors.h"
 #include "ops.h"
@@ -202,7 +202,7 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
           const bool relu = spec_.activation == Activation::Relu;
           for (int b = b0; b < b1; ++b) {
             if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
-            else cells::rnnForward(H, relu, at + (size_t)b * H, tmp + (size_t)b * GH, bhh, hc + b * H);
+            else cells::fast::rnnForward(H, relu, at + (size_t)b * H, tmp + (size_t)b * GH, bhh, hc + b * H);
           }
           break;
         }
@@ -215,9 +215,9 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
           for (int b = b0; b < b1; ++b) {
             if (!ctx.active(t, b)) carry(b, cp, cc);
             else
-              cells::lstmForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, cp + b * H, peep,
-                                 tmp2 ? tmp2 + (size_t)b * 3 * H : nullptr, cc + b * H, tcb + (size_t)t * BH + b * H,
-                                 hc + b * H);
+              cells::fast::lstmForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, cp + b * H, peep,
+                                       tmp2 ? tmp2 + (size_t)b * 3 * H : nullptr, cc + b * H,
+                                       tcb + (size_t)t * BH + b * H, hc + b * H);
           }
           break;
         }
@@ -226,7 +226,9 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
             product(M, GH, H, hp + b0 * H, Whh, WhhT, GH, 0, tm, GH);
             for (int b = b0; b < b1; ++b) {
               if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
-              else cells::gruMinimalForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, hc + b * H);
+              else
+                cells::fast::gruMinimalForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H,
+                                               hc + b * H);
             }
           } else if (spec_.resetAfter) {
             product(M, GH, H, hp + b0 * H, Whh, WhhT, GH, 0, tm, GH);
@@ -236,8 +238,8 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
                 carry(b, nullptr, nullptr);
                 std::fill(ax + b * H, ax + (b + 1) * H, T(0));
               } else {
-                cells::gruAfterForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, ax + b * H,
-                                       hc + b * H);
+                cells::fast::gruAfterForward(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, ax + b * H,
+                                             hc + b * H);
               }
             }
           } else {
@@ -246,14 +248,15 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
             T* rh = aux + (size_t)t * BH;  // (B, H) r * h<t-1>
             for (int b = b0; b < b1; ++b) {
               if (!ctx.active(t, b)) std::fill(rh + b * H, rh + (b + 1) * H, T(0));
-              else cells::gruBeforeGates(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, rh + b * H);
+              else
+                cells::fast::gruBeforeGates(H, at + (size_t)b * GH, tmp + (size_t)b * GH, bhh, hp + b * H, rh + b * H);
             }
             product(M, H, H, rh + b0 * H, Whh, WhhT, GH, 2 * H, tm + 2 * H, GH);
             for (int b = b0; b < b1; ++b) {
               if (!ctx.active(t, b)) carry(b, nullptr, nullptr);
               else
-                cells::gruBeforeOutput(H, at + (size_t)b * GH, tmp + (size_t)b * GH + 2 * H, bhh + 2 * H, hp + b * H,
-                                       hc + b * H);
+                cells::fast::gruBeforeOutput(H, at + (size_t)b * GH, tmp + (size_t)b * GH + 2 * H, bhh + 2 * H,
+                                             hp + b * H, hc + b * H);
             }
           }
           break;
@@ -382,7 +385,7 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
           const bool relu = spec_.activation == Activation::Relu;
           for (int b = b0; b < b1; ++b) {
             if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
-            else cells::rnnBackward(H, relu, hc + b * H, dhc + b * H, dx + (size_t)b * GH, dhnc + b * H);
+            else cells::fast::rnnBackward(H, relu, hc + b * H, dhc + b * H, dx + (size_t)b * GH, dhnc + b * H);
           }
           product(M, H, H, dxm, H, Whh, H, dhnm, H, true);
           break;
@@ -393,9 +396,9 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
           for (int b = b0; b < b1; ++b) {
             if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
             else
-              cells::lstmBackward(H, at + (size_t)b * GH, cp + b * H, cc + b * H, r.tc.data() + (size_t)t * BH + b * H,
-                                  dhc + b * H, dcc + b * H, diag ? P : nullptr, dx + (size_t)b * GH, dcnc + b * H,
-                                  dhnc + b * H, dPk);
+              cells::fast::lstmBackward(H, at + (size_t)b * GH, cp + b * H, cc + b * H,
+                                        r.tc.data() + (size_t)t * BH + b * H, dhc + b * H, dcc + b * H,
+                                        diag ? P : nullptr, dx + (size_t)b * GH, dcnc + b * H, dhnc + b * H, dPk);
           }
           if (full) {  // dc<t-1> += [di, df] P_if + do P_o
             T* dcnm = dcnc + (size_t)b0 * H;
@@ -410,8 +413,8 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
             for (int b = b0; b < b1; ++b) {
               if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
               else
-                cells::gruMinimalBackward(H, at + (size_t)b * GH, hp + b * H, dhc + b * H, dx + (size_t)b * GH,
-                                          dhnc + b * H);
+                cells::fast::gruMinimalBackward(H, at + (size_t)b * GH, hp + b * H, dhc + b * H, dx + (size_t)b * GH,
+                                                dhnc + b * H);
             }
             product(M, H, GH, dxm, GH, Whh, H, dhnm, H, true);
           } else if (gruAfter) {
@@ -419,8 +422,8 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
             for (int b = b0; b < b1; ++b) {
               if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, dhh + (size_t)b * GH);
               else
-                cells::gruAfterBackward(H, at + (size_t)b * GH, ax + b * H, hp + b * H, dhc + b * H,
-                                        dx + (size_t)b * GH, dhh + (size_t)b * GH, dhnc + b * H);
+                cells::fast::gruAfterBackward(H, at + (size_t)b * GH, ax + b * H, hp + b * H, dhc + b * H,
+                                              dx + (size_t)b * GH, dhh + (size_t)b * GH, dhnc + b * H);
             }
             product(M, H, GH, dhh + (size_t)b0 * GH, GH, Whh, H, dhnm, H, true);
           } else {
@@ -428,14 +431,14 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
             for (int b = b0; b < b1; ++b) {
               if (!ctx.active(t, b)) pass(b, dx + (size_t)b * GH, nullptr);
               else
-                cells::gruBeforeBackwardOutput(H, at + (size_t)b * GH, hp + b * H, dhc + b * H, dx + (size_t)b * GH,
-                                               dhnc + b * H);
+                cells::fast::gruBeforeBackwardOutput(H, at + (size_t)b * GH, hp + b * H, dhc + b * H,
+                                                     dx + (size_t)b * GH, dhnc + b * H);
             }
             product(M, H, H, dxm + 2 * H, GH, Whh + (size_t)2 * H * H, H, tmp + (size_t)b0 * H, H, false);
             for (int b = b0; b < b1; ++b)
               if (ctx.active(t, b))
-                cells::gruBeforeBackwardGates(H, at + (size_t)b * GH, hp + b * H, tmp + b * H, dx + (size_t)b * GH,
-                                              dhnc + b * H);
+                cells::fast::gruBeforeBackwardGates(H, at + (size_t)b * GH, hp + b * H, tmp + b * H,
+                                                    dx + (size_t)b * GH, dhnc + b * H);
             product(M, H, 2 * H, dxm, GH, Whh, H, dhnm, H, true);
           }
           break;
