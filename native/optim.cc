@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+
+// Forced inline so the update compiles into each SIMD clone below.
+#define RNNKIT_UPDATE inline __attribute__((always_inline))
 
 namespace rnnkit {
 
@@ -25,6 +29,102 @@ void clipGradients(T* g, size_t n, double clipValue, double clipNorm) {
   }
 }
 
+namespace {
+
+// The scalars of one step, in the parameters' precision (torch.optim computes
+// in the parameters' dtype too: float32 math for float32 weights).
+template <class T>
+struct StepScalars {
+  T lr, wd, mu, b1, b2, eps, stepSize, sqrtBc2, decay;
+};
+
+// New (p, m, v) of element i, as torch.optim.SGD / Adam / AdamW compute them.
+// Kind: 0 SGD, 1 Adam (L2 in the gradient), 2 AdamW (decoupled decay).
+template <class T, int Kind, bool Momentum, bool Nesterov, bool First>
+RNNKIT_UPDATE void update(const StepScalars<T>& k, T p, T g, T m, T v, T& pn, T& mn, T& vn) {
+  if (Kind == 0) {
+    T d = g + k.wd * p;
+    if (Momentum) {
+      const T buf = First ? d : k.mu * m + d;
+      mn = buf;
+      d = Nesterov ? d + k.mu * buf : buf;
+    } else {
+      mn = m;
+    }
+    vn = v;
+    pn = p - k.lr * d;
+    return;
+  }
+  T pv = p, gi = g;
+  if (Kind == 2) pv *= k.decay;
+  else gi += k.wd * pv;
+  mn = k.b1 * m + (T(1) - k.b1) * gi;
+  vn = k.b2 * v + (T(1) - k.b2) * gi * gi;
+  pn = pv - k.stepSize * mn / (std::sqrt(vn) / k.sqrtBc2 + k.eps);
+}
+
+template <class T>
+RNNKIT_UPDATE bool finite(T x) {
+  return std::fabs(x) <= std::numeric_limits<T>::max();  // false for NaN and +-Inf; vectorises
+}
+
+// Two passes over the contiguous block, each a straight vectorisable loop: the
+// first only checks that every new weight and moment is finite (nothing is
+// written otherwise: an absurd learning rate or a huge gradient leaves the model
+// as it was), the second writes.
+template <class T, int Kind, bool Momentum, bool Nesterov, bool First>
+RNNKIT_UPDATE bool updateAll(const StepScalars<T>& k, T* __restrict p, const T* __restrict g, T* __restrict m,
+                             T* __restrict v, size_t n) {
+  size_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    T pn, mn, vn;
+    update<T, Kind, Momentum, Nesterov, First>(k, p[i], g[i], m ? m[i] : T(0), v ? v[i] : T(0), pn, mn, vn);
+    bad += !(finite(pn) & finite(mn) & finite(vn));
+  }
+  if (bad) return false;
+  for (size_t i = 0; i < n; ++i) {
+    T pn, mn, vn;
+    update<T, Kind, Momentum, Nesterov, First>(k, p[i], g[i], m ? m[i] : T(0), v ? v[i] : T(0), pn, mn, vn);
+    p[i] = pn;
+    if (m) m[i] = mn;
+    if (v) v[i] = vn;
+  }
+  return true;
+}
+
+template <class T>
+RNNKIT_UPDATE bool dispatch(const OptimizerSpec& opt, bool first, const StepScalars<T>& k, T* p, const T* g, T* m, T* v,
+                            size_t n) {
+  if (opt.type == OptimizerSpec::Adam) return updateAll<T, 1, false, false, false>(k, p, g, m, v, n);
+  if (opt.type == OptimizerSpec::AdamW) return updateAll<T, 2, false, false, false>(k, p, g, m, v, n);
+  if (!(opt.momentum > 0)) return updateAll<T, 0, false, false, false>(k, p, g, nullptr, nullptr, n);
+  if (opt.nesterov) {
+    if (first) return updateAll<T, 0, true, true, true>(k, p, g, m, nullptr, n);
+    return updateAll<T, 0, true, true, false>(k, p, g, m, nullptr, n);
+  }
+  if (first) return updateAll<T, 0, true, false, true>(k, p, g, m, nullptr, n);
+  return updateAll<T, 0, true, false, false>(k, p, g, m, nullptr, n);
+}
+
+// float: AVX-512 / AVX2 / baseline clones (sqrt and divide per weight); double: baseline.
+__attribute__((target_clones("avx512f", "arch=haswell", "default"))) bool dispatchF32(const OptimizerSpec& opt,
+                                                                                      bool first,
+                                                                                      const StepScalars<float>& k,
+                                                                                      float* p, const float* g,
+                                                                                      float* m, float* v, size_t n) {
+  return dispatch<float>(opt, first, k, p, g, m, v, n);
+}
+bool dispatchT(const OptimizerSpec& opt, bool first, const StepScalars<float>& k, float* p, const float* g, float* m,
+               float* v, size_t n) {
+  return dispatchF32(opt, first, k, p, g, m, v, n);
+}
+bool dispatchT(const OptimizerSpec& opt, bool first, const StepScalars<double>& k, double* p, const double* g,
+               double* m, double* v, size_t n) {
+  return dispatch<double>(opt, first, k, p, g, m, v, n);
+}
+
+}  // namespace
+
 template <class T>
 bool optimizerStep(T* p, const T* g, size_t n, const OptimizerSpec& opt, OptimizerState<T>& st) {
   if (st.type != (int)opt.type || st.m.size() != n) {
@@ -33,50 +133,22 @@ bool optimizerStep(T* p, const T* g, size_t n, const OptimizerSpec& opt, Optimiz
     st.m.assign(n, T(0));
     if (opt.type != OptimizerSpec::Sgd) st.v.assign(n, T(0));
   }
-  T* m = st.m.data();
-  T* v = st.v.data();
-  const double lr = opt.lr, wd = opt.weightDecay;
-  const double mu = opt.momentum, b1 = opt.beta1, b2 = opt.beta2, eps = opt.eps;
   const bool first = st.steps == 0, sgd = opt.type == OptimizerSpec::Sgd;
   const int64_t t = st.steps + 1;
-  const double bc1 = 1 - std::pow(b1, (double)t), bc2 = 1 - std::pow(b2, (double)t);
-  const double stepSize = lr / bc1, sqrtBc2 = std::sqrt(bc2);
-  const bool decoupled = opt.type == OptimizerSpec::AdamW;
-  // The new (p, m, v) of element i, as torch.optim.SGD / Adam / AdamW compute them.
-  auto next = [&](size_t i, T& pi, T& mi, T& vi) {
-    if (sgd) {
-      double d = (double)g[i] + wd * p[i];
-      if (mu > 0) {
-        const double buf = first ? d : mu * m[i] + d;
-        mi = (T)buf;
-        d = opt.nesterov ? d + mu * buf : buf;
-      }
-      pi = (T)(p[i] - lr * d);
-      return;
-    }
-    double pv = p[i], gi = g[i];
-    if (decoupled) pv *= 1 - lr * wd;
-    else gi += wd * pv;
-    const double m1 = b1 * m[i] + (1 - b1) * gi;
-    const double v1 = b2 * v[i] + (1 - b2) * gi * gi;
-    mi = (T)m1;
-    vi = (T)v1;
-    pi = (T)(pv - stepSize * m1 / (std::sqrt(v1) / sqrtBc2 + eps));
-  };
-  // First pass: would any weight or moment stop being finite (an absurd learning rate,
-  // a huge gradient)? Then nothing is written and the caller reports it.
-  for (size_t i = 0; i < n; ++i) {
-    T pi = p[i], mi = T(0), vi = T(0);
-    next(i, pi, mi, vi);
-    if (!std::isfinite(pi) || !std::isfinite(mi) || !std::isfinite(vi)) return false;
-  }
-  for (size_t i = 0; i < n; ++i) {
-    T pi = p[i], mi = T(0), vi = T(0);
-    next(i, pi, mi, vi);
-    p[i] = pi;
-    if (!sgd || mu > 0) m[i] = mi;
-    if (!sgd) v[i] = vi;
-  }
+  const double bc1 = 1 - std::pow(opt.beta1, (double)t), bc2 = 1 - std::pow(opt.beta2, (double)t);
+  StepScalars<T> k;
+  k.lr = (T)opt.lr;
+  k.wd = (T)opt.weightDecay;
+  k.mu = (T)opt.momentum;
+  k.b1 = (T)opt.beta1;
+  k.b2 = (T)opt.beta2;
+  k.eps = (T)opt.eps;
+  k.stepSize = (T)(opt.lr / bc1);
+  k.sqrtBc2 = (T)std::sqrt(bc2);
+  k.decay = (T)(1 - opt.lr * opt.weightDecay);
+  T* m = sgd && !(opt.momentum > 0) ? nullptr : st.m.data();
+  T* v = sgd ? nullptr : st.v.data();
+  if (!dispatchT(opt, first, k, p, g, m, v, n)) return false;
   st.steps += 1;
   return true;
 }
