@@ -13,12 +13,17 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+
+// Forced inline: GCC does not inline a plain inline function into a
+// target_clones caller of another ISA (cells_dispatch.cc, loss), and a call in
+// the loop stops vectorisation ("statement clobbers memory").
+#define RNNKIT_MATH inline __attribute__((always_inline))
 #include <cstring>
 
 namespace rnnkit {
 
 // exp(x) for float, x clamped to [-87.3, 88] (the normal range), branch-free.
-inline float fastExp(float x) {
+RNNKIT_MATH float fastExp(float x) {
   // Every step is a plain arithmetic op, min/max or an int conversion (no floor: SSE2 has
   // no vector floor and the call would stop the loop from vectorising).
   x = std::min(std::max(x, -87.3f), 88.0f);
@@ -39,11 +44,11 @@ inline float fastExp(float x) {
   return p * scale;
 }
 
-inline float fastSigmoid(float x) { return 1.0f / (1.0f + fastExp(-x)); }
+RNNKIT_MATH float fastSigmoid(float x) { return 1.0f / (1.0f + fastExp(-x)); }
 
 // tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|); the odd Taylor series near 0,
 // where 1 - e would cancel.
-inline float fastTanh(float x) {
+RNNKIT_MATH float fastTanh(float x) {
   const float a = std::fabs(x);
   const float e = fastExp(-2.0f * a);
   const float big = (1.0f - e) / (1.0f + e);
@@ -54,29 +59,29 @@ inline float fastTanh(float x) {
 }
 
 template <class T>
-inline T sigm(T x) {
+RNNKIT_MATH T sigm(T x) {
   return T(1) / (T(1) + std::exp(-x));
 }
 template <>
-inline float sigm<float>(float x) {
+RNNKIT_MATH float sigm<float>(float x) {
   return fastSigmoid(x);
 }
 
 template <class T>
-inline T expT(T x) {
+RNNKIT_MATH T expT(T x) {
   return std::exp(x);
 }
 template <>
-inline float expT<float>(float x) {
+RNNKIT_MATH float expT<float>(float x) {
   return fastExp(x);
 }
 
 template <class T>
-inline T tanhT(T x) {
+RNNKIT_MATH T tanhT(T x) {
   return std::tanh(x);
 }
 template <>
-inline float tanhT<float>(float x) {
+RNNKIT_MATH float tanhT<float>(float x) {
   return fastTanh(x);
 }
 
