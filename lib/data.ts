@@ -128,8 +128,10 @@ export function languageModelData(
  * into `batchSize` contiguous streams and walks them in windows of `seqLen`,
  * predicting each next token and carrying the state across windows.
  *
- * @throws TypeError when `ids` is not an array / Int32Array
- * @throws RangeError when `seqLen` is not an integer in [1, 1e6] or there are fewer than 2 tokens
+ * @throws TypeError when `ids` is not an array / Int32Array or an id is not a number, or when
+ *   `options` is not an object, has an unknown key, or its `seqLen` is not a number
+ * @throws RangeError when an id is not a non-negative integer, there are fewer than 2 tokens,
+ *   or `seqLen` is not an integer in [1, 1e6]
  * @example
  * const data = textStream(tok.encode(text), { seqLen: 100 });
  */

@@ -1,6 +1,8 @@
 /**
- * Errors: one message factory for argument errors and one error class for
- * native failures.
+ * Errors: one message factory for argument errors and one error class
+ * ({@link RnnkitError}, with a stable code) for failures of the native core,
+ * of a model's lifecycle, of training (non-finite values) and of model files
+ * (rnnkit checkpoints, safetensors).
  *
  * Argument errors follow sharp / better-sqlite3: a TypeError for a wrong type,
  * a RangeError for a wrong value, length or shape, with the message

@@ -426,7 +426,10 @@ export class Model {
    * the update and the gradient norm before clipping.
    *
    * @throws TypeError / RangeError for invalid inputs, targets or options (the Promise rejects)
-   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
+   * @throws RnnkitError ERR_NONFINITE when the loss, the gradient or the updated weights would
+   *   not be finite (the weights, optimizer moments and counters are left unchanged; with
+   *   `nonFinite: 'skip'` the Promise resolves with `skipped: true` instead), ERR_BUSY,
+   *   ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
    * @example
    * for (let i = 0; i < 100; i++) {
    *   const { loss } = await model.trainStep(x, y, { optimizer: { type: 'adam', lr: 1e-2 }, clipNorm: 5 });
@@ -601,6 +604,7 @@ export class Model {
    * A zero state for {@link Model.step}: per recurrent layer, h (and c for
    * LSTM) of shape [dirs, batch, H].
    *
+   * @throws TypeError when batch is not a number
    * @throws RangeError when batch is not an integer in [1, 1e5]
    * @example
    * let state = model.initialState();

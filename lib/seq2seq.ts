@@ -361,6 +361,7 @@ export class Seq2Seq {
    * weight of the encoder and the decoder, without changing them.
    *
    * @throws TypeError / RangeError for invalid data (the Promise rejects)
+   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (from the encoder or decoder; the Promise rejects)
    * @example
    * const { loss, encoder, decoder } = await m.gradients([[5, 6]], [[6, 5]]);
    */
@@ -512,6 +513,7 @@ export class Seq2Seq {
    * Teacher-forced loss per target token, perplexity and next-token accuracy.
    *
    * @throws TypeError / RangeError for invalid data (the Promise rejects)
+   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (from the encoder or decoder; the Promise rejects)
    * @example
    * const { loss, accuracy } = await m.evaluate({ sources, targets });
    */
@@ -544,11 +546,16 @@ export class Seq2Seq {
   }
 
   /**
-   * Translates sources: greedy decoding (`beamWidth: 1`, in one native call
-   * per batch) or beam search with length normalisation. Outputs exclude
-   * `<bos>` and `<eos>`.
+   * Translates sources: greedy decoding (`beamWidth: 1`) or beam search
+   * with length normalisation, `batchSize` sources at a time. Each decoding
+   * pass runs the encoder once, then the decoder one step at a time: one
+   * `decoder.forward` call per output step, all live hypotheses of the batch
+   * together. With `beamWidth > 1` a greedy pass runs first, then the beam
+   * pass, and the greedy output is kept when no beam hypothesis scores
+   * higher. Outputs exclude `<bos>` and `<eos>`.
    *
    * @throws TypeError / RangeError for invalid sources or options (the Promise rejects)
+   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (from the encoder or decoder; the Promise rejects)
    * @example
    * const out = await m.translate([[5, 6, 7]], { beamWidth: 4, maxLength: 20 });
    */
@@ -562,6 +569,7 @@ export class Seq2Seq {
    * hypothesis scores higher, so its score is never below greedy's.
    *
    * @throws TypeError / RangeError for invalid sources or options (the Promise rejects)
+   * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (from the encoder or decoder; the Promise rejects)
    * @example
    * const [{ tokens, score }] = await m.translateWithScores([[5, 6, 7]], { beamWidth: 4 });
    */
@@ -786,9 +794,10 @@ export function seq2seq(config: Seq2SeqConfig): Seq2Seq {
 }
 
 /**
- * Reads a seq2seq model written by `m.save(path)`.
+ * Reads a seq2seq model written by `m.save(path)`. See {@link Seq2Seq.load}.
  *
- * @throws RnnkitError ERR_CHECKPOINT for a missing, corrupted, foreign or incompatible file
+ * @throws TypeError when `path` is not a non-empty string (the Promise rejects)
+ * @throws RnnkitError ERR_CHECKPOINT for a missing, corrupted, foreign or incompatible file (the message names it)
  * @example
  * const m = await loadSeq2Seq('dates.rnnkit');
  */
