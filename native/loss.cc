@@ -9,6 +9,48 @@
 
 namespace rnnkit {
 
+namespace {
+
+// Softmax cross-entropy of one row of logits z (K): returns -log softmax(z)[cls]
+// and writes g = (softmax(z) - onehot(cls)) * scale. One exp per logit.
+// The max and the sum run in 16 independent lanes so that they vectorise (a
+// single running max or sum is an ordered reduction the compiler keeps scalar).
+template <class T>
+inline __attribute__((always_inline)) double crossEntropyRowImpl(const T* __restrict z, int K, int cls, T scale,
+                                                                 T* __restrict g) {
+  constexpr int L = 16;
+  T lane[L];
+  for (int l = 0; l < L; ++l) lane[l] = z[0];
+  int k = 0;
+  for (; k + L <= K; k += L)
+    for (int l = 0; l < L; ++l) lane[l] = z[k + l] > lane[l] ? z[k + l] : lane[l];
+  T m = lane[0];
+  for (int l = 1; l < L; ++l) m = lane[l] > m ? lane[l] : m;
+  for (; k < K; ++k) m = z[k] > m ? z[k] : m;
+  for (int j = 0; j < K; ++j) g[j] = expT(z[j] - m);
+  for (int l = 0; l < L; ++l) lane[l] = T(0);
+  for (k = 0; k + L <= K; k += L)
+    for (int l = 0; l < L; ++l) lane[l] += g[k + l];
+  double s = 0;
+  for (int l = 0; l < L; ++l) s += lane[l];
+  for (; k < K; ++k) s += g[k];
+  const T inv = (T)(1.0 / s) * scale;
+  for (int j = 0; j < K; ++j) g[j] *= inv;
+  g[cls] -= scale;
+  return (double)m + std::log(s) - (double)z[cls];
+}
+
+__attribute__((target_clones("avx512f", "arch=haswell", "default"))) double crossEntropyRow(const float* z, int K,
+                                                                                            int cls, float scale,
+                                                                                            float* g) {
+  return crossEntropyRowImpl<float>(z, K, cls, scale, g);
+}
+double crossEntropyRow(const double* z, int K, int cls, double scale, double* g) {
+  return crossEntropyRowImpl<double>(z, K, cls, scale, g);
+}
+
+}  // namespace
+
 template <class T>
 double computeLoss(LossType loss, Reduction reduction, Activation lastAct, const Ctx& ctx, const Act<T>& out,
                    const T* logits, const Targets<T>& targets, T* dOut, bool& gradIsPre) {
@@ -41,16 +83,7 @@ double computeLoss(LossType loss, Reduction reduction, Activation lastAct, const
           throwRange("Expected class ids in [0, " + std::to_string(K) + ") for targets but received " +
                      std::to_string(cls));
         const T* z = lastAct == Activation::Softmax || lastAct == Activation::Linear ? logits + (size_t)r * K : y;
-        T m = z[0];
-        for (int k = 1; k < K; ++k) m = std::max(m, z[k]);
-        // one exp per logit: g holds exp(z - m), then the softmax times the scale
-        for (int k = 0; k < K; ++k) g[k] = expT(z[k] - m);
-        double s = 0;
-        for (int k = 0; k < K; ++k) s += g[k];
-        total += (double)m + std::log(s) - (double)z[cls];
-        const T inv = (T)(1.0 / s) * scale;
-        for (int k = 0; k < K; ++k) g[k] *= inv;
-        g[cls] -= scale;
+        total += crossEntropyRow(z, K, cls, scale, g);
         break;
       }
       case LossType::BinaryCrossEntropy: {
