@@ -52,9 +52,13 @@ RNNKIT_MATH float fastTanh(float x) {
   const float a = std::fabs(x);
   const float e = fastExp(-2.0f * a);
   const float big = (1.0f - e) / (1.0f + e);
-  const float x2 = x * x;
-  const float small = a * (1.0f - x2 * (1.0f / 3.0f - x2 * (2.0f / 15.0f)));
-  const float t = a < 0.0625f ? small : big;
+  const float as = std::min(a, 0.0625f);  // keeps `small` finite for any x
+  const float x2 = as * as;
+  const float small = as * (1.0f - x2 * (1.0f / 3.0f - x2 * (2.0f / 15.0f)));
+  // Arithmetic blend rather than a select: in the AVX2 / AVX-512 clones GCC turned
+  // the select (next to a division) into a branch and the loop stayed scalar.
+  const float w = (float)(a < 0.0625f);
+  const float t = big + w * (small - big);
   return std::copysign(t, x);
 }
 
