@@ -18,6 +18,20 @@ import type { SgemmResult } from './sgemm.js';
 export const ROOT = packageRoot();
 /** Debian's PyTorch is installed for the system Python, which may not be the `python3` on PATH. */
 export const PYTHON = process.env.RNNKIT_BENCH_PYTHON ?? '/usr/bin/python3';
+
+/**
+ * The environment as the user started the benchmark, before this process loaded
+ * the addon: loading it sets OPENBLAS_THREAD_TIMEOUT (lib/native.ts), which must
+ * not leak into the PyTorch processes (their OpenBLAS would then sleep between
+ * calls: torch RNN-128 training measured 0.7-0.8x with it). Each library runs
+ * with its own defaults.
+ */
+const USER_ENV: NodeJS.ProcessEnv = { ...process.env };
+
+/** The environment of a PyTorch child: the user's, with passive OpenMP waiting. */
+export function torchEnv(): NodeJS.ProcessEnv {
+  return { ...USER_ENV, OMP_WAIT_POLICY: 'PASSIVE' };
+}
 const ADDON = join(ROOT, 'build', 'Release', 'rnnkit.node');
 
 /**
@@ -177,7 +191,7 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<
 export async function runCase(spec: CaseSpec): Promise<CaseRecord> {
   const load = load1();
   if (spec.lib === 'torch') {
-    const out = await runChild(PYTHON, [join('bench', 'torch_bench.py'), JSON.stringify(spec)], { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' });
+    const out = await runChild(PYTHON, [join('bench', 'torch_bench.py'), JSON.stringify(spec)], torchEnv());
     return { ...(JSON.parse(out) as CaseResult), load1: load };
   }
   const build = addonHash();
@@ -196,7 +210,7 @@ export async function runSgemm(sizes: number[], threads?: number, calls = 7): Pr
 /** Checks that PyTorch imports for PYTHON; exits with the setup instructions when it does not. */
 export async function torchVersions(): Promise<Record<string, string | number>> {
   try {
-    return JSON.parse(await runChild(PYTHON, [join('bench', 'torch_bench.py'), '--check'], { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' })) as Record<string, string | number>;
+    return JSON.parse(await runChild(PYTHON, [join('bench', 'torch_bench.py'), '--check'], torchEnv())) as Record<string, string | number>;
   } catch (err) {
     console.error(
       `PyTorch is not usable with ${PYTHON}:\n${err instanceof Error ? err.message : String(err)}\n\n` +
