@@ -7,7 +7,9 @@
 #include "blas.h"
 #include "embed.h"
 #include "ops.h"
+#include "parallel.h"
 #include "rng.h"
+#include "stepgemm.h"
 
 namespace rnnkit {
 
@@ -29,6 +31,17 @@ void DenseLayer<T>::init(T* params, uint64_t seed) {
   for (size_t i = wOff_; i < bOff_ + K_; ++i) params[i] = (T)((2 * rng.uniform() - 1) * k);
 }
 
+// The products over all rows whose other operand is the weight matrix use the
+// single-core step kernel on row chunks when the weights fit in cache (a
+// language model's output layer: H x V = 128 x 64 is 32 KB); OpenBLAS's
+// threads spent more time packing these narrow shapes than multiplying
+// (perf: sgemm copies ~7% of RNN-128 training). Large weights (a word-level
+// vocabulary) keep OpenBLAS, which blocks for the cache.
+template <class T>
+bool DenseLayer<T>::smallWeights(int rows) const {
+  return rowChunks(rows) > 1 && (size_t)D_ * K_ <= ((size_t)1 << 16);
+}
+
 template <class T>
 Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in, int) {
   const T* W = params + wOff_;  // (K, D)
@@ -39,7 +52,16 @@ Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in,
     gatherProjection(ctx, W, bias, K, D_, in.tokens, y, wt_, wtVersion_);
   } else {
     for (int r = 0; r < rows; ++r) std::memcpy(y + (size_t)r * K, bias, sizeof(T) * K);
-    gemm<T>(false, true, rows, K, D_, T(1), in.data, D_, W, D_, T(1), y, K);
+    if (smallWeights(rows)) {  // y += in W^T, rows split across threads, W^T (D, K) cache-resident
+      T* WT = ensure(wT_, (size_t)D_ * K);
+      for (int k = 0; k < K; ++k)
+        for (int d = 0; d < D_; ++d) WT[(size_t)d * K + k] = W[(size_t)k * D_ + d];
+      forRows(rows, [&](int r0, int r1, int) {
+        stepGemm<T>(r1 - r0, K, D_, in.data + (size_t)r0 * D_, D_, WT, K, y + (size_t)r0 * K, K, true);
+      });
+    } else {
+      gemm<T>(false, true, rows, K, D_, T(1), in.data, D_, W, D_, T(1), y, K);
+    }
   }
   const Activation act = spec_.activation;
   if (act != Activation::Linear) {
@@ -115,7 +137,14 @@ void DenseLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const 
     scatterProjection(ctx, dOut, K, D_, in.tokens, dW, dwt_);
   } else {
     gemm<T>(true, false, K, D_, rows, T(1), dOut, K, in.data, D_, T(1), dW, D_);
-    if (dIn) gemm<T>(false, false, rows, D_, K, T(1), dOut, K, params + wOff_, D_, T(0), dIn, D_);
+    if (dIn && smallWeights(rows)) {  // dIn = dOut W, rows split across threads
+      const T* W = params + wOff_;
+      forRows(rows, [&](int r0, int r1, int) {
+        stepGemm<T>(r1 - r0, D_, K, dOut + (size_t)r0 * K, K, W, D_, dIn + (size_t)r0 * D_, D_, false);
+      });
+    } else if (dIn) {
+      gemm<T>(false, false, rows, D_, K, T(1), dOut, K, params + wOff_, D_, T(0), dIn, D_);
+    }
   }
 }
 

@@ -30,7 +30,9 @@ class DenseLayer : public Layer<T> {
   LayerSpec spec_;
   int D_, K_;
   size_t wOff_ = 0, bOff_ = 0;
+  bool smallWeights(int rows) const;
   std::vector<T> out_, pre_, wt_, dwt_;
+  std::vector<T> wT_;  // (D, K) W^T for the split forward product
   uint64_t wtVersion_ = ~0ull;
 };
 

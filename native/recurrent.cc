@@ -11,6 +11,7 @@
 #include "embed.h"
 #include "errors.h"
 #include "ops.h"
+#include "parallel.h"
 #include "rng.h"
 #include "stepgemm.h"
 
@@ -24,39 +25,6 @@ int gatesOf(const LayerSpec& s) {
     case LayerType::Gru: return s.gruMinimal ? 2 : 3;
     default: throwRange("not a recurrent layer");
   }
-}
-
-// How many row chunks a batch of B rows is split into: one per BLAS thread
-// (rnnkit.setThreads / OPENBLAS_NUM_THREADS), at least 8 rows each (the step
-// kernel's row tile), so small batches stay on one thread.
-int rowChunks(int B) {
-  const int n = std::min(blasThreads(), B / 8);
-  return n < 1 ? 1 : n;
-}
-
-// Runs fn(b0, b1, k) for the k-th chunk of rows [b0, b1), chunk 0 on the calling
-// thread and the others on threads of their own, and waits for all of them.
-// Chunks are multiples of 8 rows (whole register tiles) except the last.
-template <class F>
-void forRows(int B, F&& fn) {
-  const int n = rowChunks(B);
-  if (n == 1) {
-    fn(0, B, 0);
-    return;
-  }
-  const int chunk = ((B + n - 1) / n + 7) / 8 * 8;
-  std::vector<std::thread> pool;
-  pool.reserve(n - 1);
-  int k = 1;
-  try {
-    for (; k < n && k * chunk < B; ++k)
-      pool.emplace_back([&fn, k, chunk, B] { fn(k * chunk, std::min(B, (k + 1) * chunk), k); });
-  } catch (const std::system_error&) {
-    // no thread to be had: the remaining chunks run here, after chunk 0
-  }
-  fn(0, std::min(B, chunk), 0);
-  for (int j = k; j < n && j * chunk < B; ++j) fn(j * chunk, std::min(B, (j + 1) * chunk), j);
-  for (auto& th : pool) th.join();
 }
 
 // W^T of a (rows, cols) matrix into `buf` (cols, rows), rebuilt only when the
