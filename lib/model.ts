@@ -586,7 +586,8 @@ export class Model {
     this.#languageModel();
     const vocab = (this.config.input as { vocabSize: number }).vocabSize;
     const outputs = this.outputShape(1, 1).at(-1)!;
-    const { condition, initialState, ...rest } = (options ?? {}) as GenerateOptions & { condition?: unknown; initialState?: unknown };
+    // checked before destructuring: a number or string would otherwise destructure to {}
+    const { condition, initialState, ...rest } = optionalObject(options, 'options') as GenerateOptions & { condition?: unknown; initialState?: unknown };
     const g = generateOptions(rest, vocab, outputs, this.tokenizer?.bosId);
     const states = toInitialStates(initialState, this.#states, g.n, this.config.dtype) ?? null;
     let cond: FloatArray | null = null;

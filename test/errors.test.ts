@@ -543,3 +543,10 @@ test('the raw binding refuses shared / detached arrays and non-finite parameters
   t.regex(err?.message ?? '', /GB for its parameters, gradients and optimizer moments, more than this machine's \d+ GB/);
   t.true(performance.now() - t0 < 2000, 'refused up front, not after allocating');
 });
+
+test('generate refuses options that are not an object (a number is not read as {})', async (t) => {
+  const model = sequential({ input: { vocabSize: 5 }, layers: [layers.gru({ units: 3 }), layers.dense({ units: 5 })] });
+  await rejectsNamed(t, () => model.generate(5 as never), TypeError, 'options');
+  await rejectsNamed(t, () => model.generate('n=3' as never), TypeError, 'options');
+  model.dispose();
+});
