@@ -195,7 +195,59 @@ const COMMON_KEYS = ['lengths', 'initialState', 'condition'] as const;
  * @example
  * const model = new Model({ input: { features: 3 }, layers: [layers.gru({ units: 8 })], loss: 'mse' });
  */
+/** Weights and optimizer state of one model, copied (see {@link snapshotTraining}). */
+export interface TrainingSnapshot {
+  params: FloatArray;
+  training: NativeTrainingState;
+}
+
+let snapshotImpl: (model: Model) => TrainingSnapshot;
+let rollbackImpl: (model: Model, snap: TrainingSnapshot) => void;
+
+/**
+ * Internal (not exported from the package): a copy of a model's weights and
+ * optimizer state, so that a container updating several models (Seq2Seq) can
+ * undo an update when a later one fails. Synchronous, one consistent copy.
+ *
+ * @throws RnnkitError ERR_BUSY / ERR_DISPOSED
+ * @example
+ * const snap = snapshotTraining(encoder);
+ */
+export function snapshotTraining(model: Model): TrainingSnapshot {
+  return snapshotImpl(model);
+}
+
+/**
+ * Internal: puts back what {@link snapshotTraining} copied.
+ *
+ * @throws RnnkitError ERR_BUSY / ERR_DISPOSED
+ * @example
+ * rollbackTraining(encoder, snap);
+ */
+export function rollbackTraining(model: Model, snap: TrainingSnapshot): void {
+  rollbackImpl(model, snap);
+}
+
 export class Model {
+  static {
+    // friends of the module: reach the native handle without a public method
+    snapshotImpl = (model) => {
+      const handle = model.#alive();
+      model.#idle();
+      return { params: handle.getParams(), training: handle.getTrainingState() };
+    };
+    rollbackImpl = (model, snap) => {
+      const handle = model.#alive();
+      model.#idle();
+      try {
+        handle.setParams(0, snap.params);
+        handle.setTrainingState(snap.training);
+      } catch (err) {
+        throw fromNative(err);
+      }
+    };
+  }
+
   /** The normalized, frozen config (every default filled in). */
   readonly config: ModelConfig;
   /** Weight names in parameter-block order, e.g. `layers.0.weight_ih_l0`. */

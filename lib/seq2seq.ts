@@ -19,7 +19,7 @@ import { rangeError, received, RnnkitError, typeError } from './errors.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointArray } from './io.js';
 import type { LayerConfig, LayerInput } from './layers.js';
 import { layers as layerFactories } from './layers.js';
-import { Model } from './model.js';
+import { Model, rollbackTraining, snapshotTraining } from './model.js';
 import type { Dtype, FloatArray } from './native.js';
 import type { OptimizerConfig } from './optimizer.js';
 import { tokenizerFromJSON, type Tokenizer } from './tokenizers/index.js';
@@ -430,8 +430,16 @@ export class Seq2Seq {
       for (const t of all) for (let i = 0; i < t.data.length; i++) t.data[i]! *= s;
     }
     const optimizer = o.optimizer as OptimizerConfig | undefined;
+    // Each model checks its own update before writing; the encoder's is undone
+    // when the decoder's is refused, so a refused step leaves both unchanged.
+    const before = snapshotTraining(this.encoder);
     await this.encoder.applyGradients(g.enc, optimizer === undefined ? {} : { optimizer });
-    await this.decoder.applyGradients(g.dec, optimizer === undefined ? {} : { optimizer });
+    try {
+      await this.decoder.applyGradients(g.dec, optimizer === undefined ? {} : { optimizer });
+    } catch (err) {
+      if (err instanceof RnnkitError && err.code === 'ERR_NONFINITE') rollbackTraining(this.encoder, before);
+      throw err;
+    }
     return { loss: g.loss, gradNorm };
   }
 

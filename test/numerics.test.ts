@@ -238,3 +238,30 @@ test('K6: an update that would make a weight non-finite is refused with ERR_NONF
   t.deepEqual(snapshot(model).params, before.params);
   model.dispose();
 });
+
+test('Seq2Seq: a step refused by the decoder (ERR_NONFINITE) leaves the encoder unchanged too', async (t) => {
+  const { seq2seq } = await import('../lib/index.js');
+  const s = seq2seq({ sourceVocab: 6, targetVocab: 6, bos: 1, eos: 2, encoder: [layers.gru({ units: 4 })], decoder: [layers.gru({ units: 4 })], seed: 3 });
+  const src = [[3, 4, 5], [5, 4]];
+  const tgt = [[5, 4, 3], [4, 5]];
+  const opt = { type: 'adam' as const, lr: 1e-3, weightDecay: 1 };
+  await s.trainStep(src, tgt, { optimizer: opt }); // one good step: moments are non-zero
+  // A huge (finite) bias on a class no target uses: the loss and gradients stay
+  // finite, but L2 weight decay puts 3.3e38 into the decoder's gradient, whose
+  // squared Adam moment overflows float32. The encoder's own update is fine.
+  const bias = s.decoder.weightNames.find((n) => n.endsWith('.bias') && !n.includes('_l0'))!;
+  const b = s.decoder.getWeights()[bias]!;
+  b.data[0] = 3.3e38;
+  s.decoder.setWeights({ [bias]: b });
+  const enc0 = s.encoder.getWeights();
+  const dec0 = s.decoder.getWeights();
+  const encCk0 = s.encoder.toCheckpoint();
+  const err = await t.throwsAsync(s.trainStep(src, tgt, { optimizer: opt }));
+  t.true(err instanceof RnnkitError && err.code === 'ERR_NONFINITE', `got ${err?.constructor.name} ${(err as RnnkitError | undefined)?.code}: ${err?.message}`);
+  t.deepEqual(s.encoder.getWeights(), enc0, 'encoder weights as before the refused step');
+  t.deepEqual(s.decoder.getWeights(), dec0, 'decoder weights as before the refused step');
+  const encCk1 = s.encoder.toCheckpoint();
+  t.deepEqual(encCk1.header, encCk0.header, 'encoder step counters as before');
+  t.deepEqual(encCk1.arrays, encCk0.arrays, 'encoder Adam moments as before');
+  s.dispose();
+});
