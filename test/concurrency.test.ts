@@ -85,8 +85,8 @@ test('tokenizer-driven helpers refuse too (generateText while training)', async 
   const model = busyModel(2);
   const tok = CharTokenizer.fromText('abcdefghijklmnopqrstuvwxyz01'); // 4 + 28 = 32 ids
   const { x, y } = tokens(16, 40);
+  const { generateText } = await import('../lib/index.js'); // before the call starts: no gap while it runs
   const running = model.trainStep(x, y);
-  const { generateText } = await import('../lib/index.js');
   await rejectsCode(t, generateText(model, tok, { maxLength: 3 }), 'ERR_BUSY', 'generateText');
   await running;
   t.is((await generateText(model, tok, { maxLength: 3, seed: 1 })).length, 1);
