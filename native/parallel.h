@@ -14,8 +14,11 @@ namespace rnnkit {
 // How many row chunks a batch of B rows is split into: one per BLAS thread
 // (rnnkit.setThreads / OPENBLAS_NUM_THREADS), at least 8 rows each (the step
 // kernel's row tile), so small batches stay on one thread.
+// Never more than the machine's hardware threads: setThreads may ask OpenBLAS
+// for up to 64, which would otherwise start 64 row threads on 2 cores.
 inline int rowChunks(int B) {
-  const int n = std::min(blasThreads(), B / 8);
+  const int hw = (int)std::thread::hardware_concurrency();
+  const int n = std::min(std::min(blasThreads(), hw > 0 ? hw : 1), B / 8);
   return n < 1 ? 1 : n;
 }
 
