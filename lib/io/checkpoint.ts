@@ -42,6 +42,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { RnnkitError, rangeError, received, typeError } from '../errors.js';
+import { isCount, isPlainObject } from './predicates.js';
 
 /**
  * Element type of a checkpoint array, as written in the header.
@@ -117,16 +118,6 @@ function dtypeOf(data: unknown): CheckpointDtype | undefined {
   if (data instanceof Float64Array) return 'float64';
   if (data instanceof Int32Array) return 'int32';
   return undefined;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 /** A lone UTF-16 surrogate would be replaced by U+FFFD in UTF-8, so the header would not round-trip. */

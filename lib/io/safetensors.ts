@@ -39,6 +39,7 @@ import { RnnkitError, rangeError, received, typeError } from '../errors.js';
 import { fsReason } from '../io.js';
 import { formatShape } from '../tensor.js';
 import { replaceFile } from './atomic.js';
+import { isCount, isPlainObject } from './predicates.js';
 
 /**
  * The safetensors dtypes rnnkit reads and writes.
@@ -93,16 +94,6 @@ const OTHER_DTYPES = new Set([
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** A lone UTF-16 surrogate would be replaced by U+FFFD in UTF-8, so a name would not round-trip. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-}
 
 function dtypeOf(data: unknown): SafetensorsDtype | undefined {
   if (data instanceof Float32Array) return 'F32';
