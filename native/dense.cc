@@ -56,7 +56,7 @@ Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in,
       T* WT = ensure(wT_, (size_t)D_ * K);
       for (int k = 0; k < K; ++k)
         for (int d = 0; d < D_; ++d) WT[(size_t)d * K + k] = W[(size_t)k * D_ + d];
-      forRows(rows, [&](int r0, int r1, int) {
+      forRows(ctx.pool, rows, [&](int r0, int r1, int) {
         stepGemm<T>(r1 - r0, K, D_, in.data + (size_t)r0 * D_, D_, WT, K, y + (size_t)r0 * K, K, true);
       });
     } else {
@@ -139,7 +139,7 @@ void DenseLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const 
     gemm<T>(true, false, K, D_, rows, T(1), dOut, K, in.data, D_, T(1), dW, D_);
     if (dIn && smallWeights(rows)) {  // dIn = dOut W, rows split across threads
       const T* W = params + wOff_;
-      forRows(rows, [&](int r0, int r1, int) {
+      forRows(ctx.pool, rows, [&](int r0, int r1, int) {
         stepGemm<T>(r1 - r0, D_, K, dOut + (size_t)r0 * K, K, W, D_, dIn + (size_t)r0 * D_, D_, false);
       });
     } else if (dIn) {

@@ -11,14 +11,17 @@
 
 namespace rnnkit {
 
+class WorkerPool;
+
 // What every layer sees of the current call.
 struct Ctx {
   int T = 0, B = 0;
   const int32_t* lengths = nullptr;  // (B) valid steps per row, each in [1, T]
   bool training = false;
   uint32_t seed = 0;
-  uint64_t step = 0;     // dropout mask counter (advanced by each training step)
-  uint64_t version = 0;  // bumped whenever the parameters change: keys caches derived from them
+  uint64_t step = 0;           // dropout mask counter (advanced by each training step)
+  uint64_t version = 0;        // bumped whenever the parameters change: keys caches derived from them
+  WorkerPool* pool = nullptr;  // the model's threads for row splits (parallel.h)
   bool active(int t, int b) const { return t < lengths[b]; }
 };
 

@@ -249,6 +249,7 @@ const Act<T>& Model<T>::runForward(const Batch<T>& batch, bool training) {
   ctx_.seed = spec_.seed;
   ctx_.step = step_;
   ctx_.version = version_;
+  ctx_.pool = &pool_;
 
   // Batch-first in, time-major inside: row t*B + b.
   Act<T>& in = acts_[0];

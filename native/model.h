@@ -10,6 +10,7 @@
 #include "layer.h"
 #include "loss.h"
 #include "optim.h"
+#include "parallel.h"
 #include "spec.h"
 
 namespace rnnkit {
@@ -144,6 +145,7 @@ class Model {
   std::vector<T> condS_, condH0_, condC0_;  // (B, R) tanh outputs; (dirs, B, H) states
   std::vector<T> condDS_, dCond_;           // (B, R) gradient of S; (B, k)
 
+  WorkerPool pool_;  // the threads its row splits run on (idle between calls, joined on destruction)
   // Per-call workspace, grown to the largest (T, B) seen.
   Ctx ctx_;
   std::vector<int32_t> lengths_, tokens_;  // tokens time-major (T*B)

@@ -151,7 +151,7 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
     if (split) stepGemm<T>(M, N, H_, A, H_, WT + col0, rows, C, ldc, false);
     else gemm<T>(false, true, M, N, H_, T(1), A, H_, W + (size_t)col0 * H_, H_, T(0), C, ldc);
   };
-  forRows(B, [&](int b0, int b1, int) {
+  forRows(ctx.pool, B, [&](int b0, int b1, int) {
     const int M = b1 - b0;
     for (int s = 0; s < Tn; ++s) {
       const int t = d == 0 ? s : Tn - 1 - s;
@@ -321,7 +321,7 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
   };
   T* dPpart = diag ? ensure(dPpart_, (size_t)chunks * 3 * H) : nullptr;
   if (dPpart) std::fill(dPpart, dPpart + (size_t)chunks * 3 * H, T(0));
-  forRows(B, [&](int b0, int b1, int k) {
+  forRows(ctx.pool, B, [&](int b0, int b1, int k) {
     const int M = b1 - b0;
     T* dhc = dh;  // this thread's view of the ping-pong buffers (rows b0..b1)
     T* dhnc = dhn;
