@@ -20,33 +20,49 @@ namespace rnnkit {
 
 inline bool useTransposedTable(const Ctx& ctx, int V) { return (size_t)V <= (size_t)ctx.T * ctx.B; }
 
-// out (T*B, N) = W^T[tokens] + bias for active rows, 0 for padded rows.
-// wt caches W^T (V, N) when it is worth building (wtVersion == ctx.version: up to date).
+// W^T (V, N) in `wt`, rebuilt only when the parameters changed (wtVersion ==
+// ctx.version: up to date); nullptr when gathers should read W's columns directly.
 template <class T>
-void gatherProjection(const Ctx& ctx, const T* W, const T* bias, int N, int V, const int32_t* tokens, T* out,
-                      std::vector<T>& wt, uint64_t& wtVersion) {
-  const bool table = wtVersion == ctx.version || useTransposedTable(ctx, V);
-  if (table && wtVersion != ctx.version) {
+const T* projectionTable(const Ctx& ctx, const T* W, int N, int V, std::vector<T>& wt, uint64_t& wtVersion) {
+  if (wtVersion != ctx.version && !useTransposedTable(ctx, V)) return nullptr;
+  if (wtVersion != ctx.version) {
     T* w = ensure(wt, (size_t)V * N);
     for (int n = 0; n < N; ++n)
       for (int v = 0; v < V; ++v) w[(size_t)v * N + n] = W[(size_t)n * V + v];
     wtVersion = ctx.version;
   }
+  return wt.data();
+}
+
+// One row of the gather: dst (N) = W^T[tok] + bias, from the table or W's column.
+template <class T>
+inline void gatherRow(const T* table, const T* W, const T* bias, int N, int V, int32_t tok, T* dst) {
+  if (table) {
+    const T* src = table + (size_t)tok * N;
+    for (int n = 0; n < N; ++n) dst[n] = src[n] + bias[n];
+  } else {
+    for (int n = 0; n < N; ++n) dst[n] = W[(size_t)n * V + tok] + bias[n];
+  }
+}
+
+// out (T*B, N) = W^T[tokens] + bias for active rows, 0 for padded rows.
+template <class T>
+void gatherProjection(const Ctx& ctx, const T* W, const T* bias, int N, int V, const int32_t* tokens, T* out,
+                      std::vector<T>& wt, uint64_t& wtVersion) {
+  const T* table = projectionTable(ctx, W, N, V, wt, wtVersion);
   const size_t TB = (size_t)ctx.T * ctx.B;
   for (size_t row = 0; row < TB; ++row) {
     T* dst = out + row * N;
-    if (!ctx.active((int)(row / ctx.B), (int)(row % ctx.B))) {
-      std::fill(dst, dst + N, T(0));
-      continue;
-    }
-    const size_t tok = (size_t)tokens[row];
-    if (table) {
-      const T* src = wt.data() + tok * N;
-      for (int n = 0; n < N; ++n) dst[n] = src[n] + bias[n];
-    } else {
-      for (int n = 0; n < N; ++n) dst[n] = W[(size_t)n * V + tok] + bias[n];
-    }
+    if (ctx.active((int)(row / ctx.B), (int)(row % ctx.B))) gatherRow(table, W, bias, N, V, tokens[row], dst);
+    else std::fill(dst, dst + N, T(0));
   }
+}
+
+// dW (N, V) += dwt^T for a (V, N) table of per-token gradient sums.
+template <class T>
+void addTransposedTable(const T* dwt, int N, int V, T* dW) {
+  for (int n = 0; n < N; ++n)
+    for (int v = 0; v < V; ++v) dW[(size_t)n * V + v] += dwt[(size_t)v * N + n];
 }
 
 // dW (N, V) += scatter of dOut (T*B, N) rows into the columns named by tokens (active rows only).
@@ -71,8 +87,7 @@ void scatterProjection(const Ctx& ctx, const T* dOut, int N, int V, const int32_
     const T* src = dOut + row * N;
     for (int n = 0; n < N; ++n) dst[n] += src[n];
   }
-  for (int n = 0; n < N; ++n)
-    for (int v = 0; v < V; ++v) dW[(size_t)n * V + v] += dwt[(size_t)v * N + n];
+  addTransposedTable(dwt, N, V, dW);
 }
 
 }  // namespace rnnkit

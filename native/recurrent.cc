@@ -110,10 +110,13 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
   const T* P = r.off.peep ? params + r.off.peep : nullptr;
   const bool lstm = spec_.type == LayerType::Lstm;
 
-  // 1. Input projection for all steps: xp = X W_ih^T + b_ih  (T*B, GH).
+  // 1. Input projection for all steps: xp = X W_ih^T + b_ih  (T*B, GH). Token
+  // inputs gather rows of W_ih^T instead, each thread its own rows, step by step
+  // inside the recurrence (in parallel, and in cache when the step reads them).
   T* xp = ensure(r.xp, TB * GH);
+  const T* table = nullptr;
   if (in.tokens) {
-    gatherProjection(ctx, Wih, bih, GH, D_, in.tokens, xp, r.wt, r.wtVersion);
+    table = projectionTable(ctx, Wih, GH, D_, r.wt, r.wtVersion);
   } else {
     for (size_t row = 0; row < TB; ++row) std::memcpy(xp + row * GH, bih, sizeof(T) * GH);
     gemm<T>(false, true, (int)TB, GH, D_, T(1), in.data, D_, Wih, D_, T(1), xp, GH);
@@ -158,6 +161,12 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
       const T* hp = hb + prevIdx(d, t) * BH;  // (B, H)
       T* hc = hb + curIdx(d, t) * BH;         // (B, H)
       T* at = xp + (size_t)t * B * GH;        // (B, GH) pre-activations in, gate activations out
+      if (in.tokens)
+        for (int b = b0; b < b1; ++b) {
+          T* dst = at + (size_t)b * GH;
+          if (ctx.active(t, b)) gatherRow(table, Wih, bih, GH, D_, in.tokens[(size_t)t * B + b], dst);
+          else std::fill(dst, dst + GH, T(0));
+        }
       // Rows past their length carry the state (and c) unchanged.
       auto carry = [&](int b, const T* cp, T* cc) {
         std::memcpy(hc + b * H, hp + b * H, sizeof(T) * H);
@@ -321,6 +330,14 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
   };
   T* dPpart = diag ? ensure(dPpart_, (size_t)chunks * 3 * H) : nullptr;
   if (dPpart) std::fill(dPpart, dPpart + (size_t)chunks * 3 * H, T(0));
+  // The bias gradients (column sums of dxp and dhp) and, for token inputs with a
+  // small enough vocabulary, the per-token sums of dxp (the scatter behind dW_ih)
+  // are summed by each thread over its rows as they are computed, while they are
+  // in cache, into partials of its own, added in a fixed order afterwards.
+  const bool scatterInLoop = in.tokens && useTransposedTable(ctx, D_) && (size_t)D_ * GH <= ((size_t)1 << 20);
+  const size_t partLen = (size_t)(gruAfter ? 2 : 1) * GH + (scatterInLoop ? (size_t)D_ * GH : 0);
+  T* parts = ensure(rowParts_, (size_t)chunks * partLen);
+  std::fill(parts, parts + (size_t)chunks * partLen, T(0));
   forRows(ctx.pool, B, [&](int b0, int b1, int k) {
     const int M = b1 - b0;
     T* dhc = dh;  // this thread's view of the ping-pong buffers (rows b0..b1)
@@ -328,6 +345,9 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
     T* dcc = dc;
     T* dcnc = dcn;
     T* dPk = dPpart ? dPpart + (size_t)k * 3 * H : dP;
+    T* dbk = parts + (size_t)k * partLen;                               // (GH) sum of dxp rows
+    T* dbhk = gruAfter ? dbk + GH : nullptr;                            // (GH) sum of dhp rows
+    T* dwtk = scatterInLoop ? dbk + (gruAfter ? 2 : 1) * GH : nullptr;  // (V, GH) per-token sums of dxp
     for (int s = 0; s < Tn; ++s) {
       const int t = d == 0 ? Tn - 1 - s : s;  // reverse of the processing order
       if (spec_.returnSequences)
@@ -413,6 +433,19 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
         }
         default: break;
       }
+      for (int b = b0; b < b1; ++b) {
+        if (!ctx.active(t, b)) continue;
+        const T* g = dx + (size_t)b * GH;
+        for (int j = 0; j < GH; ++j) dbk[j] += g[j];
+        if (dwtk) {
+          T* w = dwtk + (size_t)in.tokens[(size_t)t * B + b] * GH;
+          for (int j = 0; j < GH; ++j) w[j] += g[j];
+        }
+        if (dbhk) {
+          const T* gh = dhh + (size_t)b * GH;
+          for (int j = 0; j < GH; ++j) dbhk[j] += gh[j];
+        }
+      }
       std::swap(dhc, dhnc);
       if (lstm) std::swap(dcc, dcnc);
     }
@@ -435,14 +468,26 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
   } else {
     gemm<T>(true, false, GH, H, (int)TB, T(1), dhp, GH, hprevAll, H, T(1), dWhh, H);
   }
-  addColSums(dhp, (int)TB, GH, dbhh);
-  addColSums(dxp, (int)TB, GH, dbih);
+  for (int k = 0; k < chunks; ++k) {
+    const T* dbk = parts + (size_t)k * partLen;
+    for (int j = 0; j < GH; ++j) dbih[j] += dbk[j];
+    const T* dbhk = gruAfter ? dbk + GH : dbk;  // dhp is dxp except for the GRU with the reset after
+    for (int j = 0; j < GH; ++j) dbhh[j] += dbhk[j];
+  }
   if (full) {
     const T* cprevAll = cb + (d == 0 ? 0 : BH);
     gemm<T>(true, false, 2 * H, H, (int)TB, T(1), dxp, GH, cprevAll, H, T(1), dP, H);
     gemm<T>(true, false, H, H, (int)TB, T(1), dxp + 3 * H, GH, cprevAll, H, T(1), dP + (size_t)2 * H * H, H);
   }
-  if (in.tokens) {
+  if (scatterInLoop) {
+    T* dwt = ensure(r.dwt, (size_t)D_ * GH);  // the partials' sum, then transposed into dW_ih
+    std::fill(dwt, dwt + (size_t)D_ * GH, T(0));
+    for (int k = 0; k < chunks; ++k) {
+      const T* dwtk = parts + (size_t)k * partLen + (gruAfter ? 2 : 1) * GH;
+      for (size_t i = 0; i < (size_t)D_ * GH; ++i) dwt[i] += dwtk[i];
+    }
+    addTransposedTable(dwt, GH, D_, dWih);
+  } else if (in.tokens) {
     scatterProjection(ctx, dxp, GH, D_, in.tokens, dWih, r.dwt);
   } else {
     gemm<T>(true, false, GH, D_, (int)TB, T(1), dxp, GH, in.data, D_, T(1), dWih, D_);

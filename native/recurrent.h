@@ -88,6 +88,7 @@ class RecurrentLayer : public Layer<T> {
   std::vector<T> dh_, dhn_, dc_, dcn_;  // (B, H)
   std::vector<T> dh0_, dc0_;            // (dirs, B, H)
   std::vector<T> dPpart_;               // (threads, 3H) per-thread diagonal peephole gradients
+  std::vector<T> rowParts_;             // (threads, ...) per-thread bias / token gradient sums
 };
 
 }  // namespace rnnkit
