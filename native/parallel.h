@@ -56,9 +56,12 @@ class WorkerPool {
 // kernel's row tile), so small batches stay on one thread.
 // Never more than the machine's hardware threads: setThreads may ask OpenBLAS
 // for up to 64, which would otherwise start 64 row threads on 2 cores.
+// The hardware thread count is read once (a constant, not state): glibc reads
+// /sys on every hardware_concurrency() call, ~20 us, which made batch-1 sampling
+// (a few row-split decisions per token) 5-10x slower.
 inline int rowChunks(int B) {
-  const int hw = (int)std::thread::hardware_concurrency();
-  const int n = std::min(std::min(blasThreads(), hw > 0 ? hw : 1), B / 8);
+  static const int hw = std::max(1, (int)std::thread::hardware_concurrency());
+  const int n = std::min(std::min(blasThreads(), hw), B / 8);
   return n < 1 ? 1 : n;
 }
 
