@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "ops.h"
+#include "parallel.h"
 
 namespace rnnkit {
 
@@ -62,51 +63,66 @@ double computeLoss(LossType loss, Reduction reduction, Activation lastAct, const
   const bool perElement = loss != LossType::CrossEntropy;
   const double denom = reduction == Reduction::Mean ? (double)count * (perElement ? K : 1) : 1.0;
   const T scale = (T)(1.0 / denom);
-  double total = 0;
   gradIsPre = loss != LossType::Mse;
   if (loss == LossType::CrossEntropy && !targets.classes) throwRange("crossEntropy needs class-id targets");
   if (perElement && !targets.values) throwRange("this loss needs value targets");
 
-  for (int r = 0; r < rows; ++r) {
-    T* g = dOut + (size_t)r * K;
-    const int t = out.seq ? r / B : 0, b = out.seq ? r % B : r;
-    if (out.seq && !ctx.active(t, b)) {
-      std::fill(g, g + K, T(0));
-      continue;
+  if (loss == LossType::CrossEntropy)  // checked first: the rows below run on worker threads, which cannot throw
+    for (int r = 0; r < rows; ++r) {
+      const int t = out.seq ? r / B : 0, b = out.seq ? r % B : r;
+      if (out.seq && !ctx.active(t, b)) continue;
+      const int32_t cls = targets.classes[out.seq ? (size_t)b * Tn + t : (size_t)b];
+      if (cls < 0 || cls >= K)
+        throwRange("Expected class ids in [0, " + std::to_string(K) + ") for targets but received " +
+                   std::to_string(cls));
     }
-    const size_t bf = out.seq ? (size_t)b * Tn + t : (size_t)b;  // batch-first position
-    const T* y = out.data + (size_t)r * K;
-    switch (loss) {
-      case LossType::CrossEntropy: {
-        const int32_t cls = targets.classes[bf];
-        if (cls < 0 || cls >= K)
-          throwRange("Expected class ids in [0, " + std::to_string(K) + ") for targets but received " +
-                     std::to_string(cls));
-        const T* z = lastAct == Activation::Softmax || lastAct == Activation::Linear ? logits + (size_t)r * K : y;
-        total += crossEntropyRow(z, K, cls, scale, g);
-        break;
+
+  // Rows are independent: split across the model's threads, each summing its own
+  // part of the loss, added in a fixed order.
+  const int chunks = rowChunks(rows);
+  std::vector<double> part(chunks, 0.0);
+  forRows(ctx.pool, rows, [&](int r0, int r1, int chunk) {
+    double total = 0;
+    for (int r = r0; r < r1; ++r) {
+      T* g = dOut + (size_t)r * K;
+      const int t = out.seq ? r / B : 0, b = out.seq ? r % B : r;
+      if (out.seq && !ctx.active(t, b)) {
+        std::fill(g, g + K, T(0));
+        continue;
       }
-      case LossType::BinaryCrossEntropy: {
-        const T* z = logits + (size_t)r * K;
-        const T* tv = targets.values + bf * K;
-        for (int k = 0; k < K; ++k) {
-          const double zz = z[k], yy = tv[k];
-          total += std::max(zz, 0.0) - zz * yy + std::log1p(std::exp(-std::fabs(zz)));
-          g[k] = (sigm(z[k]) - tv[k]) * scale;
+      const size_t bf = out.seq ? (size_t)b * Tn + t : (size_t)b;  // batch-first position
+      const T* y = out.data + (size_t)r * K;
+      switch (loss) {
+        case LossType::CrossEntropy: {
+          const T* z = lastAct == Activation::Softmax || lastAct == Activation::Linear ? logits + (size_t)r * K : y;
+          total += crossEntropyRow(z, K, targets.classes[bf], scale, g);
+          break;
         }
-        break;
-      }
-      case LossType::Mse: {
-        const T* tv = targets.values + bf * K;
-        for (int k = 0; k < K; ++k) {
-          const T e = y[k] - tv[k];
-          total += (double)e * e;
-          g[k] = T(2) * e * scale;
+        case LossType::BinaryCrossEntropy: {
+          const T* z = logits + (size_t)r * K;
+          const T* tv = targets.values + bf * K;
+          for (int k = 0; k < K; ++k) {
+            const double zz = z[k], yy = tv[k];
+            total += std::max(zz, 0.0) - zz * yy + std::log1p(std::exp(-std::fabs(zz)));
+            g[k] = (sigm(z[k]) - tv[k]) * scale;
+          }
+          break;
         }
-        break;
+        case LossType::Mse: {
+          const T* tv = targets.values + bf * K;
+          for (int k = 0; k < K; ++k) {
+            const T e = y[k] - tv[k];
+            total += (double)e * e;
+            g[k] = T(2) * e * scale;
+          }
+          break;
+        }
       }
     }
-  }
+    part[chunk] = total;
+  });
+  double total = 0;
+  for (int k = 0; k < chunks; ++k) total += part[k];
   return total / denom;
 }
 

@@ -361,7 +361,7 @@ double Model<T>::update(const OptimizerSpec& opt) {
   const double norm = l2norm(grads_.data(), grads_.size());
   if (!std::isfinite(norm))
     throwNative("non-finite gradient (norm " + std::to_string(norm) + "); the weights were left unchanged");
-  clipGradients(grads_.data(), grads_.size(), opt.clipValue, opt.clipNorm);
+  clipGradients(grads_.data(), grads_.size(), opt.clipValue, opt.clipNorm, norm);
   if (!optimizerStep(params_.data(), grads_.data(), params_.size(), opt, opt_))
     throwNative("non-finite weights after the update (gradient norm " + std::to_string(norm) +
                 "; is the learning rate too large?); the weights were left unchanged");

@@ -9,21 +9,31 @@
 
 namespace rnnkit {
 
+// The sum of squares runs in 8 independent double lanes: one running sum is an
+// ordered reduction the compiler keeps scalar, one add latency per weight
+// (~0.12 ms per pass over LSTM-128's 107k weights, perf).
 template <class T>
 double l2norm(const T* g, size_t n) {
+  constexpr size_t L = 8;
+  double lane[L] = {};
+  size_t i = 0;
+  for (; i + L <= n; i += L)
+    for (size_t l = 0; l < L; ++l) lane[l] += (double)g[i + l] * g[i + l];
   double s = 0;
-  for (size_t i = 0; i < n; ++i) s += (double)g[i] * g[i];
+  for (size_t l = 0; l < L; ++l) s += lane[l];
+  for (; i < n; ++i) s += (double)g[i] * g[i];
   return std::sqrt(s);
 }
 
 template <class T>
-void clipGradients(T* g, size_t n, double clipValue, double clipNorm) {
+void clipGradients(T* g, size_t n, double clipValue, double clipNorm, double norm) {
   if (clipValue > 0) {
     const T c = (T)clipValue;
     for (size_t i = 0; i < n; ++i) g[i] = std::min(std::max(g[i], -c), c);
+    norm = -1;  // changed: measured again below
   }
   if (clipNorm > 0) {
-    const double coef = clipNorm / (l2norm(g, n) + 1e-6);
+    const double coef = clipNorm / ((norm >= 0 ? norm : l2norm(g, n)) + 1e-6);
     if (coef < 1)
       for (size_t i = 0; i < n; ++i) g[i] = (T)(g[i] * coef);
   }
@@ -155,8 +165,8 @@ bool optimizerStep(T* p, const T* g, size_t n, const OptimizerSpec& opt, Optimiz
 
 template double l2norm<float>(const float*, size_t);
 template double l2norm<double>(const double*, size_t);
-template void clipGradients<float>(float*, size_t, double, double);
-template void clipGradients<double>(double*, size_t, double, double);
+template void clipGradients<float>(float*, size_t, double, double, double);
+template void clipGradients<double>(double*, size_t, double, double, double);
 template bool optimizerStep<float>(float*, const float*, size_t, const OptimizerSpec&, OptimizerState<float>&);
 template bool optimizerStep<double>(double*, const double*, size_t, const OptimizerSpec&, OptimizerState<double>&);
 

@@ -27,8 +27,10 @@ double l2norm(const T* g, size_t n);
 
 // Element-wise clip to [-clipValue, clipValue], then global-norm clip (torch's
 // clip_grad_norm_: scale by clipNorm / (norm + 1e-6) when that is < 1). 0 = off.
+// `norm` is l2norm(g, n) when the caller has it already (measured again after a
+// value clip), or < 0.
 template <class T>
-void clipGradients(T* g, size_t n, double clipValue, double clipNorm);
+void clipGradients(T* g, size_t n, double clipValue, double clipNorm, double norm = -1);
 
 // One update with torch.optim.SGD / Adam / AdamW semantics. Returns false, writing
 // nothing, when the update would make a weight or a moment non-finite.
