@@ -1,5 +1,6 @@
 #include "model_wrap.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <new>
@@ -166,10 +167,15 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
 ModelWrap::~ModelWrap() = default;
 
 void ModelWrap::adjustExternal(Napi::Env env) {
-  // Tell V8 about native memory so the garbage collector weighs it (parameters,
-  // gradients and optimizer moments: about 4 copies of the block).
-  const size_t n = f32_ ? f32_->numParams() * sizeof(float) : f64_ ? f64_->numParams() * sizeof(double) : 0;
-  const int64_t want = (int64_t)n * 4;
+  // Tell V8 about native memory so the garbage collector weighs it: at least
+  // the parameters, gradients and optimizer moments (4 copies of the block, from
+  // construction on), and everything the model holds once calls have grown its
+  // buffers (activations for the largest (T, B) seen). Updated after every call,
+  // so a dropped model that trained on big batches is collected as soon as V8
+  // would collect that much JavaScript memory.
+  const size_t block = f32_ ? f32_->numParams() * sizeof(float) : f64_ ? f64_->numParams() * sizeof(double) : 0;
+  const size_t held = f32_ ? f32_->memoryBytes() : f64_ ? f64_->memoryBytes() : 0;
+  const int64_t want = (int64_t)std::max(block * 4, held);
   if (want != external_) {
     Napi::MemoryManagement::AdjustExternalMemory(env, want - external_);
     external_ = want;
@@ -185,6 +191,7 @@ void ModelWrap::freeModel() {
 void ModelWrap::release() {
   busy_ = false;
   if (disposed_) freeModel();
+  else adjustExternal(Env());
 }
 
 Napi::Value ModelWrap::refuse(Napi::Env env) {

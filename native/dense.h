@@ -25,6 +25,9 @@ class DenseLayer : public Layer<T> {
   // Set by the model when the incoming gradient is already w.r.t. the pre-activation
   // (fused softmax + cross-entropy, sigmoid + binary cross-entropy).
   bool gradIsPre = false;
+  size_t workspaceBytes() const override {
+    return bytesOf(out_) + bytesOf(pre_) + bytesOf(wt_) + bytesOf(dwt_) + bytesOf(wT_);
+  }
 
  private:
   LayerSpec spec_;
@@ -50,6 +53,7 @@ class DropoutLayer : public Layer<T> {
   Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, int layerIndex) override;
   void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn,
                 int layerIndex) override;
+  size_t workspaceBytes() const override { return bytesOf(out_) + bytesOf(mask_); }
 
  private:
   double rate_;

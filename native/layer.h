@@ -49,7 +49,15 @@ class Layer {
   // writes dIn (rows x in.cols) when dIn != nullptr. dOut may be modified in place.
   virtual void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn,
                         int layerIndex) = 0;
+  // Bytes held by the layer's buffers (activations, caches, scratch).
+  virtual size_t workspaceBytes() const = 0;
 };
+
+// Bytes a buffer holds (its capacity).
+template <class V>
+inline size_t bytesOf(const V& v) {
+  return v.capacity() * sizeof(typename V::value_type);
+}
 
 // Grows a buffer to at least n elements; never shrinks (no allocation per step or per call
 // once the largest (T, B) has been seen).

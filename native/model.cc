@@ -146,6 +146,16 @@ template <class T>
 Model<T>::~Model() = default;
 
 template <class T>
+size_t Model<T>::memoryBytes() const {
+  size_t n = bytesOf(params_) + bytesOf(grads_) + bytesOf(opt_.m) + bytesOf(opt_.v) + bytesOf(condS_) +
+             bytesOf(condH0_) + bytesOf(condC0_) + bytesOf(condDS_) + bytesOf(dCond_) + bytesOf(lengths_) +
+             bytesOf(tokens_) + bytesOf(x_);
+  for (const auto& d : dActs_) n += bytesOf(d);
+  for (const auto& l : layers_) n += l->workspaceBytes();
+  return n;
+}
+
+template <class T>
 std::vector<StateInfo> Model<T>::stateTable() const {
   std::vector<StateInfo> out;
   for (size_t i = 0, k = 0; i < spec_.layers.size(); ++i) {

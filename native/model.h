@@ -67,6 +67,9 @@ class Model {
 
   const ModelSpec& spec() const { return spec_; }
   size_t numParams() const { return params_.size(); }
+  // Bytes the model holds natively: parameters, gradients, optimizer moments and
+  // every per-call buffer (activations grow with the largest (T, B) seen).
+  size_t memoryBytes() const;
   const std::vector<ParamInfo>& paramTable() const { return table_; }
   std::vector<StateInfo> stateTable() const;
   const T* params() const { return params_.data(); }

@@ -78,6 +78,18 @@ class RecurrentLayer : public Layer<T> {
   void forwardDir(const Ctx& ctx, const T* params, const Act<T>& in, int d, T* out, int outLd);
   void backwardDir(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, int d, const T* dOut, int ld, T* dIn);
   int prevIdx(int d, int t) const { return d == 0 ? t : t + 1; }
+
+ public:
+  size_t workspaceBytes() const override {
+    size_t n = bytesOf(out_) + bytesOf(tmp_) + bytesOf(tmp2_) + bytesOf(dh_) + bytesOf(dhn_) + bytesOf(dc_) +
+               bytesOf(dcn_) + bytesOf(dh0_) + bytesOf(dc0_) + bytesOf(dPpart_) + bytesOf(rowParts_);
+    for (const Dir& r : dir_)
+      n += bytesOf(r.xp) + bytesOf(r.h) + bytesOf(r.c) + bytesOf(r.tc) + bytesOf(r.aux) + bytesOf(r.dxp) +
+           bytesOf(r.dhp) + bytesOf(r.wt) + bytesOf(r.dwt) + bytesOf(r.whhT) + bytesOf(r.peepT);
+    return n;
+  }
+
+ private:
   int curIdx(int d, int t) const { return d == 0 ? t + 1 : t; }
 
   LayerSpec spec_;

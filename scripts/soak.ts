@@ -9,15 +9,21 @@
  *   dispose   --models 100000 models created, used once and disposed (after --warmup-models 80000)
  *   gc        --models 100000 models created, used once and dropped without dispose() (same warm-up)
  *             (the garbage collector must free them: native memory is reported to V8)
+ *   pool      --pool-models 20000 models (after --warmup-pool-models 10000) created, one trainStep each on a 32-row batch (split
+ *             across the model's worker threads), every other one disposed, the rest dropped;
+ *             also checks that the process's thread count does not grow (the pool's threads
+ *             are joined when its model is freed)
  *
  * Verdict: a least-squares line through the RSS samples after the first 20 %
  * of a phase (warm-up: allocator pools, JIT); the phase is flat when that line
  * grows by less than --tolerance-mb (default 8 MB) over the phase.
  *
  * Usage: node --expose-gc --import=tsx scripts/soak.ts [--steps N] [--tokens N] [--models N] [--warmup-models N]
- *          [--samples N] [--tolerance-mb MB] [--phases train,sample,dispose,gc] [--json]
+ *          [--pool-models N] [--warmup-pool-models N] [--samples N] [--tolerance-mb MB] [--phases train,sample,dispose,gc,pool] [--json]
  * Exit code 0 when every phase is flat, 1 otherwise.
  */
+import { readFileSync } from 'node:fs';
+
 import { layers, sequential, type Model } from '../lib/index.js';
 
 interface Sample {
@@ -27,6 +33,8 @@ interface Sample {
   /** V8's external memory, which includes native memory the addon reports */
   externalMB: number;
   heapMB: number;
+  /** the process's threads (/proc/self/status), 0 where unknown */
+  threads: number;
 }
 
 interface Phase {
@@ -60,7 +68,15 @@ function sample(at: number): Sample {
   gc!();
   gc!();
   const m = process.memoryUsage();
-  return { at, rssMB: m.rss / 2 ** 20, externalMB: m.external / 2 ** 20, heapMB: m.heapUsed / 2 ** 20 };
+  return { at, rssMB: m.rss / 2 ** 20, externalMB: m.external / 2 ** 20, heapMB: m.heapUsed / 2 ** 20, threads: threadCount() };
+}
+
+function threadCount(): number {
+  try {
+    return Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 /** Slope of the least-squares line through (at, rss), times the phase span after warm-up. */
@@ -113,6 +129,7 @@ function print(p: Phase): void {
   console.log(`   RSS MB:      ${series}`);
   console.log(`   external MB: ${ext[0]} .. ${ext[ext.length - 1]} (max ${Math.max(...p.samples.map((s) => s.externalMB)).toFixed(1)})`);
   console.log(`   heap MB:     ${p.samples[0]!.heapMB.toFixed(1)} .. ${p.samples[p.samples.length - 1]!.heapMB.toFixed(1)}`);
+  console.log(`   threads:     ${p.samples.map((s) => s.threads).join(' ')}`);
   console.log(`   fitted growth after warm-up: ${p.growthMB >= 0 ? '+' : ''}${p.growthMB.toFixed(2)} MB -> ${p.flat ? 'FLAT' : 'NOT FLAT'}`);
 }
 
@@ -130,6 +147,8 @@ async function main(): Promise<void> {
   const models = option('models', 100_000);
   // create/dispose grows in steps up to ~75k models, then stays flat (500k-model run in docs/reliability.md)
   const warmupModels = option('warmup-models', 80_000);
+  const poolModels = option('pool-models', 20_000);
+  const warmupPool = option('warmup-pool-models', 10_000);
   const samples = option('samples', 20);
   const tolerance = option('tolerance-mb', 8);
   const pi = process.argv.indexOf('--phases');
@@ -188,6 +207,23 @@ async function main(): Promise<void> {
         await m.predict([[1, 2, 3]]);
       }, warmupModels),
     );
+  }
+
+  if (phases.has('pool')) {
+    // 32 rows: the recurrence, the dense layer and the loss split across the model's worker pool
+    const x = Array.from({ length: 32 }, (_, b) => Array.from({ length: 8 }, (_, t) => (b * 5 + t * 3) % 40));
+    const y = x.map((row) => row.map((v) => (v + 1) % 40));
+    const p = await phase('pool', `${poolModels} models, one 32-row trainStep each (worker pool), half disposed, half dropped`, poolModels, samples, tolerance, async (i) => {
+      const m = lm(5);
+      await m.trainStep(x, y, { optimizer: { type: 'adam', lr: 1e-3 }, clipNorm: 5 });
+      if (i % 2 === 0 || process.env.SOAK_DISPOSE_ALL) m.dispose();
+    }, warmupPool);
+    // dropped models' pools are joined when the GC frees them (sample() ran gc); idle workers also exit after 1 s
+    const first = p.samples[0]!.threads;
+    const last = Math.max(...p.samples.slice(-3).map((s) => s.threads));
+    const threadsFlat = last <= first + 2;
+    console.log(`   threads at start ${first}, at the end ${last} -> ${threadsFlat ? 'FLAT' : 'GROWING'}`);
+    results.push({ ...p, flat: p.flat && threadsFlat });
   }
 
   const bad = results.filter((p) => !p.flat);
