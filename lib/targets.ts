@@ -51,20 +51,23 @@ function at(e: Expect, b: number, t: number): string {
   return e.seq ? `${NAME}[${b}][${t}]` : `${NAME}[${b}]`;
 }
 
-function checkClass(v: unknown, K: number, name: string): number {
+// The checks below run once per target element (B*T, or B*T*K values, every
+// call): the fast path only compares, and the element's path for the message
+// (`targets[b][t][k]`) is built only when it fails.
+
+function checkClass(v: unknown, K: number, e: Expect, b: number, t: number): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < K) return v;
+  const name = at(e, b, t);
   if (typeof v !== 'number') throw typeError('a class id (integer)', name, v);
-  if (!Number.isInteger(v) || v < 0 || v >= K) throw rangeError(`a class id in [0, ${K})`, name, v);
-  return v;
+  throw rangeError(`a class id in [0, ${K})`, name, v);
 }
 
-function checkValue(v: unknown, loss: Loss, name: string): number {
+function checkValue(v: unknown, loss: Loss, e: Expect, b: number, t: number, k: number): number {
+  if (typeof v === 'number' && (loss === 'binaryCrossEntropy' ? v >= 0 && v <= 1 : Number.isFinite(v))) return v;
+  const name = `${at(e, b, t)}[${k}]`;
   if (typeof v !== 'number') throw typeError('a number', name, v);
-  if (loss === 'binaryCrossEntropy') {
-    if (!(v >= 0 && v <= 1)) throw rangeError('a number in [0, 1] (binaryCrossEntropy)', name, v);
-  } else if (!Number.isFinite(v)) {
-    throw rangeError('a finite number', name, v);
-  }
-  return v;
+  if (loss === 'binaryCrossEntropy') throw rangeError('a number in [0, 1] (binaryCrossEntropy)', name, v);
+  throw rangeError('a finite number', name, v);
 }
 
 /** Checks the outer array of nested targets and returns row b's entries at valid steps. */
@@ -90,7 +93,7 @@ function classes(targets: unknown, e: Expect): Int32Array {
     const rows = nestedRows(targets, e, 'an array of class ids');
     const out = new Int32Array(e.B * steps);
     rows.forEach((row, b) => {
-      for (let t = 0; t < validSteps(e, b); t++) out[b * steps + t] = checkClass(row[t], e.K, at(e, b, t));
+      for (let t = 0; t < validSteps(e, b); t++) out[b * steps + t] = checkClass(row[t], e.K, e, b, t);
     });
     return out;
   }
@@ -104,7 +107,7 @@ function classes(targets: unknown, e: Expect): Int32Array {
     for (let b = 0; b < e.B; b++) {
       for (let t = 0; t < steps; t++) {
         const v = data[b * steps + t]!;
-        if (t < validSteps(e, b)) checkClass(v, e.K, at(e, b, t));
+        if (t < validSteps(e, b)) checkClass(v, e.K, e, b, t);
         else if ((v < 0 || v >= e.K) && out === data) out = zeroPadding(data, e.lengths, steps, 1);
       }
     }
@@ -126,14 +129,13 @@ function values(targets: unknown, e: Expect, loss: Loss, dtype: Dtype): FloatArr
     rows.forEach((row, b) => {
       for (let t = 0; t < validSteps(e, b); t++) {
         const vec = row[t];
-        const name = at(e, b, t);
-        if (!Array.isArray(vec)) throw typeError(`an array of ${e.K} numbers`, name, vec);
-        if (vec.length !== e.K) throw rangeError(`${e.K} values (the output width)`, name, received(`length ${vec.length}`));
+        if (!Array.isArray(vec)) throw typeError(`an array of ${e.K} numbers`, at(e, b, t), vec);
+        if (vec.length !== e.K) throw rangeError(`${e.K} values (the output width)`, at(e, b, t), received(`length ${vec.length}`));
         const base = (b * steps + t) * e.K;
         for (let k = 0; k < e.K; k++) {
-          out[base + k] = checkValue(vec[k], loss, `${name}[${k}]`);
+          out[base + k] = checkValue(vec[k], loss, e, b, t, k);
           // a finite float64 can overflow float32
-          if (!Number.isFinite(out[base + k]!)) throw rangeError(`a number within ${dtype} range`, `${name}[${k}]`, vec[k]);
+          if (!Number.isFinite(out[base + k]!)) throw rangeError(`a number within ${dtype} range`, `${at(e, b, t)}[${k}]`, vec[k]);
         }
       }
     });
@@ -151,7 +153,7 @@ function values(targets: unknown, e: Expect, loss: Loss, dtype: Dtype): FloatArr
       for (let t = 0; t < steps; t++) {
         const base = (b * steps + t) * e.K;
         for (let k = 0; k < e.K; k++) {
-          if (t < validSteps(e, b)) checkValue(out[base + k], loss, `${at(e, b, t)}[${k}]`);
+          if (t < validSteps(e, b)) checkValue(out[base + k], loss, e, b, t, k);
           else if (!Number.isFinite(out[base + k]!)) dirty = true;
         }
       }
