@@ -50,7 +50,7 @@ export type { Dataset, RowDataset, SequenceDataset, StreamDataset } from './data
 export type { BatchLog, EpochLog, Evaluation, FitOptions, History } from './train.js';
 export { generateText } from './sample.js';
 export { loadSeq2Seq, Seq2Seq, seq2seq } from './seq2seq.js';
-export type { Seq2SeqConfig, Seq2SeqData, Seq2SeqFitOptions, TranslateOptions, Translation } from './seq2seq.js';
+export type { Seq2SeqConfig, Seq2SeqData, Seq2SeqFitOptions, Seq2SeqStepOptions, TranslateOptions, Translation } from './seq2seq.js';
 export type { GenerateOptions, GenerateTextOptions, SamplingTokenizer } from './sample.js';
 export { layers } from './layers.js';
 export type {

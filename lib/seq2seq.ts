@@ -25,7 +25,7 @@ import type { OptimizerConfig } from './optimizer.js';
 import { tokenizerFromJSON, type Tokenizer } from './tokenizers/index.js';
 import { permutation, type BatchLog, type EpochLog, type History } from './train.js';
 import type { LayerState, StateTensors, Tensor } from './types.js';
-import { boolean, integer, isObject, knownKeys, number, object, optionalObject, ordinaryBuffer, withDefault } from './validate.js';
+import { boolean, integer, isObject, knownKeys, number, object, oneOf, optionalObject, ordinaryBuffer, withDefault } from './validate.js';
 
 /**
  * The configuration of {@link seq2seq}.
@@ -77,9 +77,25 @@ export interface Seq2SeqFitOptions {
   shuffle?: boolean;
   validation?: Seq2SeqData;
   signal?: AbortSignal;
+  /** 'skip' skips a step whose loss, gradient or update is not finite (history.skipped counts them); default 'throw' */
+  nonFinite?: 'throw' | 'skip';
   seed?: number;
   onBatchEnd?: (log: BatchLog) => void | Promise<void>;
   onEpochEnd?: (log: EpochLog) => void | Promise<void>;
+}
+
+/**
+ * Options of {@link Seq2Seq.trainStep}.
+ *
+ * @example
+ * await m.trainStep(sources, targets, { optimizer: { type: 'adam', lr: 1e-3 }, clipNorm: 5, nonFinite: 'skip' });
+ */
+export interface Seq2SeqStepOptions {
+  optimizer?: OptimizerConfig;
+  clipNorm?: number;
+  clipValue?: number;
+  /** 'skip': a step whose loss, gradient or update is not finite resolves with `skipped: true` (both models unchanged) instead of rejecting; default 'throw' */
+  nonFinite?: 'throw' | 'skip';
 }
 
 /**
@@ -399,21 +415,24 @@ export class Seq2Seq {
   /**
    * One optimizer step on a batch of (source, target) pairs, clipping by one
    * global norm over the encoder and the decoder. Returns the loss (mean per
-   * target token, <eos> included) and the gradient norm before clipping.
+   * target token, <eos> included) and the gradient norm before clipping; with
+   * `nonFinite: 'skip'`, a step that would not be finite returns
+   * `{ loss: NaN, gradNorm: NaN, skipped: true }` and changes nothing.
    *
    * @throws TypeError / RangeError for invalid data or options (the Promise rejects)
-   * @throws RnnkitError ERR_NONFINITE (weights unchanged), ERR_BUSY, ERR_DISPOSED
+   * @throws RnnkitError ERR_NONFINITE (weights unchanged; unless `nonFinite: 'skip'`), ERR_BUSY, ERR_DISPOSED
    * @example
    * const { loss } = await m.trainStep([[5, 6, 7]], [[7, 6, 5]], { optimizer: { type: 'adam', lr: 1e-3 }, clipNorm: 5 });
    */
   async trainStep(
     sources: readonly (readonly number[] | Int32Array)[],
     targets: readonly (readonly number[] | Int32Array)[],
-    options?: { optimizer?: OptimizerConfig; clipNorm?: number; clipValue?: number },
-  ): Promise<{ loss: number; gradNorm: number }> {
+    options?: Seq2SeqStepOptions,
+  ): Promise<{ loss: number; gradNorm: number; skipped?: true }> {
     const data = this.#checkData({ sources, targets }, 'data');
     const o = optionalObject(options, 'options');
-    knownKeys(o, ['optimizer', 'clipNorm', 'clipValue'], 'options');
+    knownKeys(o, ['optimizer', 'clipNorm', 'clipValue', 'nonFinite'], 'options');
+    const skip = withDefault(o.nonFinite, 'throw' as const, (v) => oneOf(v, 'options.nonFinite', ['throw', 'skip'] as const)) === 'skip';
     const clipNorm = o.clipNorm === undefined ? 0 : number(o.clipNorm, 'options.clipNorm', { min: 0, minExclusive: true });
     const clipValue = o.clipValue === undefined ? 0 : number(o.clipValue, 'options.clipValue', { min: 0, minExclusive: true });
     const g = await this.#gradients(data.sources, data.targets, true);
@@ -423,6 +442,7 @@ export class Seq2Seq {
     for (const t of all) for (const v of t.data) sq += v * v;
     const gradNorm = Math.sqrt(sq);
     if (!Number.isFinite(g.loss) || !Number.isFinite(gradNorm)) {
+      if (skip) return { loss: NaN, gradNorm: NaN, skipped: true };
       throw new RnnkitError('ERR_NONFINITE', `rnnkit: non-finite loss or gradient (loss ${g.loss}, gradient norm ${gradNorm}); the weights were left unchanged`);
     }
     if (clipNorm > 0 && gradNorm > clipNorm) {
@@ -433,11 +453,18 @@ export class Seq2Seq {
     // Each model checks its own update before writing; the encoder's is undone
     // when the decoder's is refused, so a refused step leaves both unchanged.
     const before = snapshotTraining(this.encoder);
-    await this.encoder.applyGradients(g.enc, optimizer === undefined ? {} : { optimizer });
+    const refused = (err: unknown) => err instanceof RnnkitError && err.code === 'ERR_NONFINITE';
+    try {
+      await this.encoder.applyGradients(g.enc, optimizer === undefined ? {} : { optimizer });
+    } catch (err) {
+      if (skip && refused(err)) return { loss: NaN, gradNorm: NaN, skipped: true }; // nothing was written
+      throw err;
+    }
     try {
       await this.decoder.applyGradients(g.dec, optimizer === undefined ? {} : { optimizer });
     } catch (err) {
-      if (err instanceof RnnkitError && err.code === 'ERR_NONFINITE') rollbackTraining(this.encoder, before);
+      if (refused(err)) rollbackTraining(this.encoder, before);
+      if (skip && refused(err)) return { loss: NaN, gradNorm: NaN, skipped: true };
       throw err;
     }
     return { loss: g.loss, gradNorm };
@@ -449,14 +476,14 @@ export class Seq2Seq {
    * continues across calls (and checkpoints).
    *
    * @throws TypeError / RangeError for invalid data or options (the Promise rejects)
-   * @throws RnnkitError ERR_NONFINITE, ERR_BUSY, ERR_DISPOSED
+   * @throws RnnkitError ERR_NONFINITE (unless `nonFinite: 'skip'`), ERR_BUSY, ERR_DISPOSED
    * @example
    * const history = await m.fit({ sources, targets }, { epochs: 10, batchSize: 64, optimizer: { type: 'adam', lr: 3e-3 } });
    */
   async fit(data: Seq2SeqData, options?: Seq2SeqFitOptions): Promise<History> {
     const d = this.#checkData(data, 'data');
     const o = optionalObject(options, 'options');
-    knownKeys(o, ['epochs', 'batchSize', 'optimizer', 'clipNorm', 'clipValue', 'shuffle', 'validation', 'signal', 'seed', 'onBatchEnd', 'onEpochEnd'], 'options');
+    knownKeys(o, ['epochs', 'batchSize', 'optimizer', 'clipNorm', 'clipValue', 'shuffle', 'validation', 'signal', 'nonFinite', 'seed', 'onBatchEnd', 'onEpochEnd'], 'options');
     const epochs = withDefault(o.epochs, 1, (v) => integer(v, 'options.epochs', 0, 1e9));
     const batchSize = withDefault(o.batchSize, 32, (v) => integer(v, 'options.batchSize', 1, 1e6));
     const shuffle = withDefault(o.shuffle, true, (v) => boolean(v, 'options.shuffle'));
@@ -467,7 +494,9 @@ export class Seq2Seq {
       if (o[k] !== undefined && typeof o[k] !== 'function') throw typeError('a function', `options.${k}`, o[k]);
     }
     const validation = o.validation === undefined ? undefined : this.#checkData(o.validation, 'options.validation');
-    const step = {
+    const nonFinite = withDefault(o.nonFinite, 'throw' as const, (v) => oneOf(v, 'options.nonFinite', ['throw', 'skip'] as const));
+    const step: Seq2SeqStepOptions = {
+      nonFinite,
       ...(o.optimizer !== undefined ? { optimizer: o.optimizer as OptimizerConfig } : {}),
       ...(o.clipNorm !== undefined ? { clipNorm: o.clipNorm as number } : {}),
       ...(o.clipValue !== undefined ? { clipValue: o.clipValue as number } : {}),
@@ -490,6 +519,10 @@ export class Seq2Seq {
         const src = rows.map((r) => d.sources[r]!);
         const tgt = rows.map((r) => d.targets[r]!);
         const r = await this.trainStep(src, tgt, step);
+        if (r.skipped) {
+          history.skipped++;
+          continue;
+        }
         const n = tgt.reduce((a, t) => a + t.length + 1, 0);
         lossSum += r.loss * n;
         tokens += n;
@@ -501,7 +534,7 @@ export class Seq2Seq {
       }
       if (history.aborted && tokens === 0) break;
       const seconds = (performance.now() - t0) / 1e3;
-      const loss = lossSum / Math.max(1, tokens);
+      const loss = tokens > 0 ? lossSum / tokens : NaN; // NaN, not 0, when every step of the epoch was skipped
       const log: EpochLog = { epoch, loss, perplexity: Math.exp(loss), bitsPerToken: loss / Math.LN2, tokensPerSec: tokens / seconds, seconds };
       if (validation) {
         const v = await this.evaluate(validation, { batchSize });

@@ -277,7 +277,7 @@ export async function fit(model: Model, data: Dataset, options?: FitOptions): Pr
     }
     if (history.aborted && tokens === 0) break;
     const seconds = (performance.now() - t0) / 1e3;
-    const loss = lossSum / Math.max(1, tokens);
+    const loss = tokens > 0 ? lossSum / tokens : NaN; // NaN, not 0, when every step of the epoch was skipped
     const log: EpochLog = { epoch, loss, ...lossMetrics(model, loss), tokensPerSec: tokens / seconds, seconds };
     if (validation !== undefined) {
       const v = await evaluate(model, validation, { batchSize });

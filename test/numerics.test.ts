@@ -210,7 +210,12 @@ test('nonFinite: "skip" skips a non-finite step, weights and optimizer untouched
   );
   t.is(h.skipped, 1);
   t.is(h.batches.length, 2);
+  t.true(Number.isFinite(h.epochs[0]!.loss));
   t.is(model.epoch, 1);
+  // an epoch whose every step is skipped reports a NaN loss, not 0
+  const all = await model.fit({ inputs: [[[0.1, 0.2]]], targets: [[3e38]] }, { epochs: 1, batchSize: 1, optimizer: { type: 'sgd', lr: 0.1 }, nonFinite: 'skip' });
+  t.is(all.skipped, 1);
+  t.true(Number.isNaN(all.epochs[0]!.loss), `epoch loss ${all.epochs[0]!.loss}`);
   await t.throwsAsync(model.trainStep([[[1, 1]]], [[1]], { nonFinite: 'ignore' as never }), {
     instanceOf: RangeError,
     message: /options\.nonFinite/,
@@ -263,5 +268,35 @@ test('Seq2Seq: a step refused by the decoder (ERR_NONFINITE) leaves the encoder 
   const encCk1 = s.encoder.toCheckpoint();
   t.deepEqual(encCk1.header, encCk0.header, 'encoder step counters as before');
   t.deepEqual(encCk1.arrays, encCk0.arrays, 'encoder Adam moments as before');
+  s.dispose();
+});
+
+test("Seq2Seq nonFinite 'skip': refused steps resolve as skipped, fit counts them, nothing changes", async (t) => {
+  const { seq2seq } = await import('../lib/index.js');
+  const s = seq2seq({ sourceVocab: 6, targetVocab: 6, bos: 1, eos: 2, encoder: [layers.gru({ units: 4 })], decoder: [layers.gru({ units: 4 })], seed: 3 });
+  const src = [[3, 4, 5], [5, 4], [4, 3], [3, 5, 4]];
+  const tgt = [[5, 4, 3], [4, 5], [3, 4], [4, 5, 3]];
+  const opt = { type: 'adam' as const, lr: 1e-3, weightDecay: 1 };
+  await s.trainStep(src, tgt, { optimizer: opt });
+  // the same poisoned decoder as above: every update of the decoder is refused
+  const bias = s.decoder.weightNames.find((n) => n.endsWith('.bias') && !n.includes('_l0'))!;
+  const b = s.decoder.getWeights()[bias]!;
+  b.data[0] = 3.3e38;
+  s.decoder.setWeights({ [bias]: b });
+  const enc0 = s.encoder.getWeights();
+  const dec0 = s.decoder.getWeights();
+  const r = await s.trainStep(src, tgt, { optimizer: opt, nonFinite: 'skip' });
+  t.true(r.skipped === true && Number.isNaN(r.loss) && Number.isNaN(r.gradNorm), JSON.stringify(r));
+  const h = await s.fit({ sources: src, targets: tgt }, { epochs: 2, batchSize: 2, optimizer: opt, nonFinite: 'skip' });
+  t.is(h.skipped, 4, '2 epochs x 2 batches, all skipped');
+  t.is(h.batches.length, 0);
+  t.is(h.epochs.length, 2);
+  t.true(h.epochs.every((e) => Number.isNaN(e.loss)), 'epochs with every step skipped report a NaN loss, not 0');
+  t.deepEqual(s.encoder.getWeights(), enc0);
+  t.deepEqual(s.decoder.getWeights(), dec0);
+  const err = await t.throwsAsync(s.fit({ sources: src, targets: tgt }, { epochs: 1, optimizer: opt }));
+  t.true(err instanceof RnnkitError && err.code === 'ERR_NONFINITE', 'the default still throws');
+  await t.throwsAsync(s.trainStep(src, tgt, { nonFinite: 'ignore' as 'skip' }), { instanceOf: RangeError, message: /options\.nonFinite/ });
+  await t.throwsAsync(s.fit({ sources: src, targets: tgt }, { nonFinite: 1 as unknown as 'skip' }), { message: /options\.nonFinite/ });
   s.dispose();
 });

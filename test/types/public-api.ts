@@ -416,6 +416,10 @@ expectTypeOf(await s2s.translate(pairs.sources, { beamWidth: 4, maxLength: 20, l
 expectTypeOf(await s2s.translateWithScores(pairs.sources)).toEqualTypeOf<Translation[]>();
 expectTypeOf((await s2s.evaluate(pairs)).accuracy).toEqualTypeOf<number>();
 expectTypeOf((await s2s.trainStep(pairs.sources, pairs.targets, { optimizer: 'adam' })).gradNorm).toEqualTypeOf<number>();
+expectTypeOf((await s2s.trainStep(pairs.sources, pairs.targets, { nonFinite: 'skip' })).skipped).toEqualTypeOf<true | undefined>();
+expectTypeOf(await s2s.fit(pairs, { nonFinite: 'skip' })).toEqualTypeOf<History>();
+// @ts-expect-error -- nonFinite is 'throw' or 'skip'
+await s2s.fit(pairs, { nonFinite: 'ignore' });
 expectTypeOf(loadSeq2Seq('s2s.rnnkit')).toEqualTypeOf<Promise<Seq2Seq>>();
 expectTypeOf(Seq2Seq.load('s2s.rnnkit')).toEqualTypeOf<Promise<Seq2Seq>>();
 
