@@ -265,10 +265,28 @@ function streamPlan(d: StreamDataset, batchSize: number): BatchPlan {
 
 type Sliceable = unknown[] | { data: ArrayLike<number> & { subarray(a: number, b: number): unknown }; shape: number[] };
 
+/**
+ * Rows of a dataset field: nested arrays (checked per batch, when the batch is
+ * built), or a tensor { data, shape } whose form is checked here, once, because
+ * batches are cut from it by row: a typed array holding exactly prod(shape)
+ * values, the shape non-negative integers with the rows first.
+ */
 function rowCount(value: unknown, name: string): number {
   if (Array.isArray(value)) return value.length;
-  if (isObject(value) && Array.isArray(value.shape) && typeof value.shape[0] === 'number') return value.shape[0];
-  throw typeError('nested arrays or { data, shape }', name, value);
+  if (!isObject(value) || !('data' in value) || !('shape' in value)) throw typeError('nested arrays or { data, shape }', name, value);
+  const shape = value.shape;
+  if (!Array.isArray(shape) || shape.length < 1) throw typeError('a shape array with the rows first', `${name}.shape`, shape);
+  shape.forEach((n: unknown, i) => {
+    if (typeof n !== 'number') throw typeError('an integer', `${name}.shape[${i}]`, n);
+    if (!Number.isInteger(n) || n < 0 || n > 2 ** 31) throw rangeError('an integer in [0, 2^31]', `${name}.shape[${i}]`, n);
+  });
+  const data = value.data;
+  if (!ArrayBuffer.isView(data) || data instanceof DataView) throw typeError('a typed array', `${name}.data`, data);
+  ordinaryBuffer(data, `${name}.data`);
+  const size = (shape as number[]).reduce((a, b) => a * b, 1);
+  const length = (data as unknown as ArrayLike<number>).length;
+  if (length !== size) throw rangeError(`${size} values (shape [${shape.join(', ')}])`, `${name}.data`, received(`length ${length}`));
+  return shape[0] as number;
 }
 
 function sliceRows(value: Sliceable, idx: readonly number[]): unknown {
@@ -285,6 +303,10 @@ function rowPlan(d: RowDataset, batchSize: number): BatchPlan {
   const NT = rowCount(d.targets, 'data.targets');
   if (NT !== N) throw rangeError(`${N} rows of targets (one per row of inputs)`, 'data.targets', received(`${NT} rows`));
   if (N < 1) throw rangeError('at least one row', 'data.inputs', received('0 rows'));
+  if (d.condition !== undefined) {
+    const NC = rowCount(d.condition, 'data.condition');
+    if (NC !== N) throw rangeError(`${N} rows of condition (one per row of inputs)`, 'data.condition', received(`${NC} rows`));
+  }
   let lengths: Int32Array | undefined;
   if (d.lengths !== undefined) {
     if (!Array.isArray(d.lengths) && !(d.lengths instanceof Int32Array)) throw typeError('an array or Int32Array', 'data.lengths', d.lengths);

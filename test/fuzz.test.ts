@@ -136,6 +136,33 @@ test("K4: fit / evaluate validate hand-made { kind: 'sequences' | 'stream' } dat
   model.dispose();
 });
 
+test('K10: fit / evaluate validate the { data, shape } fields of { inputs, targets } datasets up front', async (t) => {
+  // found by the API fuzzer (seed 11): data that is not a typed array reached .subarray(),
+  // and a negative dimension reached a typed-array constructor
+  const model = sequential({ input: { features: 2 }, layers: [layers.rnn({ units: 3 }), layers.dense({ units: 1 })], loss: 'mse' });
+  const y = { data: new Float32Array(4), shape: [1, 4, 1] };
+  const cases: [unknown, RegExp][] = [
+    [{ inputs: { data: true, shape: [1, 4, 2] }, targets: y }, /for data\.inputs\.data/],
+    [{ inputs: { data: Array(8).fill(0.1), shape: [1, 4, 2] }, targets: y }, /for data\.inputs\.data/],
+    [{ inputs: { data: new Float32Array(2), shape: [1, 1, 2, -1] }, targets: y }, /for data\.inputs\.shape\[3\]/],
+    [{ inputs: { data: new Float32Array(7), shape: [1, 4, 2] }, targets: y }, /for data\.inputs\.data/],
+    [{ inputs: { data: new Float32Array(8), shape: '1,4,2' }, targets: y }, /for data\.inputs\.shape/],
+    [{ inputs: { data: new Float32Array(8), shape: [1, 4, 2] }, targets: { data: new DataView(new ArrayBuffer(16)), shape: [1, 4, 1] } }, /for data\.targets\.data/],
+    [{ inputs: { data: new Float32Array(8), shape: [1, 4, 2] }, targets: y, condition: { data: new Float32Array(4), shape: [2, 2] } }, /for data\.condition/],
+  ];
+  for (const [data, where] of cases) {
+    for (const call of [() => model.evaluate(data as never), () => model.fit(data as never, { epochs: 1 })]) {
+      const err = await t.throwsAsync(call);
+      t.true(err instanceof TypeError || err instanceof RangeError, `${err?.constructor.name}: ${err?.message}`);
+      t.regex(err?.message ?? '', where);
+    }
+  }
+  // the well-formed dataset still trains
+  const ok = await model.fit({ inputs: { data: new Float32Array(8), shape: [1, 4, 2] }, targets: y }, { epochs: 1 });
+  t.is(ok.epochs.length, 1);
+  model.dispose();
+});
+
 test('K7: Seq2Seq methods reject sources with holes with a TypeError naming the row', async (t) => {
   const { seq2seq } = await import('../lib/index.js');
   const s = seq2seq({ sourceVocab: 6, targetVocab: 6, bos: 1, eos: 2, encoder: [layers.gru({ units: 3 })], decoder: [layers.gru({ units: 3 })] });
