@@ -244,6 +244,19 @@ test('K6: an update that would make a weight non-finite is refused with ERR_NONF
   model.dispose();
 });
 
+/**
+ * A huge (finite) bias on a class no target uses: the loss and gradients stay
+ * finite, but L2 weight decay (weightDecay: 1) puts 3.3e38 into the decoder's
+ * gradient, whose squared Adam moment overflows float32, so the decoder's
+ * update is refused. The encoder's own update is fine.
+ */
+function poisonDecoder(s: { decoder: Model }): void {
+  const bias = s.decoder.weightNames.find((n) => n.endsWith('.bias') && !n.includes('_l0'))!;
+  const b = s.decoder.getWeights()[bias]!;
+  b.data[0] = 3.3e38;
+  s.decoder.setWeights({ [bias]: b });
+}
+
 test('Seq2Seq: a step refused by the decoder (ERR_NONFINITE) leaves the encoder unchanged too', async (t) => {
   const { seq2seq } = await import('../lib/index.js');
   const s = seq2seq({ sourceVocab: 6, targetVocab: 6, bos: 1, eos: 2, encoder: [layers.gru({ units: 4 })], decoder: [layers.gru({ units: 4 })], seed: 3 });
@@ -251,13 +264,7 @@ test('Seq2Seq: a step refused by the decoder (ERR_NONFINITE) leaves the encoder 
   const tgt = [[5, 4, 3], [4, 5]];
   const opt = { type: 'adam' as const, lr: 1e-3, weightDecay: 1 };
   await s.trainStep(src, tgt, { optimizer: opt }); // one good step: moments are non-zero
-  // A huge (finite) bias on a class no target uses: the loss and gradients stay
-  // finite, but L2 weight decay puts 3.3e38 into the decoder's gradient, whose
-  // squared Adam moment overflows float32. The encoder's own update is fine.
-  const bias = s.decoder.weightNames.find((n) => n.endsWith('.bias') && !n.includes('_l0'))!;
-  const b = s.decoder.getWeights()[bias]!;
-  b.data[0] = 3.3e38;
-  s.decoder.setWeights({ [bias]: b });
+  poisonDecoder(s);
   const enc0 = s.encoder.getWeights();
   const dec0 = s.decoder.getWeights();
   const encCk0 = s.encoder.toCheckpoint();
@@ -278,11 +285,7 @@ test("Seq2Seq nonFinite 'skip': refused steps resolve as skipped, fit counts the
   const tgt = [[5, 4, 3], [4, 5], [3, 4], [4, 5, 3]];
   const opt = { type: 'adam' as const, lr: 1e-3, weightDecay: 1 };
   await s.trainStep(src, tgt, { optimizer: opt });
-  // the same poisoned decoder as above: every update of the decoder is refused
-  const bias = s.decoder.weightNames.find((n) => n.endsWith('.bias') && !n.includes('_l0'))!;
-  const b = s.decoder.getWeights()[bias]!;
-  b.data[0] = 3.3e38;
-  s.decoder.setWeights({ [bias]: b });
+  poisonDecoder(s); // every update of the decoder is refused
   const enc0 = s.encoder.getWeights();
   const dec0 = s.decoder.getWeights();
   const r = await s.trainStep(src, tgt, { optimizer: opt, nonFinite: 'skip' });
