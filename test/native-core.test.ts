@@ -1,26 +1,27 @@
-// Runs the C++ core's own test binary (built by `npm run build` from native/tests):
-// BLAS seam vs the naive reference and double-precision gradient checks, without Node.
-import test from 'ava';
+// Runs the C++ test binaries built by `npm run build` from native/tests, without Node:
+// the core tests (BLAS seam vs the naive reference, double-precision gradient checks)
+// and the worker pool's tests.
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../lib/native.js';
 
-test('C++ core tests pass (gemm vs reference, float64 gradient checks)', (t) => {
-  const exe = join(packageRoot(), 'build', 'rnnkit_core_tests');
+/** Runs build/<name>, logs its summary line and returns its stdout after checking it exited 0. */
+function runBinary(t: ExecutionContext, name: string): string {
+  const exe = join(packageRoot(), 'build', name);
   t.true(existsSync(exe), `${exe} is built by npm run build`);
   const r = spawnSync(exe, { encoding: 'utf8', timeout: 60_000 });
   t.log(r.stdout.trim().split('\n').slice(-1)[0]);
   t.is(r.status, 0, r.stdout + r.stderr);
-  t.regex(r.stdout, /^\d+ passed, 0 failed$/m);
   t.notRegex(r.stdout, /^FAIL/m);
+  return r.stdout;
+}
+
+test('C++ core tests pass (gemm vs reference, float64 gradient checks)', (t) => {
+  t.regex(runBinary(t, 'rnnkit_core_tests'), /^\d+ passed, 0 failed$/m);
 });
 
 test('worker pool tests pass (every chunk once over 20000 jobs, idle exit and restart, join on destruction)', (t) => {
-  const exe = join(packageRoot(), 'build', 'rnnkit_pool_tests');
-  t.true(existsSync(exe), `${exe} is built by npm run build`);
-  const r = spawnSync(exe, { encoding: 'utf8', timeout: 60_000 });
-  t.log(r.stdout.trim().split('\n').slice(-1)[0]);
-  t.is(r.status, 0, r.stdout + r.stderr);
-  t.regex(r.stdout, /^4 passed, 0 failed$/m);
+  t.regex(runBinary(t, 'rnnkit_pool_tests'), /^4 passed, 0 failed$/m);
 });
