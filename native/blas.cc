@@ -19,10 +19,12 @@ void gemm<float>(bool transA, bool transB, int M, int N, int K, float alpha, con
       for (int j = 0; j < N; ++j) C[(size_t)i * ldc + j] = beta == 0.f ? 0.f : beta * C[(size_t)i * ldc + j];
     return;
   }
-  if (M == 1 && (size_t)N * K >= ((size_t)1 << 18)) {
+  if (M == 1 && (size_t)N * K >= ((size_t)1 << 17)) {
     // One row of a large matrix (batch-1 sampling): sgemv, not sgemm. On an LSTM H=512
     // sampling one token at a time, OpenBLAS's sgemm with M = 1 ran 3x slower than its
-    // sgemv; below ~256k elements sgemm was as fast or faster (bench: batch-1 sampling).
+    // sgemv. At 64k elements (LSTM-128, RNN-256) the two were as fast; at 196k (GRU-256's
+    // W_hh, 768 x 256) sgemv sampled 1.2-1.75x faster, hence 128k (/tmp/gen2.mjs, the
+    // threshold swept 16k / 64k / 128k / 256k / never).
     // c = op(B)^T a, where a is row 0 of op(A): contiguous, or strided by lda.
     const int incA = transA ? lda : 1;
     if (transB)  // op(B) = B^T, B is (N, K): c = B a
