@@ -7,8 +7,11 @@ namespace rnnkit {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-// A worker spins this long for the next job before sleeping: the row splits of
-// one training step follow each other within tens of microseconds.
+// A worker spins this long for the next job before sleeping: several row splits
+// of a training step follow each other within microseconds (the forward loop,
+// the dense layer, the loss). A 1 ms spin that also bridged the OpenBLAS products
+// in between measured slower overall (it competes with OpenBLAS's own threads;
+// docs/benchmarks.md, "tried and not kept").
 constexpr auto kSpin = std::chrono::microseconds(50);
 // A worker idle this long exits (restarted on the next job), so idle models hold no threads.
 constexpr auto kIdle = std::chrono::seconds(1);
