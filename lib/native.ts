@@ -19,6 +19,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Info } from './runtime.js';
 
 export type Dtype = 'float32' | 'float64';
 export type FloatArray = Float32Array | Float64Array;
@@ -221,16 +222,8 @@ export interface NativeModel {
   dispose(): void;
 }
 
-/** What the binary reports about itself (the public `info()` adds the loaded file's path). */
-export interface NativeInfo {
-  version: string;
-  blas: string;
-  blasCore: string;
-  blasStatic: boolean;
-  threads: number;
-  maxThreads: number;
-  buildType: string;
-}
+/** What the binary reports about itself: the public `Info` without the loaded file's path, which `info()` adds. */
+export type NativeInfo = Omit<Info, 'binary'>;
 
 export interface NativeBinding {
   NativeModel: new (spec: NativeModelSpec) => NativeModel;
