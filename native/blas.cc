@@ -6,33 +6,46 @@
 #include <cstring>
 #include <thread>
 
+#include "stepgemm.h"
+
 namespace rnnkit {
 
 static CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+namespace {
+
+// Products with fewer rows than this run on rnnkit's own single-threaded kernels
+// (stepgemm.h): batch-1 sampling, small batches, beam search. Their speed then
+// depends on the CPU's features, not on which kernels OpenBLAS picked for the CPU
+// model, and no step waits for an OpenBLAS worker that a busy machine has not
+// scheduled. 16 rows: below it the recurrence does not split rows across threads
+// either (parallel.h rowChunks: at least 8 rows a chunk).
+constexpr int kSmallRows = 16;
+
+template <class T>
+inline void scaleRows(int M, int N, T beta, T* C, int ldc) {
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) C[(size_t)i * ldc + j] = beta == T(0) ? T(0) : beta * C[(size_t)i * ldc + j];
+}
+
+// The own-kernel path when it applies (alpha = 1, beta 0 or 1, A not transposed).
+template <class T>
+inline bool smallGemm(bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
+                      T beta, T* C, int ldc) {
+  if (transA || M >= kSmallRows || alpha != T(1) || (beta != T(0) && beta != T(1))) return false;
+  if (transB) stepGemmNT<T>(M, N, K, A, lda, B, ldb, C, ldc, beta == T(1));
+  else stepGemm<T>(M, N, K, A, lda, B, ldb, C, ldc, beta == T(1));
+  return true;
+}
+
+}  // namespace
 
 template <>
 void gemm<float>(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                  int ldb, float beta, float* C, int ldc) {
   if (M <= 0 || N <= 0) return;
-  if (K <= 0) {  // C = beta * C (BLAS would do this too, but avoid its argument checks on K = 0)
-    for (int i = 0; i < M; ++i)
-      for (int j = 0; j < N; ++j) C[(size_t)i * ldc + j] = beta == 0.f ? 0.f : beta * C[(size_t)i * ldc + j];
-    return;
-  }
-  if (M == 1 && (size_t)N * K >= ((size_t)1 << 17)) {
-    // One row of a large matrix (batch-1 sampling): sgemv, not sgemm. On an LSTM H=512
-    // sampling one token at a time, OpenBLAS's sgemm with M = 1 ran 3x slower than its
-    // sgemv. At 64k elements (LSTM-128, RNN-256) the two were as fast; at 196k (GRU-256's
-    // W_hh, 768 x 256) sgemv sampled 1.2-1.75x faster, hence 128k (/tmp/gen2.mjs, the
-    // threshold swept 16k / 64k / 128k / 256k / never).
-    // c = op(B)^T a, where a is row 0 of op(A): contiguous, or strided by lda.
-    const int incA = transA ? lda : 1;
-    if (transB)  // op(B) = B^T, B is (N, K): c = B a
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, incA, beta, C, 1);
-    else  // B is (K, N): c = B^T a
-      cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, incA, beta, C, 1);
-    return;
-  }
+  if (K <= 0) return scaleRows(M, N, beta, C, ldc);  // C = beta * C (BLAS would do this too, but checks K = 0)
+  if (smallGemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
   cblas_sgemm(CblasRowMajor, tr(transA), tr(transB), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -40,11 +53,8 @@ template <>
 void gemm<double>(bool transA, bool transB, int M, int N, int K, double alpha, const double* A, int lda,
                   const double* B, int ldb, double beta, double* C, int ldc) {
   if (M <= 0 || N <= 0) return;
-  if (K <= 0) {
-    for (int i = 0; i < M; ++i)
-      for (int j = 0; j < N; ++j) C[(size_t)i * ldc + j] = beta == 0. ? 0. : beta * C[(size_t)i * ldc + j];
-    return;
-  }
+  if (K <= 0) return scaleRows(M, N, beta, C, ldc);
+  if (smallGemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
   cblas_dgemm(CblasRowMajor, tr(transA), tr(transB), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

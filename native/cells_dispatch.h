@@ -1,5 +1,5 @@
-// Float gate kernels compiled for AVX-512, AVX2 and baseline x86-64 and picked
-// at load time (the rest of the core targets baseline x86-64 so the prebuilt
+// Float gate kernels compiled for AVX-512, AVX2 and baseline x86-64, the one for
+// isa() run at each call (native/isa.h; the rest of the core targets baseline x86-64 so the prebuilt
 // binary runs anywhere; at baseline the kernels ran 4 floats per instruction).
 // cells::fast::name(...) takes the clone for float and the plain template for
 // double (gradient checks), with the signatures of cells.h.

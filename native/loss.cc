@@ -5,6 +5,7 @@
 #include <string>
 
 #include "errors.h"
+#include "isa.h"
 #include "ops.h"
 #include "parallel.h"
 
@@ -41,11 +42,8 @@ inline __attribute__((always_inline)) double crossEntropyRowImpl(const T* __rest
   return (double)m + std::log(s) - (double)z[cls];
 }
 
-__attribute__((target_clones("avx512f", "arch=haswell", "default"))) double crossEntropyRow(const float* z, int K,
-                                                                                            int cls, float scale,
-                                                                                            float* g) {
-  return crossEntropyRowImpl<float>(z, K, cls, scale, g);
-}
+RNNKIT_ISA_DISPATCH(double, crossEntropyRow, (const float* z, int K, int cls, float scale, float* g),
+                    (z, K, cls, scale, g), crossEntropyRowImpl<float>)
 double crossEntropyRow(const double* z, int K, int cls, double scale, double* g) {
   return crossEntropyRowImpl<double>(z, K, cls, scale, g);
 }

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "isa.h"
+
 // Forced inline so the update compiles into each SIMD clone below.
 #define RNNKIT_UPDATE inline __attribute__((always_inline))
 
@@ -117,13 +119,10 @@ RNNKIT_UPDATE bool dispatch(const OptimizerSpec& opt, bool first, const StepScal
 }
 
 // float: AVX-512 / AVX2 / baseline clones (sqrt and divide per weight); double: baseline.
-__attribute__((target_clones("avx512f", "arch=haswell", "default"))) bool dispatchF32(const OptimizerSpec& opt,
-                                                                                      bool first,
-                                                                                      const StepScalars<float>& k,
-                                                                                      float* p, const float* g,
-                                                                                      float* m, float* v, size_t n) {
-  return dispatch<float>(opt, first, k, p, g, m, v, n);
-}
+RNNKIT_ISA_DISPATCH(bool, dispatchF32,
+                    (const OptimizerSpec& opt, bool first, const StepScalars<float>& k, float* p, const float* g,
+                     float* m, float* v, size_t n),
+                    (opt, first, k, p, g, m, v, n), dispatch<float>)
 bool dispatchT(const OptimizerSpec& opt, bool first, const StepScalars<float>& k, float* p, const float* g, float* m,
                float* v, size_t n) {
   return dispatchF32(opt, first, k, p, g, m, v, n);

@@ -8,18 +8,29 @@ import { join } from 'node:path';
 import { packageRoot } from '../lib/native.js';
 
 /** Runs build/<name>, logs its summary line and returns its stdout after checking it exited 0. */
-function runBinary(t: ExecutionContext, name: string): string {
+function runBinary(t: ExecutionContext, name: string, env: NodeJS.ProcessEnv = {}): string {
   const exe = join(packageRoot(), 'build', name);
   t.true(existsSync(exe), `${exe} is built by npm run build`);
-  const r = spawnSync(exe, { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(exe, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
   t.log(r.stdout.trim().split('\n').slice(-1)[0]);
   t.is(r.status, 0, r.stdout + r.stderr);
   t.notRegex(r.stdout, /^FAIL/m);
   return r.stdout;
 }
 
-test('C++ core tests pass (gemm vs reference, float64 gradient checks)', (t) => {
-  t.regex(runBinary(t, 'rnnkit_core_tests'), /^\d+ passed, 0 failed$/m);
+// The kernels are compiled per instruction-set level and chosen by native/cpu.h's isa();
+// RNNKIT_ISA lowers the level, so every clone a kernel adds runs here on a machine that
+// supports the highest one (the float == double cases reach the float SIMD kernels).
+const LEVELS = ['avx512', 'avx2', 'baseline'];
+
+test('C++ core tests pass at every instruction-set level this CPU runs (gemm vs reference, float64 gradient checks, float kernels vs double)', (t) => {
+  const best = /^# kernels at isa (\w+)$/m.exec(runBinary(t, 'rnnkit_core_tests'))?.[1];
+  t.true(best !== undefined && LEVELS.includes(best), `the core tests name their level (got ${best})`);
+  for (const level of LEVELS.slice(LEVELS.indexOf(best ?? 'baseline') + 1)) {
+    const out = runBinary(t, 'rnnkit_core_tests', { RNNKIT_ISA: level });
+    t.regex(out, new RegExp(`^# kernels at isa ${level}$`, 'm'));
+    t.regex(out, /^\d+ passed, 0 failed$/m);
+  }
 });
 
 test('worker pool tests pass (every chunk once over 20000 jobs, idle exit and restart, join on destruction)', (t) => {
