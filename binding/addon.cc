@@ -11,6 +11,7 @@
 #include "args.h"
 #include "blas.h"
 #include "model_wrap.h"
+#include "parallel.h"
 
 namespace rnnkit {
 namespace binding {
@@ -67,13 +68,13 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("blas", blasConfig());
   o.Set("blasCore", blasCoreName());
   o.Set("blasStatic", Napi::Boolean::New(env, RNNKIT_STATIC_BLAS != 0));
-  o.Set("threads", blasThreads());
+  o.Set("threads", threadCount());
   o.Set("maxThreads", blasMaxThreads());
   o.Set("buildType", RNNKIT_BUILD_TYPE);
   return o;
 }
 
-// setThreads(n): OpenBLAS's thread count for later products. The TypeScript layer checks n
+// setThreads(n): how many threads later calls split their work across (process-wide). The TypeScript layer checks n
 // fully and refuses while one of its calls runs; this is the cheap second line for callers
 // of the raw binding (it cannot see calls in flight: it keeps no global state).
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
@@ -83,11 +84,12 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   const int max = blasMaxThreads();
   if (!(n >= 1 && n <= max && n == std::floor(n)))
     throwRangeJs(env, "Expected an integer in [1, " + std::to_string(max) + "] for n");
-  setBlasThreads((int)n);
+  setThreadCount((int)n);
   return env.Undefined();
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  threadCount();  // takes OpenBLAS's thread count as rnnkit's and makes OpenBLAS single-threaded, before any product
   exports.Set("NativeModel", ModelWrap::Init(env));
   exports.Set("sgemmBench", Napi::Function::New(env, SgemmBenchJs, "sgemmBench"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));

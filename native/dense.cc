@@ -60,7 +60,7 @@ Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in,
         stepGemm<T>(r1 - r0, K, D_, in.data + (size_t)r0 * D_, D_, WT, K, y + (size_t)r0 * K, K, true);
       });
     } else {
-      gemm<T>(false, true, rows, K, D_, T(1), in.data, D_, W, D_, T(1), y, K);
+      parallelGemm<T>(ctx.pool, false, true, rows, K, D_, T(1), in.data, D_, W, D_, T(1), y, K);
     }
   }
   const Activation act = spec_.activation;
@@ -136,14 +136,14 @@ void DenseLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const 
   if (in.tokens) {
     scatterProjection(ctx, dOut, K, D_, in.tokens, dW, dwt_);
   } else {
-    gemm<T>(true, false, K, D_, rows, T(1), dOut, K, in.data, D_, T(1), dW, D_);
+    parallelGemm<T>(ctx.pool, true, false, K, D_, rows, T(1), dOut, K, in.data, D_, T(1), dW, D_);
     if (dIn && smallWeights(rows)) {  // dIn = dOut W, rows split across threads
       const T* W = params + wOff_;
       forRows(ctx.pool, rows, [&](int r0, int r1, int) {
         stepGemm<T>(r1 - r0, D_, K, dOut + (size_t)r0 * K, K, W, D_, dIn + (size_t)r0 * D_, D_, false);
       });
     } else if (dIn) {
-      gemm<T>(false, false, rows, D_, K, T(1), dOut, K, params + wOff_, D_, T(0), dIn, D_);
+      parallelGemm<T>(ctx.pool, false, false, rows, D_, K, T(1), dOut, K, params + wOff_, D_, T(0), dIn, D_);
     }
   }
 }

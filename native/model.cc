@@ -211,7 +211,7 @@ void Model<T>::conditionForward(const Batch<T>& batch) {
   const int dirs = r->dirs(), H = r->units();
   T* S = ensure(condS_, (size_t)B * R);
   for (int b = 0; b < B; ++b) std::memcpy(S + (size_t)b * R, params_.data() + condB_, sizeof(T) * R);
-  gemm<T>(false, true, B, R, K, T(1), batch.condition, K, params_.data() + condW_, K, T(1), S, R);
+  parallelGemm<T>(&pool_, false, true, B, R, K, T(1), batch.condition, K, params_.data() + condW_, K, T(1), S, R);
   for (size_t i = 0; i < (size_t)B * R; ++i) S[i] = tanhT(S[i]);
   T* h0 = ensure(condH0_, (size_t)dirs * B * H);
   T* c0 = r->hasCell() ? ensure(condC0_, (size_t)dirs * B * H) : nullptr;
@@ -241,9 +241,9 @@ void Model<T>::conditionBackward(const Batch<T>& batch) {
       }
   for (size_t i = 0; i < (size_t)B * R; ++i) dpre[i] *= T(1) - S[i] * S[i];
   addColSums(dpre, B, R, grads_.data() + condB_);
-  gemm<T>(true, false, R, K, B, T(1), dpre, R, batch.condition, K, T(1), grads_.data() + condW_, K);
+  parallelGemm<T>(&pool_, true, false, R, K, B, T(1), dpre, R, batch.condition, K, T(1), grads_.data() + condW_, K);
   T* dC = ensure(dCond_, (size_t)B * K);
-  gemm<T>(false, false, B, K, R, T(1), dpre, R, params_.data() + condW_, K, T(0), dC, K);
+  parallelGemm<T>(&pool_, false, false, B, K, R, T(1), dpre, R, params_.data() + condW_, K, T(0), dC, K);
 }
 
 template <class T>

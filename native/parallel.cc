@@ -7,12 +7,15 @@ namespace rnnkit {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-// A worker spins this long for the next job before sleeping: several row splits
-// of a training step follow each other within microseconds (the forward loop,
-// the dense layer, the loss). A 1 ms spin that also bridged the OpenBLAS products
-// in between measured slower overall (it competes with OpenBLAS's own threads;
-// docs/benchmarks.md, "tried and not kept").
+// A worker spins this long for the next job before sleeping: several splits of a
+// training step follow each other within microseconds (the forward loop, the dense
+// layer, the loss). A 1 ms spin that also bridged the OpenBLAS products in between
+// measured slower overall (docs/benchmarks.md, "tried and not kept").
 constexpr auto kSpin = std::chrono::microseconds(50);
+// The caller spins this long for chunks a worker has started, then sleeps: a worker
+// that lost its core to another process must get it back, and a spinning caller
+// would hold the core it needs.
+constexpr auto kWaitSpin = std::chrono::microseconds(50);
 // A worker idle this long exits (restarted on the next job), so idle models hold no threads.
 constexpr auto kIdle = std::chrono::seconds(1);
 
@@ -34,10 +37,27 @@ WorkerPool::~WorkerPool() {
     if (t.joinable()) t.join();
 }
 
+int WorkerPool::drain(uint64_t gen, int n, void (*call)(void*, int), void* arg) {
+  int ran = 0;
+  uint64_t c = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((c >> 32) != (gen & 0xffffffffu) || (int)(c & 0xffffffffu) >= n) return ran;
+    if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    call(arg, (int)(c & 0xffffffffu));
+    ++ran;
+    if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
+      std::lock_guard<std::mutex> lock(m_);  // the last chunk: wake a sleeping caller
+      if (waiting_) doneCv_.notify_one();
+    }
+    c = claim_.load(std::memory_order_acquire);
+  }
+}
+
 void WorkerPool::work(int k, uint64_t seen) {
   for (;;) {
     const Clock::time_point until = Clock::now() + kSpin;
     while (posted_.load(std::memory_order_acquire) == seen && Clock::now() < until) relax();
+    uint64_t gen;
     int n;
     void (*call)(void*, int);
     void* arg;
@@ -48,54 +68,60 @@ void WorkerPool::work(int k, uint64_t seen) {
         return;
       }
       if (stop_) return;
-      seen = gen_;
+      seen = gen = gen_;
       n = n_;
       call = call_;
       arg = arg_;
     }
-    if (k < n) call(arg, k);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    drain(gen, n, call, arg);
   }
 }
 
 void WorkerPool::run(int n, void (*call)(void*, int), void* arg) {
-  if (n <= 1) {
-    call(arg, 0);
+  if (n <= 1 || busy_.exchange(true, std::memory_order_acquire)) {  // one chunk, or nested in a running job
+    for (int k = 0; k < n; ++k) call(arg, k);
     return;
   }
-  std::vector<int> orphans;  // chunks whose worker could not be started
+  uint64_t gen;
   {
     std::lock_guard<std::mutex> lock(m_);
     if ((int)threads_.size() < n - 1) {
       threads_.resize(n - 1);
       alive_.resize(n - 1, 0);
     }
-    int live = 0;
-    for (int k = 1; k <= (int)threads_.size(); ++k) {
-      if (!alive_[k - 1] && k < n) {
-        if (threads_[k - 1].joinable()) threads_[k - 1].join();  // it exited after idling
-        try {
-          threads_[k - 1] = std::thread(&WorkerPool::work, this, k, gen_);
-          alive_[k - 1] = 1;
-        } catch (const std::system_error&) {
-          orphans.push_back(k);
-        }
+    for (int k = 1; k < n; ++k) {
+      if (alive_[k - 1]) continue;
+      if (threads_[k - 1].joinable()) threads_[k - 1].join();  // it exited after idling
+      try {
+        threads_[k - 1] = std::thread(&WorkerPool::work, this, k, gen_);
+        alive_[k - 1] = 1;
+      } catch (const std::system_error&) {
+        // no thread: the caller claims its chunks
       }
-      live += alive_[k - 1];
     }
-    pending_.store(live, std::memory_order_relaxed);
+    gen = ++gen_;
     n_ = n;
     call_ = call;
     arg_ = arg;
-    posted_.store(++gen_, std::memory_order_release);
+    finished_.store(0, std::memory_order_relaxed);
+    claim_.store((gen & 0xffffffffu) << 32, std::memory_order_release);
+    posted_.store(gen, std::memory_order_release);
   }
   cv_.notify_all();
-  call(arg, 0);
-  for (int k : orphans) call(arg, k);
-  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-    if (spins < 4096) relax();
-    else std::this_thread::yield();
+  const int ran = drain(gen, n, call, arg);
+  if (ran > 1) takenOver_.fetch_add((uint64_t)(ran - 1), std::memory_order_relaxed);
+  // Every chunk is claimed; wait for those a worker is still running.
+  const Clock::time_point until = Clock::now() + kWaitSpin;
+  while (finished_.load(std::memory_order_acquire) != n && Clock::now() < until) relax();
+  if (finished_.load(std::memory_order_acquire) != n) {
+    std::unique_lock<std::mutex> lock(m_);
+    waiting_ = true;
+    doneCv_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == n; });
+    waiting_ = false;
   }
+  // The job is over: no claim can succeed once the next job changes the generation,
+  // and none is left in this one.
+  busy_.store(false, std::memory_order_release);
 }
 
 }  // namespace rnnkit

@@ -1,15 +1,25 @@
-// Splitting independent batch rows across threads (the recurrence, the dense
-// layer's products).
+// Splitting independent work across threads: the batch rows of the recurrence,
+// the dense layer and the loss (forRows), and the large matrix products
+// (parallelGemm).
 //
 // Each model owns a WorkerPool: threads started on first use that wait for the
-// next job (a short spin, then a condition variable) and exit after idling
-// for a second. A fresh std::thread per split was the first design, but Linux
-// starts a new thread on its parent's CPU and moves it only when that CPU
-// blocks: the forward loop's second row chunk started ~0.43 ms after the first
-// (measured: /tmp wake benchmark, spawn -> first instruction 519 us while the
-// parent is busy; a waiting worker wakes in ~7 us), so the "parallel" chunks
-// mostly ran one after the other. The pool holds no global state: it belongs
-// to its model, which runs one call at a time.
+// next job (a short spin, then a condition variable) and exit after idling for a
+// second. A fresh std::thread per split was the first design, but Linux starts a
+// new thread on its parent's CPU and moves it only when that CPU blocks: the
+// forward loop's second row chunk started ~0.43 ms after the first (spawn ->
+// first instruction 519 us while the parent is busy; a waiting worker wakes in
+// ~7 us), so the "parallel" chunks mostly ran one after the other.
+//
+// A busy machine is the normal case on a server (issue 12): a worker may not be
+// scheduled for milliseconds. So chunks are claimed, not assigned: the caller and
+// the workers take the next unclaimed chunk until none is left, and the caller
+// runs every chunk no worker has started. It then waits only for chunks a worker
+// has started, sleeping (not spinning) after a short spin, so that the core it
+// holds can run that worker. OpenBLAS's own threads, which waited for each other
+// spinning, are not used: OpenBLAS runs on one thread per call, inside chunks.
+//
+// The pool holds no global state: it belongs to its model, which runs one call at
+// a time. The thread count is process-wide, like OpenBLAS's was (threadCount()).
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -18,8 +28,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include "blas.h"
 
 namespace rnnkit {
 
@@ -30,45 +38,63 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
   ~WorkerPool();
 
-  // Calls call(arg, k) for every k in [0, n): k = 0 on the calling thread, the
-  // others on the pool's workers (or on the caller when no thread can be
-  // started), and returns when all have finished. One job at a time.
+  // Calls call(arg, k) exactly once for every k in [0, n), on the calling thread
+  // and the pool's workers (whichever claims k first), and returns when all have
+  // finished. A call made from inside a running job (a nested split) runs all of
+  // its chunks on the calling thread.
   void run(int n, void (*call)(void*, int), void* arg);
+
+  // Chunks the caller ran of those it offered to workers, since the pool was made
+  // (tests: a stalled worker's chunk is taken over; benchmarks).
+  uint64_t takenOver() const { return takenOver_.load(std::memory_order_relaxed); }
 
  private:
   void work(int k, uint64_t seen);
+  // Claims and runs chunks of job `gen` until none is left; returns how many it ran.
+  int drain(uint64_t gen, int n, void (*call)(void*, int), void* arg);
 
   std::mutex m_;
-  std::condition_variable cv_;
-  std::vector<std::thread> threads_;  // worker k runs chunk k; threads_[k - 1]
+  std::condition_variable cv_;        // workers wait here for a job
+  std::condition_variable doneCv_;    // the caller waits here for started chunks
+  std::vector<std::thread> threads_;  // worker k - 1
   std::vector<char> alive_;           // guarded by m_
   uint64_t gen_ = 0;                  // job counter, guarded by m_
   std::atomic<uint64_t> posted_{0};   // gen_, for workers spinning without the lock
   int n_ = 0;                         // the current job, guarded by m_
   void (*call_)(void*, int) = nullptr;
   void* arg_ = nullptr;
-  std::atomic<int> pending_{0};  // workers still on the current job
+  // (job generation << 32) | next unclaimed chunk: a claim is a compare-and-swap that
+  // fails once the job is over, so a worker that wakes late never runs a chunk of a
+  // job that has already returned (its arg is gone) or of the next one.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int> finished_{0};  // chunks of the current job finished
+  bool waiting_ = false;          // the caller sleeps on doneCv_, guarded by m_
+  std::atomic<bool> busy_{false};
+  std::atomic<uint64_t> takenOver_{0};
   bool stop_ = false;
 };
 
-// How many row chunks a batch of B rows is split into: one per BLAS thread
-// (rnnkit.setThreads / OPENBLAS_NUM_THREADS), at least 8 rows each (the step
-// kernel's row tile), so small batches stay on one thread.
-// Never more than the machine's hardware threads: setThreads may ask OpenBLAS
-// for up to 64, which would otherwise start 64 row threads on 2 cores.
-// The hardware thread count is read once (a constant, not state): glibc reads
-// /sys on every hardware_concurrency() call, ~20 us, which made batch-1 sampling
-// (a few row-split decisions per token) 5-10x slower.
+// The number of threads rnnkit splits work across, for the whole process:
+// OPENBLAS_NUM_THREADS when set (as before rnnkit had its own threads), else the
+// hardware threads; setThreadCount (rnnkit.setThreads) changes it. Read on first
+// use, which also makes OpenBLAS single-threaded (parallel.h's header comment).
+int threadCount();
+void setThreadCount(int n);
+int hardwareThreads();  // read once (glibc reads /sys on each hardware_concurrency call, ~20 us)
+
+// How many chunks a batch of B rows is split into: one per thread, at least 8 rows
+// each (the step kernel's row tile), so small batches stay on one thread. Never more
+// than the machine's hardware threads: setThreads may ask for up to 64.
 inline int rowChunks(int B) {
-  static const int hw = std::max(1, (int)std::thread::hardware_concurrency());
-  const int n = std::min(std::min(blasThreads(), hw), B / 8);
+  const int n = std::min(std::min(threadCount(), hardwareThreads()), B / 8);
   return n < 1 ? 1 : n;
 }
 
-// Runs fn(b0, b1, k) for the k-th chunk of rows [b0, b1), chunk 0 on the calling
-// thread and the others on the pool's workers, and waits for all of them
-// (without a pool, all chunks run on the caller, in order).
-// Chunks are multiples of 8 rows (whole register tiles) except the last.
+// Runs fn(b0, b1, k) for the k-th chunk of rows [b0, b1) on the pool (without a
+// pool, all chunks on the caller, in order) and waits for all of them. Chunks are
+// multiples of 8 rows (whole register tiles) except the last; chunk k always covers
+// the same rows, whichever thread runs it, so sums kept per chunk add up in a fixed
+// order.
 template <class F>
 inline void forRows(WorkerPool* pool, int B, F&& fn) {
   const int n = rowChunks(B);
@@ -88,5 +114,12 @@ inline void forRows(WorkerPool* pool, int B, F&& fn) {
   }
   pool->run(n, call, &job);
 }
+
+// gemm (blas.h) with C's rows, or its columns when it has few rows, split in
+// chunks across the pool; each chunk one single-threaded product. Products under
+// ~2 MFLOP stay whole (a hand-off costs more than it saves).
+template <class T>
+void parallelGemm(WorkerPool* pool, bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda,
+                  const T* B, int ldb, T beta, T* C, int ldc);
 
 }  // namespace rnnkit

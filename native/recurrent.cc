@@ -119,7 +119,7 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
     table = projectionTable(ctx, Wih, GH, D_, r.wt, r.wtVersion);
   } else {
     for (size_t row = 0; row < TB; ++row) std::memcpy(xp + row * GH, bih, sizeof(T) * GH);
-    gemm<T>(false, true, (int)TB, GH, D_, T(1), in.data, D_, Wih, D_, T(1), xp, GH);
+    parallelGemm<T>(ctx.pool, false, true, (int)TB, GH, D_, T(1), in.data, D_, Wih, D_, T(1), xp, GH);
   }
 
   // 2. Initial state.
@@ -143,16 +143,18 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
   // Rows are independent, so the batch is split across threads and each runs
   // the whole time loop for its rows (no hand-off per step).
   // Split batches use the single-core step kernel on pre-transposed weights; an
-  // unsplit batch (fewer than 16 rows, e.g. batch-1 sampling) keeps OpenBLAS on
-  // the original layout, which threads a large product itself (sgemv for one row).
+  // unsplit batch (fewer than 16 rows, e.g. batch-1 sampling) goes through the gemm
+  // seam on the original layout: rnnkit's small-row kernels, a large product split
+  // across the pool by columns.
   const bool split = rowChunks(B) > 1;
   const T* WhhT = split ? transposed(r.whhT, r.tVersion, ctx.version, Whh, GH, H) : nullptr;          // (H, GH)
   const T* PT = split && tmp2 ? transposed(r.peepT, r.tVersion, ctx.version, P, 3 * H, H) : nullptr;  // (H, 3H)
   if (split) r.tVersion = ctx.version;
   // C (M, N) = A (M, H) W[rows col0 .. col0+N)^T for W (rows, H) with transpose WT (H, rows)
-  auto product = [split](int M, int N, int H_, const T* A, const T* W, const T* WT, int rows, int col0, T* C, int ldc) {
+  auto product = [split, &ctx](int M, int N, int H_, const T* A, const T* W, const T* WT, int rows, int col0, T* C,
+                               int ldc) {
     if (split) stepGemm<T>(M, N, H_, A, H_, WT + col0, rows, C, ldc, false);
-    else gemm<T>(false, true, M, N, H_, T(1), A, H_, W + (size_t)col0 * H_, H_, T(0), C, ldc);
+    else parallelGemm<T>(ctx.pool, false, true, M, N, H_, T(1), A, H_, W + (size_t)col0 * H_, H_, T(0), C, ldc);
   };
   forRows(ctx.pool, B, [&](int b0, int b1, int) {
     const int M = b1 - b0;
@@ -322,11 +324,11 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
   // its own partial sum, added in a fixed order afterwards.
   const int chunks = rowChunks(B);
   // C (M, N) (+)= A (M, K) W (K, N), W row-major: the step kernel per row chunk,
-  // or OpenBLAS when the batch is not split (as in the forward pass)
-  auto product = [split = chunks > 1](int M, int N, int K, const T* A, int lda, const T* W, int ldw, T* C, int ldc,
-                                      bool acc) {
+  // or the gemm seam when the batch is not split (as in the forward pass)
+  auto product = [split = chunks > 1, &ctx](int M, int N, int K, const T* A, int lda, const T* W, int ldw, T* C,
+                                            int ldc, bool acc) {
     if (split) stepGemm<T>(M, N, K, A, lda, W, ldw, C, ldc, acc);
-    else gemm<T>(false, false, M, N, K, T(1), A, lda, W, ldw, acc ? T(1) : T(0), C, ldc);
+    else parallelGemm<T>(ctx.pool, false, false, M, N, K, T(1), A, lda, W, ldw, acc ? T(1) : T(0), C, ldc);
   };
   T* dPpart = diag ? ensure(dPpart_, (size_t)chunks * 3 * H) : nullptr;
   if (dPpart) std::fill(dPpart, dPpart + (size_t)chunks * 3 * H, T(0));
@@ -463,10 +465,11 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
   // Weight gradients: one GEMM each over all T*B rows.
   const T* hprevAll = hb + (d == 0 ? 0 : BH);  // (T*B, H): h<t-1> for every t
   if (gruBefore) {
-    gemm<T>(true, false, 2 * H, H, (int)TB, T(1), dxp, GH, hprevAll, H, T(1), dWhh, H);
-    gemm<T>(true, false, H, H, (int)TB, T(1), dxp + 2 * H, GH, aux, H, T(1), dWhh + (size_t)2 * H * H, H);
+    parallelGemm<T>(ctx.pool, true, false, 2 * H, H, (int)TB, T(1), dxp, GH, hprevAll, H, T(1), dWhh, H);
+    parallelGemm<T>(ctx.pool, true, false, H, H, (int)TB, T(1), dxp + 2 * H, GH, aux, H, T(1), dWhh + (size_t)2 * H * H,
+                    H);
   } else {
-    gemm<T>(true, false, GH, H, (int)TB, T(1), dhp, GH, hprevAll, H, T(1), dWhh, H);
+    parallelGemm<T>(ctx.pool, true, false, GH, H, (int)TB, T(1), dhp, GH, hprevAll, H, T(1), dWhh, H);
   }
   for (int k = 0; k < chunks; ++k) {
     const T* dbk = parts + (size_t)k * partLen;
@@ -476,8 +479,9 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
   }
   if (full) {
     const T* cprevAll = cb + (d == 0 ? 0 : BH);
-    gemm<T>(true, false, 2 * H, H, (int)TB, T(1), dxp, GH, cprevAll, H, T(1), dP, H);
-    gemm<T>(true, false, H, H, (int)TB, T(1), dxp + 3 * H, GH, cprevAll, H, T(1), dP + (size_t)2 * H * H, H);
+    parallelGemm<T>(ctx.pool, true, false, 2 * H, H, (int)TB, T(1), dxp, GH, cprevAll, H, T(1), dP, H);
+    parallelGemm<T>(ctx.pool, true, false, H, H, (int)TB, T(1), dxp + 3 * H, GH, cprevAll, H, T(1),
+                    dP + (size_t)2 * H * H, H);
   }
   if (scatterInLoop) {
     T* dwt = ensure(r.dwt, (size_t)D_ * GH);  // the partials' sum, then transposed into dW_ih
@@ -490,8 +494,9 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
   } else if (in.tokens) {
     scatterProjection(ctx, dxp, GH, D_, in.tokens, dWih, r.dwt);
   } else {
-    gemm<T>(true, false, GH, D_, (int)TB, T(1), dxp, GH, in.data, D_, T(1), dWih, D_);
-    if (dIn) gemm<T>(false, false, (int)TB, D_, GH, T(1), dxp, GH, Wih, D_, d == 0 ? T(0) : T(1), dIn, D_);
+    parallelGemm<T>(ctx.pool, true, false, GH, D_, (int)TB, T(1), dxp, GH, in.data, D_, T(1), dWih, D_);
+    if (dIn)
+      parallelGemm<T>(ctx.pool, false, false, (int)TB, D_, GH, T(1), dxp, GH, Wih, D_, d == 0 ? T(0) : T(1), dIn, D_);
   }
 }
 

@@ -10,6 +10,7 @@
 #include "blas.h"
 #include "cpu.h"
 #include "model.h"
+#include "parallel.h"
 #include "rng.h"
 #include "stepgemm.h"
 
@@ -369,7 +370,7 @@ int main() {
         {"lstm full peephole", cell(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Full; })},
         {"bidirectional lstm", cell(LayerType::Lstm, [](LayerSpec& l) { l.bidirectional = true; })},
     };
-    setBlasThreads(2);
+    setThreadCount(2);
     for (const auto& c : cells) {
       ModelSpec s = lm({c.second});
       s.inputSize = 23;
@@ -434,7 +435,7 @@ int main() {
   // Batches of 21 rows split into row chunks of 16 + 5 across two threads (the
   // step kernel's 8-row tiles plus single rows), every cell, 9 units so the gate
   // widths leave partial vectors; both directions.
-  setBlasThreads(2);
+  setThreadCount(2);
   auto wide = [](LayerType t, std::function<void(LayerSpec&)> f = nullptr) {
     return rec(t, [f](LayerSpec& l) {
       l.units = 9;

@@ -1,7 +1,9 @@
-// Tests of the worker pool the row splits run on (native/parallel.h), apart from
+// Tests of the worker pool the splits run on (native/parallel.h), apart from
 // the core tests so that they build without OpenBLAS: `npm run test:tsan` runs
 // them under ThreadSanitizer. Prints one line "N passed, N failed" and exits
 // non-zero on failure.
+#include <sched.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -20,15 +22,23 @@ static void check(bool ok, const std::string& name) {
   std::printf("%s %s\n", ok ? "ok" : "FAIL", name.c_str());
 }
 
-// The model's worker pool: every chunk runs exactly once per job, the chunks past
-// the first on other threads, over many back-to-back jobs of varying width (a lost
-// wake-up would hang here), after the workers have exited from idling, and a pool
-// destroyed right after a job joins its threads.
+// The model's worker pool: every chunk runs exactly once per job, over many
+// back-to-back jobs of varying width (a lost wake-up would hang here); workers
+// take chunks when they can; the caller takes over chunks no worker has started
+// (a busy machine: here every thread shares one CPU); workers restart after
+// exiting from idling; a pool destroyed right after a job joins its threads.
+static void spinFor(std::chrono::microseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
 int main() {
   const std::thread::id caller = std::this_thread::get_id();
   struct Job {
     std::vector<std::atomic<int>> runs;
     std::vector<std::thread::id> where;
+    std::chrono::microseconds work{0};
     explicit Job(int n) : runs(n), where(n) {}
   };
   auto post = [](WorkerPool& pool, Job& job, int n) {
@@ -39,6 +49,7 @@ int main() {
           Job& j = *static_cast<Job*>(p);
           j.runs[k]++;
           j.where[k] = std::this_thread::get_id();
+          if (j.work.count()) spinFor(j.work);
         },
         &job);
   };
@@ -47,23 +58,68 @@ int main() {
       if (job.runs[k] != (k < n ? 1 : 0)) return false;
     return true;
   };
+  auto offCaller = [&](const Job& job, int n) {
+    for (int k = 0; k < n; ++k)
+      if (job.where[k] != caller) return true;
+    return false;
+  };
   {
     WorkerPool pool;
     Job job(4);
-    bool ok = true, elsewhere = true;
+    bool ok = true;
     for (int i = 0; i < 20000 && ok; ++i) {
       const int n = 1 + i % 4;
       post(pool, job, n);
       ok = once(job, n);
-      for (int k = 1; k < n; ++k) elsewhere = elsewhere && job.where[k] != caller;
-      elsewhere = elsewhere && job.where[0] == caller;
     }
     check(ok, "worker pool: 20000 jobs of 1-4 chunks, each chunk exactly once");
-    check(elsewhere, "worker pool: chunk 0 on the caller, the others on worker threads");
+    job.work = std::chrono::microseconds(2000);  // chunks long enough for a worker to wake and claim one
+    bool elsewhere = false;
+    for (int i = 0; i < 50 && !elsewhere; ++i) {
+      post(pool, job, 4);
+      elsewhere = offCaller(job, 4);
+    }
+    check(elsewhere && once(job, 4), "worker pool: workers run chunks the caller has not claimed");
     std::this_thread::sleep_for(std::chrono::milliseconds(1300));  // the workers exit after 1 s idle
+    job.work = std::chrono::microseconds(20000);
     post(pool, job, 3);
-    check(once(job, 3) && job.where[1] != caller && job.where[2] != caller,
-          "worker pool: a job after the workers exited from idling restarts them");
+    check(once(job, 3) && offCaller(job, 3), "worker pool: a job after the workers exited from idling restarts them");
+  }
+  {
+    // One CPU for every thread of the process: a worker runs only when the caller
+    // blocks or is preempted, so the caller must claim the chunks nobody started.
+    cpu_set_t one, all;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    sched_getaffinity(0, sizeof all, &all);
+    sched_setaffinity(0, sizeof one, &one);
+    WorkerPool pool;  // its workers start on the one CPU too
+    Job job(4);
+    bool ok = true;
+    for (int i = 0; i < 2000 && ok; ++i) {
+      post(pool, job, 4);
+      ok = once(job, 4);
+    }
+    check(ok && pool.takenOver() > 0, "worker pool: the caller runs the chunks of workers that were not scheduled (" +
+                                          std::to_string(pool.takenOver()) + " of 6000 taken over on one CPU)");
+    sched_setaffinity(0, sizeof all, &all);
+  }
+  {
+    // A split inside a running job (nested) runs on the calling thread, not deadlocked on the pool.
+    WorkerPool pool;
+    struct Outer {
+      WorkerPool* pool;
+      std::atomic<int> inner{0};
+    } outer{&pool};
+    pool.run(
+        2,
+        [](void* p, int) {
+          Outer& o = *static_cast<Outer*>(p);
+          o.pool->run(
+              3, [](void* q, int) { static_cast<Outer*>(q)->inner++; }, &o);
+        },
+        &outer);
+    check(outer.inner == 6, "worker pool: a nested job runs inline (6 inner chunks, no deadlock)");
   }
   {
     Job job(2);
