@@ -117,7 +117,7 @@ inline void forRows(WorkerPool* pool, int B, F&& fn) {
 
 // gemm (blas.h) with C's rows, or its columns when it has few rows, split in
 // chunks across the pool; each chunk one single-threaded product. Products under
-// ~2 MFLOP stay whole (a hand-off costs more than it saves).
+// 0.2 MFLOP stay whole (a hand-off costs more than it saves; threads.cc).
 template <class T>
 void parallelGemm(WorkerPool* pool, bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda,
                   const T* B, int ldb, T beta, T* C, int ldc);
