@@ -295,21 +295,29 @@ test('the event loop stays responsive during training (per-step event-loop lag w
   // the step's length in every step, while a busy machine (other processes, other test
   // files) delays it now and then. So the median over steps of each step's worst lag is
   // judged, not the single worst lag of the run (which a loaded machine sets: 82.8 ms
-  // once against 102 ms steps with two busy processes beside it).
+  // once against 102 ms steps with two busy processes beside it). Each step is followed
+  // by an idle wait as long as the step, whose worst lag is the machine's own: on an
+  // overloaded machine (load 19 on 2 cores, other test files running) the main thread
+  // waits ~100 ms for a core with no native call in flight at all.
   let stepMs: number[] = [];
   let stepLag: number[] = [];
+  let idleLag: number[] = [];
   const h = monitorEventLoopDelay({ resolution: 5 });
   h.enable();
   for (let attempt = 0; attempt < 4; attempt++) {
     stepMs = [];
     stepLag = [];
+    idleLag = [];
     const t0 = performance.now();
-    while (performance.now() - t0 < 2500 || stepMs.length < 5) {
+    while (performance.now() - t0 < 5000 || stepMs.length < 5) {
       h.reset();
       const s = performance.now();
       await model.trainStep(x, y, { optimizer: { type: 'adam', lr: 1e-3 } });
       stepMs.push(performance.now() - s);
       stepLag.push(h.max / 1e6);
+      h.reset();
+      await new Promise((resolve) => setTimeout(resolve, stepMs.at(-1)));
+      idleLag.push(h.max / 1e6);
     }
     if (median(stepMs) > 100 || B >= 2048) break;
     B = Math.min(2048, B * 4);
@@ -319,13 +327,19 @@ test('the event loop stays responsive during training (per-step event-loop lag w
   model.dispose();
   const medianStep = median(stepMs);
   const medianLag = median(stepLag);
+  const machineLag = median(idleLag);
   t.log(
     `${stepMs.length} trainSteps (LSTM 192, B ${B}, T 64), median ${medianStep.toFixed(0)} ms, longest ${Math.max(...stepMs).toFixed(0)} ms; ` +
-      `event-loop lag per step: median of the worst ${medianLag.toFixed(1)} ms, worst ${Math.max(...stepLag).toFixed(1)} ms`,
+      `event-loop lag per step: median of the worst ${medianLag.toFixed(1)} ms, worst ${Math.max(...stepLag).toFixed(1)} ms; ` +
+      `idle, as long: ${machineLag.toFixed(1)} ms`,
   );
   // The bound is relative so that faster kernels (or a quieter machine) keep the test meaningful.
   t.true(medianStep > 30, `a native step should take a while to make the test meaningful (${medianStep.toFixed(0)} ms)`);
-  t.true(medianLag < medianStep / 3, `median per-step event-loop lag ${medianLag.toFixed(1)} ms vs median step ${medianStep.toFixed(0)} ms`);
+  const bound = Math.max(medianStep / 3, 2 * machineLag + 5);
+  t.true(
+    medianLag < bound && medianLag < 0.8 * medianStep,
+    `median per-step event-loop lag ${medianLag.toFixed(1)} ms vs median step ${medianStep.toFixed(0)} ms (idle lag ${machineLag.toFixed(1)} ms)`,
+  );
 });
 
 function median(xs: number[]): number {
