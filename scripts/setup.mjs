@@ -238,17 +238,22 @@ function clone() {
   const log = join(logDir, 'setup.log');
   /** @type {string[]} */
   const did = [];
-  if (stale.some((s) => s.target === TARGETS[0])) {
-    const installed = ensurePackages(log);
-    if (installed) did.push(installed);
-  }
-  for (const { target, why } of stale) {
-    const started = Date.now() / 1000;
-    run(['npm', 'run', '--silent', target.script], log, `building ${target.what} (npm run ${target.script})`);
-    mkdirSync(join(ROOT, 'build'), { recursive: true });
-    writeFileSync(join(ROOT, target.stamp), '');
-    utimesSync(join(ROOT, target.stamp), started, started);
-    did.push(`built ${target.what} (${why})`);
+  try {
+    if (stale.some((s) => s.target === TARGETS[0])) {
+      const installed = ensurePackages(log);
+      if (installed) did.push(installed);
+    }
+    for (const { target, why } of stale) {
+      const started = Date.now() / 1000;
+      run(['npm', 'run', '--silent', target.script], log, `building ${target.what} (npm run ${target.script})`);
+      mkdirSync(join(ROOT, 'build'), { recursive: true });
+      writeFileSync(join(ROOT, target.stamp), '');
+      utimesSync(join(ROOT, target.stamp), started, started);
+      did.push(`built ${target.what} (${why})`);
+    }
+  } catch (err) {
+    if (!existsSync(log)) rmSync(logDir, { recursive: true, force: true }); // kept when a failed command's log is named
+    throw err;
   }
   rmSync(logDir, { recursive: true, force: true });
   return did.join('; ');

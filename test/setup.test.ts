@@ -95,6 +95,8 @@ interface Tree {
   state: string;
   log: string;
   bin: string;
+  /** TMPDIR of the step (its command log goes there) */
+  tmp: string;
 }
 
 /** A clone-like (or, with installed, package-like) tree with its fakes; sources dated an hour ago. */
@@ -125,7 +127,8 @@ function makeTree(t: { teardown: (fn: () => void) => void }, state: FakeState, i
   if (state.sudo) commands.push('sudo');
   commands.push(...(state.tools ?? ['cmake', 'c++']));
   for (const cmd of commands) writeFileSync(join(bin, cmd), `#!${process.execPath}\n${FAKE}`, { mode: 0o755 });
-  const tree = { dir, state: join(dir, '.fake-state.json'), log: join(dir, '.fake-calls.log'), bin };
+  const tree = { dir, state: join(dir, '.fake-state.json'), log: join(dir, '.fake-calls.log'), bin, tmp: join(dir, '.tmp') };
+  mkdirSync(tree.tmp);
   writeFileSync(tree.state, JSON.stringify(state));
   writeFileSync(tree.log, '');
   // user nobody must be able to write the tree (the step builds and stamps there)
@@ -148,7 +151,7 @@ function step(
   writeFileSync(tree.log, '');
   const node = [process.execPath, script, ...args];
   const argv = asNobody && isRoot ? [SETPRIV!, `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', ...node] : node;
-  const env = { PATH: tree.bin, FAKE_STATE: tree.state, FAKE_LOG: tree.log, TMPDIR: tmpdir() };
+  const env = { PATH: tree.bin, FAKE_STATE: tree.state, FAKE_LOG: tree.log, TMPDIR: tree.tmp };
   return new Promise((resolve) => {
     execFile(argv[0]!, argv.slice(1), { env, cwd, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
@@ -190,6 +193,7 @@ test('a fresh clone: builds the addon then the TypeScript, prints one line; the 
   t.is(second.code, 0, second.stderr);
   t.regex(second.stdout, /^rnnkit setup: up to date \(build\/Release\/rnnkit\.node and dist\/index\.js newer than their sources\), in \d+\.\d\d s\n$/);
   t.deepEqual(second.calls, [], 'a warm run starts no program (no npm, no dpkg-query)');
+  t.deepEqual(readdirSync(tree.tmp), [], 'the log of a successful run is removed');
 });
 
 test('rebuilds only what is older than its sources: lib/ -> TypeScript; native/, binding/, CMakeLists.txt, package.json -> addon', async (t) => {
@@ -288,6 +292,7 @@ nobodyOk('not root, sudo asks for a password: prints the exact sudo command, exi
   );
   t.deepEqual(commandLines(run).slice(1), ['sudo -n true']);
   t.false(existsSync(join(tree.dir, 'build')));
+  t.deepEqual(readdirSync(tree.tmp), [], 'no log folder left behind when no command ran');
 });
 
 nobodyOk('not root, no sudo: prints the command to run as root, exits 1', async (t) => {
@@ -323,6 +328,8 @@ test('a failing build: exit 1 with the tail of its output, no stamp, so the next
   t.is(run.code, 1);
   t.regex(run.stderr, /^rnnkit setup: building the native addon \(npm run build:native\) failed \(npm run --silent build:native: exit code 1\)\./);
   t.true(run.stderr.includes('Could NOT find BLAS'));
+  const logPath = /Last lines of (\S+):/.exec(run.stderr)?.[1] ?? '';
+  t.true(logPath.startsWith(tree.tmp) && readFileSync(logPath, 'utf8').includes('Could NOT find BLAS'), 'the named log is kept');
   t.false(run.calls.some((c) => c.args.includes('build:ts')), 'stops at the first failure');
   t.false(existsSync(join(tree.dir, 'build', 'setup-native.stamp')));
   const again = await step(tree);
