@@ -173,10 +173,13 @@ const dated = (tree: Tree, rel: string, secondsFromNow: number) => {
 };
 
 const ALL = ['libopenblas-dev', 'cmake', 'g++', 'make'];
-const rootOnly = isRoot ? test : test.skip;
-const nobodyOk = !isRoot || SETPRIV !== undefined ? test : test.skip;
+// Serial: each test starts a few Node processes, and in parallel they would crowd the timing-
+// sensitive tests of other files (concurrency.test.ts measures event-loop lag) on a small machine.
+const serial = test.serial;
+const rootOnly = isRoot ? serial : serial.skip;
+const nobodyOk = !isRoot || SETPRIV !== undefined ? serial : serial.skip;
 
-test('a fresh clone: builds the addon then the TypeScript, prints one line; the second run does nothing', async (t) => {
+serial('a fresh clone: builds the addon then the TypeScript, prints one line; the second run does nothing', async (t) => {
   const tree = makeTree(t, { installed: ALL });
   const first = await step(tree);
   t.is(first.code, 0, first.stderr);
@@ -196,7 +199,7 @@ test('a fresh clone: builds the addon then the TypeScript, prints one line; the 
   t.deepEqual(readdirSync(tree.tmp), [], 'the log of a successful run is removed');
 });
 
-test('rebuilds only what is older than its sources: lib/ -> TypeScript; native/, binding/, CMakeLists.txt, package.json -> addon', async (t) => {
+serial('rebuilds only what is older than its sources: lib/ -> TypeScript; native/, binding/, CMakeLists.txt, package.json -> addon', async (t) => {
   const tree = makeTree(t, { installed: ALL });
   t.is((await step(tree)).code, 0);
   let ahead = 10;
@@ -223,7 +226,7 @@ test('rebuilds only what is older than its sources: lib/ -> TypeScript; native/,
   }
 });
 
-test('a change that cmake-js does not relink for (a C++ test) builds once, then the stamp keeps it warm', async (t) => {
+serial('a change that cmake-js does not relink for (a C++ test) builds once, then the stamp keeps it warm', async (t) => {
   const tree = makeTree(t, { installed: ALL, noRelink: true });
   t.is((await step(tree)).code, 0);
   const artifactBefore = readFileSync(join(tree.dir, 'build', 'Release', 'rnnkit.node'), 'utf8');
@@ -238,7 +241,7 @@ test('a change that cmake-js does not relink for (a C++ test) builds once, then 
   t.regex(again.stdout, /up to date/);
 });
 
-test('a deleted source file counts as a change (its folder is newer)', async (t) => {
+serial('a deleted source file counts as a change (its folder is newer)', async (t) => {
   const tree = makeTree(t, { installed: ALL });
   t.is((await step(tree)).code, 0);
   await new Promise((r) => setTimeout(r, 20));
@@ -307,7 +310,7 @@ nobodyOk('not root, no sudo: prints the command to run as root, exits 1', async 
   t.is(run.calls.length, 1, 'only dpkg-query ran');
 });
 
-test('no dpkg (not Debian/Ubuntu) and no cmake: names what to install instead of a CMake error', async (t) => {
+serial('no dpkg (not Debian/Ubuntu) and no cmake: names what to install instead of a CMake error', async (t) => {
   const tree = makeTree(t, { installed: [], noDpkg: true, tools: ['c++'] });
   const run = await step(tree);
   t.is(run.code, 1);
@@ -315,14 +318,14 @@ test('no dpkg (not Debian/Ubuntu) and no cmake: names what to install instead of
   t.deepEqual(run.calls, []);
 });
 
-test('no dpkg but cmake and a compiler on PATH: goes ahead and builds', async (t) => {
+serial('no dpkg but cmake and a compiler on PATH: goes ahead and builds', async (t) => {
   const tree = makeTree(t, { installed: [], noDpkg: true });
   const run = await step(tree);
   t.is(run.code, 0, run.stderr);
   t.deepEqual(commandLines(run), ['npm run --silent build:native', 'npm run --silent build:ts']);
 });
 
-test('a failing build: exit 1 with the tail of its output, no stamp, so the next run tries again', async (t) => {
+serial('a failing build: exit 1 with the tail of its output, no stamp, so the next run tries again', async (t) => {
   const tree = makeTree(t, { installed: ALL, buildFails: 'build:native' });
   const run = await step(tree);
   t.is(run.code, 1);
@@ -336,7 +339,7 @@ test('a failing build: exit 1 with the tail of its output, no stamp, so the next
   t.true(again.calls.some((c) => c.args.includes('build:native')));
 });
 
-test('arguments are refused', async (t) => {
+serial('arguments are refused', async (t) => {
   const tree = makeTree(t, { installed: ALL });
   const run = await step(tree, { args: ['--force'] });
   t.is(run.code, 1);
@@ -357,7 +360,7 @@ function installedTree(t: { teardown: (fn: () => void) => void }, withPrebuild: 
   return tree;
 }
 
-const withBuild = existsSync(join(ROOT, 'dist', 'native.js')) && existsSync(join(ROOT, 'build', 'Release', 'rnnkit.node')) ? test : test.skip;
+const withBuild = existsSync(join(ROOT, 'dist', 'native.js')) && existsSync(join(ROOT, 'build', 'Release', 'rnnkit.node')) ? serial : serial.skip;
 
 withBuild('an installed package with a prebuild: never builds, never checks packages, names the binary it loads', async (t) => {
   const tree = installedTree(t, true);
@@ -379,7 +382,7 @@ withBuild('an installed package without a binary for this platform: the loader e
   t.false(existsSync(join(tree.dir, 'build')));
 });
 
-test("this clone after `npm test`'s pretest: the real step is a no-op that starts nothing", async (t) => {
+serial("this clone after `npm test`'s pretest: the real step is a no-op that starts nothing", async (t) => {
   // fakes only: were the step to build, the fake npm would fail without writing into this clone
   const tree = makeTree(t, { installed: [], buildFails: '*' });
   const run = await step(tree, { script: STEP, cwd: ROOT });
@@ -388,7 +391,7 @@ test("this clone after `npm test`'s pretest: the real step is a no-op that start
   t.deepEqual(run.calls, []);
 });
 
-test('npm test, npm run demo and .ci/run all go through the step; the package ships it', (t) => {
+serial('npm test, npm run demo and .ci/run all go through the step; the package ships it', (t) => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; files: string[] };
   t.is(pkg.scripts.pretest, 'node scripts/setup.mjs');
   t.is(pkg.scripts.predemo, 'node scripts/setup.mjs');
