@@ -294,7 +294,7 @@ export function loadErrorMessage(root: string, cause: string, file?: string, env
     'Build it from source: install OpenBLAS, CMake and a C++17 compiler ' +
     '(Debian/Ubuntu: apt-get install libopenblas-dev cmake g++), then in your project run\n' +
     `  npm install --no-save cmake-js@8.0.0 node-addon-api@8.9.2 && npx cmake-js compile -d ${q(root)}\n` +
-    '(in a clone of rnnkit: npm ci && npm run build). See docs/install.md.\n' +
+    '(in a clone of rnnkit: npm ci && npm run setup). See docs/install.md.\n' +
     `Cause: ${cause}`
   );
 }

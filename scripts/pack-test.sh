@@ -10,7 +10,8 @@
 #     and makes the compilers and build tools fail, checks that both took effect (a
 #     dynamically linked build/Release/rnnkit.node, when present, must now fail to load),
 #     then runs scripts/pack-smoke.mjs with PREBUILDS_ONLY=1: import 'rnnkit' by name,
-#     train a char-level LSTM (loss must go down), sample, print info().
+#     train a char-level LSTM (loss must go down), sample, print info(); then runs the
+#     package's scripts/setup.mjs there, which must not build (no toolchain) and name the prebuild.
 #
 # Any failure prints "pack-test: FAIL: <why>" and exits 1. There is no skip: without
 # unshare or root the test fails loudly. Set PACK_TEST_KEEP=1 to keep the temp folder.
@@ -85,6 +86,14 @@ if [ "${1:-}" = __hidden ]; then
 
   cd "$WORK/app"
   PREBUILDS_ONLY=1 node smoke.mjs || fail "the smoke program failed (see above)"
+
+  # The setup step (npm run setup in a clone) in the installed package, with its C++ sources
+  # made newer than everything and no toolchain: it must not build, only name what loads.
+  touch node_modules/rnnkit/native/model.cc
+  out=$(node node_modules/rnnkit/scripts/setup.mjs) || fail "scripts/setup.mjs failed in the installed package (see above)"
+  echo "pack-test: $out"
+  grep -q 'nothing to build: loads prebuilds/linux-x64/' <<<"$out" || fail "scripts/setup.mjs did not report the prebuild: $out"
+  [ ! -e node_modules/rnnkit/build ] || fail "scripts/setup.mjs created build/ in the installed package"
   exit 0
 fi
 
@@ -111,6 +120,7 @@ contents=$(tar -tzf "$tarball")
 node_file=$(grep -E '^package/prebuilds/linux-x64/[^/]+\.node$' <<<"$contents" || true)
 [ -n "$node_file" ] || fail "the tarball has no prebuild (package/prebuilds/linux-x64/*.node); contents: $(grep -c . <<<"$contents") files"
 grep -qx 'package/dist/index.js' <<<"$contents" || fail "the tarball has no dist/index.js"
+grep -qx 'package/scripts/setup.mjs' <<<"$contents" || fail "the tarball has no scripts/setup.mjs"
 if grep -qE '^package/build/' <<<"$contents"; then fail "the tarball ships build/ (it must ship prebuilds/ only)"; fi
 grep -E '^prebuilds: ' "$LOG" | sed 's/^/pack-test: /' || true
 echo "pack-test: npm pack (prepack: dist + prebuild) in $(secs "$t"): $(basename "$tarball"), $(stat -c %s "$tarball") bytes, $(grep -c . <<<"$contents") files, ${node_file#package/}"

@@ -156,7 +156,7 @@ test('no binary: the error names platform, arch, libc, N-API, the directories se
   }
   t.true(msg.includes('apt-get install libopenblas-dev cmake g++'), msg);
   t.true(msg.includes(`npm install --no-save cmake-js@8.0.0 node-addon-api@8.9.2 && npx cmake-js compile -d ${dir}`), msg);
-  t.true(msg.includes('npm ci && npm run build'), msg);
+  t.true(msg.includes('npm ci && npm run setup'), msg);
   t.regex(msg, /Cause: No native build was found/);
   t.truthy(err!.cause);
 });
