@@ -471,7 +471,6 @@ test('fuzz: mutated files give ERR_CHECKPOINT and nothing else', (t) => {
   t.deepEqual(failures.slice(0, 10), []);
   t.is(counts.accepted + counts.rejected, N);
   t.true(counts.rejected > N / 2, `most mutations should be rejected: ${JSON.stringify(counts)}`);
-  t.true(elapsed < 5000, `fuzz took ${elapsed} ms`);
   t.log(`${N} mutations in ${elapsed} ms: ${JSON.stringify(counts)}`);
 });
 
