@@ -28,6 +28,16 @@ export interface RunTorchOptions {
   onOutput?: (text: string) => void;
 }
 
+/**
+ * torchrun flags besides the process count. `--redirects 9:1 --tee 9:1` send local
+ * rank 9's stdout to a log file (a rank that only exists with 10+ processes, and
+ * only process 0 prints): torch 1.13's torchrun on Python 3.11 (Debian 12) fails
+ * on the default value 0 (AttributeError: 'NoneType' object has no attribute 'get')
+ * because its Std flag parser finds no member for 0 there. `--monitor_interval 1`:
+ * the agent checks its workers every second instead of every 5 s, which a short
+ * run otherwise waits out at the end.
+ */
+const LAUNCH_FLAGS = ['--redirects', '9:1', '--tee', '9:1', '--monitor_interval', '1'];
 const INSTALL = 'install PyTorch (Debian/Ubuntu: apt-get install -y python3-torch; elsewhere: pip install torch)';
 const TAIL = 2000;
 
@@ -62,7 +72,7 @@ export async function runTorchTraining(dir: string, options?: RunTorchOptions): 
   const env = (opts.env as NodeJS.ProcessEnv | undefined) ?? process.env;
 
   const [program, ...first] = launcher as [string, ...string[]];
-  const argv = [...first, '--standalone', `--nproc_per_node=${nproc}`, join(dir, 'train.py'), ...args];
+  const argv = [...first, '--standalone', `--nproc_per_node=${nproc}`, ...LAUNCH_FLAGS, join(dir, 'train.py'), ...args];
   const shown = [program, ...argv].join(' ');
   let stdout = '';
   let stderr = '';
