@@ -101,6 +101,8 @@ def read_json(name):
         raise BadPackage('%s is not valid JSON (%s)' % (path, err))
 
 
+# The package runs without rnnkit or the `safetensors` package (Debian's torch 1.13 has none), hence
+# this small reader and writer (examples/torch_interop.py has the same for its own use).
 _DTYPES = {'F32': (torch.float32, 4), 'F64': (torch.float64, 8)}
 
 

@@ -350,6 +350,27 @@ withTorch(`parity: SGD with Nesterov momentum, clip by value, a summed loss and 
   t.true(rel < 1e-4, `max relative difference ${rel}`);
 });
 
+withTorch(`parity in float64: AdamW, bidirectional GRU and RNN, a tanh dense layer between, softmax output, 20 steps within 1e-10 ${NEEDS}`, async (t) => {
+  const model = sequential({
+    input: { vocabSize: TOK.size },
+    dtype: 'float64',
+    seed: 5,
+    layers: [
+      layers.gru({ units: 8, bidirectional: true }),
+      layers.dense({ units: 12, activation: 'tanh' }),
+      layers.rnn({ units: 6, bidirectional: true }),
+      layers.dense({ units: TOK.size, activation: 'softmax' }),
+    ],
+  });
+  model.tokenizer = TOK;
+  t.teardown(() => model.dispose());
+  const { torch, rnnkit } = await parity(t, model, { seqLen: 16, batchSize: 4, optimizer: { type: 'adamw', lr: 5e-3 }, validationShare: 0 }, 20);
+  t.is(torch.length, 20);
+  const rel = maxRelative(torch, rnnkit);
+  t.log(`max relative difference over 20 steps (float64): ${rel.toExponential(2)}`);
+  t.true(rel < 1e-10, `max relative difference ${rel}`);
+});
+
 withTorch(`train.py refuses a damaged package (exit 4, naming the file) and an existing --out (exit 2) ${NEEDS}`, async (t) => {
   const dir = await tmp(t);
   const model = lm([layers.gru({ units: 4 })]);
