@@ -342,10 +342,43 @@ def evaluate(net, inputs, targets, rank, world, batch, reduce):
     return float(total[0] / total[1]) if total[1] > 0 else float('nan')
 
 
+def check_manifest(m):
+    """The fields this script relies on (lib/io/torch-package.ts checkManifest checks the same)."""
+    path = os.path.join(HERE, 'manifest.json')
+    if not isinstance(m, dict) or m.get('format') != PACKAGE_FORMAT or m.get('version') != PACKAGE_VERSION:
+        raise BadPackage('%s is not an rnnkit torch package of version %d' % (path, PACKAGE_VERSION))
+
+    def at(field):
+        v = m
+        for k in field.split('.'):
+            v = v.get(k) if isinstance(v, dict) else None
+        return v
+
+    def need(field, ok, what):
+        if not ok(at(field)):
+            raise BadPackage('%s has no valid %s (%s): damaged?' % (path, field, what))
+
+    name = lambda v: isinstance(v, str) and v != '' and '/' not in v and '\\' not in v
+    count = lambda low: lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 and v != float('inf')
+    for field in ('weights', 'tokenizer', 'data.train.file'):
+        need(field, name, 'a file name in the package')
+    if at('data.validation') is not None:
+        need('data.validation.file', name, 'a file name in the package')
+    need('data.seqLen', count(1), 'an integer >= 1')
+    for field in ('training.epochs', 'training.batchSize'):
+        need(field, count(1), 'an integer >= 1')
+    for field in ('training.seed', 'training.startEpoch'):
+        need(field, count(0), 'an integer >= 0')
+    for key in ('clipNorm', 'clipValue', 'optimizer.lr', 'optimizer.momentum', 'optimizer.beta1', 'optimizer.beta2',
+                'optimizer.eps', 'optimizer.weightDecay'):
+        need('training.' + key, number, 'a finite number >= 0')
+    need('training.optimizer.type', lambda v: v in ('sgd', 'adam', 'adamw'), "'sgd', 'adam' or 'adamw'")
+
+
 def main(argv):
     manifest = read_json('manifest.json')
-    if manifest.get('format') != PACKAGE_FORMAT or manifest.get('version') != PACKAGE_VERSION:
-        raise BadPackage('%s is not an rnnkit torch package of version %d' % (os.path.join(HERE, 'manifest.json'), PACKAGE_VERSION))
+    check_manifest(manifest)
     args = parse_args(manifest, argv)
 
     distributed = 'RANK' in os.environ and 'WORLD_SIZE' in os.environ

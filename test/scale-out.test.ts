@@ -68,7 +68,9 @@ async function cli(argv: string[]): Promise<{ code: number; stdout: string; stde
 async function trainPy(python: string[], pkg: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const [program, ...pre] = python as [string, ...string[]];
   try {
-    const { stdout, stderr } = await run(program, [...pre, join(pkg, 'train.py'), ...args], { timeout: 120_000 });
+    // one torch thread: other test files run at the same time on a small machine
+    const env = { ...process.env, OMP_NUM_THREADS: '1' };
+    const { stdout, stderr } = await run(program, [...pre, join(pkg, 'train.py'), ...args], { timeout: 120_000, env });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -206,6 +208,14 @@ test('a damaged package or output directory is a clear error on read and import'
   t.regex(await code(importTorch(pkg)), /^ERR_TORCH_PACKAGE: '.*pkg' is an export package, not train\.py's output/);
   await truncate(join(pkg, 'train.bin'), 100);
   t.regex(await code(readTorchPackage(pkg)), /^ERR_TORCH_PACKAGE: Token file '.*train\.bin' should hold \d+ tokens .* truncated or damaged/);
+  const manifest = JSON.parse(await readFile(join(pkg, 'manifest.json'), 'utf8')) as { data: { seqLen: unknown }; weights: string };
+  manifest.data.seqLen = 'sixteen';
+  await writeFile(join(pkg, 'manifest.json'), JSON.stringify(manifest));
+  t.regex(await code(readTorchPackage(pkg)), /^ERR_TORCH_PACKAGE: '.*manifest\.json' has no valid data\.seqLen \(an integer >= 1\): damaged\?/);
+  manifest.data.seqLen = 16;
+  manifest.weights = '../../etc/passwd';
+  await writeFile(join(pkg, 'manifest.json'), JSON.stringify(manifest));
+  t.regex(await code(readTorchPackage(pkg)), /^ERR_TORCH_PACKAGE: '.*manifest\.json' has no valid weights \(a file name in the package\)/);
   await writeFile(join(pkg, 'manifest.json'), '{"format": "rnnkit-torch-pack');
   t.regex(await code(readTorchPackage(pkg)), /^ERR_TORCH_PACKAGE: '.*manifest\.json' is not valid JSON/);
   await rm(join(pkg, 'manifest.json'));
@@ -387,6 +397,15 @@ withTorch(`train.py refuses a damaged package (exit 4, naming the file) and an e
   t.is((err as RnnkitError).code, 'ERR_TORCH_PACKAGE');
   t.regex(err!.message, /^train\.py refused the package: .*train\.bin was encoded with another tokenizer/);
   t.false(existsSync(join(dir, 'out')));
+  await writeFile(join(pkg, 'tokenizer.json'), JSON.stringify(TOK.toJSON()));
+  const manifest = JSON.parse(await readFile(join(pkg, 'manifest.json'), 'utf8')) as { training: { batchSize: unknown } };
+  manifest.training.batchSize = -3;
+  await writeFile(join(pkg, 'manifest.json'), JSON.stringify(manifest));
+  r = await trainPy([PYTHON], pkg, ['--out', join(dir, 'out')]);
+  t.is(r.code, 4, r.stderr);
+  t.regex(r.stderr, /manifest\.json has no valid training\.batchSize \(an integer >= 1\): damaged\?/);
+  manifest.training.batchSize = 4;
+  await writeFile(join(pkg, 'manifest.json'), JSON.stringify(manifest));
   await mkdir(join(dir, 'out'));
   r = await trainPy([PYTHON], pkg, ['--out', join(dir, 'out')]);
   t.is(r.code, 2);

@@ -269,9 +269,8 @@ export async function exportTorch(model: Model, texts: string | readonly string[
   const epochs = withDefault(opts.epochs, 1, (v) => integer(v, 'options.epochs', 1, 1e9));
   const batchSize = withDefault(opts.batchSize, 32, (v) => integer(v, 'options.batchSize', 1, 1e6));
   const seed = withDefault(opts.seed, model.config.seed, (v) => integer(v, 'options.seed', 0, 0xffffffff));
-  const clip = (v: unknown, name: string) => withDefault(v, 0, (x) => number(x, name, { min: 0 }));
-  const clipNorm = withDefault(opts.clipNorm, 5, (v) => clip(v, 'options.clipNorm'));
-  const clipValue = clip(opts.clipValue, 'options.clipValue');
+  const clipNorm = withDefault(opts.clipNorm, 5, (v) => number(v, 'options.clipNorm', { min: 0 }));
+  const clipValue = withDefault(opts.clipValue, 0, (v) => number(v, 'options.clipValue', { min: 0 }));
   // rnnkit's own check and defaults of the optimizer (torch.optim's); clips of 0 mean off there too
   const o = toNativeOptimizer(opts.optimizer ?? { type: 'adam', lr: 2e-3 }, undefined, undefined);
   const optimizer = { type: o.type, lr: o.lr, momentum: o.momentum, nesterov: o.nesterov, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay };
@@ -371,6 +370,36 @@ async function checkDirectory(dir: unknown, name: string): Promise<string> {
 }
 
 /**
+ * The fields of a manifest that reading a package relies on, checked (a hand-edited or
+ * damaged manifest is an ERR_TORCH_PACKAGE naming the field, not a crash).
+ */
+function checkManifest(raw: Record<string, unknown>, file: string): TorchPackageManifest {
+  const bad = (field: string, what: string) => new RnnkitError('ERR_TORCH_PACKAGE', `'${file}' has no valid ${field} (${what}): damaged?`);
+  const at = (path: string): unknown => path.split('.').reduce<unknown>((v, k) => (isObject(v) ? v[k] : undefined), raw);
+  const fileName = (path: string) => {
+    const v = at(path);
+    if (typeof v !== 'string' || !/^[^/\\]+$/.test(v)) throw bad(path, 'a file name in the package');
+  };
+  const count = (path: string, min: number) => {
+    const v = at(path);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw bad(path, `an integer >= ${min}`);
+  };
+  ['weights', 'tokenizer', 'data.train.file'].forEach(fileName);
+  if (at('data.validation') !== null) fileName('data.validation.file');
+  count('data.seqLen', 1);
+  count('training.epochs', 1);
+  count('training.batchSize', 1);
+  count('training.seed', 0);
+  count('training.startEpoch', 0);
+  for (const key of ['clipNorm', 'clipValue', 'optimizer.lr', 'optimizer.momentum', 'optimizer.beta1', 'optimizer.beta2', 'optimizer.eps', 'optimizer.weightDecay']) {
+    const v = at(`training.${key}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(`training.${key}`, 'a finite number >= 0');
+  }
+  if (!['sgd', 'adam', 'adamw'].includes(at('training.optimizer.type') as string)) throw bad('training.optimizer.type', "'sgd', 'adam' or 'adamw'");
+  return raw as unknown as TorchPackageManifest;
+}
+
+/**
  * Reads a package written by {@link exportTorch}: the manifest, the tokenizer
  * and the token files, checked as train.py checks them, with the training
  * windows as rnnkit rows and the training settings as fit options.
@@ -389,7 +418,7 @@ export async function readTorchPackage(dir: string): Promise<TorchPackage> {
   if (raw.format !== TORCH_PACKAGE_FORMAT || raw.version !== TORCH_PACKAGE_VERSION) {
     throw new RnnkitError('ERR_TORCH_PACKAGE', `'${join(dir, FILES.manifest)}' is not an rnnkit torch package of version ${TORCH_PACKAGE_VERSION}`);
   }
-  const manifest = raw as unknown as TorchPackageManifest;
+  const manifest = checkManifest(raw, join(dir, FILES.manifest));
   const tokBytes = await readPackageFile(dir, manifest.tokenizer);
   let tokenizer: Tokenizer;
   try {
