@@ -412,16 +412,17 @@ withTorch(`train.py refuses a damaged package (exit 4, naming the file) and an e
   t.regex(r.stderr, /--out .*out already exists/);
 });
 
-withTorchrun(`torchrun --standalone --nproc_per_node=2 (gloo) trains the package; the result imports into rnnkit and samples text ${NEEDS}`, async (t) => {
+withTorchrun(`torchrun --standalone --nproc_per_node=2 (gloo) trains the package as fit does with twice the batch; the result imports into rnnkit and samples text ${NEEDS}`, async (t) => {
   const dir = await tmp(t);
-  const model = lm([layers.lstm({ units: 16 }), layers.dropout({ rate: 0.1 }), layers.lstm({ units: 16 })]);
+  const model = lm([layers.lstm({ units: 16 }), layers.lstm({ units: 16 })]);
   t.teardown(() => model.dispose());
   await model.save(join(dir, 'start.rnnkit'));
   await writeFile(join(dir, 'input.txt'), TEXT);
   let r = await cli(['export-torch', join(dir, 'start.rnnkit'), '--data', join(dir, 'input.txt'), '--out', join(dir, 'pkg'), '--seq-len', '16', '--batch-size', '8']);
   t.is(r.code, 0, r.stderr);
   const started = performance.now();
-  const { stdout } = await runTorchTraining(join(dir, 'pkg'), { nprocPerNode: 2, args: ['--epochs', '2', '--lr', '0.01', '--out', join(dir, 'trained')] });
+  const steps = join(dir, 'steps.jsonl');
+  const { stdout } = await runTorchTraining(join(dir, 'pkg'), { nprocPerNode: 2, args: ['--epochs', '2', '--lr', '0.01', '--step-log', steps, '--out', join(dir, 'trained')] });
   t.log(`torchrun, 2 processes: ${((performance.now() - started) / 1e3).toFixed(1)} s`);
   t.regex(stdout, /2 processes \(gloo on cpu\)/);
   t.regex(stdout, /epoch 1\/2 {2}loss \d+\.\d+ {2}val \d+\.\d+/);
@@ -434,8 +435,24 @@ withTorchrun(`torchrun --standalone --nproc_per_node=2 (gloo) trains the package
   t.is(trained.epoch, 2);
   t.true(result.history[1]!.loss < result.history[0]!.loss, 'the loss went down');
   t.notDeepEqual(trained.getWeights(), model.getWeights(), 'the weights changed');
-  // torch's loss on the validation rows is what rnnkit computes with the imported weights
+  // 2 processes x 8 rows = fit with batches of 16: process k takes rows k, k+2, ... of the same
+  // order, and DDP averages the two batches' gradients (98 rows: no padding)
   const pkg = await readTorchPackage(join(dir, 'pkg'));
+  t.is(pkg.manifest.data.train.windows, 98);
+  const history = await model.fit(pkg.train, { ...pkg.fitOptions, epochs: 2, batchSize: 16, optimizer: { type: 'adam', lr: 0.01 } });
+  const torchSteps = (await readFile(steps, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { loss: number; tokens: number });
+  t.is(torchSteps.length, 14);
+  t.deepEqual(torchSteps.map((s) => s.tokens), history.batches.map((b) => b.tokens));
+  const rel = maxRelative(torchSteps, history.batches);
+  t.log(`DDP (2 x 8 rows) vs fit (16 rows), 14 steps: max relative difference ${rel.toExponential(2)}`);
+  t.true(rel < 1e-4, `max relative difference ${rel}`);
+  t.true(Math.abs(history.epochs[1]!.loss - result.history[1]!.loss) < 1e-4 * history.epochs[1]!.loss, 'the epoch losses agree');
+  const mine = model.getWeights();
+  const theirs = trained.getWeights();
+  const weightDiff = Math.max(...Object.keys(mine).map((k) => Math.max(...mine[k]!.data.map((v, i) => Math.abs(v - theirs[k]!.data[i]!)))));
+  t.log(`weights after 14 steps, torch DDP vs rnnkit fit: max abs difference ${weightDiff.toExponential(2)}`);
+  t.true(weightDiff < 1e-4);
+  // torch's loss on the validation rows is what rnnkit computes with the imported weights
   const ev = await trained.evaluate(pkg.validation!);
   t.true(Math.abs(ev.loss - result.history[1]!.valLoss!) < 1e-4 * ev.loss, `rnnkit ${ev.loss} vs torch ${result.history[1]!.valLoss}`);
   const [text] = await generateText(trained, trained.tokenizer!, { maxLength: 60, seed: 1 });
