@@ -4,6 +4,9 @@
  *
  *   rnnkit train <text-file> [--level char|word] [--cell lstm|gru|rnn] [--units N] [--layers N] [--epochs N] [--seq-len N] [--out FILE] ...
  *   rnnkit sample <model-file> [--prime TEXT] [--temperature T] [--n N] [--seed S] [--max-length N] ...
+ *   rnnkit export-torch <model-file> --data <text-file-or-dir> --out <dir> [--seq-len N] [--epochs N] ...
+ *   rnnkit train-torch <package-dir> [--nproc-per-node N] [-- train.py options]
+ *   rnnkit import-torch <dir> [--out FILE]
  *
  * Everything runs through {@link main}, which takes the arguments and the
  * output streams and returns the exit code, so tests drive it in-process.
@@ -16,8 +19,10 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { intIn, numberIn } from './cli/args.js';
 import type { CliIO } from './cli/io.js';
+import { exportTorchCommand, trainTorchCommand, type ExportTorchCommandOptions, type TrainTorchCommandOptions } from './cli/export-torch.js';
+import { importTorchCommand, type ImportTorchCommandOptions } from './cli/import-torch.js';
 import { sample, type SampleCommandOptions } from './cli/sample.js';
-import { train, WORD_MAX_VOCAB, type TrainCommandOptions } from './cli/train.js';
+import { train, VALIDATION_SHARE, WORD_MAX_VOCAB, type TrainCommandOptions } from './cli/train.js';
 
 export { CliError, oneLine, type CliIO, type CliStream } from './cli/io.js';
 
@@ -79,6 +84,38 @@ function program(io: CliIO, run: (code: Promise<number>) => void): Command {
     .addOption(new Option('--top-k <k>', 'sample among the k most likely tokens (0: all)').argParser(intIn(0, 1 << 24)).default(0))
     .addOption(new Option('--top-p <p>', 'nucleus sampling: the smallest set with probability >= p').argParser(numberIn(0, 1, true)).default(1))
     .action((file: string, opts: SampleCommandOptions) => run(sample(file, opts, io)));
+
+  cli
+    .command('export-torch')
+    .description("write a PyTorch training package: weights, tokenizer, encoded data and a train.py for torchrun (DDP)")
+    .argument('<model-file>', 'a model saved by rnnkit train / model.save (or a .safetensors file with rnnkit metadata)')
+    .requiredOption('--data <path>', 'the training text: a UTF-8 file, or a directory of them (joined with <eos>)')
+    .requiredOption('-o, --out <dir>', 'the package directory to create (must not exist)')
+    .addOption(new Option('--seq-len <n>', 'tokens per training window').argParser(intIn(1, 1e5)).default(64))
+    .addOption(new Option('--batch-size <n>', "train.py's default rows per step and process").argParser(intIn(1, 1e5)).default(32))
+    .addOption(new Option('--epochs <n>', "train.py's default epochs").argParser(intIn(1, 1e6)).default(1))
+    .addOption(new Option('--lr <rate>', "train.py's default Adam learning rate").argParser(numberIn(0, 10, true)).default(2e-3))
+    .addOption(new Option('--clip-norm <x>', 'global L2 norm clip, 0 = off').argParser(numberIn(0, 1e6)).default(5))
+    .addOption(new Option('--validation-share <x>', "share of the data's tail held out").argParser(numberIn(0, 0.9)).default(VALIDATION_SHARE))
+    .addOption(new Option('--max-unknown <x>', 'refuse data with a larger share of <unk> tokens').argParser(numberIn(0, 1)).default(0.05))
+    .addOption(new Option('--seed <n>', "seeds the row order (default: the model's seed)").argParser(intIn(0, 0xffffffff)))
+    .action((file: string, opts: ExportTorchCommandOptions) => run(exportTorchCommand(file, opts, io)));
+
+  cli
+    .command('train-torch')
+    .description("run an export-torch package's train.py under torchrun (gloo on CPU, nccl on GPUs)")
+    .argument('<package-dir>', 'a directory written by rnnkit export-torch')
+    .argument('[train-args...]', 'train.py options after --, e.g. -- --epochs 3 --out trained')
+    .addOption(new Option('--nproc-per-node <n>', 'processes on this machine').argParser(intIn(1, 4096)).default(1))
+    .addOption(new Option('--torchrun <command>', "the launcher, e.g. '/usr/bin/python3 -m torch.distributed.run'").default('torchrun'))
+    .action((dir: string, args: string[], opts: TrainTorchCommandOptions) => run(trainTorchCommand(dir, args, opts, io)));
+
+  cli
+    .command('import-torch')
+    .description("turn train.py's output directory into an rnnkit model file (for rnnkit sample)")
+    .argument('<dir>', "train.py's --out directory (model.safetensors, result.json)")
+    .addOption(new Option('-o, --out <file>', 'model file (default: <dir name>.rnnkit)'))
+    .action((dir: string, opts: ImportTorchCommandOptions) => run(importTorchCommand(dir, opts, io)));
 
   return cli;
 }

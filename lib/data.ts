@@ -144,6 +144,22 @@ export function textStream(ids: readonly number[] | Int32Array, options: { seqLe
   return Object.freeze({ kind: 'stream' as const, ids: arr, seqLen });
 }
 
+/**
+ * Splits a token stream into training ids and a held-out tail for validation:
+ * the last `share` of the stream when that tail fills one window of `seqLen`
+ * and its target (seqLen + 1 tokens) and leaves at least 2 tokens to train on,
+ * else no validation. Both parts are views of `ids`.
+ *
+ * @throws never (the caller checks its arguments)
+ * @example
+ * const { train, validation } = holdOut(tok.encode(text), 0.1, 64);
+ */
+export function holdOut(ids: Int32Array, share: number, seqLen: number): { train: Int32Array; validation: Int32Array | undefined } {
+  let held = Math.floor(ids.length * share);
+  if (held < seqLen + 1 || ids.length - held < 2) held = 0;
+  return { train: ids.subarray(0, ids.length - held), validation: held > 0 ? ids.subarray(ids.length - held) : undefined };
+}
+
 /** One batch in `trainStep` form. */
 export interface Batch {
   inputs: ModelInput;

@@ -116,7 +116,15 @@ export function rangeError(what: string, name: string, value: unknown): RangeErr
  * @example
  * if ((err as RnnkitError).code === 'ERR_BUSY') await previousCall;
  */
-export type RnnkitErrorCode = 'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE' | 'ERR_CHECKPOINT' | 'ERR_SAFETENSORS';
+export type RnnkitErrorCode =
+  | 'ERR_BUSY'
+  | 'ERR_DISPOSED'
+  | 'ERR_NATIVE'
+  | 'ERR_NONFINITE'
+  | 'ERR_CHECKPOINT'
+  | 'ERR_SAFETENSORS'
+  | 'ERR_TORCH_PACKAGE'
+  | 'ERR_TORCH';
 
 const CODES: ReadonlySet<string> = new Set<RnnkitErrorCode>([
   'ERR_BUSY',
@@ -134,8 +142,10 @@ const CODES: ReadonlySet<string> = new Set<RnnkitErrorCode>([
  * `ERR_DISPOSED` (the model was disposed), `ERR_NONFINITE` (a non-finite
  * loss or gradient), `ERR_CHECKPOINT` (an rnnkit model file cannot be read or
  * written), `ERR_SAFETENSORS` (a safetensors file cannot be read or written,
- * or does not fit the model) or `ERR_NATIVE` (anything else the core reports,
- * e.g. out of memory).
+ * or does not fit the model), `ERR_TORCH_PACKAGE` (a PyTorch training package
+ * or train.py's output directory cannot be written or read, or is damaged),
+ * `ERR_TORCH` (torchrun or PyTorch is missing, or training under it failed)
+ * or `ERR_NATIVE` (anything else the core reports, e.g. out of memory).
  *
  * @throws never
  * @example

@@ -89,3 +89,15 @@ export { RnnkitError } from './errors.js';
 export { info, setThreads } from './runtime.js';
 export type { Info } from './runtime.js';
 export type { RnnkitErrorCode } from './errors.js';
+export {
+  exportTorch,
+  importTorch,
+  readTorchPackage,
+  torchUnsupported,
+  windowRows,
+  TORCH_PACKAGE_FORMAT,
+  TORCH_PACKAGE_VERSION,
+} from './io/torch-package.js';
+export type { ExportTorchOptions, TorchPackage, TorchPackageManifest, TorchResult } from './io/torch-package.js';
+export { runTorchTraining } from './io/torch-run.js';
+export type { RunTorchOptions } from './io/torch-run.js';

@@ -9,7 +9,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname } from 'node:path';
 import { layers as L, type LayerInput } from '../layers.js';
 import { sequential } from '../model.js';
-import { textStream } from '../data.js';
+import { holdOut, textStream } from '../data.js';
 import { generateText } from '../sample.js';
 import { CharTokenizer, WordTokenizer } from '../tokenizers/index.js';
 import type { EpochLog, History } from '../train.js';
@@ -46,8 +46,8 @@ export interface TrainCommandOptions {
 
 /** Default vocabulary cap of word-level models (including the 4 specials). */
 export const WORD_MAX_VOCAB = 10000;
-/** Share of the token stream held out for validation (its tail). */
-const VALIDATION_SHARE = 0.1;
+/** Share of the token stream held out for validation (its tail); `export-torch` uses it too. */
+export const VALIDATION_SHARE = 0.1;
 /** Gradient clipping (global L2 norm), as in char-rnn. */
 const CLIP_NORM = 5;
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT), after saving. */
@@ -129,11 +129,11 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
   if (ids.length < 2) throw new CliError(`'${file}' is too short: ${ids.length} ${unit} (at least 2 needed)`);
 
   // The tail is the validation text when it can fill one window and its target, else there is none.
-  let held = Math.floor(ids.length * VALIDATION_SHARE);
-  if (held < o.seqLen + 1 || ids.length - held < 2) held = 0;
-  const trainIds = ids.subarray(0, ids.length - held);
+  const split = holdOut(ids, VALIDATION_SHARE, o.seqLen);
+  const trainIds = split.train;
+  const held = split.validation?.length ?? 0;
   const data = textStream(trainIds, { seqLen: o.seqLen });
-  const validation = held > 0 ? textStream(ids.subarray(ids.length - held), { seqLen: o.seqLen }) : undefined;
+  const validation = split.validation ? textStream(split.validation, { seqLen: o.seqLen }) : undefined;
 
   const stack: LayerInput[] = [];
   for (let i = 0; i < o.layers; i++) {

@@ -6,7 +6,7 @@
  * file lives next to the target.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { typeError } from '../errors.js';
 
@@ -93,5 +93,65 @@ export async function writeFileAtomic(path: string, data: Buffer | Uint8Array): 
     throw Object.assign(new Error(`Cannot write '${path}': ${cause.message}`, { cause: err }), {
       code: cause.code,
     });
+  }
+}
+
+/**
+ * Creates the directory `dir` holding `files` (name -> content) atomically:
+ * the files are written and fsynced in a temporary sibling directory
+ * (`.<name>.<pid>.<random>.tmp`), which is then renamed to `dir`, and the
+ * parent directory is fsynced. A reader (or a crash) sees no `dir`, or `dir`
+ * with every file complete; the temporary directory is removed when anything
+ * fails. An existing `dir` is never replaced or merged into.
+ *
+ * @param dir - the directory to create; its parent must exist
+ * @param files - plain file names (no '/', not '.' or '..') -> complete contents
+ * @throws TypeError when `dir` is not a non-empty string, `files` is not an
+ *   object of Buffer / Uint8Array values or a name is not a plain file name
+ * @throws Error when `dir` already exists (`code` 'EEXIST') or the write fails
+ *   (missing parent, no permission, disk full, ...): the message names `dir`,
+ *   `code` is the fs error's code and `cause` the fs error
+ * @example
+ * await writeDirectoryAtomic('package', { 'manifest.json': Buffer.from('{}'), 'train.bin': bytes });
+ */
+export async function writeDirectoryAtomic(dir: string, files: Record<string, Uint8Array>): Promise<void> {
+  if (typeof dir !== 'string' || dir === '') throw typeError('a non-empty string', 'dir', dir);
+  if (typeof files !== 'object' || files === null) throw typeError('an object of file name -> Buffer', 'files', files);
+  for (const [name, data] of Object.entries(files)) {
+    if (name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) throw typeError('a plain file name', 'files', name);
+    if (!(data instanceof Uint8Array)) throw typeError('a Buffer or Uint8Array', `files[${JSON.stringify(name)}]`, data);
+  }
+  const fail = (err: unknown): Error => {
+    const cause = err as NodeJS.ErrnoException;
+    return Object.assign(new Error(`Cannot write '${dir}': ${cause.message}`, { cause: err }), { code: cause.code });
+  };
+  const exists = await lstat(dir).then(
+    () => true,
+    () => false,
+  );
+  if (exists) throw fail(Object.assign(new Error('it already exists (EEXIST)'), { code: 'EEXIST' }));
+  const parent = dirname(dir);
+  const temp = join(parent, `.${basename(dir)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let created = false;
+  try {
+    await mkdir(temp);
+    created = true;
+    for (const [name, data] of Object.entries(files)) {
+      const handle = await open(join(temp, name), 'wx');
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+    await syncDirectory(temp);
+    // rename() replaces an empty directory that appeared meanwhile and fails (ENOTEMPTY) on a full one.
+    await rename(temp, dir);
+    created = false;
+    await syncDirectory(parent);
+  } catch (err) {
+    if (created) await rm(temp, { recursive: true, force: true }).catch(() => undefined);
+    throw fail(err);
   }
 }

@@ -13,7 +13,9 @@ import {
   BOS_ID,
   CharTokenizer,
   EOS_ID,
+  exportTorch,
   generateText,
+  importTorch,
   info,
   languageModelData,
   layers,
@@ -24,7 +26,9 @@ import {
   NUM_SPECIAL,
   PAD_ID,
   readSafetensors,
+  readTorchPackage,
   RnnkitError,
+  runTorchTraining,
   SAFETENSORS_FORMAT,
   SAFETENSORS_MAX_HEADER,
   SAFETENSORS_VERSION,
@@ -38,7 +42,11 @@ import {
   TOKENIZER_FORMAT,
   TOKENIZER_VERSION,
   tokenizerFromJSON,
+  TORCH_PACKAGE_FORMAT,
+  TORCH_PACKAGE_VERSION,
+  torchUnsupported,
   UNK_ID,
+  windowRows,
   WordTokenizer,
   writeSafetensors,
 } from 'rnnkit';
@@ -48,6 +56,7 @@ import type {
   CharTokenizerJSON,
   Dataset,
   DenseConfig,
+  ExportTorchOptions,
   DropoutConfig,
   EpochLog,
   Evaluation,
@@ -67,6 +76,7 @@ import type {
   RnnConfig,
   RnnkitErrorCode,
   RowDataset,
+  RunTorchOptions,
   SafetensorsContent,
   SafetensorsDtype,
   SafetensorsNames,
@@ -80,6 +90,9 @@ import type {
   StreamDataset,
   Tensor,
   TokenizerJSON,
+  TorchPackage,
+  TorchPackageManifest,
+  TorchResult,
   TrainStepResult,
   Translation,
   WordTokenizerJSON,
@@ -467,10 +480,41 @@ await loadSafetensors('lm.safetensors', { name: names });
 // @ts-expect-error -- tensors are typed arrays with a shape
 await writeSafetensors('w.safetensors', { w: [1, 2, 3] });
 
+// ---- scaling out to PyTorch ---------------------------------------------------------------
+
+{
+  const lm = sequential({ input: { vocabSize: 10 }, layers: [layers.lstm({ units: 4 }), layers.dense({ units: 10 })] });
+  expectTypeOf(exportTorch(lm, 'text', { out: 'pkg', seqLen: 32, optimizer: { type: 'sgd', momentum: 0.9 } })).toEqualTypeOf<Promise<TorchPackageManifest>>();
+  expectTypeOf(exportTorch(lm, ['a', 'b'], { out: 'pkg' })).toEqualTypeOf<Promise<TorchPackageManifest>>();
+  expectTypeOf<ExportTorchOptions['out']>().toEqualTypeOf<string>();
+  const pkg = await readTorchPackage('pkg');
+  expectTypeOf(pkg).toEqualTypeOf<TorchPackage>();
+  expectTypeOf(pkg.train).toEqualTypeOf<RowDataset>();
+  expectTypeOf(pkg.validation).toEqualTypeOf<RowDataset | undefined>();
+  await lm.fit(pkg.train, pkg.fitOptions);
+  expectTypeOf(pkg.manifest.training.optimizer.type).toEqualTypeOf<'sgd' | 'adam' | 'adamw'>();
+  const { model, result } = await importTorch('trained');
+  expectTypeOf(model).toEqualTypeOf<Model>();
+  expectTypeOf(result).toEqualTypeOf<TorchResult>();
+  expectTypeOf(result.history[0]!.valLoss).toEqualTypeOf<number | undefined>();
+  const runOptions: RunTorchOptions = { nprocPerNode: 2, torchrun: ['/usr/bin/python3', '-m', 'torch.distributed.run'], args: ['--epochs', '2'] };
+  expectTypeOf(runTorchTraining('pkg', runOptions)).toEqualTypeOf<Promise<{ stdout: string; stderr: string }>>();
+  expectTypeOf(windowRows(new Int32Array(4), 2)).toEqualTypeOf<RowDataset>();
+  expectTypeOf(torchUnsupported(layers.gru({ units: 4 }))).toEqualTypeOf<string | undefined>();
+  expectTypeOf<typeof TORCH_PACKAGE_FORMAT>().toEqualTypeOf<'rnnkit-torch-package'>();
+  expectTypeOf<typeof TORCH_PACKAGE_VERSION>().toEqualTypeOf<1>();
+  // @ts-expect-error -- out is required
+  await exportTorch(lm, 'text', { seqLen: 32 });
+  // @ts-expect-error -- texts are strings
+  await exportTorch(lm, [1, 2], { out: 'pkg' });
+  // @ts-expect-error -- train.py's arguments are strings
+  await runTorchTraining('pkg', { args: ['--epochs', 2] });
+}
+
 // ---- errors -------------------------------------------------------------------------------
 
 expectTypeOf<RnnkitErrorCode>().toEqualTypeOf<
-  'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE' | 'ERR_CHECKPOINT' | 'ERR_SAFETENSORS'
+  'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE' | 'ERR_CHECKPOINT' | 'ERR_SAFETENSORS' | 'ERR_TORCH_PACKAGE' | 'ERR_TORCH'
 >();
 const error = new RnnkitError('ERR_CHECKPOINT', 'bad file', { cause: new Error('short read') });
 expectTypeOf(error).toExtend<Error>();
