@@ -67,12 +67,12 @@ int main() {
     WorkerPool pool;
     Job job(4);
     bool ok = true;
-    for (int i = 0; i < 20000 && ok; ++i) {
+    for (int i = 0; i < 5000 && ok; ++i) {
       const int n = 1 + i % 4;
       post(pool, job, n);
       ok = once(job, n);
     }
-    check(ok, "worker pool: 20000 jobs of 1-4 chunks, each chunk exactly once");
+    check(ok, "worker pool: 5000 jobs of 1-4 chunks, each chunk exactly once");
     job.work = std::chrono::microseconds(2000);  // chunks long enough for a worker to wake and claim one
     bool elsewhere = false;
     for (int i = 0; i < 50 && !elsewhere; ++i) {
