@@ -132,14 +132,15 @@ bool switchBlasCore(const std::string& core) {
   return false;
 }
 
-BlasCoreState applyBlasCore(const CpuFeatures& f, const char* userCoreType, const char* simulatedDetected) {
+BlasCoreState applyBlasCore(const CpuFeatures& f, const char* userCoreType, const char* simulatedDetected,
+                            BlasCoreSwitch switchTo) {
   const bool userSet = userCoreType && *userCoreType;
-  if (!userSet && simulatedDetected && *simulatedDetected) switchBlasCore(simulatedDetected);
+  if (!userSet && simulatedDetected && *simulatedDetected) switchTo(simulatedDetected);
   BlasCoreState s;
   s.detected = blasCoreName();
   const BlasCoreDecision d = decideBlasCore(f, s.detected, userCoreType);
   s.chosenBy = d.chosenBy;
-  if (d.chosenBy == "rnnkit" && !switchBlasCore(d.core)) {
+  if (d.chosenBy == "rnnkit" && !switchTo(d.core)) {
     s.chosenBy = "openblas";
     s.wanted = d.core;
   }

@@ -51,8 +51,11 @@ bool switchBlasCore(const std::string& core);
 // The load-time step for a given environment: reads the core OpenBLAS runs, decides, switches when
 // the decision says "rnnkit". simulatedDetected (tests only; the RNNKIT_TEST_BLAS_DETECTED variable)
 // first switches OpenBLAS to that core, as if it had picked it by itself; ignored when the user set
-// OPENBLAS_CORETYPE. The process environment is left as it was.
-BlasCoreState applyBlasCore(const CpuFeatures& f, const char* userCoreType, const char* simulatedDetected);
+// OPENBLAS_CORETYPE. The process environment is left as it was. switchTo is switchBlasCore except in
+// tests (one that fails stands in for an OpenBLAS that cannot switch).
+using BlasCoreSwitch = bool (*)(const std::string& core);
+BlasCoreState applyBlasCore(const CpuFeatures& f, const char* userCoreType, const char* simulatedDetected,
+                            BlasCoreSwitch switchTo = switchBlasCore);
 
 // applyBlasCore for this process (cpuFeatures(), OPENBLAS_CORETYPE, RNNKIT_TEST_BLAS_DETECTED), run
 // once per process under std::call_once (worker threads that load the addon again get the same

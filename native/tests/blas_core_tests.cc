@@ -156,6 +156,16 @@ static void testSwitch() {
         "detected " + s.detected + ", core " + s.core + " by " + s.chosenBy + ", want " + want.core);
   check(gemmError() < 1e-4, "sgemm under " + blasCoreName() + " equals the reference");
 
+  // an OpenBLAS that cannot switch: OpenBLAS's pick stays, and the state names the core wanted
+  switchBlasCore("Prescott");
+  const BlasCoreState stuck = applyBlasCore(cpuFeatures(), nullptr, nullptr, [](const std::string&) { return false; });
+  const bool wants = want.chosenBy == "rnnkit";
+  check(stuck.detected == "Prescott" && stuck.core == "Prescott" && stuck.chosenBy == "openblas" &&
+            stuck.wanted == (wants ? want.core : ""),
+        "load step where the switch fails: OpenBLAS's pick stays, the wanted core is reported",
+        "core " + stuck.core + " by " + stuck.chosenBy + ", wanted '" + stuck.wanted + "'");
+  switchBlasCore(s.core);
+
   setenv("OPENBLAS_CORETYPE", "Prescott", 1);
   const BlasCoreState u = applyBlasCore(cpuFeatures(), "Prescott", "Haswell");
   check(u.chosenBy == "user" && u.core == s.core && u.detected == s.core,
