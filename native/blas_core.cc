@@ -89,6 +89,8 @@ const CoreEntry* findCore(const std::string& name) {
 
 // Re-runs OpenBLAS's core selection with OPENBLAS_CORETYPE=name, then puts the variable back as it
 // was (child processes inherit the environment; the user's setting, or its absence, must survive).
+// setenv is not synchronised with a getenv on another thread; this runs once per process, at the first
+// load of the addon, before rnnkit has started any thread of its own.
 // A worker thread that OpenBLAS started at load but the OS has not run yet makes the pool's first call
 // later, and would run gotoblas_dynamic_init() itself if it found the table forgotten mid-switch (seen:
 // 2 loads in 170 ended on the wrong core). So the pool is initialised here first, under its lock;
