@@ -93,7 +93,7 @@ const CoreEntry* findCore(const std::string& name) {
 // load of the addon, before rnnkit has started any thread of its own.
 // A worker thread that OpenBLAS started at load but the OS has not run yet makes the pool's first call
 // later, and would run gotoblas_dynamic_init() itself if it found the table forgotten mid-switch (seen:
-// 2 loads in 170 ended on the wrong core). So the pool is initialised here first, under its lock;
+// 2 of 130 loads ended on the wrong core). So the pool is initialised here first, under its lock;
 // after that no thread runs gotoblas_dynamic_init() but this one.
 void reinitOpenBlas(const char* name) {
   blas_memory_free(blas_memory_alloc(0));
