@@ -90,7 +90,7 @@ async function run(spec: CaseSpec): Promise<CaseResult> {
     peakBytes,
     baselineBytes,
     otherCores: timed.otherCores,
-    versions: { rnnkit: info.version, node: process.version, blas: info.blas, threads: info.threads },
+    versions: { rnnkit: info.version, node: process.version, blas: info.blas, blasCore: info.blasCore, blasCoreChosenBy: info.blasCoreChosenBy, threads: info.threads },
   };
 }
 

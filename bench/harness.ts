@@ -151,11 +151,11 @@ export function guardOptions(args: { 'max-other'?: string; retries?: string; 'ma
  * them, waits for quiet and reruns the whole group, up to `retries` times.
  * The last attempt is kept, marked `disturbed` if it still was.
  */
-export async function runGroup(specs: CaseSpec[], guard: GuardOptions, log: (r: CaseRecord) => void): Promise<CaseRecord[]> {
+export async function runGroup(specs: CaseSpec[], guard: GuardOptions, log: (r: CaseRecord) => void, env?: NodeJS.ProcessEnv): Promise<CaseRecord[]> {
   for (let attempt = 0; ; attempt++) {
     const group: CaseRecord[] = [];
     for (const spec of specs) {
-      const r = await runCase(spec);
+      const r = await runCase(spec, env);
       log(r);
       group.push(r);
     }
@@ -187,15 +187,15 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<
   });
 }
 
-/** Runs one case in a fresh process of its library. */
-export async function runCase(spec: CaseSpec): Promise<CaseRecord> {
+/** Runs one case in a fresh process of its library; `env` replaces an rnnkit child's environment (default: this process's). */
+export async function runCase(spec: CaseSpec, env: NodeJS.ProcessEnv = process.env): Promise<CaseRecord> {
   const load = load1();
   if (spec.lib === 'torch') {
     const out = await runChild(PYTHON, [join('bench', 'torch_bench.py'), JSON.stringify(spec)], torchEnv());
     return { ...(JSON.parse(out) as CaseResult), load1: load };
   }
   const build = addonHash();
-  const out = await runChild(process.execPath, ['--import=tsx', join('bench', 'case.ts'), JSON.stringify(spec)], process.env);
+  const out = await runChild(process.execPath, ['--import=tsx', join('bench', 'case.ts'), JSON.stringify(spec)], env);
   return { ...(JSON.parse(out) as CaseResult), build, load1: load };
 }
 

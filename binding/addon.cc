@@ -6,10 +6,13 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "args.h"
 #include "blas.h"
+#include "blas_core.h"
+#include "cpu.h"
 #include "model_wrap.h"
 #include "parallel.h"
 
@@ -60,13 +63,31 @@ Napi::Value SgemmBenchJs(const Napi::CallbackInfo& info) {
 #define RNNKIT_STATIC_BLAS 0
 #endif
 
+// The CPU's vendor and the features native/cpu.h reads.
+Napi::Object CpuInfo(Napi::Env env) {
+  const CpuFeatures& f = cpuFeatures();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("vendor", f.vendor);
+  const std::pair<const char*, bool> flags[] = {
+      {"avx", f.avx},           {"avx2", f.avx2},         {"fma", f.fma},           {"avx512f", f.avx512f},
+      {"avx512bw", f.avx512bw}, {"avx512dq", f.avx512dq}, {"avx512vl", f.avx512vl}, {"avx512bf16", f.avx512bf16}};
+  for (const auto& [name, on] : flags) o.Set(name, Napi::Boolean::New(env, on));
+  return o;
+}
+
 // info(): what this binary is and what it runs on (lib/runtime.ts types it as Info).
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const BlasCoreState& core = blasCoreAtLoad();
   Napi::Object o = Napi::Object::New(env);
   o.Set("version", RNNKIT_VERSION);
+  o.Set("cpu", CpuInfo(env));
+  o.Set("isa", isaName(isa()));
   o.Set("blas", blasConfig());
   o.Set("blasCore", blasCoreName());
+  o.Set("blasCoreDetected", core.detected);
+  o.Set("blasCoreChosenBy", core.chosenBy);
+  o.Set("blasCoreWanted", core.wanted.empty() ? env.Null() : Napi::String::New(env, core.wanted));
   o.Set("blasStatic", Napi::Boolean::New(env, RNNKIT_STATIC_BLAS != 0));
   o.Set("threads", threadCount());
   o.Set("maxThreads", blasMaxThreads());
@@ -89,6 +110,9 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // OpenBLAS's core by the CPU's features (native/blas_core.h), once per process and before any
+  // product: a worker thread that loads the addon again finds it done.
+  blasCoreAtLoad();
   threadCount();  // takes OpenBLAS's thread count as rnnkit's and makes OpenBLAS single-threaded, before any product
   exports.Set("NativeModel", ModelWrap::Init(env));
   exports.Set("sgemmBench", Napi::Function::New(env, SgemmBenchJs, "sgemmBench"));

@@ -87,7 +87,7 @@ export { readSafetensors, writeSafetensors, SAFETENSORS_MAX_HEADER } from './io/
 export type { SafetensorsContent, SafetensorsDtype, SafetensorsTensor } from './io/safetensors.js';
 export { RnnkitError } from './errors.js';
 export { info, setThreads } from './runtime.js';
-export type { Info } from './runtime.js';
+export type { BlasCoreChooser, CpuInfo, Info, IsaLevel } from './runtime.js';
 export type { RnnkitErrorCode } from './errors.js';
 export {
   exportTorch,

@@ -14,16 +14,64 @@ import { RnnkitError } from './errors.js';
 import { native, nativePath } from './native.js';
 import { integer } from './validate.js';
 
+/**
+ * The CPU as rnnkit sees it ({@link Info.cpu}): its vendor and the features
+ * that choose kernels, each true only when the CPU has it and the OS saves its
+ * registers (a VM can hide AVX-512).
+ */
+export interface CpuInfo {
+  /** the CPUID vendor string, e.g. `GenuineIntel`, `AuthenticAMD`; empty off x86 */
+  vendor: string;
+  avx: boolean;
+  avx2: boolean;
+  fma: boolean;
+  avx512f: boolean;
+  avx512bw: boolean;
+  avx512dq: boolean;
+  avx512vl: boolean;
+  /** AVX512-BF16 (Cooper Lake, Sapphire Rapids, AMD Zen 4 and later) */
+  avx512bf16: boolean;
+}
+
+/**
+ * The instruction-set level of rnnkit's own kernels ({@link Info.isa}):
+ * `avx512` needs AVX-512 F, BW, DQ and VL; `avx2` needs AVX2 and FMA;
+ * `baseline` is x86-64's SSE2 (or any other CPU).
+ */
+export type IsaLevel = 'avx512' | 'avx2' | 'baseline';
+
+/**
+ * Who chose OpenBLAS's kernels ({@link Info.blasCoreChosenBy}): `user` when
+ * `OPENBLAS_CORETYPE` is set (always respected), `openblas` when OpenBLAS's
+ * own pick was already right for the CPU's features, `rnnkit` when OpenBLAS
+ * picked weaker kernels than the CPU runs and rnnkit switched them at load.
+ */
+export type BlasCoreChooser = 'user' | 'openblas' | 'rnnkit';
+
 /** What {@link info} reports. */
 export interface Info {
   /** rnnkit's version the binary was built from (package.json "version") */
   version: string;
   /** the .node file that was loaded (prebuilds/<platform>-<arch>/ or build/Release/) */
   binary: string;
+  /** the CPU's vendor and features, as they choose the kernels below */
+  cpu: CpuInfo;
+  /** the level rnnkit's own kernels run at: the best the CPU allows, lowered by `RNNKIT_ISA` when set */
+  isa: IsaLevel;
   /** OpenBLAS's build configuration, e.g. `OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64` */
   blas: string;
-  /** the CPU kernel set OpenBLAS picked at load time, e.g. `Haswell`, `SkylakeX`, `Zen` */
+  /** the CPU kernel set OpenBLAS runs now, e.g. `Haswell`, `SkylakeX`, `Cooperlake` */
   blasCore: string;
+  /** the kernel set OpenBLAS picked by itself at load (by CPU model, or by `OPENBLAS_CORETYPE` when set) */
+  blasCoreDetected: string;
+  /** who chose {@link Info.blasCore} */
+  blasCoreChosenBy: BlasCoreChooser;
+  /**
+   * the kernel set rnnkit chose but could not switch this OpenBLAS to (one
+   * built without DYNAMIC_ARCH, or without that core); `null` when the core
+   * in use is the one chosen
+   */
+  blasCoreWanted: string | null;
   /** true when OpenBLAS is linked into the binary (the published prebuilds); false when it is the system's shared library */
   blasStatic: boolean;
   /** OpenBLAS threads per product now: `OPENBLAS_NUM_THREADS` (capped at the core count) or the core count at load, or the last {@link setThreads} */
@@ -54,25 +102,32 @@ export async function trackCall<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Describes the loaded native binary and its BLAS: versions, the CPU kernels
- * in use, the thread count, whether OpenBLAS is linked in, and the file path.
- * Loads the binary on first use.
+ * Describes the loaded native binary and its BLAS: versions, the CPU's
+ * features, the kernels in use (rnnkit's level and OpenBLAS's core, with who
+ * chose it), the thread count, whether OpenBLAS is linked in, and the file
+ * path. Loads the binary on first use; loading it is when rnnkit checks
+ * OpenBLAS's core against the CPU's features (docs/install.md).
  *
  * @returns a fresh object each call
  * @throws Error when no native binary fits this platform (the message lists
  *   what was looked for, where, and how to build from source)
  * @example
  * import { info } from 'rnnkit';
- * const { version, blasCore, threads, blasStatic } = info();
- * console.log(`rnnkit ${version}: OpenBLAS ${blasCore}, ${threads} threads, static ${blasStatic}`);
+ * const { version, blasCore, blasCoreChosenBy, isa, threads, blasStatic } = info();
+ * console.log(`rnnkit ${version} (${isa}): OpenBLAS ${blasCore} chosen by ${blasCoreChosenBy}, ${threads} threads, static ${blasStatic}`);
  */
 export function info(): Info {
   const raw = native().info();
   return {
     version: raw.version,
     binary: nativePath(),
+    cpu: { ...raw.cpu },
+    isa: raw.isa,
     blas: raw.blas,
     blasCore: raw.blasCore,
+    blasCoreDetected: raw.blasCoreDetected,
+    blasCoreChosenBy: raw.blasCoreChosenBy,
+    blasCoreWanted: raw.blasCoreWanted,
     blasStatic: raw.blasStatic,
     threads: raw.threads,
     maxThreads: raw.maxThreads,

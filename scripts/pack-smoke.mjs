@@ -66,5 +66,20 @@ if (!Array.isArray(samples) || samples.length !== 3 || samples.some((s) => typeo
   fail(`generateText returned ${JSON.stringify(samples)}`);
 }
 
+// OpenBLAS's core by the CPU's features in the static prebuild: a child where OpenBLAS "picked"
+// Prescott at load (RNNKIT_TEST_BLAS_DETECTED, test-only) must end on the class the CPU runs.
+{
+  const { execFileSync } = await import('node:child_process');
+  const { OPENBLAS_CORETYPE: _user, ...env } = process.env;
+  const script = "import('rnnkit').then((r) => { const i = r.info(); console.log(JSON.stringify({ ...i, env: process.env.OPENBLAS_CORETYPE ?? null })); })";
+  const child = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...env, RNNKIT_TEST_BLAS_DETECTED: 'Prescott' }, encoding: 'utf8' }));
+  const c = child.cpu;
+  const want = c.avx512f && c.avx512bw && c.avx512dq && c.avx512vl ? (c.avx512bf16 ? 'Cooperlake' : 'SkylakeX') : c.avx2 && c.fma ? 'Haswell' : 'Prescott';
+  console.log(`pack-smoke: OpenBLAS picked Prescott (simulated): now ${child.blasCore}, chosen by ${child.blasCoreChosenBy}`);
+  if (child.blasCoreDetected !== 'Prescott' || child.blasCore !== want || child.blasCoreWanted !== null || child.env !== null) {
+    fail(`the prebuild did not switch OpenBLAS to ${want}: ${JSON.stringify(child)}`);
+  }
+}
+
 console.log(`pack-smoke: info() ${JSON.stringify(info)}`);
 console.log(`pack-smoke: ok in ${ms(t0)}`);

@@ -24,8 +24,10 @@ npx cmake-js compile --out "$OUT/build" --CDRNNKIT_SANITIZE=ON --CDRNNKIT_BUILD_
   { tail -40 "$OUT/build.log"; echo "sanitize: build failed (full log: $OUT/build.log)"; exit 1; }
 ADDON=$OUT/build/Release/rnnkit.node
 CORE=$(find "$OUT/build" -type f -name rnnkit_core_tests -perm -u+x | head -1)
+BLASCORE=$(find "$OUT/build" -type f -name rnnkit_blas_core_tests -perm -u+x | head -1)
 [ -f "$ADDON" ] || { echo "sanitize: $ADDON was not built"; exit 1; }
 [ -n "$CORE" ] || { echo "sanitize: rnnkit_core_tests was not built"; exit 1; }
+[ -n "$BLASCORE" ] || { echo "sanitize: rnnkit_blas_core_tests was not built"; exit 1; }
 nm -D "$ADDON" | grep -q __asan_init || ldd "$ADDON" | grep -q libasan || { echo "sanitize: $ADDON is not instrumented"; exit 1; }
 t1=$(date +%s)
 
@@ -33,6 +35,8 @@ t1=$(date +%s)
 UBSAN="print_stacktrace=1:halt_on_error=1"
 echo "== core tests under ASan/UBSan ($CORE)"
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="$UBSAN" "$CORE" 2>&1 | tail -5
+echo "== OpenBLAS core choice tests under ASan/UBSan ($BLASCORE)"
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="$UBSAN" "$BLASCORE" 2>&1 | tail -2
 t2=$(date +%s)
 
 LIBASAN=$(gcc -print-file-name=libasan.so)

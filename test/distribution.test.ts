@@ -35,7 +35,21 @@ function busyModel() {
 
 test('info() reports every field with its type', (t) => {
   const i: Info = info();
-  t.deepEqual(Object.keys(i).sort(), ['binary', 'blas', 'blasCore', 'blasStatic', 'buildType', 'maxThreads', 'threads', 'version']);
+  t.deepEqual(Object.keys(i).sort(), [
+    'binary',
+    'blas',
+    'blasCore',
+    'blasCoreChosenBy',
+    'blasCoreDetected',
+    'blasCoreWanted',
+    'blasStatic',
+    'buildType',
+    'cpu',
+    'isa',
+    'maxThreads',
+    'threads',
+    'version',
+  ]);
   t.is(i.version, pkg.version);
   t.true(i.binary.endsWith('.node') && existsSync(i.binary), i.binary);
   t.regex(i.blas, /^OpenBLAS \d+\.\d+\.\d+/);
@@ -48,6 +62,78 @@ test('info() reports every field with its type', (t) => {
   if (max) t.is(i.maxThreads, Number(max[1]));
   t.regex(i.buildType, /^(Release|Debug|RelWithDebInfo|MinSizeRel)$/);
   t.not(info(), info(), 'a fresh object each call');
+});
+
+/** The level the CPU's features allow, by the rule of native/cpu.cc, from info().cpu. */
+function isaFromFeatures(c: Info['cpu']): Info['isa'] {
+  if (c.avx512f && c.avx512bw && c.avx512dq && c.avx512vl) return 'avx512';
+  return c.avx2 && c.fma ? 'avx2' : 'baseline';
+}
+
+test('info() reports the CPU, the kernel level and who chose OpenBLAS\'s core', (t) => {
+  const i = info();
+  t.deepEqual(Object.keys(i.cpu).sort(), ['avx', 'avx2', 'avx512bf16', 'avx512bw', 'avx512dq', 'avx512f', 'avx512vl', 'fma', 'vendor']);
+  for (const [k, v] of Object.entries(i.cpu)) t.is(typeof v, k === 'vendor' ? 'string' : 'boolean', k);
+  if (process.arch === 'x64') t.regex(i.cpu.vendor, /^[\x20-\x7e]{12}$/, 'the 12-character CPUID vendor');
+  t.true(!i.cpu.avx2 || i.cpu.avx, 'AVX2 implies AVX');
+  const best = isaFromFeatures(i.cpu);
+  const rank = ['baseline', 'avx2', 'avx512'];
+  if (process.env.RNNKIT_ISA === undefined) t.is(i.isa, best);
+  else t.true(rank.indexOf(i.isa) <= rank.indexOf(best), `${i.isa} never above ${best}`);
+  t.true(['user', 'openblas', 'rnnkit'].includes(i.blasCoreChosenBy), i.blasCoreChosenBy);
+  t.is(i.blasCoreChosenBy === 'user', Boolean(process.env.OPENBLAS_CORETYPE), 'user exactly when OPENBLAS_CORETYPE is set');
+  if (i.blasCoreChosenBy !== 'rnnkit') t.is(i.blasCore, i.blasCoreDetected, 'nothing switched');
+  else t.not(i.blasCore, i.blasCoreDetected, 'switched');
+  t.is(i.blasCoreWanted, null, 'this OpenBLAS runs the core rnnkit chose');
+});
+
+/**
+ * Loads rnnkit in a child with the given OpenBLAS environment; returns what info() said, the child's own
+ * OPENBLAS_CORETYPE afterwards, and a few seeded training steps and a forward pass (products through
+ * OpenBLAS: the dense layer and the weight gradients).
+ */
+function coreChild(env: Record<string, string>) {
+  const script = `
+    import { info, layers, sequential } from './lib/index.ts';
+    const m = sequential({ input: { vocabSize: 40 }, layers: [layers.lstm({ units: 96 }), layers.dense({ units: 40 })], seed: 11 });
+    const x = Array.from({ length: 16 }, (_, b) => Array.from({ length: 24 }, (_, i) => (b * 7 + i * 3) % 40));
+    const y = x.map((row) => row.map((v) => (v + 1) % 40));
+    const losses = [];
+    for (let s = 0; s < 3; s++) losses.push((await m.trainStep(x, y, { optimizer: { type: 'adam', lr: 0.01 } })).loss);
+    const out = await m.predict(x);
+    const { blasCore, blasCoreDetected, blasCoreChosenBy, blasCoreWanted, cpu } = info();
+    console.log(JSON.stringify({ blasCore, blasCoreDetected, blasCoreChosenBy, blasCoreWanted, cpu, env: process.env.OPENBLAS_CORETYPE ?? null, losses, out: Array.from(out.data) }));`;
+  const { OPENBLAS_CORETYPE: _c, RNNKIT_TEST_BLAS_DETECTED: _d, ...base } = process.env;
+  const stdout = execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { env: { ...base, ...env }, encoding: 'utf8' });
+  return JSON.parse(stdout) as Pick<Info, 'blasCore' | 'blasCoreDetected' | 'blasCoreChosenBy' | 'blasCoreWanted' | 'cpu'> & {
+    env: string | null;
+    losses: number[];
+    out: number[];
+  };
+}
+
+function maxDiff(a: number[], b: number[]): number {
+  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+}
+
+test('OPENBLAS_CORETYPE set by the user is respected, and left in the environment', (t) => {
+  const r = coreChild({ OPENBLAS_CORETYPE: 'Prescott' });
+  t.like(r, { blasCore: 'Prescott', blasCoreDetected: 'Prescott', blasCoreChosenBy: 'user', blasCoreWanted: null, env: 'Prescott' });
+});
+
+test('a weak core picked by OpenBLAS while OPENBLAS_CORETYPE is unset is switched; products stay correct', (t) => {
+  // RNNKIT_TEST_BLAS_DETECTED (test-only) makes OpenBLAS run Prescott at load, as on a CPU it does not know
+  const sim = coreChild({ RNNKIT_TEST_BLAS_DETECTED: 'Prescott' });
+  const user = coreChild({ OPENBLAS_CORETYPE: 'Prescott' });
+  const want = { avx512: sim.cpu.avx512bf16 ? 'Cooperlake' : 'SkylakeX', avx2: 'Haswell', baseline: 'Prescott' }[isaFromFeatures(sim.cpu)];
+  t.is(sim.blasCoreDetected, 'Prescott');
+  t.is(sim.blasCore, want, `switched by the CPU's features (${JSON.stringify(sim.cpu)})`);
+  t.is(sim.blasCoreChosenBy, want === 'Prescott' ? 'openblas' : 'rnnkit');
+  t.is(sim.blasCoreWanted, null);
+  t.is(sim.env, null, 'OPENBLAS_CORETYPE is not left set');
+  // the same seeded steps under the switched core and under Prescott's kernels
+  const dOut = maxDiff(sim.out, user.out), dLoss = maxDiff(sim.losses, user.losses);
+  t.true(sim.out.length === 16 * 24 * 40 && dOut < 1e-4 && dLoss < 1e-4, `max diff: output ${dOut}, losses ${dLoss}`);
 });
 
 test('info().blasStatic agrees with the libraries the binary links (ldd)', (t) => {

@@ -1,6 +1,6 @@
 // Runs the C++ test binaries built by `npm run build` from native/tests, without Node:
-// the core tests (BLAS seam vs the naive reference, double-precision gradient checks)
-// and the worker pool's tests.
+// the core tests (BLAS seam vs the naive reference, double-precision gradient checks),
+// the worker pool's tests, and the tests of OpenBLAS's core choice.
 import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -47,4 +47,11 @@ for (const level of LEVELS) {
 
 test('worker pool tests pass (every chunk once over 5000 jobs, workers take chunks, the caller takes over unscheduled workers, idle exit and restart, nested jobs inline, join on destruction)', (t) => {
   t.regex(runBinary(t, 'rnnkit_pool_tests'), /^6 passed, 0 failed$/m);
+});
+
+test('OpenBLAS core choice tests pass (the decision on recorded CPUs, the switch on the linked OpenBLAS)', (t) => {
+  const out = runBinary(t, 'rnnkit_blas_core_tests');
+  t.regex(out, /^\d+ passed, 0 failed$/m);
+  t.regex(out, /^ok decision: Intel CPU with AVX-512 reported as Prescott/m);
+  t.regex(out, /^ok decision: AMD Zen 4 with OPENBLAS_CORETYPE=Haswell set by the user/m);
 });

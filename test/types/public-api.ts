@@ -53,7 +53,9 @@ import {
 import type {
   BatchEvaluation,
   BatchLog,
+  BlasCoreChooser,
   CharTokenizerJSON,
+  CpuInfo,
   Dataset,
   DenseConfig,
   ExportTorchOptions,
@@ -67,6 +69,7 @@ import type {
   GruConfig,
   History,
   Info,
+  IsaLevel,
   LoadSafetensorsOptions,
   LayerConfig,
   LayerState,
@@ -545,13 +548,34 @@ const runtime: Info = info();
 expectTypeOf(runtime).toEqualTypeOf<{
   version: string;
   binary: string;
+  cpu: CpuInfo;
+  isa: IsaLevel;
   blas: string;
   blasCore: string;
+  blasCoreDetected: string;
+  blasCoreChosenBy: BlasCoreChooser;
+  blasCoreWanted: string | null;
   blasStatic: boolean;
   threads: number;
   maxThreads: number;
   buildType: string;
 }>();
+expectTypeOf<CpuInfo>().toEqualTypeOf<{
+  vendor: string;
+  avx: boolean;
+  avx2: boolean;
+  fma: boolean;
+  avx512f: boolean;
+  avx512bw: boolean;
+  avx512dq: boolean;
+  avx512vl: boolean;
+  avx512bf16: boolean;
+}>();
+expectTypeOf<IsaLevel>().toEqualTypeOf<'avx512' | 'avx2' | 'baseline'>();
+expectTypeOf<BlasCoreChooser>().toEqualTypeOf<'user' | 'openblas' | 'rnnkit'>();
+// @ts-expect-error -- only the three choosers
+const chooser: BlasCoreChooser = 'system';
+void chooser;
 expectTypeOf(setThreads).parameters.toEqualTypeOf<[n: number]>();
 expectTypeOf(setThreads(runtime.threads)).toEqualTypeOf<void>();
 // @ts-expect-error -- n is a number, not a string
