@@ -20,11 +20,11 @@ export const ROOT = packageRoot();
 export const PYTHON = process.env.RNNKIT_BENCH_PYTHON ?? '/usr/bin/python3';
 
 /**
- * The environment as the user started the benchmark, before this process loaded
- * the addon: loading it sets OPENBLAS_THREAD_TIMEOUT (lib/native.ts), which must
- * not leak into the PyTorch processes (their OpenBLAS would then sleep between
- * calls: torch RNN-128 training measured 0.7-0.8x with it). Each library runs
- * with its own defaults.
+ * The environment as the user started the benchmark, taken before this process
+ * loaded the addon, so that nothing set since reaches the PyTorch processes (an
+ * earlier loader set OPENBLAS_THREAD_TIMEOUT, and torch's OpenBLAS then slept
+ * between calls: torch RNN-128 training measured 0.7-0.8x with it). Each library
+ * runs with its own defaults.
  */
 const USER_ENV: NodeJS.ProcessEnv = { ...process.env };
 

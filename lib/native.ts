@@ -230,7 +230,7 @@ export interface NativeBinding {
   /** runs n x n x n sgemm `reps` times and returns GFLOP/s (benchmarks) */
   sgemmBench(n: number, reps: number): Promise<number>;
   info(): NativeInfo;
-  /** OpenBLAS's thread count, an integer in [1, info().maxThreads]; unsafe while a product runs */
+  /** rnnkit's thread count for the whole process, an integer in [1, info().maxThreads] */
   setThreads(n: number): void;
 }
 
@@ -321,30 +321,11 @@ export function loadBinding(root: string): LoadedBinding {
   } catch (err) {
     throw new Error(loadErrorMessage(root, firstLine(err)), { cause: err });
   }
-  blasEnvironment();
   try {
     return { binding: require(path) as NativeBinding, path };
   } catch (err) {
     throw new Error(loadErrorMessage(root, firstLine(err), path), { cause: err });
   }
-}
-
-/**
- * OpenBLAS's idle worker threads spin with sched_yield for 2^28 cycles (~0.1 s)
- * after every call before they sleep. The recurrence runs its own threads for
- * milliseconds between BLAS calls, and the spinning worker took ~27% of the
- * samples (perf) from them while training an LSTM-512. 2^16 cycles (~25 us)
- * still covers the gap between two tokens of batch-1 sampling, whose per-token
- * sgemv OpenBLAS threads. Measured one process per setting, medians of
- * alternating runs: LSTM-512 training 1.15-1.25x, sampling unchanged (the
- * minimum, 2^4, made LSTM-512 sampling 1.6x slower). OpenBLAS reads the
- * variable when it loads, so it is set before the addon is required, and only
- * when the user has not set it.
- */
-export const BLAS_THREAD_TIMEOUT = 16;
-
-function blasEnvironment(): void {
-  if (process.env.OPENBLAS_THREAD_TIMEOUT === undefined) process.env.OPENBLAS_THREAD_TIMEOUT = String(BLAS_THREAD_TIMEOUT);
 }
 
 function firstLine(err: unknown): string {

@@ -1,10 +1,11 @@
 /**
  * The process-wide runtime: what binary is loaded ({@link info}) and how many
- * OpenBLAS threads it uses ({@link setThreads}).
+ * threads rnnkit splits its work across ({@link setThreads}).
  *
- * OpenBLAS's thread count belongs to the whole process (the OpenBLAS linked
- * into the loaded .node), and changing it while a product runs on another
- * thread is unsafe. So this module counts the native calls in flight: every
+ * The thread count belongs to the whole process (like OpenBLAS's, which it
+ * replaced: OpenBLAS runs on one thread per call inside rnnkit's chunks), and
+ * a call should see one count from start to end (the chunks decide the order
+ * in which partial sums add up). So this module counts the native calls in flight: every
  * async call of every model in this JS thread goes through {@link trackCall}
  * (lib/model.ts), and setThreads refuses with `ERR_BUSY` while the count is
  * above zero. The count lives here, per module instance, not in the binding,
@@ -74,7 +75,7 @@ export interface Info {
   blasCoreWanted: string | null;
   /** true when OpenBLAS is linked into the binary (the published prebuilds); false when it is the system's shared library */
   blasStatic: boolean;
-  /** OpenBLAS threads per product now: `OPENBLAS_NUM_THREADS` (capped at the core count) or the core count at load, or the last {@link setThreads} */
+  /** threads rnnkit splits each call's work across (row chunks, large products), for the whole process: `OPENBLAS_NUM_THREADS` (capped at the core count) or the core count at load, or the last {@link setThreads} */
   threads: number;
   /** the most threads this OpenBLAS supports: the upper bound of {@link setThreads} */
   maxThreads: number;
@@ -136,8 +137,9 @@ export function info(): Info {
 }
 
 /**
- * Sets how many threads OpenBLAS uses for each matrix product, for the whole
- * process, from the next product on. Call it once at start-up, or between
+ * Sets how many threads rnnkit splits each call's work across (batch rows of
+ * the recurrence, the dense layers and the loss; the large matrix products),
+ * for the whole process, from the next call on. Call it once at start-up, or between
  * calls: it refuses while any model in this JS thread has an async call
  * running (`await` it first). It cannot see calls started in other worker
  * threads, so a program that runs models in workers should set it before
@@ -145,7 +147,7 @@ export function info(): Info {
  * count) or the core count. Several models running at once on the libuv
  * pool are usually faster with 1 thread each.
  *
- * @param n - threads per product, an integer in [1, info().maxThreads]
+ * @param n - threads, an integer in [1, info().maxThreads]
  * @throws TypeError when `n` is not a number
  * @throws RangeError when `n` is not an integer in [1, info().maxThreads]
  * @throws RnnkitError `ERR_BUSY` while an async native call of this JS thread is running
@@ -162,7 +164,7 @@ export function setThreads(n: number): void {
   if (inflight > 0) {
     throw new RnnkitError(
       'ERR_BUSY',
-      `rnnkit: cannot change the BLAS thread count while ${inflight} native call${inflight === 1 ? ' is' : 's are'} running; await ${inflight === 1 ? 'it' : 'them'} first`,
+      `rnnkit: cannot change the thread count while ${inflight} native call${inflight === 1 ? ' is' : 's are'} running; await ${inflight === 1 ? 'it' : 'them'} first`,
     );
   }
   binding.setThreads(n);
