@@ -56,6 +56,11 @@ void readFloatArray(const Napi::Value& v, const char* name, size_t n, std::vecto
 
 [[noreturn]] void throwType(Napi::Env env, const std::string& what, const std::string& name);
 [[noreturn]] void throwRangeJs(Napi::Env env, const std::string& msg);
+// "Expected <what> for <name> but received <received>", lib/errors.ts's template.
+[[noreturn]] void throwRangeJs(Napi::Env env, const std::string& what, const std::string& name,
+                               const std::string& received);
+// `number 1.5`, as lib/errors.ts describe() renders a number.
+std::string describeNumber(double d);
 
 }  // namespace binding
 }  // namespace rnnkit

@@ -21,6 +21,18 @@ Napi::Error codedError(Napi::Env env, ErrorKind kind, const std::string& msg, co
   return e;
 }
 
+// The stable code of a core error kind; TypeError / RangeError carry none.
+const char* codeOf(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::NonFinite:
+      return "ERR_NONFINITE";
+    case ErrorKind::Native:
+      return "ERR_NATIVE";
+    default:
+      return nullptr;
+  }
+}
+
 // Runs `work` on the libuv pool, then `done` on the main thread to build the result.
 class Task : public Napi::AsyncWorker {
  public:
@@ -59,11 +71,7 @@ class Task : public Napi::AsyncWorker {
   }
   void OnError(const Napi::Error& e) override {
     owner_->release();
-    const std::string msg = e.Message();
-    const bool nonFinite = msg.rfind("non-finite", 0) == 0;
-    deferred_.Reject(codedError(Env(), kind_, msg,
-                                kind_ == ErrorKind::Native ? (nonFinite ? "ERR_NONFINITE" : "ERR_NATIVE") : nullptr)
-                         .Value());
+    deferred_.Reject(codedError(Env(), kind_, e.Message(), codeOf(kind_)).Value());
   }
 
  private:
@@ -93,7 +101,7 @@ auto guard(Napi::Env env, F&& f) -> decltype(f()) {
   try {
     return f();
   } catch (const Error& e) {
-    throw codedError(env, e.kind, e.what(), nullptr);
+    throw codedError(env, e.kind, e.what(), codeOf(e.kind));
   } catch (const std::bad_alloc&) {
     throw codedError(env, ErrorKind::Range, "out of memory: the model is too large to allocate", "ERR_NATIVE");
   }

@@ -15,6 +15,7 @@
  *             positions t >= lengths[b] are zero.
  * FloatArray is Float32Array for dtype 'float32' and Float64Array for 'float64'.
  */
+import type { LIMITS } from './limits.js';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -232,6 +233,8 @@ export interface NativeBinding {
   info(): NativeInfo;
   /** OpenBLAS's thread count, an integer in [1, info().maxThreads]; unsafe while a product runs */
   setThreads(n: number): void;
+  /** native/limits.h: the same keys and numbers as lib/limits.ts's LIMITS (test/limits.test.ts) */
+  readonly limits: Readonly<Record<keyof typeof LIMITS, number>>;
 }
 
 /** Walks up from this file to the directory holding package.json. */

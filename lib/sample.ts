@@ -6,6 +6,7 @@
  * request, n sequences in parallel; it never crosses N-API per token.
  */
 import { rangeError, received, typeError } from './errors.js';
+import { LIMITS } from './limits.js';
 import type { Model } from './model.js';
 import type { NativeGenerateOptions } from './native.js';
 import type { LayerState } from './types.js';
@@ -64,6 +65,7 @@ export interface GenerateOptions {
 function ids(value: unknown, name: string, limit: number): Int32Array {
   if (!Array.isArray(value) && !(value instanceof Int32Array)) throw typeError('an array of token ids', name, value);
   if (value instanceof Int32Array) ordinaryBuffer(value, name);
+  if (value.length > LIMITS.idList) throw rangeError(`at most ${LIMITS.idList} token ids`, name, received(`${value.length} ids`));
   const out = new Int32Array(value.length);
   for (let i = 0; i < value.length; i++) {
     const v: unknown = value[i];
@@ -74,8 +76,7 @@ function ids(value: unknown, name: string, limit: number): Int32Array {
   return out;
 }
 
-/** One call samples at most this many tokens (n x maxLength): it cannot be cancelled once running. */
-const MAX_SAMPLED = 1e8;
+const MAX_SAMPLED = LIMITS.sampledTokens;
 
 const GENERATE_KEYS = ['prime', 'maxLength', 'n', 'temperature', 'topK', 'topP', 'seed', 'stopTokens', 'banTokens'] as const;
 
@@ -101,8 +102,8 @@ export function generateOptions(options: unknown, vocab: number, outputs: number
   }
   const banTokens = ids(o.banTokens ?? [], 'options.banTokens', outputs);
   if (new Set(banTokens).size >= outputs) throw rangeError('at least one token left unbanned', 'options.banTokens', o.banTokens);
-  const maxLength = withDefault(o.maxLength, 100, (v) => integer(v, 'options.maxLength', 1, 1e6));
-  const n = withDefault(o.n, 1, (v) => integer(v, 'options.n', 1, 1e5));
+  const maxLength = withDefault(o.maxLength, 100, (v) => integer(v, 'options.maxLength', 1, LIMITS.generateLength));
+  const n = withDefault(o.n, 1, (v) => integer(v, 'options.n', 1, LIMITS.samples));
   if (n * maxLength > MAX_SAMPLED) {
     throw rangeError(`n x maxLength at most ${MAX_SAMPLED} tokens per call`, 'options.maxLength', received(`${n} x ${maxLength}`));
   }
@@ -111,7 +112,7 @@ export function generateOptions(options: unknown, vocab: number, outputs: number
     maxLength,
     n,
     temperature: withDefault(o.temperature, 1, (v) => number(v, 'options.temperature', { min: 0, max: 1e6 })),
-    topK: withDefault(o.topK, 0, (v) => integer(v, 'options.topK', 0, 1 << 24)),
+    topK: withDefault(o.topK, 0, (v) => integer(v, 'options.topK', 0, LIMITS.topK)),
     topP: withDefault(o.topP, 1, (v) => number(v, 'options.topP', { min: 0, max: 1, minExclusive: true })),
     seed: withDefault(o.seed, 0, (v) => integer(v, 'options.seed', 0, Number.MAX_SAFE_INTEGER)),
     stopTokens: ids(o.stopTokens ?? [], 'options.stopTokens', outputs),

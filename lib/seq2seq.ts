@@ -18,6 +18,7 @@
 import { rangeError, received, RnnkitError, typeError } from './errors.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointArray } from './io.js';
 import type { LayerConfig, LayerInput } from './layers.js';
+import { LIMITS } from './limits.js';
 import { layers as layerFactories } from './layers.js';
 import { Model, rollbackTraining, snapshotTraining } from './model.js';
 import type { Dtype, FloatArray } from './native.js';
@@ -238,8 +239,8 @@ export class Seq2Seq {
   constructor(config: Seq2SeqConfig, models?: { encoder: Model; decoder: Model }) {
     const c = object(config, 'config');
     knownKeys(c, ['sourceVocab', 'targetVocab', 'bos', 'eos', 'encoder', 'decoder', 'seed', 'dtype'], 'config');
-    const sourceVocab = integer(c.sourceVocab, 'config.sourceVocab', 1, 2 ** 24);
-    const targetVocab = integer(c.targetVocab, 'config.targetVocab', 2, 2 ** 24);
+    const sourceVocab = integer(c.sourceVocab, 'config.sourceVocab', 1, LIMITS.inputSize);
+    const targetVocab = integer(c.targetVocab, 'config.targetVocab', 2, LIMITS.inputSize);
     const bos = integer(c.bos, 'config.bos', 0, targetVocab - 1);
     const eos = integer(c.eos, 'config.eos', 0, targetVocab - 1);
     if (bos === eos) throw rangeError('an id different from config.bos', 'config.eos', eos);

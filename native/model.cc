@@ -10,6 +10,7 @@
 #include "blas.h"
 #include "dense.h"
 #include "errors.h"
+#include "limits.h"
 #include "ops.h"
 #include "recurrent.h"
 #include "rng.h"
@@ -20,7 +21,10 @@ static bool isRecurrent(LayerType t) { return t == LayerType::Rnn || t == LayerT
 
 size_t validateSpec(const ModelSpec& spec) {
   auto fail = [](const std::string& what) { throwRange("Invalid model spec: " + what); };
-  if (spec.inputSize < 1 || spec.inputSize > (1 << 24)) fail("inputSize must be in [1, 16777216]");
+  const std::string maxInput = std::to_string(limits::kMaxInputSize);
+  if (spec.inputSize < 1 || spec.inputSize > limits::kMaxInputSize) fail("inputSize must be in [1, " + maxInput + "]");
+  if (spec.layers.size() > (size_t)limits::kMaxLayers)
+    fail("at most " + std::to_string(limits::kMaxLayers) + " layers are allowed");
   if (spec.layers.empty()) fail("layers must not be empty");
   bool seq = true;
   size_t params = 0;
@@ -29,11 +33,12 @@ size_t validateSpec(const ModelSpec& spec) {
     const LayerSpec& l = spec.layers[i];
     const std::string at = "layers[" + std::to_string(i) + "]";
     if (l.type == LayerType::Dropout) {
-      if (!(l.rate >= 0 && l.rate < 1)) fail(at + ".rate must be in [0, 1)");
+      if (!(l.rate >= 0 && l.rate < limits::kUnitOpenMax)) fail(at + ".rate must be in [0, 1)");
       if (i == 0 && spec.tokens) fail(at + ": dropout cannot be the first layer over token inputs");
       continue;
     }
-    if (l.units < 1 || l.units > (1 << 16)) fail(at + ".units must be in [1, 65536]");
+    if (l.units < 1 || l.units > limits::kMaxUnits)
+      fail(at + ".units must be in [1, " + std::to_string(limits::kMaxUnits) + "]");
     if (isRecurrent(l.type)) {
       if (!seq) fail(at + ": a recurrent layer needs a sequence, but an earlier layer has returnSequences false");
       if (l.type == LayerType::Rnn && l.activation != Activation::Tanh && l.activation != Activation::Relu)
@@ -53,8 +58,8 @@ size_t validateSpec(const ModelSpec& spec) {
       cols = l.units;
     }
   }
-  if (spec.conditionFeatures < 0 || spec.conditionFeatures > (1 << 24))
-    fail("conditionFeatures must be in [0, 16777216]");
+  if (spec.conditionFeatures < 0 || spec.conditionFeatures > limits::kMaxInputSize)
+    fail("conditionFeatures must be in [0, " + maxInput + "]");
   if (spec.conditionFeatures > 0) {
     bool any = false;
     for (const LayerSpec& l : spec.layers) any = any || isRecurrent(l.type);
@@ -66,7 +71,8 @@ size_t validateSpec(const ModelSpec& spec) {
       break;
     }
   }
-  if (params > ((size_t)1 << 31)) fail("the model would hold more than 2^31 parameters");
+  if (params > limits::kMaxParams)
+    fail("the model would hold more than " + std::to_string(limits::kMaxParams) + " parameters");
   const LayerSpec& last = spec.layers.back();
   if (spec.loss == LossType::CrossEntropy &&
       !(last.type == LayerType::Dense &&
@@ -170,7 +176,8 @@ template <class T>
 void Model<T>::checkBatch(const Batch<T>& b) const {
   if (b.B < 1) throwRange("Expected a batch of at least 1 row for inputs but received 0");
   if (b.Tn < 1) throwRange("Expected sequences of at least 1 step for inputs but received 0");
-  if ((size_t)b.B * b.Tn > ((size_t)1 << 28)) throwRange("Expected at most 2^28 positions (B*T) for inputs");
+  if ((size_t)b.B * b.Tn > limits::kMaxPositions)
+    throwRange("Expected at most " + std::to_string(limits::kMaxPositions) + " positions (B*T) for inputs");
   if (!b.lengths) throwRange("Expected lengths");
   for (int i = 0; i < b.B; ++i)
     if (b.lengths[i] < 1 || b.lengths[i] > b.Tn)
@@ -370,10 +377,10 @@ template <class T>
 double Model<T>::update(const OptimizerSpec& opt) {
   const double norm = l2norm(grads_.data(), grads_.size());
   if (!std::isfinite(norm))
-    throwNative("non-finite gradient (norm " + std::to_string(norm) + "); the weights were left unchanged");
+    throwNonFinite("non-finite gradient (norm " + std::to_string(norm) + "); the weights were left unchanged");
   clipGradients(grads_.data(), grads_.size(), opt.clipValue, opt.clipNorm, norm);
   if (!optimizerStep(params_.data(), grads_.data(), params_.size(), opt, opt_))
-    throwNative("non-finite weights after the update (gradient norm " + std::to_string(norm) +
+    throwNonFinite("non-finite weights after the update (gradient norm " + std::to_string(norm) +
                 "; is the learning rate too large?); the weights were left unchanged");
   ++version_;
   ++step_;
@@ -430,7 +437,7 @@ double Model<T>::trainStep(const Batch<T>& batch, const Targets<T>& targets, con
   if (states) collectFinalStates(batch.B, states->finalH, states->finalC);
   const double loss = runBackward(batch, targets);
   if (!std::isfinite(loss))
-    throwNative("non-finite loss (" + std::to_string(loss) + "); the weights were left unchanged");
+    throwNonFinite("non-finite loss (" + std::to_string(loss) + "); the weights were left unchanged");
   gradNorm = update(opt);
   return loss;
 }
