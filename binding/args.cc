@@ -61,7 +61,8 @@ static double getNumber(const Napi::Object& o, const char* key, const std::strin
 static int getInt(const Napi::Object& o, const char* key, const std::string& ctx, double lo, double hi) {
   const double d = getNumber(o, key, ctx);
   if (d != std::floor(d) || d < lo || d > hi)
-    throwRangeJs(o.Env(), "an integer in [" + std::to_string((long long)lo) + ", " + std::to_string((long long)hi) + "]",
+    throwRangeJs(o.Env(),
+                 "an integer in [" + std::to_string((long long)lo) + ", " + std::to_string((long long)hi) + "]",
                  ctx + "." + key, describeNumber(d));
   return (int)d;
 }
@@ -223,7 +224,8 @@ GenerateSpec parseGenerate(const Napi::Value& v) {
   g.n = getInt(o, "n", "options", 1, limits::kMaxSamples);
   g.maxLength = getInt(o, "maxLength", "options", 1, limits::kMaxGenerateLength);
   g.temperature = getNumber(o, "temperature", "options");
-  if (g.temperature < 0) throwRangeJs(o.Env(), "a finite number >= 0", "options.temperature", describeNumber(g.temperature));
+  if (g.temperature < 0)
+    throwRangeJs(o.Env(), "a finite number >= 0", "options.temperature", describeNumber(g.temperature));
   g.topK = getInt(o, "topK", "options", 0, limits::kMaxTopK);
   g.topP = getNumber(o, "topP", "options");
   if (!(g.topP > 0 && g.topP <= 1))

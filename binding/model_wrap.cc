@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <new>
+#include <type_traits>
 
 #include "args.h"
 #include "errors.h"
@@ -24,26 +25,27 @@ Napi::Error codedError(Napi::Env env, ErrorKind kind, const std::string& msg, co
 // The stable code of a core error kind; TypeError / RangeError carry none.
 const char* codeOf(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::NonFinite:
-      return "ERR_NONFINITE";
-    case ErrorKind::Native:
-      return "ERR_NATIVE";
-    default:
-      return nullptr;
+    case ErrorKind::NonFinite: return "ERR_NONFINITE";
+    case ErrorKind::Native: return "ERR_NATIVE";
+    default: return nullptr;
   }
 }
 
 // Runs `work` on the libuv pool, then `done` on the main thread to build the result.
+// The models it works on (one, or several for stepTogether) stay alive and busy until then.
 class Task : public Napi::AsyncWorker {
  public:
-  Task(Napi::Env env, ModelWrap* owner, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done)
+  Task(Napi::Env env, std::vector<ModelWrap*> owners, std::function<void()> work,
+       std::function<Napi::Value(Napi::Env)> done)
       : Napi::AsyncWorker(env, "rnnkit"),
         deferred_(Napi::Promise::Deferred::New(env)),
-        owner_(owner),
+        owners_(std::move(owners)),
         work_(std::move(work)),
         done_(std::move(done)) {
-    ownerRef_ = Napi::Persistent(owner->Value());  // keep the model alive while we run
+    for (ModelWrap* o : owners_) ownerRefs_.push_back(Napi::Persistent(o->Value()));  // keep the models alive
   }
+  Task(Napi::Env env, ModelWrap* owner, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done)
+      : Task(env, std::vector<ModelWrap*>{owner}, std::move(work), std::move(done)) {}
   Napi::Promise promise() const { return deferred_.Promise(); }
 
   void Execute() override {
@@ -61,7 +63,7 @@ class Task : public Napi::AsyncWorker {
     }
   }
   void OnOK() override {
-    owner_->release();
+    for (ModelWrap* o : owners_) o->release();
     Napi::Env env = Env();
     try {
       deferred_.Resolve(done_(env));
@@ -70,18 +72,25 @@ class Task : public Napi::AsyncWorker {
     }
   }
   void OnError(const Napi::Error& e) override {
-    owner_->release();
+    for (ModelWrap* o : owners_) o->release();
     deferred_.Reject(codedError(Env(), kind_, e.Message(), codeOf(kind_)).Value());
   }
 
  private:
   Napi::Promise::Deferred deferred_;
-  ModelWrap* owner_;
-  Napi::ObjectReference ownerRef_;
+  std::vector<ModelWrap*> owners_;
+  std::vector<Napi::ObjectReference> ownerRefs_;
   std::function<void()> work_;
   std::function<Napi::Value(Napi::Env)> done_;
   ErrorKind kind_ = ErrorKind::Native;
 };
+
+// info[i] as a boolean, `fallback` when absent or undefined.
+bool optionalBool(const Napi::CallbackInfo& info, size_t i, const char* name, bool fallback) {
+  if (info.Length() <= i || info[i].IsUndefined()) return fallback;
+  if (!info[i].IsBoolean()) throwType(info.Env(), "a boolean", name);
+  return info[i].As<Napi::Boolean>().Value();
+}
 
 template <class T>
 Napi::Array statesToJs(Napi::Env env, const std::vector<std::vector<T>>& h, const std::vector<std::vector<T>>& c) {
@@ -109,6 +118,8 @@ auto guard(Napi::Env env, F&& f) -> decltype(f()) {
 
 }  // namespace
 
+static void throwIfDisposed(Napi::Env env, bool disposed);
+
 // Marks objects made by this constructor, so a getter called on a foreign
 // `this` (e.g. through Object.getOwnPropertyDescriptor) is told apart from a
 // NativeModel before anything is unwrapped. A constant, not mutable state.
@@ -125,6 +136,11 @@ ModelWrap* ModelWrap::checkedThis(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::GetNumParams(const Napi::CallbackInfo& info) { return checkedThis(info)->NumParams(info); }
 Napi::Value ModelWrap::GetDtype(const Napi::CallbackInfo& info) { return checkedThis(info)->Dtype(info); }
+Napi::Value ModelWrap::GetForwardPasses(const Napi::CallbackInfo& info) {
+  ModelWrap* w = checkedThis(info);
+  throwIfDisposed(info.Env(), w->disposed_);
+  return Napi::Number::New(info.Env(), (double)(w->f32_ ? w->f32_->forwardPasses() : w->f64_->forwardPasses()));
+}
 
 Napi::Function ModelWrap::Init(Napi::Env env) {
   // Getters are defined on the prototype by hand: node-addon-api's
@@ -146,11 +162,13 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
                                         InstanceMethod<&ModelWrap::ApplyGradients>("applyGradients"),
                                         InstanceMethod<&ModelWrap::GetTrainingState>("getTrainingState"),
                                         InstanceMethod<&ModelWrap::SetTrainingState>("setTrainingState"),
+                                        StaticMethod<&ModelWrap::StepTogether>("stepTogether"),
                                     });
   Napi::Object proto = ctor.Get("prototype").As<Napi::Object>();
   proto.DefineProperties({
       Napi::PropertyDescriptor::Accessor<&ModelWrap::GetNumParams>("numParams", napi_configurable),
       Napi::PropertyDescriptor::Accessor<&ModelWrap::GetDtype>("dtype", napi_configurable),
+      Napi::PropertyDescriptor::Accessor<&ModelWrap::GetForwardPasses>("forwardPasses", napi_configurable),
   });
   return ctor;
 }
@@ -310,6 +328,7 @@ Napi::Value ModelWrap::forwardT(const Napi::CallbackInfo& info, Model<T>& m) {
   auto batch = std::make_shared<OwnedBatch<T>>(parseBatch<T>(info[0], m));
   const bool training = info[1].As<Napi::Boolean>().Value();
   auto res = std::make_shared<ForwardResult<T>>();
+  res->wantOutput = optionalBool(info, 2, "wantOutput", true);
   Model<T>* mp = &m;
   auto* task = new Task(
       env, this, [=] { mp->forward(batch->view(), training, *res); },
@@ -333,6 +352,7 @@ Napi::Value ModelWrap::gradientsT(const Napi::CallbackInfo& info, Model<T>& m) {
   auto targets = std::make_shared<OwnedTargets<T>>(parseTargets<T>(info[1], m, *batch));
   const bool training = info[2].As<Napi::Boolean>().Value();
   auto res = std::make_shared<GradientResult<T>>();
+  res->wantGrads = optionalBool(info, 3, "wantGrads", true);
   Model<T>* mp = &m;
   auto* task = new Task(
       env, this, [=] { mp->gradients(batch->view(), targets->view(), training, *res); },
@@ -407,6 +427,7 @@ Napi::Value ModelWrap::backwardFromT(const Napi::CallbackInfo& info, Model<T>& m
   auto finals = std::make_shared<OwnedBatch<T>>();
   if (!info[3].IsNull() && !info[3].IsUndefined()) *finals = parseStates<T>(info[3], m, batch->B);
   auto res = std::make_shared<GradientResult<T>>();
+  res->wantGrads = optionalBool(info, 4, "wantGrads", true);
   Model<T>* mp = &m;
   auto* task = new Task(
       env, this,
@@ -580,6 +601,61 @@ Napi::Value ModelWrap::SetTrainingState(const Napi::CallbackInfo& info) {
   if (f32_) setTrainingStateT(info[0], *f32_);
   else setTrainingStateT(info[0], *f64_);
   return env.Undefined();
+}
+
+template <class T>
+Model<T>* ModelWrap::model() {
+  if constexpr (std::is_same_v<T, float>) return f32_.get();
+  else return f64_.get();
+}
+
+template <class T>
+Napi::Value ModelWrap::stepTogetherT(Napi::Env env, const std::vector<ModelWrap*>& wraps, const OptimizerSpec& opt,
+                                     double loss) {
+  std::vector<Model<T>*> models;
+  for (ModelWrap* w : wraps) {
+    if (!w->model<T>()->holdsGradient())
+      throwRangeJs(env, "models that hold a gradient (from gradients or backwardFrom)", "models",
+                   "one without a fresh gradient");
+    models.push_back(w->model<T>());
+  }
+  auto norm = std::make_shared<double>(0);
+  auto* task = new Task(
+      env, wraps, [=] { *norm = Model<T>::step(models, opt, loss); },
+      [=](Napi::Env e) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("gradNorm", *norm);
+        return o;
+      });
+  for (ModelWrap* w : wraps) w->busy_ = true;  // until the task's OnOK / OnError releases each
+  task->Queue();
+  return task->promise();
+}
+
+Napi::Value ModelWrap::StepTogether(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsArray()) throwType(env, "(models, optimizer, loss)", "arguments");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  if (arr.Length() < 1) throwRangeJs(env, "at least one model", "models", "array of length 0");
+  std::vector<ModelWrap*> wraps;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value v = arr.Get(i);
+    bool tagged = false;
+    if (!v.IsObject() || napi_check_object_type_tag(env, v, &kNativeModelTag, &tagged) != napi_ok || !tagged)
+      throwType(env, "a NativeModel", "models[" + std::to_string(i) + "]");
+    ModelWrap* w = Unwrap(v.As<Napi::Object>());
+    for (ModelWrap* o : wraps)
+      if (o == w) throwRangeJs(env, "distinct models", "models", "the same model twice");
+    if (!wraps.empty() && w->isDouble_ != wraps[0]->isDouble_)
+      throwRangeJs(env, "models of one dtype", "models", "float32 and float64 models");
+    if (Napi::Value r = w->refuse(env); !r.IsEmpty()) return r;
+    wraps.push_back(w);
+  }
+  const OptimizerSpec opt = parseOptimizer(info[1]);
+  if (!info[2].IsNumber()) throwType(env, "a number", "loss");
+  const double loss = info[2].As<Napi::Number>().DoubleValue();
+  return wraps[0]->isDouble_ ? stepTogetherT<double>(env, wraps, opt, loss)
+                             : stepTogetherT<float>(env, wraps, opt, loss);
 }
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {

@@ -5,16 +5,17 @@
 import { layerShapes, nativeSpec, normalizeConfig, type LayerShape, type ModelConfig, type SequentialConfig } from './config.js';
 import { callSite, fromNative, nativeCall, rangeError, received, RnnkitError, typeError } from './errors.js';
 import { toBatch, type InputSpec } from './inputs.js';
-import { native, type NativeBatch, type NativeModel, type NativeStateInfo, type NativeTrainingState } from './native.js';
+import { native, type NativeBatch, type NativeGradientsResult, type NativeModel, type NativeStateInfo, type NativeTrainingState } from './native.js';
 import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
 import { stateTensors, toInitialStates } from './state.js';
 import { toTargets } from './targets.js';
 import { trackCall } from './runtime.js';
 import { floatData, isFloatArray, tensor } from './tensor.js';
 import type { FloatArray, LayerState, ModelInput, StateTensors, Targets, Tensor } from './types.js';
-import { boolean, integer, knownKeys, object, oneOf, optionalObject, withDefault, type Dict } from './validate.js';
+import { boolean, integer, knownKeys, object, optionalObject, withDefault, type Dict } from './validate.js';
 import type { Dataset } from './data.js';
-import { evaluate, fit, type Evaluation, type FitOptions, type History } from './train.js';
+import { evaluate, fit, nonFiniteOption, skipNonFinite, type Evaluation, type FitOptions, type History } from './train.js';
+import { registerHandle } from './compute.js';
 import { generateOptions, softmaxRows, type GenerateOptions } from './sample.js';
 
 import { readCheckpoint, writeCheckpoint, type CheckpointParts } from './io.js';
@@ -95,6 +96,21 @@ export interface TrainStepOptions extends CallOptions {
    * optimizer state stay as they were before the step.
    */
   nonFinite?: 'throw' | 'skip';
+}
+
+/**
+ * Options of {@link Model.backwardFrom}.
+ *
+ * @example
+ * await encoder.backwardFrom(src, { finalStateGrads: [{ h: dh, c: dc }] });
+ */
+export interface BackwardFromOptions extends CallOptions {
+  /** run dropout as in training; default true */
+  training?: boolean;
+  /** the gradient at the output, shaped like forward()'s output; default zeros */
+  outputGrad?: Tensor | FloatArray;
+  /** per recurrent layer, the gradient at its final state [dirs, B, H]; missing = zeros */
+  finalStateGrads?: (LayerState | null | undefined)[];
 }
 
 /**
@@ -195,59 +211,7 @@ const COMMON_KEYS = ['lengths', 'initialState', 'condition'] as const;
  * @example
  * const model = new Model({ input: { features: 3 }, layers: [layers.gru({ units: 8 })], loss: 'mse' });
  */
-/** Weights and optimizer state of one model, copied (see {@link snapshotTraining}). */
-export interface TrainingSnapshot {
-  params: FloatArray;
-  training: NativeTrainingState;
-}
-
-let snapshotImpl: (model: Model) => TrainingSnapshot;
-let rollbackImpl: (model: Model, snap: TrainingSnapshot) => void;
-
-/**
- * Internal (not exported from the package): a copy of a model's weights and
- * optimizer state, so that a container updating several models (Seq2Seq) can
- * undo an update when a later one fails. Synchronous, one consistent copy.
- *
- * @throws RnnkitError ERR_BUSY / ERR_DISPOSED
- * @example
- * const snap = snapshotTraining(encoder);
- */
-export function snapshotTraining(model: Model): TrainingSnapshot {
-  return snapshotImpl(model);
-}
-
-/**
- * Internal: puts back what {@link snapshotTraining} copied.
- *
- * @throws RnnkitError ERR_BUSY / ERR_DISPOSED
- * @example
- * rollbackTraining(encoder, snap);
- */
-export function rollbackTraining(model: Model, snap: TrainingSnapshot): void {
-  rollbackImpl(model, snap);
-}
-
 export class Model {
-  static {
-    // friends of the module: reach the native handle without a public method
-    snapshotImpl = (model) => {
-      const handle = model.#alive();
-      model.#idle();
-      return { params: handle.getParams(), training: handle.getTrainingState() };
-    };
-    rollbackImpl = (model, snap) => {
-      const handle = model.#alive();
-      model.#idle();
-      try {
-        handle.setParams(0, snap.params);
-        handle.setTrainingState(snap.training);
-      } catch (err) {
-        throw fromNative(err);
-      }
-    };
-  }
-
   /** The normalized, frozen config (every default filled in). */
   readonly config: ModelConfig;
   /** Weight names in parameter-block order, e.g. `layers.0.weight_ih_l0`. */
@@ -281,6 +245,13 @@ export class Model {
       throw fromNative(err);
     }
     this.#handle = handle;
+    registerHandle(this, {
+      native: () => this.#alive(),
+      run: (site, fn) => this.#run(site, fn),
+      forward: (inputs, options) => this.#forward(inputs, options, false),
+      gradients: (inputs, targets, options) => this.#gradients(inputs, targets, options, false),
+      backwardFrom: (inputs, options) => this.#backwardFrom(inputs, options, false),
+    });
     this.#weights = Object.freeze(
       handle.paramTable().map((p) => {
         const prefix = p.layer < 0 ? 'condition' : (this.config.layers[p.layer]?.name ?? `layers.${p.layer}`);
@@ -431,13 +402,18 @@ export class Model {
    * const { output, finalState } = await model.forward(x);
    * const next = await model.forward(x2, { initialState: finalState });
    */
-  async forward(inputs: ModelInput, options?: ForwardOptions): Promise<ForwardResult> {
+  forward(inputs: ModelInput, options?: ForwardOptions): Promise<ForwardResult> {
+    return this.#forward(inputs, options, true);
+  }
+
+  /** forward(); with `wantOutput` false the output stays native (its data comes back empty). */
+  async #forward(inputs: ModelInput, options: ForwardOptions | undefined, wantOutput: boolean): Promise<ForwardResult> {
     const site = callSite();
     const handle = this.#alive();
     const opts = this.#options(options, [...COMMON_KEYS, 'training']);
     const training = withDefault(opts.training, false, (v) => boolean(v, 'options.training'));
     const batch = this.#batch(inputs, opts);
-    const res = await this.#run(site, () => handle.forward(batch, training));
+    const res = await this.#run(site, () => handle.forward(batch, training, wantOutput));
     return {
       output: tensor(res.output, res.outputShape),
       finalState: stateTensors(res.finalStates, this.#states, batch.B),
@@ -456,19 +432,28 @@ export class Model {
    * const { loss, grads } = await model.gradients([[1, 2, 3]], [[2, 3, 4]]);
    * grads['layers.0.weight_ih_l0'].shape; // same as the weight
    */
-  async gradients(inputs: ModelInput, targets: Targets, options?: GradientsOptions): Promise<GradientsResult> {
+  gradients(inputs: ModelInput, targets: Targets, options?: GradientsOptions): Promise<GradientsResult> {
+    return this.#gradients(inputs, targets, options, true);
+  }
+
+  /** gradients(); with `wantGrads` false the gradient stays native (for stepTogether) and `grads` is {}. */
+  async #gradients(inputs: ModelInput, targets: Targets, options: GradientsOptions | undefined, wantGrads: boolean): Promise<GradientsResult> {
     const site = callSite();
     const handle = this.#alive();
     const opts = this.#options(options, [...COMMON_KEYS, 'training']);
     const training = withDefault(opts.training, true, (v) => boolean(v, 'options.training'));
     const batch = this.#batch(inputs, opts);
     const t = toTargets(targets, batch, this.#shapes[this.#shapes.length - 1]!, this.config.loss, this.config.dtype);
-    const res = await this.#run(site, () => handle.gradients(batch, t, training));
+    const res = await this.#run(site, () => handle.gradients(batch, t, training, wantGrads));
+    return { loss: res.loss, ...this.#gradientParts(res, batch.B) };
+  }
+
+  /** The named gradients (when they came back), the initial-state and the condition gradients. */
+  #gradientParts(res: Omit<NativeGradientsResult, 'loss'>, B: number): Omit<GradientsResult, 'loss'> {
     return {
-      loss: res.loss,
-      grads: this.#split(res.grads),
-      initialStateGrads: stateTensors(res.stateGrads, this.#states, batch.B),
-      ...(res.dCondition ? { conditionGrad: tensor(res.dCondition, [batch.B, this.config.condition!.features]) } : {}),
+      grads: res.grads.length > 0 ? this.#split(res.grads) : {},
+      initialStateGrads: stateTensors(res.stateGrads, this.#states, B),
+      ...(res.dCondition ? { conditionGrad: tensor(res.dCondition, [B, this.config.condition!.features]) } : {}),
     };
   }
 
@@ -491,21 +476,14 @@ export class Model {
     const site = callSite();
     const handle = this.#alive();
     const opts = this.#options(options, [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm', 'returnState', 'nonFinite']);
-    const nonFinite = withDefault(opts.nonFinite, 'throw' as const, (v) => oneOf(v, 'options.nonFinite', ['throw', 'skip'] as const));
+    const nonFinite = withDefault(opts.nonFinite, 'throw' as const, nonFiniteOption);
     const optimizer = toNativeOptimizer(opts.optimizer, opts.clipValue, opts.clipNorm);
     const returnState = withDefault(opts.returnState, false, (v) => boolean(v, 'options.returnState'));
     const batch = this.#batch(inputs, opts);
     const t = toTargets(targets, batch, this.#shapes[this.#shapes.length - 1]!, this.config.loss, this.config.dtype);
-    let res: Awaited<ReturnType<NativeModel['trainStep']>>;
-    try {
-      res = await this.#run(site, () => handle.trainStep(batch, t, optimizer, returnState));
-    } catch (err) {
-      // the native step checks before it writes: nothing changed, so skipping is safe
-      if (nonFinite === 'skip' && err instanceof RnnkitError && err.code === 'ERR_NONFINITE') {
-        return { loss: NaN, gradNorm: NaN, skipped: true };
-      }
-      throw err;
-    }
+    // the native step checks before it writes: nothing changed, so skipping is safe
+    const res = await skipNonFinite(nonFinite === 'skip', () => this.#run(site, () => handle.trainStep(batch, t, optimizer, returnState)));
+    if ('skipped' in res) return res;
     return {
       loss: res.loss,
       gradNorm: res.gradNorm,
@@ -546,10 +524,12 @@ export class Model {
    * @example
    * const { grads } = await encoder.backwardFrom(src, { finalStateGrads: [{ h: dh, c: dc }] });
    */
-  async backwardFrom(
-    inputs: ModelInput,
-    options?: CallOptions & { training?: boolean; outputGrad?: Tensor | FloatArray; finalStateGrads?: (LayerState | null | undefined)[] },
-  ): Promise<Omit<GradientsResult, 'loss'>> {
+  backwardFrom(inputs: ModelInput, options?: BackwardFromOptions): Promise<Omit<GradientsResult, 'loss'>> {
+    return this.#backwardFrom(inputs, options, true);
+  }
+
+  /** backwardFrom(); with `wantGrads` false the gradient stays native (for stepTogether) and `grads` is {}. */
+  async #backwardFrom(inputs: ModelInput, options: BackwardFromOptions | undefined, wantGrads: boolean): Promise<Omit<GradientsResult, 'loss'>> {
     const site = callSite();
     const handle = this.#alive();
     const opts = this.#options(options, [...COMMON_KEYS, 'training', 'outputGrad', 'finalStateGrads']);
@@ -558,12 +538,8 @@ export class Model {
     const outputGrad =
       opts.outputGrad === undefined ? null : floatData(opts.outputGrad, this.outputShape(batch.B, batch.T), 'options.outputGrad', this.config.dtype);
     const finals = toInitialStates(opts.finalStateGrads, this.#states, batch.B, this.config.dtype, 'options.finalStateGrads') ?? null;
-    const res = await this.#run(site, () => handle.backwardFrom(batch, training, outputGrad, finals));
-    return {
-      grads: this.#split(res.grads),
-      initialStateGrads: stateTensors(res.stateGrads, this.#states, batch.B),
-      ...(res.dCondition ? { conditionGrad: tensor(res.dCondition, [batch.B, this.config.condition!.features]) } : {}),
-    };
+    const res = await this.#run(site, () => handle.backwardFrom(batch, training, outputGrad, finals, wantGrads));
+    return this.#gradientParts(res, batch.B);
   }
 
   /**

@@ -40,7 +40,7 @@ async function sameEverywhere(
 const lm = (extra: Partial<SequentialConfig> = {}) =>
   sequential({ input: { vocabSize: 5 }, layers: [layers.gru({ units: 3 }), layers.dense({ units: 5 })], seed: 1, ...extra });
 
-const NATIVE_OPT = { type: 'sgd', lr: 0.1, momentum: 0, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, clipValue: 0, clipNorm: 0 };
+const NATIVE_OPT = { type: 'sgd' as 'sgd' | 'adam', lr: 0.1, momentum: 0, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, clipValue: 0, clipNorm: 0 };
 
 test('the binding exports the same limits table as lib/limits.ts', (t) => {
   t.deepEqual({ ...native().limits }, { ...LIMITS });

@@ -1,0 +1,73 @@
+/**
+ * The native handle behind a compute handle (a `Model`), for the modules that
+ * compose several models: `Seq2Seq` steps its encoder and decoder as one block
+ * through {@link stepTogether}. A model registers itself here when it is built;
+ * nothing here is exported from the package.
+ */
+import { callSite } from './errors.js';
+import type { BackwardFromOptions, ForwardOptions, ForwardResult, GradientsOptions, GradientsResult } from './model.js';
+import { native, type NativeModel, type NativeOptimizer } from './native.js';
+import type { ModelInput, Targets } from './types.js';
+
+/** What a model lends to the modules that compose it. */
+export interface ComputeHandle {
+  /** the live native model (throws RnnkitError ERR_DISPOSED after dispose) */
+  native(): NativeModel;
+  /** runs an async native call as one of the model's own (busy accounting, error mapping) */
+  run<T>(site: Error, fn: () => Promise<T>): Promise<T>;
+  /** Model.forward without copying the output back (its data is empty): the final states */
+  forward(inputs: ModelInput, options?: ForwardOptions): Promise<ForwardResult>;
+  /** Model.gradients leaving the gradient in the model for {@link stepTogether} (`grads` is {}) */
+  gradients(inputs: ModelInput, targets: Targets, options?: GradientsOptions): Promise<GradientsResult>;
+  /** Model.backwardFrom leaving the gradient in the model for {@link stepTogether} (`grads` is {}) */
+  backwardFrom(inputs: ModelInput, options?: BackwardFromOptions): Promise<Omit<GradientsResult, 'loss'>>;
+}
+
+const handles = new WeakMap<object, ComputeHandle>();
+
+/**
+ * Registers the handle of a model (called once, by its constructor).
+ *
+ * @throws never
+ * @example
+ * registerHandle(this, { native: () => this.#alive(), run: (site, fn) => this.#run(site, fn) });
+ */
+export function registerHandle(model: object, handle: ComputeHandle): void {
+  handles.set(model, handle);
+}
+
+/**
+ * The handle a model registered.
+ *
+ * @throws TypeError when `model` is not a Model
+ * @example
+ * handleOf(encoder).native().forwardPasses;
+ */
+export function handleOf(model: object): ComputeHandle {
+  const h = handles.get(model);
+  if (!h) throw new TypeError('Expected a Model for models[] but received an object that is not one');
+  return h;
+}
+
+/**
+ * One optimizer step over several models as if their parameter blocks were one
+ * (an encoder and its decoder): each uses the gradient its last `gradients` /
+ * `backwardFrom` left in it; the core checks `loss` and the global gradient norm,
+ * clips every block by value and by that global norm, and checks every update
+ * before it writes any, so a refused step changes no model.
+ *
+ * @throws RnnkitError ERR_NONFINITE (no model changed), ERR_BUSY, ERR_DISPOSED (the Promise rejects)
+ * @example
+ * const { gradNorm } = await stepTogether([encoder, decoder], toNativeOptimizer(opt, 0, 5), loss);
+ */
+export function stepTogether(models: readonly object[], optimizer: NativeOptimizer, loss: number): Promise<{ gradNorm: number }> {
+  const site = callSite();
+  const owned = models.map(handleOf);
+  const natives = owned.map((h) => h.native());
+  // counted as a call of every model: each run wraps the next
+  const call = owned.reduceRight<() => Promise<{ gradNorm: number }>>(
+    (inner, h) => () => h.run(site, inner),
+    () => native().NativeModel.stepTogether(natives, optimizer, loss),
+  );
+  return call();
+}
