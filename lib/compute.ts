@@ -1,16 +1,54 @@
 /**
- * The native handle behind a compute handle (a `Model`), for the modules that
- * compose several models: `Seq2Seq` steps its encoder and decoder as one block
- * through {@link stepTogether}. A model registers itself here when it is built;
- * nothing here is exported from the package.
+ * What a compute handle (a `Model`) lends to the modules of functions over it:
+ * its native model, call accounting, weight and state tables, and the calls
+ * that keep their results native. Sampling (sample.ts), model files
+ * (io/model-file.ts), the summary and `Seq2Seq` (which steps its encoder and
+ * decoder as one block through {@link stepTogether}) take a model and look its
+ * handle up here. A model registers itself when it is built; nothing here is
+ * exported from the package.
  */
 import { callSite } from './errors.js';
-import type { BackwardFromOptions, ForwardOptions, ForwardResult, GradientsOptions, GradientsResult } from './model.js';
-import { native, type NativeModel, type NativeOptimizer } from './native.js';
+import type { BackwardFromOptions, ForwardOptions, ForwardResult, GradientsOptions, GradientsResult } from './calls.js';
+import type { LayerShape } from './config.js';
+import { native, type NativeModel, type NativeOptimizer, type NativeParamInfo, type NativeStateInfo } from './native.js';
 import type { ModelInput, Targets } from './types.js';
 
-/** What a model lends to the modules that compose it. */
+/** One named weight: a view into the native parameter block. */
+export interface WeightEntry {
+  readonly name: string;
+  readonly layer: number;
+  readonly shape: readonly number[];
+  readonly offset: number;
+  readonly size: number;
+}
+
+/**
+ * A model's named weights from the native parameter table: `layers.<i>.<name>`,
+ * or `<layer name>.<name>`, or `condition.<name>`; frozen.
+ *
+ * @throws never
+ * @example
+ * const weights = weightTable(handle.paramTable(), config.layers);
+ */
+export function weightTable(params: readonly NativeParamInfo[], layers: readonly { name?: string | undefined }[]): readonly WeightEntry[] {
+  return Object.freeze(
+    params.map((p) => {
+      const prefix = p.layer < 0 ? 'condition' : (layers[p.layer]?.name ?? `layers.${p.layer}`);
+      return Object.freeze({ name: `${prefix}.${p.name}`, layer: p.layer, shape: Object.freeze(p.shape.slice()), offset: p.offset, size: p.size });
+    }),
+  );
+}
+
+/** What a model lends to the modules of functions over it (sampling, files, summary, Seq2Seq). */
 export interface ComputeHandle {
+  /** the named weights, in parameter-block order */
+  readonly weights: readonly WeightEntry[];
+  /** per recurrent layer: directions, units, whether it has a cell state */
+  readonly states: readonly NativeStateInfo[];
+  /** each layer's output shape */
+  readonly shapes: readonly LayerShape[];
+  /** throws RnnkitError ERR_BUSY while an async call runs (sync reads and writes of the weights) */
+  idle(): void;
   /** the live native model (throws RnnkitError ERR_DISPOSED after dispose) */
   native(): NativeModel;
   /** runs an async native call as one of the model's own (busy accounting, error mapping) */

@@ -8,7 +8,10 @@
  */
 import { rangeError, received, typeError } from './errors.js';
 import { LIMITS } from './limits.js';
-import type { Dtype, FloatArray } from './native.js';
+import { conditionRows } from './condition.js';
+import type { ModelConfig } from './config.js';
+import type { Dtype, FloatArray, NativeBatch, NativeStateInfo } from './native.js';
+import { toInitialStates } from './state.js';
 import { floatArrayOf, isFloatArray, parseShape } from './tensor.js';
 import { isObject, ordinaryBuffer } from './validate.js';
 
@@ -242,4 +245,36 @@ export function toBatch(inputs: unknown, spec: InputSpec, lengthsOpt: unknown): 
     ? 'token rows (number[][]) or { data: Int32Array, shape: [B, T] }'
     : 'feature rows (number[][][]) or { data: Float32Array | Float64Array, shape: [B, T, D] }';
   throw typeError(what, 'inputs', inputs);
+}
+
+/**
+ * The batch of one model call: the inputs (`toBatch`), `options.initialState`
+ * and `options.condition`, checked against each other (a condition sets the
+ * first recurrent layer's state, so the two exclude each other; a model built
+ * with a condition needs one of them).
+ *
+ * @throws TypeError / RangeError naming the input or option
+ * @example
+ * const batch = callBatch(inputs, opts, input, states, model.config);
+ */
+export function callBatch(
+  inputs: unknown,
+  opts: { lengths?: unknown; initialState?: unknown; condition?: unknown },
+  input: InputSpec,
+  stateInfo: readonly NativeStateInfo[],
+  config: Pick<ModelConfig, 'condition' | 'dtype'>,
+): NativeBatch {
+  const batch: NativeBatch = toBatch(inputs, input, opts.lengths);
+  const states = toInitialStates(opts.initialState, stateInfo, batch.B, config.dtype);
+  if (states) batch.initialStates = states;
+  const condition = conditionRows(opts.condition, batch.B, config, 'options.condition');
+  if (condition) {
+    if (states?.[0]) {
+      throw rangeError('no initialState[0] when a condition is given (the condition sets it)', 'options.initialState[0]', received('a state'));
+    }
+    batch.condition = condition;
+  } else if (config.condition && !states?.[0]) {
+    throw typeError(`conditioning vectors [B, ${config.condition.features}] (the model was built with a condition)`, 'options.condition', undefined);
+  }
+  return batch;
 }

@@ -5,7 +5,8 @@
  */
 import { planBatches, type Batch, type Dataset } from './data.js';
 import { RnnkitError, typeError } from './errors.js';
-import type { Model, TrainStepOptions } from './model.js';
+import type { TrainStepOptions } from './calls.js';
+import type { Model } from './model.js';
 import type { OptimizerConfig } from './optimizer.js';
 import type { LayerState } from './types.js';
 import { boolean, integer, knownKeys, number, oneOf, optionalObject, withDefault } from './validate.js';
