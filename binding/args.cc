@@ -288,8 +288,8 @@ Batch<T> OwnedBatch<T>::view() const {
   b.tokens = tokens.empty() ? nullptr : tokens.data();
   b.features = features.empty() ? nullptr : features.data();
   b.lengths = lengths.data();
-  for (auto& h : h0) b.h0.push_back(h.empty() ? nullptr : h.data());
-  for (auto& c : c0) b.c0.push_back(c.empty() ? nullptr : c.data());
+  b.h0 = states.hViews();
+  b.c0 = states.cViews();
   b.condition = condition.empty() ? nullptr : condition.data();
   return b;
 }
@@ -322,35 +322,33 @@ OwnedBatch<T> parseBatch(const Napi::Value& v, const Model<T>& model) {
     readFloatArray(cv, "batch.condition", (size_t)b.B * std::max(spec.conditionFeatures, 1), b.condition);
   Napi::Value sv = o.Get("initialStates");
   if (!sv.IsUndefined() && !sv.IsNull()) {
-    OwnedBatch<T> st = parseStates<T>(sv, model, b.B);
-    b.h0 = std::move(st.h0);
-    b.c0 = std::move(st.c0);
+    b.states = parseStates<T>(sv, model, b.B);
   }
   return b;
 }
 
 template <class T>
-OwnedBatch<T> parseStates(const Napi::Value& sv, const Model<T>& model, int B) {
+OwnedStates<T> parseStates(const Napi::Value& sv, const Model<T>& model, int B) {
   Napi::Env env = sv.Env();
-  OwnedBatch<T> b;
+  OwnedStates<T> b;
   if (!sv.IsArray()) throwType(env, "an array", "initialStates");
   Napi::Array arr = sv.As<Napi::Array>();
   const std::vector<StateInfo> info = model.stateTable();
   if (arr.Length() > info.size())
     throwRangeJs(env, "Expected at most " + std::to_string(info.size()) + " entries for initialStates");
-  b.h0.resize(arr.Length());
-  b.c0.resize(arr.Length());
+  b.h.resize(arr.Length());
+  b.c.resize(arr.Length());
   for (uint32_t k = 0; k < arr.Length(); ++k) {
     Napi::Value e = arr.Get(k);
     if (e.IsUndefined() || e.IsNull()) continue;
     const std::string name = "initialStates[" + std::to_string(k) + "]";
     Napi::Object so = asObject(e, name);
     const size_t n = (size_t)info[k].dirs * B * info[k].units;
-    readFloatArray(so.Get("h"), (name + ".h").c_str(), n, b.h0[k]);
+    readFloatArray(so.Get("h"), (name + ".h").c_str(), n, b.h[k]);
     Napi::Value c = so.Get("c");
     if (!c.IsUndefined() && !c.IsNull()) {
       if (!info[k].hasCell) throwRangeJs(env, "Expected no c for " + name + " (not an LSTM layer)");
-      readFloatArray(c, (name + ".c").c_str(), n, b.c0[k]);
+      readFloatArray(c, (name + ".c").c_str(), n, b.c[k]);
     }
   }
   return b;
@@ -382,8 +380,8 @@ template struct OwnedTargets<float>;
 template struct OwnedTargets<double>;
 template OwnedBatch<float> parseBatch<float>(const Napi::Value&, const Model<float>&);
 template OwnedBatch<double> parseBatch<double>(const Napi::Value&, const Model<double>&);
-template OwnedBatch<float> parseStates<float>(const Napi::Value&, const Model<float>&, int);
-template OwnedBatch<double> parseStates<double>(const Napi::Value&, const Model<double>&, int);
+template OwnedStates<float> parseStates<float>(const Napi::Value&, const Model<float>&, int);
+template OwnedStates<double> parseStates<double>(const Napi::Value&, const Model<double>&, int);
 template OwnedTargets<float> parseTargets<float>(const Napi::Value&, const Model<float>&, const OwnedBatch<float>&);
 template OwnedTargets<double> parseTargets<double>(const Napi::Value&, const Model<double>&, const OwnedBatch<double>&);
 template Napi::Value toTypedArray<float>(Napi::Env, const float*, size_t);

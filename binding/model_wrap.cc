@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <new>
+#include <optional>
 #include <type_traits>
 
 #include "args.h"
@@ -139,7 +140,7 @@ Napi::Value ModelWrap::GetDtype(const Napi::CallbackInfo& info) { return checked
 Napi::Value ModelWrap::GetForwardPasses(const Napi::CallbackInfo& info) {
   ModelWrap* w = checkedThis(info);
   throwIfDisposed(info.Env(), w->disposed_);
-  return Napi::Number::New(info.Env(), (double)(w->f32_ ? w->f32_->forwardPasses() : w->f64_->forwardPasses()));
+  return Napi::Number::New(info.Env(), (double)w->withModel([](auto& m) { return m.forwardPasses(); }));
 }
 
 Napi::Function ModelWrap::Init(Napi::Env env) {
@@ -240,9 +241,15 @@ static void throwIfDisposed(Napi::Env env, bool disposed) {
   if (disposed) throw codedError(env, ErrorKind::Native, "the model has been disposed", "ERR_DISPOSED");
 }
 
+void ModelWrap::requireIdle(Napi::Env env) const {
+  throwIfDisposed(env, disposed_);
+  if (busy_)
+    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
+}
+
 Napi::Value ModelWrap::NumParams(const Napi::CallbackInfo& info) {
   throwIfDisposed(info.Env(), disposed_);
-  return Napi::Number::New(info.Env(), (double)(f32_ ? f32_->numParams() : f64_->numParams()));
+  return Napi::Number::New(info.Env(), (double)withModel([](auto& m) { return m.numParams(); }));
 }
 
 Napi::Value ModelWrap::Dtype(const Napi::CallbackInfo& info) {
@@ -252,7 +259,8 @@ Napi::Value ModelWrap::Dtype(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::ParamTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   throwIfDisposed(env, disposed_);
-  const auto& table = f32_ ? f32_->paramTable() : f64_->paramTable();
+  const std::vector<ParamInfo>& table =
+      withModel([](auto& m) -> const std::vector<ParamInfo>& { return m.paramTable(); });
   Napi::Array out = Napi::Array::New(env, table.size());
   for (size_t i = 0; i < table.size(); ++i) {
     const ParamInfo& p = table[i];
@@ -272,7 +280,7 @@ Napi::Value ModelWrap::ParamTable(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::StateTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   throwIfDisposed(env, disposed_);
-  const auto table = f32_ ? f32_->stateTable() : f64_->stateTable();
+  const std::vector<StateInfo> table = withModel([](auto& m) { return m.stateTable(); });
   Napi::Array out = Napi::Array::New(env, table.size());
   for (size_t i = 0; i < table.size(); ++i) {
     Napi::Object o = Napi::Object::New(env);
@@ -287,37 +295,31 @@ Napi::Value ModelWrap::StateTable(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::GetParams(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  throwIfDisposed(env, disposed_);
-  if (busy_)  // a running trainStep may be half way through the update
-    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
-  if (f32_) return toTypedArray<float>(env, f32_->params(), f32_->numParams());
-  return toTypedArray<double>(env, f64_->params(), f64_->numParams());
+  requireIdle(env);  // a running trainStep may be half way through the update
+  return withModel([&](auto& m) { return toTypedArray(env, m.params(), m.numParams()); });
 }
 
 Napi::Value ModelWrap::SetParams(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  throwIfDisposed(env, disposed_);
-  if (busy_)
-    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
+  requireIdle(env);
   if (info.Length() < 2 || !info[0].IsNumber()) throwType(env, "a number", "offset");
   const double off = info[0].As<Napi::Number>().DoubleValue();
-  const size_t total = f32_ ? f32_->numParams() : f64_->numParams();
+  const size_t total = withModel([](auto& m) { return m.numParams(); });
   if (!(off >= 0) || off != (double)(size_t)off || off > (double)total)
-    throwRangeJs(env, "Expected an integer offset in [0, " + std::to_string(total) + "] for offset");
-  auto apply = [&](auto& m) {
-    using T = std::remove_const_t<std::remove_reference_t<decltype(*m->params())>>;
+    throwRangeJs(env, "an integer in [0, " + std::to_string(total) + "]", "offset", describeNumber(off));
+  withModel([&](auto& m) {
+    using T = std::remove_const_t<std::remove_reference_t<decltype(*m.params())>>;
     std::vector<T> data;
     readFloatArray<T>(info[1], "data", SIZE_MAX, data);
     if ((size_t)off + data.size() > total)
-      throwRangeJs(env, "Expected at most " + std::to_string(total - (size_t)off) + " elements for data");
+      throwRangeJs(env, "at most " + std::to_string(total - (size_t)off) + " elements", "data",
+                   "length " + std::to_string(data.size()));
     for (size_t i = 0; i < data.size(); ++i)
       if (!std::isfinite(data[i]))
-        throwRangeJs(env, "Expected finite values for data but received " + std::to_string(data[i]) + " at data[" +
-                              std::to_string(i) + "]");
-    std::copy(data.begin(), data.end(), m->mutableParams() + (size_t)off);
-  };
-  if (f32_) apply(f32_);
-  else apply(f64_);
+        throwRangeJs(env, "finite values", "data", std::to_string(data[i]) + " at data[" + std::to_string(i) + "]");
+    std::copy(data.begin(), data.end(), m.mutableParams() + (size_t)off);
+    return 0;
+  });
   return env.Undefined();
 }
 
@@ -397,18 +399,15 @@ Napi::Value ModelWrap::trainStepT(const Napi::CallbackInfo& info, Model<T>& m) {
 }
 
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? forwardT(info, *f32_) : forwardT(info, *f64_);
+  return async(info, [&](auto& m) { return forwardT(info, m); });
 }
 
 Napi::Value ModelWrap::Gradients(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? gradientsT(info, *f32_) : gradientsT(info, *f64_);
+  return async(info, [&](auto& m) { return gradientsT(info, m); });
 }
 
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? trainStepT(info, *f32_) : trainStepT(info, *f64_);
+  return async(info, [&](auto& m) { return trainStepT(info, m); });
 }
 
 template <class T>
@@ -424,7 +423,7 @@ Napi::Value ModelWrap::backwardFromT(const Napi::CallbackInfo& info, Model<T>& m
     readFloatArray<T>(info[2], "outputGrad", positions * m.outputCols(), *dOut);
   }
   // Final-state gradients: same shapes as initial states.
-  auto finals = std::make_shared<OwnedBatch<T>>();
+  auto finals = std::make_shared<OwnedStates<T>>();
   if (!info[3].IsNull() && !info[3].IsUndefined()) *finals = parseStates<T>(info[3], m, batch->B);
   auto res = std::make_shared<GradientResult<T>>();
   res->wantGrads = optionalBool(info, 4, "wantGrads", true);
@@ -432,8 +431,8 @@ Napi::Value ModelWrap::backwardFromT(const Napi::CallbackInfo& info, Model<T>& m
   auto* task = new Task(
       env, this,
       [=] {
-        Batch<T> f = finals->view();
-        mp->backwardFrom(batch->view(), training, dOut->empty() ? nullptr : dOut->data(), f.h0, f.c0, *res);
+        mp->backwardFrom(batch->view(), training, dOut->empty() ? nullptr : dOut->data(), finals->hViews(),
+                         finals->cViews(), *res);
       },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Object o = Napi::Object::New(e);
@@ -447,8 +446,7 @@ Napi::Value ModelWrap::backwardFromT(const Napi::CallbackInfo& info, Model<T>& m
 }
 
 Napi::Value ModelWrap::BackwardFrom(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? backwardFromT(info, *f32_) : backwardFromT(info, *f64_);
+  return async(info, [&](auto& m) { return backwardFromT(info, m); });
 }
 
 template <class T>
@@ -471,8 +469,7 @@ Napi::Value ModelWrap::applyGradientsT(const Napi::CallbackInfo& info, Model<T>&
 }
 
 Napi::Value ModelWrap::ApplyGradients(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? applyGradientsT(info, *f32_) : applyGradientsT(info, *f64_);
+  return async(info, [&](auto& m) { return applyGradientsT(info, m); });
 }
 
 template <class T>
@@ -497,26 +494,25 @@ Napi::Value ModelWrap::evaluateT(const Napi::CallbackInfo& info, Model<T>& m) {
 }
 
 Napi::Value ModelWrap::Evaluate(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? evaluateT(info, *f32_) : evaluateT(info, *f64_);
+  return async(info, [&](auto& m) { return evaluateT(info, m); });
 }
 
 template <class T>
 Napi::Value ModelWrap::generateT(const Napi::CallbackInfo& info, Model<T>& m) {
   Napi::Env env = info.Env();
   GenerateSpec g = parseGenerate(info[0]);
-  // Optional initial states: the same parser as a batch's, for n rows.
-  auto states = std::make_shared<OwnedBatch<T>>();
+  // Optional initial states (the same parser as a batch's, for n rows) and conditions.
+  auto states = std::make_shared<OwnedStates<T>>();
   if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) *states = parseStates<T>(info[1], m, g.n);
+  auto condition = std::make_shared<std::vector<T>>();
   if (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull())
-    readFloatArray<T>(info[2], "condition", (size_t)g.n * std::max(m.spec().conditionFeatures, 1), states->condition);
+    readFloatArray<T>(info[2], "condition", (size_t)g.n * std::max(m.spec().conditionFeatures, 1), *condition);
   auto out = std::make_shared<std::vector<std::vector<int32_t>>>();
   Model<T>* mp = &m;
   auto* task = new Task(
       env, this,
       [=] {
-        Batch<T> view = states->view();
-        mp->generate(g, view.h0, view.c0, states->condition.empty() ? nullptr : states->condition.data(), *out);
+        mp->generate(g, states->hViews(), states->cViews(), condition->empty() ? nullptr : condition->data(), *out);
       },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Array arr = Napi::Array::New(e, out->size());
@@ -531,11 +527,17 @@ Napi::Value ModelWrap::generateT(const Napi::CallbackInfo& info, Model<T>& m) {
 }
 
 Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? generateT(info, *f32_) : generateT(info, *f64_);
+  return async(info, [&](auto& m) { return generateT(info, m); });
 }
 
+// OptimizerSpec::Type by name, in enum order (getTrainingState writes, setTrainingState reads them).
 static const char* const kOptimizerNames[] = {"sgd", "adam", "adamw"};
+
+static std::optional<OptimizerSpec::Type> optimizerType(const std::string& name) {
+  for (int t = OptimizerSpec::Sgd; t <= OptimizerSpec::AdamW; ++t)
+    if (name == kOptimizerNames[t]) return (OptimizerSpec::Type)t;
+  return std::nullopt;
+}
 
 template <class T>
 Napi::Value ModelWrap::getTrainingStateT(Napi::Env env, Model<T>& m) {
@@ -568,9 +570,10 @@ void ModelWrap::setTrainingStateT(const Napi::Value& v, Model<T>& m) {
   Napi::Value type = opt.Get("type");
   if (!type.IsNull()) {
     if (!type.IsString()) throwType(env, "a string or null", "state.optimizer.type");
-    const std::string t = type.As<Napi::String>().Utf8Value();
-    s.type = t == "sgd" ? 0 : t == "adam" ? 1 : t == "adamw" ? 2 : -2;
-    if (s.type == -2) throwRangeJs(env, "Expected 'sgd' | 'adam' | 'adamw' | null for state.optimizer.type");
+    const std::string name = type.As<Napi::String>().Utf8Value();
+    const std::optional<OptimizerSpec::Type> t = optimizerType(name);
+    if (!t) throwRangeJs(env, "'sgd' | 'adam' | 'adamw' | null", "state.optimizer.type", "string '" + name + "'");
+    s.type = *t;
     Napi::Value steps = opt.Get("steps");
     if (!steps.IsNumber()) throwType(env, "a number", "state.optimizer.steps");
     const double st = steps.As<Napi::Number>().DoubleValue();
@@ -578,7 +581,7 @@ void ModelWrap::setTrainingStateT(const Napi::Value& v, Model<T>& m) {
       throwRangeJs(env, "Expected a non-negative integer below 2^53 for state.optimizer.steps");
     s.steps = (int64_t)st;
     readFloatArray<T>(opt.Get("m"), "state.optimizer.m", m.numParams(), s.m);
-    readFloatArray<T>(opt.Get("v"), "state.optimizer.v", s.type == 0 ? 0 : m.numParams(), s.v);
+    readFloatArray<T>(opt.Get("v"), "state.optimizer.v", *t == OptimizerSpec::Sgd ? 0 : m.numParams(), s.v);
   }
   m.setOptimizerState(std::move(s));
   m.setStep((uint64_t)step);
@@ -586,20 +589,18 @@ void ModelWrap::setTrainingStateT(const Napi::Value& v, Model<T>& m) {
 
 Napi::Value ModelWrap::GetTrainingState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  throwIfDisposed(env, disposed_);
-  if (busy_)
-    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
-  return f32_ ? getTrainingStateT(env, *f32_) : getTrainingStateT(env, *f64_);
+  requireIdle(env);
+  return withModel([&](auto& m) { return getTrainingStateT(env, m); });
 }
 
 Napi::Value ModelWrap::SetTrainingState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  throwIfDisposed(env, disposed_);
-  if (busy_)
-    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
+  requireIdle(env);
   if (info.Length() < 1) throwType(env, "an object", "state");
-  if (f32_) setTrainingStateT(info[0], *f32_);
-  else setTrainingStateT(info[0], *f64_);
+  withModel([&](auto& m) {
+    setTrainingStateT(info[0], m);
+    return 0;
+  });
   return env.Undefined();
 }
 

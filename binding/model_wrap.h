@@ -78,6 +78,19 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   // Rejects with ERR_DISPOSED / ERR_BUSY, or returns an empty value when a call may start.
   Napi::Value refuse(Napi::Env env);
+  // Throws ERR_DISPOSED / ERR_BUSY: synchronous reads and writes of the weights wait for no call.
+  void requireIdle(Napi::Env env) const;
+  // fn(model) on the float32 or float64 model, whichever this wraps (the one dispatch on dtype).
+  template <class F>
+  auto withModel(F&& fn) {
+    return f32_ ? fn(*f32_) : fn(*f64_);
+  }
+  // An async method: refused (a rejected promise) while busy or disposed, else fn(model).
+  template <class F>
+  Napi::Value async(const Napi::CallbackInfo& info, F&& fn) {
+    if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
+    return withModel(fn);
+  }
   // Marks the model busy, queues the task and returns its promise.
   Napi::Value start(Napi::AsyncWorker* task, Napi::Promise promise);
   void freeModel();
