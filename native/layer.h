@@ -38,7 +38,8 @@ template <class T>
 class Layer {
  public:
   virtual ~Layer() = default;
-  // Registers the layer's parameters; returns their count and appends to `table`.
+  // Registers the layer's parameters: appends their named views to `table`, starting at
+  // `offset`, and advances `offset` past them.
   virtual void describe(int index, size_t& offset, std::vector<ParamInfo>& table) = 0;
   virtual void init(T* params, uint64_t seed) = 0;
   virtual bool seqOut(bool seqIn) const = 0;
