@@ -15,7 +15,7 @@ import type { NativeGenerateOptions } from './native.js';
 import { toInitialStates } from './state.js';
 import { tensor } from './tensor.js';
 import type { FloatArray, LayerState, StateTensors } from './types.js';
-import { integer, knownKeys, number, optionalObject, ordinaryBuffer, withDefault } from './validate.js';
+import { integer, knownKeys, number, optionalObject, tokenIds, withDefault } from './validate.js';
 
 /**
  * What sampling needs of a tokenizer (CharTokenizer and WordTokenizer fit).
@@ -67,19 +67,6 @@ export interface GenerateOptions {
   initialState?: (LayerState | null | undefined)[];
 }
 
-function ids(value: unknown, name: string, limit: number): Int32Array {
-  if (!Array.isArray(value) && !(value instanceof Int32Array)) throw typeError('an array of token ids', name, value);
-  if (value instanceof Int32Array) ordinaryBuffer(value, name);
-  if (value.length > LIMITS.idList) throw rangeError(`at most ${LIMITS.idList} token ids`, name, received(`${value.length} ids`));
-  const out = new Int32Array(value.length);
-  for (let i = 0; i < value.length; i++) {
-    const v: unknown = value[i];
-    if (typeof v !== 'number') throw typeError('a token id (integer)', `${name}[${i}]`, v);
-    if (!Number.isInteger(v) || v < 0 || v >= limit) throw rangeError(`an integer in [0, ${limit})`, `${name}[${i}]`, v);
-    out[i] = v;
-  }
-  return out;
-}
 
 const MAX_SAMPLED = LIMITS.sampledTokens;
 
@@ -102,10 +89,10 @@ export function generateOptions(options: unknown, vocab: number, outputs: number
     }
     prime = Int32Array.of(bos);
   } else {
-    prime = ids(o.prime, 'options.prime', vocab);
+    prime = tokenIds(o.prime, 'options.prime', vocab, { maxLength: LIMITS.idList });
     if (prime.length === 0) throw rangeError('at least one token id (e.g. <bos>)', 'options.prime', o.prime);
   }
-  const banTokens = ids(o.banTokens ?? [], 'options.banTokens', outputs);
+  const banTokens = tokenIds(o.banTokens ?? [], 'options.banTokens', outputs, { maxLength: LIMITS.idList });
   if (new Set(banTokens).size >= outputs) throw rangeError('at least one token left unbanned', 'options.banTokens', o.banTokens);
   const maxLength = withDefault(o.maxLength, 100, (v) => integer(v, 'options.maxLength', 1, LIMITS.generateLength));
   const n = withDefault(o.n, 1, (v) => integer(v, 'options.n', 1, LIMITS.samples));
@@ -120,7 +107,7 @@ export function generateOptions(options: unknown, vocab: number, outputs: number
     topK: withDefault(o.topK, 0, (v) => integer(v, 'options.topK', 0, LIMITS.topK)),
     topP: withDefault(o.topP, 1, (v) => number(v, 'options.topP', { min: 0, max: 1, minExclusive: true })),
     seed: withDefault(o.seed, 0, (v) => integer(v, 'options.seed', 0, Number.MAX_SAFE_INTEGER)),
-    stopTokens: ids(o.stopTokens ?? [], 'options.stopTokens', outputs),
+    stopTokens: tokenIds(o.stopTokens ?? [], 'options.stopTokens', outputs, { maxLength: LIMITS.idList }),
     banTokens,
   };
 }
@@ -131,17 +118,9 @@ export function generateOptions(options: unknown, vocab: number, outputs: number
  * @example
  * await generateText(model, tok, { prime: 'Ma', maxLength: 40, n: 10, seed: 7 });
  */
-export interface GenerateTextOptions {
+export interface GenerateTextOptions extends Pick<GenerateOptions, 'maxLength' | 'n' | 'temperature' | 'topK' | 'topP' | 'seed' | 'condition'> {
   /** text to continue (default ''); each result starts with it */
   prime?: string;
-  maxLength?: number;
-  n?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed?: number;
-  /** for a model built with a condition: one vector for all n texts, or one per text */
-  condition?: GenerateOptions['condition'];
 }
 
 /**

@@ -26,9 +26,9 @@ import { Model } from './model.js';
 import type { Dtype, FloatArray } from './native.js';
 import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
 import { tokenizerFromJSON, type Tokenizer } from './tokenizers/index.js';
-import { fitSettings, nonFiniteOption, skipNonFinite, trainLoop, type BatchLog, type EpochLog, type History } from './train.js';
+import { fitSettings, nonFiniteOption, skipNonFinite, trainLoop, type FitOptions, type History } from './train.js';
 import type { LayerState, StateTensors, Tensor } from './types.js';
-import { boolean, integer, isObject, knownKeys, number, object, optionalObject, ordinaryBuffer, withDefault } from './validate.js';
+import { boolean, integer, isObject, knownKeys, number, object, optionalObject, tokenIds, withDefault } from './validate.js';
 
 /**
  * The configuration of {@link seq2seq}.
@@ -71,20 +71,9 @@ export interface Seq2SeqData {
  * @example
  * await m.fit(data, { epochs: 20, batchSize: 64, optimizer: { type: 'adam', lr: 3e-3 }, clipNorm: 5 });
  */
-export interface Seq2SeqFitOptions {
-  epochs?: number;
-  batchSize?: number;
-  optimizer?: OptimizerConfig;
-  clipNorm?: number;
-  clipValue?: number;
-  shuffle?: boolean;
+export interface Seq2SeqFitOptions extends Omit<FitOptions, 'validation'> {
+  /** pairs evaluated after each epoch */
   validation?: Seq2SeqData;
-  signal?: AbortSignal;
-  /** 'skip' skips a step whose loss, gradient or update is not finite (history.skipped counts them); default 'throw' */
-  nonFinite?: 'throw' | 'skip';
-  seed?: number;
-  onBatchEnd?: (log: BatchLog) => void | Promise<void>;
-  onEpochEnd?: (log: EpochLog) => void | Promise<void>;
 }
 
 /**
@@ -139,20 +128,6 @@ const FORMAT = 'rnnkit-seq2seq';
 const VERSION = 1;
 
 const isRecurrent = (l: LayerConfig): boolean => l.type === 'lstm' || l.type === 'gru' || l.type === 'rnn';
-
-function ids(value: unknown, name: string, limit: number, allowEmpty: boolean): Int32Array {
-  if (!Array.isArray(value) && !(value instanceof Int32Array)) throw typeError('an array of token ids', name, value);
-  if (value instanceof Int32Array) ordinaryBuffer(value, name);
-  if (!allowEmpty && value.length === 0) throw rangeError('at least one token id', name, value);
-  const out = new Int32Array(value.length);
-  for (let i = 0; i < value.length; i++) {
-    const v: unknown = value[i];
-    if (typeof v !== 'number') throw typeError('a token id (integer)', `${name}[${i}]`, v);
-    if (!Number.isInteger(v) || v < 0 || v >= limit) throw rangeError(`an integer in [0, ${limit})`, `${name}[${i}]`, v);
-    out[i] = v;
-  }
-  return out;
-}
 
 /** Pads rows of ids into a [B, T] token batch with their lengths. */
 function pad(rows: readonly Int32Array[]): { data: Int32Array; shape: number[]; lengths: Int32Array } {
@@ -379,8 +354,8 @@ export class Seq2Seq {
     if (d.sources.length === 0) throw rangeError('at least one pair', `${name}.sources`, received('0 sources'));
     // Array.from visits holes of sparse arrays (map would skip them)
     return {
-      sources: Array.from(d.sources, (s, i) => ids(s, `${name}.sources[${i}]`, this.config.sourceVocab, false)),
-      targets: Array.from(d.targets, (t, i) => ids(t, `${name}.targets[${i}]`, this.config.targetVocab, true)),
+      sources: Array.from(d.sources, (s, i) => tokenIds(s, `${name}.sources[${i}]`, this.config.sourceVocab, { nonEmpty: true })),
+      targets: Array.from(d.targets, (t, i) => tokenIds(t, `${name}.targets[${i}]`, this.config.targetVocab)),
     };
   }
 
@@ -560,14 +535,14 @@ export class Seq2Seq {
    */
   async translateWithScores(sources: readonly (readonly number[] | Int32Array)[], options?: TranslateOptions): Promise<Translation[]> {
     if (!Array.isArray(sources)) throw typeError('an array of source sequences', 'sources', sources);
-    const src = Array.from(sources, (s, i) => ids(s, `sources[${i}]`, this.config.sourceVocab, false));
+    const src = Array.from(sources, (s, i) => tokenIds(s, `sources[${i}]`, this.config.sourceVocab, { nonEmpty: true }));
     const o = optionalObject(options, 'options');
     knownKeys(o, ['beamWidth', 'maxLength', 'lengthPenalty', 'banTokens', 'batchSize'], 'options');
     const beamWidth = withDefault(o.beamWidth, 1, (v) => integer(v, 'options.beamWidth', 1, 1000));
     const maxLength = withDefault(o.maxLength, 50, (v) => integer(v, 'options.maxLength', 1, 1e5));
     const alpha = withDefault(o.lengthPenalty, 1, (v) => number(v, 'options.lengthPenalty', { min: 0, max: 10 }));
     const batchSize = withDefault(o.batchSize, 64, (v) => integer(v, 'options.batchSize', 1, 1e5));
-    const ban = new Set([this.config.bos, ...ids(o.banTokens ?? [], 'options.banTokens', this.config.targetVocab, true)]);
+    const ban = new Set([this.config.bos, ...tokenIds(o.banTokens ?? [], 'options.banTokens', this.config.targetVocab)]);
     if (ban.has(this.config.eos)) throw rangeError('ids other than config.eos', 'options.banTokens', o.banTokens);
     const out: Translation[] = [];
     for (let i = 0; i < src.length; i += batchSize) {
