@@ -37,7 +37,10 @@ const TGT_V = 43;
 const B = 64;
 const rand = rng(1);
 const word = (V: number) => Array.from({ length: 2 + Math.floor(rand() * 11) }, () => 4 + Math.floor(rand() * (V - 4)));
-const batches = Array.from({ length: steps }, () => ({ src: Array.from({ length: B }, () => word(SRC_V)), tgt: Array.from({ length: B }, () => word(TGT_V)) }));
+const batches = Array.from({ length: steps }, () => ({
+  src: Array.from({ length: B }, () => word(SRC_V)),
+  tgt: Array.from({ length: B }, () => word(TGT_V)),
+}));
 
 function build(lib: Lib) {
   return lib.seq2seq({
@@ -68,7 +71,8 @@ for (let r = 0; r < rounds; r++) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const m = { here: median(ms.here), base: median(ms.base) };
 const best = { here: Math.min(...ms.here), base: Math.min(...ms.base) };
-const row = (k: keyof typeof ms) => `median ${m[k].toFixed(1)} ms/step, best ${best[k].toFixed(1)}  [${ms[k].map((x) => x.toFixed(1)).join(' ')}]`;
+const row = (k: keyof typeof ms) =>
+  `median ${m[k].toFixed(1)} ms/step, best ${best[k].toFixed(1)}  [${ms[k].map((x) => x.toFixed(1)).join(' ')}]`;
 console.log(`Seq2Seq.trainStep at g2p sizes (B ${B}, bi-LSTM 128 -> LSTM 256), ${rounds} rounds x ${steps} steps, interleaved`);
 console.log(`  base ${values.base}: ${row('base')}`);
 console.log(`  this checkout: ${row('here')}`);

@@ -34,7 +34,13 @@ export function weightTable(params: readonly NativeParamInfo[], layers: readonly
   return Object.freeze(
     params.map((p) => {
       const prefix = p.layer < 0 ? 'condition' : (layers[p.layer]?.name ?? `layers.${p.layer}`);
-      return Object.freeze({ name: `${prefix}.${p.name}`, layer: p.layer, shape: Object.freeze(p.shape.slice()), offset: p.offset, size: p.size });
+      return Object.freeze({
+        name: `${prefix}.${p.name}`,
+        layer: p.layer,
+        shape: Object.freeze(p.shape.slice()),
+        offset: p.offset,
+        size: p.size,
+      });
     }),
   );
 }

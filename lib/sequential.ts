@@ -30,4 +30,3 @@ import { Model } from './model.js';
 export function sequential(config: SequentialConfig): Model {
   return new Model(config);
 }
-

@@ -40,7 +40,18 @@ async function sameEverywhere(
 const lm = (extra: Partial<SequentialConfig> = {}) =>
   sequential({ input: { vocabSize: 5 }, layers: [layers.gru({ units: 3 }), layers.dense({ units: 5 })], seed: 1, ...extra });
 
-const NATIVE_OPT = { type: 'sgd' as 'sgd' | 'adam', lr: 0.1, momentum: 0, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, clipValue: 0, clipNorm: 0 };
+const NATIVE_OPT = {
+  type: 'sgd' as 'sgd' | 'adam',
+  lr: 0.1,
+  momentum: 0,
+  nesterov: false,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  clipValue: 0,
+  clipNorm: 0,
+};
 
 test('the binding exports the same limits table as lib/limits.ts', (t) => {
   t.deepEqual({ ...native().limits }, { ...LIMITS });
@@ -49,11 +60,26 @@ test('the binding exports the same limits table as lib/limits.ts', (t) => {
 for (const momentum of [1, 1.5]) {
   test(`momentum ${momentum} is a RangeError with the same message on every training path`, async (t) => {
     const model = lm();
-    const s2s = seq2seq({ sourceVocab: 5, targetVocab: 5, bos: 1, eos: 2, encoder: [layers.gru({ units: 3 })], decoder: [layers.gru({ units: 3 })] });
+    const s2s = seq2seq({
+      sourceVocab: 5,
+      targetVocab: 5,
+      bos: 1,
+      eos: 2,
+      encoder: [layers.gru({ units: 3 })],
+      decoder: [layers.gru({ units: 3 })],
+    });
     const optimizer = { type: 'sgd' as const, momentum };
     const data = { inputs: [[1, 2, 3]], targets: [[2, 3, 4]] };
     const grads = model.getWeights();
-    const raw = new (native().NativeModel)({ inputKind: 'tokens', inputSize: 5, layers: [{ type: 'dense', units: 5, activation: 'linear' }], loss: 'crossEntropy', reduction: 'mean', seed: 1, dtype: 'float32' });
+    const raw = new (native().NativeModel)({
+      inputKind: 'tokens',
+      inputSize: 5,
+      layers: [{ type: 'dense', units: 5, activation: 'linear' }],
+      loss: 'crossEntropy',
+      reduction: 'mean',
+      seed: 1,
+      dtype: 'float32',
+    });
     const batch = { B: 1, T: 1, tokens: Int32Array.of(1), lengths: Int32Array.of(1) };
     const before = model.getWeights();
     await sameEverywhere(
@@ -65,7 +91,10 @@ for (const momentum of [1, 1.5]) {
         'Model.applyGradients': { name: 'options.optimizer.momentum', run: () => model.applyGradients(grads, { optimizer }) },
         'Seq2Seq.trainStep': { name: 'options.optimizer.momentum', run: () => s2s.trainStep([[1, 2]], [[3]], { optimizer }) },
         'Seq2Seq.fit': { name: 'options.optimizer.momentum', run: () => s2s.fit({ sources: [[1, 2]], targets: [[3]] }, { optimizer }) },
-        'NativeModel.trainStep': { name: 'optimizer.momentum', run: () => raw.trainStep(batch, { classes: Int32Array.of(2) }, { ...NATIVE_OPT, momentum }) },
+        'NativeModel.trainStep': {
+          name: 'optimizer.momentum',
+          run: () => raw.trainStep(batch, { classes: Int32Array.of(2) }, { ...NATIVE_OPT, momentum }),
+        },
       },
       { what: 'a finite number in [0, 1)', value: `number ${momentum}` },
     );
@@ -78,18 +107,49 @@ for (const momentum of [1, 1.5]) {
 
 test('beta1, beta2 and a dropout rate share the [0, 1) limit with momentum, in TypeScript and the binding', async (t) => {
   const model = lm();
-  const raw = new (native().NativeModel)({ inputKind: 'tokens', inputSize: 5, layers: [{ type: 'dense', units: 5, activation: 'linear' }], loss: 'crossEntropy', reduction: 'mean', seed: 1, dtype: 'float32' });
+  const raw = new (native().NativeModel)({
+    inputKind: 'tokens',
+    inputSize: 5,
+    layers: [{ type: 'dense', units: 5, activation: 'linear' }],
+    loss: 'crossEntropy',
+    reduction: 'mean',
+    seed: 1,
+    dtype: 'float32',
+  });
   const batch = { B: 1, T: 1, tokens: Int32Array.of(1), lengths: Int32Array.of(1) };
-  const spec = (rate: number) => ({ inputKind: 'features', inputSize: 2, layers: [{ type: 'dropout', rate }, { type: 'dense', units: 1, activation: 'linear' }], loss: 'mse', reduction: 'mean', seed: 1, dtype: 'float32' });
+  const spec = (rate: number) => ({
+    inputKind: 'features',
+    inputSize: 2,
+    layers: [
+      { type: 'dropout', rate },
+      { type: 'dense', units: 1, activation: 'linear' },
+    ],
+    loss: 'mse',
+    reduction: 'mean',
+    seed: 1,
+    dtype: 'float32',
+  });
   await sameEverywhere(
     t,
     RangeError,
     {
-      'beta1 (TypeScript)': { name: 'options.optimizer.beta1', run: () => model.trainStep([[1]], [[2]], { optimizer: { type: 'adam', beta1: LIMITS.unitOpenMax } }) },
-      'beta2 (TypeScript)': { name: 'options.optimizer.beta2', run: () => model.trainStep([[1]], [[2]], { optimizer: { type: 'adamw', beta2: LIMITS.unitOpenMax } }) },
-      'dropout (TypeScript)': { name: 'config.layers[0].rate', run: () => sequential({ input: { features: 2 }, layers: [{ type: 'dropout', rate: 1 }, layers.dense({ units: 1 })], loss: 'mse' }) },
+      'beta1 (TypeScript)': {
+        name: 'options.optimizer.beta1',
+        run: () => model.trainStep([[1]], [[2]], { optimizer: { type: 'adam', beta1: LIMITS.unitOpenMax } }),
+      },
+      'beta2 (TypeScript)': {
+        name: 'options.optimizer.beta2',
+        run: () => model.trainStep([[1]], [[2]], { optimizer: { type: 'adamw', beta2: LIMITS.unitOpenMax } }),
+      },
+      'dropout (TypeScript)': {
+        name: 'config.layers[0].rate',
+        run: () => sequential({ input: { features: 2 }, layers: [{ type: 'dropout', rate: 1 }, layers.dense({ units: 1 })], loss: 'mse' }),
+      },
       'layers.dropout': { name: 'layers.dropout() options.rate', run: () => layers.dropout({ rate: 1 }) },
-      'beta1 (binding)': { name: 'optimizer.beta1', run: () => raw.trainStep(batch, { classes: Int32Array.of(2) }, { ...NATIVE_OPT, type: 'adam', beta1: 1 }) },
+      'beta1 (binding)': {
+        name: 'optimizer.beta1',
+        run: () => raw.trainStep(batch, { classes: Int32Array.of(2) }, { ...NATIVE_OPT, type: 'adam', beta1: 1 }),
+      },
       'dropout (binding)': { name: 'spec.layers[0].rate', run: () => new (native().NativeModel)(spec(1) as never) },
     },
     { what: 'a finite number in [0, 1)', value: 'number 1' },
@@ -101,12 +161,23 @@ test('beta1, beta2 and a dropout rate share the [0, 1) limit with momentum, in T
 test('units and vocabulary limits are the same for sequential and seq2seq', async (t) => {
   const big = LIMITS.units + 1;
   const s2s = (extra: Record<string, unknown>) => () =>
-    seq2seq({ sourceVocab: 5, targetVocab: 5, bos: 1, eos: 2, encoder: [layers.gru({ units: 3 })], decoder: [layers.gru({ units: 3 })], ...extra } as never);
+    seq2seq({
+      sourceVocab: 5,
+      targetVocab: 5,
+      bos: 1,
+      eos: 2,
+      encoder: [layers.gru({ units: 3 })],
+      decoder: [layers.gru({ units: 3 })],
+      ...extra,
+    } as never);
   await sameEverywhere(
     t,
     RangeError,
     {
-      'sequential units': { name: 'config.layers[0].units', run: () => sequential({ input: { vocabSize: 5 }, layers: [{ type: 'lstm', units: big }, layers.dense({ units: 5 })] } as never) },
+      'sequential units': {
+        name: 'config.layers[0].units',
+        run: () => sequential({ input: { vocabSize: 5 }, layers: [{ type: 'lstm', units: big }, layers.dense({ units: 5 })] } as never),
+      },
       'layers.gru units': { name: 'layers.gru() options.units', run: () => layers.gru({ units: big }) },
       'seq2seq encoder units': { name: 'config.layers[0].units', run: s2s({ encoder: [{ type: 'gru', units: big }] }) },
       'seq2seq decoder units': { name: 'config.layers[0].units', run: s2s({ decoder: [{ type: 'gru', units: big }] }) },
@@ -118,18 +189,39 @@ test('units and vocabulary limits are the same for sequential and seq2seq', asyn
     t,
     RangeError,
     {
-      'sequential vocabSize': { name: 'config.input.vocabSize', run: () => sequential({ input: { vocabSize: wide }, layers: [layers.dense({ units: 2 })] }) },
-      'sequential features': { name: 'config.input.features', run: () => sequential({ input: { features: wide }, layers: [layers.dense({ units: 2 })], loss: 'mse' }) },
+      'sequential vocabSize': {
+        name: 'config.input.vocabSize',
+        run: () => sequential({ input: { vocabSize: wide }, layers: [layers.dense({ units: 2 })] }),
+      },
+      'sequential features': {
+        name: 'config.input.features',
+        run: () => sequential({ input: { features: wide }, layers: [layers.dense({ units: 2 })], loss: 'mse' }),
+      },
       'condition features': { name: 'config.condition.features', run: () => lm({ condition: { features: wide } }) },
       'seq2seq sourceVocab': { name: 'config.sourceVocab', run: s2s({ sourceVocab: wide }) },
-      'binding inputSize': { name: 'spec.inputSize', run: () => new (native().NativeModel)({ inputKind: 'tokens', inputSize: wide, layers: [{ type: 'dense', units: 2, activation: 'linear' }], loss: 'crossEntropy', reduction: 'mean', seed: 1, dtype: 'float32' }) },
+      'binding inputSize': {
+        name: 'spec.inputSize',
+        run: () =>
+          new (native().NativeModel)({
+            inputKind: 'tokens',
+            inputSize: wide,
+            layers: [{ type: 'dense', units: 2, activation: 'linear' }],
+            loss: 'crossEntropy',
+            reduction: 'mean',
+            seed: 1,
+            dtype: 'float32',
+          }),
+      },
     },
     { what: `an integer in [1, ${LIMITS.inputSize}]`, value: `number ${wide}` },
   );
-  t.throws(() => sequential({ input: { vocabSize: 5 }, layers: Array.from({ length: LIMITS.layers + 1 }, () => layers.dense({ units: 5 })) }), {
-    instanceOf: RangeError,
-    message: `Expected at most ${LIMITS.layers} layers for config.layers but received array of length ${LIMITS.layers + 1}`,
-  });
+  t.throws(
+    () => sequential({ input: { vocabSize: 5 }, layers: Array.from({ length: LIMITS.layers + 1 }, () => layers.dense({ units: 5 })) }),
+    {
+      instanceOf: RangeError,
+      message: `Expected at most ${LIMITS.layers} layers for config.layers but received array of length ${LIMITS.layers + 1}`,
+    },
+  );
 });
 
 test('generation limits are the same for generate, generateText and the binding', async (t) => {
@@ -137,10 +229,37 @@ test('generation limits are the same for generate, generateText and the binding'
   const tok = CharTokenizer.fromText('abcd');
   const V = tok.size;
   const small = sequential({ input: { vocabSize: V }, layers: [layers.gru({ units: 3 }), layers.dense({ units: V })] });
-  const raw = new (native().NativeModel)({ inputKind: 'tokens', inputSize: 5, layers: [{ type: 'dense', units: 5, activation: 'linear' }], loss: 'crossEntropy', reduction: 'mean', seed: 1, dtype: 'float32' });
+  const raw = new (native().NativeModel)({
+    inputKind: 'tokens',
+    inputSize: 5,
+    layers: [{ type: 'dense', units: 5, activation: 'linear' }],
+    loss: 'crossEntropy',
+    reduction: 'mean',
+    seed: 1,
+    dtype: 'float32',
+  });
   const nativeGen = (o: Record<string, unknown>) => () =>
-    raw.generate({ n: 1, maxLength: 1, temperature: 1, topK: 0, topP: 1, seed: 0, prime: Int32Array.of(1), stopTokens: new Int32Array(0), banTokens: new Int32Array(0), ...o } as never, null, null);
-  for (const [key, max] of [['n', LIMITS.samples], ['maxLength', LIMITS.generateLength], ['topK', LIMITS.topK]] as const) {
+    raw.generate(
+      {
+        n: 1,
+        maxLength: 1,
+        temperature: 1,
+        topK: 0,
+        topP: 1,
+        seed: 0,
+        prime: Int32Array.of(1),
+        stopTokens: new Int32Array(0),
+        banTokens: new Int32Array(0),
+        ...o,
+      } as never,
+      null,
+      null,
+    );
+  for (const [key, max] of [
+    ['n', LIMITS.samples],
+    ['maxLength', LIMITS.generateLength],
+    ['topK', LIMITS.topK],
+  ] as const) {
     const min = key === 'topK' ? 0 : 1;
     await sameEverywhere(
       t,
@@ -157,12 +276,24 @@ test('generation limits are the same for generate, generateText and the binding'
   const n = LIMITS.samples;
   const maxLength = LIMITS.sampledTokens / n + 1;
   for (const run of [() => model.generate({ prime: [1], n, maxLength }), () => generateText(small, tok, { n, maxLength })]) {
-    await t.throwsAsync(run, { instanceOf: RangeError, message: `Expected n x maxLength at most ${LIMITS.sampledTokens} tokens per call for options.maxLength but received ${n} x ${maxLength}` });
+    await t.throwsAsync(run, {
+      instanceOf: RangeError,
+      message: `Expected n x maxLength at most ${LIMITS.sampledTokens} tokens per call for options.maxLength but received ${n} x ${maxLength}`,
+    });
   }
-  await t.throwsAsync(nativeGen({ n, maxLength }), { instanceOf: RangeError, message: new RegExp(`at most 1e8 tokens per call but received ${n} x ${maxLength}`) });
+  await t.throwsAsync(nativeGen({ n, maxLength }), {
+    instanceOf: RangeError,
+    message: new RegExp(`at most 1e8 tokens per call but received ${n} x ${maxLength}`),
+  });
   const ids = new Int32Array(LIMITS.idList + 1).fill(1);
-  await t.throwsAsync(model.generate({ prime: ids }), { instanceOf: RangeError, message: `Expected at most ${LIMITS.idList} token ids for options.prime but received ${ids.length} ids` });
-  t.throws(nativeGen({ prime: ids }), { instanceOf: RangeError, message: `Expected at most ${LIMITS.idList} token ids for options.prime but received ${ids.length} ids` });
+  await t.throwsAsync(model.generate({ prime: ids }), {
+    instanceOf: RangeError,
+    message: `Expected at most ${LIMITS.idList} token ids for options.prime but received ${ids.length} ids`,
+  });
+  t.throws(nativeGen({ prime: ids }), {
+    instanceOf: RangeError,
+    message: `Expected at most ${LIMITS.idList} token ids for options.prime but received ${ids.length} ids`,
+  });
   raw.dispose();
   small.dispose();
   model.dispose();
@@ -170,7 +301,15 @@ test('generation limits are the same for generate, generateText and the binding'
 
 test('batch size limits: rows x steps over the shared positions limit, in TypeScript and the binding', async (t) => {
   const model = sequential({ input: { vocabSize: 5 }, layers: [layers.dense({ units: 5 })] });
-  const raw = new (native().NativeModel)({ inputKind: 'tokens', inputSize: 5, layers: [{ type: 'dense', units: 5, activation: 'linear' }], loss: 'crossEntropy', reduction: 'mean', seed: 1, dtype: 'float32' });
+  const raw = new (native().NativeModel)({
+    inputKind: 'tokens',
+    inputSize: 5,
+    layers: [{ type: 'dense', units: 5, activation: 'linear' }],
+    loss: 'crossEntropy',
+    reduction: 'mean',
+    seed: 1,
+    dtype: 'float32',
+  });
   const B = 2 ** 15;
   const T = LIMITS.positions / B + 1;
   await t.throwsAsync(() => model.predict({ shape: [B, T], data: new Int32Array(0) }), {

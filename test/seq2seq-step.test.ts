@@ -11,18 +11,40 @@ import { native } from '../lib/native.js';
 const passes = (model: object) => handleOf(model).native().forwardPasses;
 
 test('a Seq2Seq trainStep runs the encoder forward once and the decoder forward once', async (t) => {
-  const s = seq2seq({ sourceVocab: 7, targetVocab: 7, bos: 1, eos: 2, encoder: [layers.lstm({ units: 4, bidirectional: true })], decoder: [layers.lstm({ units: 8 })], seed: 2 });
+  const s = seq2seq({
+    sourceVocab: 7,
+    targetVocab: 7,
+    bos: 1,
+    eos: 2,
+    encoder: [layers.lstm({ units: 4, bidirectional: true })],
+    decoder: [layers.lstm({ units: 8 })],
+    seed: 2,
+  });
   const enc0 = passes(s.encoder);
   const dec0 = passes(s.decoder);
-  await s.trainStep([[3, 4, 5], [6, 5]], [[5, 4, 3], [5]]);
+  await s.trainStep(
+    [
+      [3, 4, 5],
+      [6, 5],
+    ],
+    [[5, 4, 3], [5]],
+  );
   t.is(passes(s.encoder) - enc0, 1, 'encoder forward passes in one step');
   t.is(passes(s.decoder) - dec0, 1, 'decoder forward passes in one step');
   s.dispose();
 });
 
 test('backwardFrom reuses the activations of the forward it follows, only when nothing changed', async (t) => {
-  const model = sequential({ input: { vocabSize: 6 }, layers: [layers.gru({ units: 5 }), layers.dropout({ rate: 0.3 }), layers.dense({ units: 3 })], loss: 'mse', seed: 4 });
-  const x = [[1, 2, 3], [4, 5]];
+  const model = sequential({
+    input: { vocabSize: 6 },
+    layers: [layers.gru({ units: 5 }), layers.dropout({ rate: 0.3 }), layers.dense({ units: 3 })],
+    loss: 'mse',
+    seed: 4,
+  });
+  const x = [
+    [1, 2, 3],
+    [4, 5],
+  ];
   const outputGrad = { shape: [2, 3, 3], data: Float32Array.from({ length: 18 }, (_, i) => Math.sin(i)) } satisfies Tensor;
   const finalStateGrads = [{ h: { shape: [1, 2, 5], data: Float32Array.from({ length: 10 }, (_, i) => Math.cos(i)) } }];
   // the reference: backwardFrom with its own forward pass (after an unrelated forward)
@@ -37,10 +59,23 @@ test('backwardFrom reuses the activations of the forward it follows, only when n
   t.deepEqual(reused, fresh, 'the same gradients, bit for bit (dropout masks included)');
   // anything that differs runs the forward again
   const cases: [string, () => Promise<unknown>][] = [
-    ['another input', () => model.backwardFrom([[1, 2, 3], [4, 4]], { training: true, outputGrad })],
+    [
+      'another input',
+      () =>
+        model.backwardFrom(
+          [
+            [1, 2, 3],
+            [4, 4],
+          ],
+          { training: true, outputGrad },
+        ),
+    ],
     ['another length', () => model.backwardFrom(x, { training: true, outputGrad, lengths: [2, 2] })],
     ['another training flag', () => model.backwardFrom(x, { training: false, outputGrad })],
-    ['an initial state', () => model.backwardFrom(x, { training: true, initialState: [{ h: { shape: [1, 2, 5], data: new Float32Array(10).fill(0.5) } }] })],
+    [
+      'an initial state',
+      () => model.backwardFrom(x, { training: true, initialState: [{ h: { shape: [1, 2, 5], data: new Float32Array(10).fill(0.5) } }] }),
+    ],
   ];
   for (const [label, run] of cases) {
     await model.forward(x, { training: true });
@@ -62,8 +97,19 @@ test('backwardFrom reuses the activations of the forward it follows, only when n
 });
 
 test('Seq2Seq trainStep clips both models by one global norm, computed in the core', async (t) => {
-  const s = seq2seq({ sourceVocab: 6, targetVocab: 6, bos: 1, eos: 2, encoder: [layers.gru({ units: 4 })], decoder: [layers.gru({ units: 6 })], seed: 5 });
-  const src = [[3, 4, 5], [5, 4]];
+  const s = seq2seq({
+    sourceVocab: 6,
+    targetVocab: 6,
+    bos: 1,
+    eos: 2,
+    encoder: [layers.gru({ units: 4 })],
+    decoder: [layers.gru({ units: 6 })],
+    seed: 5,
+  });
+  const src = [
+    [3, 4, 5],
+    [5, 4],
+  ];
   const tgt = [[5, 4, 3], [4]];
   const g = await s.gradients(src, tgt);
   const all = [...Object.values(g.encoder), ...Object.values(g.decoder)];
@@ -79,10 +125,15 @@ test('Seq2Seq trainStep clips both models by one global norm, computed in the co
   t.true(Math.abs(r.loss - g.loss) <= 1e-6 * Math.abs(g.loss), 'the loss of the same batch');
   const scale = clipNorm / (norm + 1e-6);
   let worst = 0;
-  for (const [model, before, grads] of [[s.encoder, enc0, g.encoder], [s.decoder, dec0, g.decoder]] as const) {
+  for (const [model, before, grads] of [
+    [s.encoder, enc0, g.encoder],
+    [s.decoder, dec0, g.decoder],
+  ] as const) {
     const after = model.getWeights();
     for (const name of Object.keys(before)) {
-      const w0 = before[name]!.data, w1 = after[name]!.data, gd = grads[name]!.data;
+      const w0 = before[name]!.data,
+        w1 = after[name]!.data,
+        gd = grads[name]!.data;
       for (let i = 0; i < w0.length; i++) worst = Math.max(worst, Math.abs(w1[i]! - (w0[i]! - lr * scale * gd[i]!)));
     }
   }
@@ -92,12 +143,38 @@ test('Seq2Seq trainStep clips both models by one global norm, computed in the co
 
 test('the binding refuses a joint step without fresh gradients, duplicates or mixed dtypes', async (t) => {
   const { NativeModel } = native();
-  const spec = (dtype: string) => ({ inputKind: 'tokens', inputSize: 3, layers: [{ type: 'dense', units: 3, activation: 'linear' }], loss: 'crossEntropy', reduction: 'mean', seed: 1, dtype }) as never;
+  const spec = (dtype: string) =>
+    ({
+      inputKind: 'tokens',
+      inputSize: 3,
+      layers: [{ type: 'dense', units: 3, activation: 'linear' }],
+      loss: 'crossEntropy',
+      reduction: 'mean',
+      seed: 1,
+      dtype,
+    }) as never;
   const a = new NativeModel(spec('float32'));
   const b = new NativeModel(spec('float64'));
-  const opt = { type: 'sgd', lr: 0.1, momentum: 0, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, clipValue: 0, clipNorm: 0 } as const;
-  t.throws(() => NativeModel.stepTogether([a], opt, 0), { instanceOf: RangeError, message: /hold a gradient.* for models but received one without a fresh gradient/ });
-  t.throws(() => NativeModel.stepTogether([a, a], opt, 0), { instanceOf: RangeError, message: /distinct models for models but received the same model twice/ });
+  const opt = {
+    type: 'sgd',
+    lr: 0.1,
+    momentum: 0,
+    nesterov: false,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 0,
+    clipValue: 0,
+    clipNorm: 0,
+  } as const;
+  t.throws(() => NativeModel.stepTogether([a], opt, 0), {
+    instanceOf: RangeError,
+    message: /hold a gradient.* for models but received one without a fresh gradient/,
+  });
+  t.throws(() => NativeModel.stepTogether([a, a], opt, 0), {
+    instanceOf: RangeError,
+    message: /distinct models for models but received the same model twice/,
+  });
   t.throws(() => NativeModel.stepTogether([a, b], opt, 0), { instanceOf: RangeError, message: /one dtype/ });
   t.throws(() => NativeModel.stepTogether([{} as never], opt, 0), { instanceOf: TypeError, message: /NativeModel for models\[0\]/ });
   const batch = { B: 1, T: 1, tokens: Int32Array.of(1), lengths: Int32Array.of(1) };
