@@ -111,6 +111,7 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
     if (isRecurrent(l.type)) {
       auto* r = new RecurrentLayer<T>(l, cols);
       recurrent_.push_back(r);
+      recurrentAt_.push_back(i);
       layer = r;
     } else if (l.type == LayerType::Dense) {
       layer = new DenseLayer<T>(l, cols);
@@ -145,6 +146,7 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
     for (size_t i = condW_; i < condB_ + condR_; ++i) params_[i] = (T)((2 * rng.uniform() - 1) * bound);
   }
   acts_.resize(layers_.size() + 1);
+  io_.resize(layers_.size());
   dActs_.resize(layers_.size() + 1);
 }
 
@@ -229,8 +231,8 @@ void Model<T>::conditionForward(const Batch<T>& batch) {
         h0[((size_t)d * B + b) * H + j] = S[(size_t)b * R + d * H + j];
         if (c0) c0[((size_t)d * B + b) * H + j] = S[(size_t)b * R + (dirs + d) * H + j];
       }
-  r->h0 = h0;
-  r->c0 = c0;
+  io_[recurrentAt_[0]].h0 = h0;
+  io_[recurrentAt_[0]].c0 = c0;
 }
 
 template <class T>
@@ -256,11 +258,10 @@ void Model<T>::conditionBackward(const Batch<T>& batch) {
 
 template <class T>
 void Model<T>::bindStates(const Batch<T>& batch) {
+  for (LayerIO<T>& io : io_) io = LayerIO<T>();
   for (size_t k = 0; k < recurrent_.size(); ++k) {
-    recurrent_[k]->h0 = k < batch.h0.size() ? batch.h0[k] : nullptr;
-    recurrent_[k]->c0 = k < batch.c0.size() ? batch.c0[k] : nullptr;
-    recurrent_[k]->dhFinal = nullptr;
-    recurrent_[k]->dcFinal = nullptr;
+    io_[recurrentAt_[k]].h0 = k < batch.h0.size() ? batch.h0[k] : nullptr;
+    io_[recurrentAt_[k]].c0 = k < batch.c0.size() ? batch.c0[k] : nullptr;
   }
   if (batch.condition) conditionForward(batch);
 }
@@ -350,7 +351,7 @@ const Act<T>& Model<T>::runForward(const Batch<T>& batch, bool training) {
   }
   bindStates(batch);
   for (size_t i = 0; i < layers_.size(); ++i)
-    acts_[i + 1] = layers_[i]->forward(ctx_, params_.data(), acts_[i], (int)i);
+    acts_[i + 1] = layers_[i]->forward(ctx_, params_.data(), acts_[i], io_[i], (int)i);
   return acts_.back();
 }
 
@@ -363,9 +364,8 @@ double Model<T>::runBackward(const Batch<T>& batch, const Targets<T>& targets) {
   bool gradIsPre = false;
   const double loss = computeLoss(spec_.loss, spec_.reduction, lastAct, ctx_, out,
                                   lastDense ? lastDense->pre() : nullptr, targets, dOut, gradIsPre);
-  for (size_t i = 0; i < layers_.size(); ++i)
-    if (auto* d = dynamic_cast<DenseLayer<T>*>(layers_[i].get())) d->gradIsPre = false;
-  if (lastDense) lastDense->gradIsPre = gradIsPre;
+  for (LayerIO<T>& io : io_) io.gradIsPre = false;
+  io_.back().gradIsPre = lastDense && gradIsPre;
   backpropagate(batch);
   return loss;
 }
@@ -377,7 +377,7 @@ void Model<T>::backpropagate(const Batch<T>& batch) {
     const Act<T>& in = acts_[i];
     T* dIn = nullptr;
     if (i > 0) dIn = ensure(dActs_[i], (size_t)in.rows * in.cols);
-    layers_[i]->backward(ctx_, params_.data(), grads_.data(), in, dActs_[i + 1].data(), dIn, (int)i);
+    layers_[i]->backward(ctx_, params_.data(), grads_.data(), in, dActs_[i + 1].data(), dIn, io_[i], (int)i);
   }
   if (batch.condition) conditionBackward(batch);
   gradsReady_ = true;
@@ -423,14 +423,13 @@ void Model<T>::backwardFrom(const Batch<T>& batch, bool training, const T* dOutp
   } else {
     std::memcpy(dOut, dOutput, sizeof(T) * (size_t)B * K);
   }
-  for (size_t i = 0; i < layers_.size(); ++i)
-    if (auto* d = dynamic_cast<DenseLayer<T>*>(layers_[i].get())) d->gradIsPre = false;
+  for (LayerIO<T>& io : io_) io.gradIsPre = false;  // dOutput is the gradient of the output itself
   for (size_t k = 0; k < recurrent_.size(); ++k) {
-    recurrent_[k]->dhFinal = k < dhFinal.size() ? dhFinal[k] : nullptr;
-    recurrent_[k]->dcFinal = k < dcFinal.size() && recurrent_[k]->hasCell() ? dcFinal[k] : nullptr;
+    io_[recurrentAt_[k]].dhFinal = k < dhFinal.size() ? dhFinal[k] : nullptr;
+    io_[recurrentAt_[k]].dcFinal = k < dcFinal.size() && recurrent_[k]->hasCell() ? dcFinal[k] : nullptr;
   }
   backpropagate(batch);
-  for (RecurrentLayer<T>* l : recurrent_) l->dhFinal = l->dcFinal = nullptr;
+  for (LayerIO<T>& io : io_) io.dhFinal = io.dcFinal = nullptr;  // the caller's buffers: not kept
   r.loss = 0;
   collectGradients(batch, r);
 }

@@ -156,6 +156,8 @@ class Model {
   ModelSpec spec_;
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   std::vector<RecurrentLayer<T>*> recurrent_;  // recurrent layers in order (not owned)
+  std::vector<size_t> recurrentAt_;            // the index in layers_ of each of them
+  std::vector<LayerIO<T>> io_;                 // per layer: this call's states and gradient kind
   std::vector<ParamInfo> table_;
   std::vector<T> params_, grads_;
   OptimizerState<T> opt_;
