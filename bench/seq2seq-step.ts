@@ -4,7 +4,8 @@
  * LSTM decoder of 256 units over 43 phonemes, batches of 64 words of 2 to 12
  * letters, Adam, clipNorm 5), this checkout against another build of rnnkit,
  * in one process, interleaved: rounds alternate which goes first; each round
- * times `--steps` steps of each on the same batches.
+ * times `--steps` steps of each on the same batches. Then the same for a
+ * plain Model.trainStep (an LSTM-128 language model), which must not be slower.
  *
  *   node --import=tsx bench/seq2seq-step.ts --base /path/to/other/checkout [--rounds 7] [--steps 10]
  *
@@ -53,28 +54,56 @@ function build(lib: Lib) {
     seed: 1,
   });
 }
-const models = { here: build(here), base: build(base) };
 const options = { optimizer: { type: 'adam' as const, lr: 3e-3 }, clipNorm: 5 };
+type Side = 'here' | 'base';
 
-async function time(m: (typeof models)['here']): Promise<number> {
-  const t0 = performance.now();
-  for (const b of batches) await m.trainStep(b.src, b.tgt, options);
-  return (performance.now() - t0) / steps;
+/** Times `run` (one call = `steps` training steps) for both builds, rounds alternating which goes first. */
+async function compare(title: string, run: Record<Side, () => Promise<void>>): Promise<void> {
+  for (const k of ['here', 'base'] as const) await run[k](); // warm-up
+  const ms: Record<Side, number[]> = { here: [], base: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const k of r % 2 === 0 ? (['base', 'here'] as const) : (['here', 'base'] as const)) {
+      const t0 = performance.now();
+      await run[k]();
+      ms[k].push((performance.now() - t0) / steps);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const m = { here: median(ms.here), base: median(ms.base) };
+  const best = { here: Math.min(...ms.here), base: Math.min(...ms.base) };
+  const row = (k: Side) => `median ${m[k].toFixed(1)} ms/step, best ${best[k].toFixed(1)}  [${ms[k].map((x) => x.toFixed(1)).join(' ')}]`;
+  console.log(`${title}, ${rounds} rounds x ${steps} steps, interleaved`);
+  console.log(`  base ${values.base}: ${row('base')}`);
+  console.log(`  this checkout: ${row('here')}`);
+  console.log(`  speed-up: median ${(m.base / m.here).toFixed(2)}x, best ${(best.base / best.here).toFixed(2)}x`);
 }
 
-for (const m of Object.values(models)) await m.trainStep(batches[0]!.src, batches[0]!.tgt, options); // warm-up
-const ms: Record<keyof typeof models, number[]> = { here: [], base: [] };
-for (let r = 0; r < rounds; r++) {
-  const order = r % 2 === 0 ? (['base', 'here'] as const) : (['here', 'base'] as const);
-  for (const k of order) ms[k].push(await time(models[k]));
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const m = { here: median(ms.here), base: median(ms.base) };
-const best = { here: Math.min(...ms.here), base: Math.min(...ms.base) };
-const row = (k: keyof typeof ms) =>
-  `median ${m[k].toFixed(1)} ms/step, best ${best[k].toFixed(1)}  [${ms[k].map((x) => x.toFixed(1)).join(' ')}]`;
-console.log(`Seq2Seq.trainStep at g2p sizes (B ${B}, bi-LSTM 128 -> LSTM 256), ${rounds} rounds x ${steps} steps, interleaved`);
-console.log(`  base ${values.base}: ${row('base')}`);
-console.log(`  this checkout: ${row('here')}`);
-console.log(`  speed-up: median ${(m.base / m.here).toFixed(2)}x, best ${(best.base / best.here).toFixed(2)}x`);
-for (const x of Object.values(models)) x.dispose();
+const s2s = { here: build(here), base: build(base) };
+await compare(`Seq2Seq.trainStep at g2p sizes (B ${B}, bi-LSTM 128 -> LSTM 256)`, {
+  here: async () => {
+    for (const b of batches) await s2s.here.trainStep(b.src, b.tgt, options);
+  },
+  base: async () => {
+    for (const b of batches) await s2s.base.trainStep(b.src, b.tgt, options);
+  },
+});
+for (const x of Object.values(s2s)) x.dispose();
+
+// A plain Model.trainStep (the path every other model takes): the redesign must not slow it.
+const lmConfig = (lib: Lib) => ({
+  input: { vocabSize: 64 },
+  layers: [lib.layers.lstm({ units: 128 }), lib.layers.dense({ units: 64 })],
+  seed: 1,
+});
+const lm = { here: here.sequential(lmConfig(here)), base: base.sequential(lmConfig(base)) };
+const x = { shape: [32, 64], data: Int32Array.from({ length: 32 * 64 }, () => Math.floor(rand() * 64)) };
+const y = { shape: [32, 64], data: Int32Array.from({ length: 32 * 64 }, () => Math.floor(rand() * 64)) };
+await compare('Model.trainStep, LSTM 128 language model (B 32, T 64, V 64)', {
+  here: async () => {
+    for (let i = 0; i < steps; i++) await lm.here.trainStep(x, y, options);
+  },
+  base: async () => {
+    for (let i = 0; i < steps; i++) await lm.base.trainStep(x, y, options);
+  },
+});
+for (const m of Object.values(lm)) m.dispose();
