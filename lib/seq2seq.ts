@@ -10,10 +10,12 @@
  * `<bos> y1..yT`, target `y1..yT <eos>`.
  *
  * One training step: encoder forward, decoder loss and gradients (including
- * the gradient at its initial state), encoder backward from that gradient,
- * then clipping by one global norm over both models and the optimizer
- * update of each (Adam and SGD act element-wise, so two optimizers over two
- * blocks equal one over both).
+ * the gradient at its initial state), encoder backward from that gradient
+ * (reusing the forward's activations), then one core step over both models
+ * (`stepTogether`, lib/compute.ts): clipping by one global norm over both
+ * blocks and the optimizer update of each (Adam and SGD act element-wise, so
+ * two optimizers over two blocks equal one over both), every update checked
+ * before any is written. Fitting is lib/train.ts's loop.
  */
 import { rangeError, received, RnnkitError, typeError } from './errors.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointArray } from './io.js';
