@@ -5,9 +5,10 @@
  * generateText, the raw binding).
  */
 import test, { type ExecutionContext } from 'ava';
-import { CharTokenizer, generateText, layers, seq2seq, sequential, type SequentialConfig } from '../lib/index.js';
+import { CharTokenizer, generateText, layers, sequential, type SequentialConfig } from '../lib/index.js';
 import { LIMITS } from '../lib/limits.js';
 import { native } from '../lib/native.js';
+import { nativeOptimizer, oneToken, rawDense, smallSeq2Seq } from './helpers/models.js';
 
 /** "Expected <what> for <name> but received <value>" -> what and value. */
 function shape(message: string, name: string): { what: string; value: string } {
@@ -40,19 +41,6 @@ async function sameEverywhere(
 const lm = (extra: Partial<SequentialConfig> = {}) =>
   sequential({ input: { vocabSize: 5 }, layers: [layers.gru({ units: 3 }), layers.dense({ units: 5 })], seed: 1, ...extra });
 
-const NATIVE_OPT = {
-  type: 'sgd' as 'sgd' | 'adam',
-  lr: 0.1,
-  momentum: 0,
-  nesterov: false,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  clipValue: 0,
-  clipNorm: 0,
-};
-
 test('the binding exports the same limits table as lib/limits.ts', (t) => {
   t.deepEqual({ ...native().limits }, { ...LIMITS });
 });
@@ -60,27 +48,12 @@ test('the binding exports the same limits table as lib/limits.ts', (t) => {
 for (const momentum of [1, 1.5]) {
   test(`momentum ${momentum} is a RangeError with the same message on every training path`, async (t) => {
     const model = lm();
-    const s2s = seq2seq({
-      sourceVocab: 5,
-      targetVocab: 5,
-      bos: 1,
-      eos: 2,
-      encoder: [layers.gru({ units: 3 })],
-      decoder: [layers.gru({ units: 3 })],
-    });
+    const s2s = smallSeq2Seq();
     const optimizer = { type: 'sgd' as const, momentum };
     const data = { inputs: [[1, 2, 3]], targets: [[2, 3, 4]] };
     const grads = model.getWeights();
-    const raw = new (native().NativeModel)({
-      inputKind: 'tokens',
-      inputSize: 5,
-      layers: [{ type: 'dense', units: 5, activation: 'linear' }],
-      loss: 'crossEntropy',
-      reduction: 'mean',
-      seed: 1,
-      dtype: 'float32',
-    });
-    const batch = { B: 1, T: 1, tokens: Int32Array.of(1), lengths: Int32Array.of(1) };
+    const raw = rawDense();
+    const batch = oneToken();
     const before = model.getWeights();
     await sameEverywhere(
       t,
@@ -93,7 +66,7 @@ for (const momentum of [1, 1.5]) {
         'Seq2Seq.fit': { name: 'options.optimizer.momentum', run: () => s2s.fit({ sources: [[1, 2]], targets: [[3]] }, { optimizer }) },
         'NativeModel.trainStep': {
           name: 'optimizer.momentum',
-          run: () => raw.trainStep(batch, { classes: Int32Array.of(2) }, { ...NATIVE_OPT, momentum }),
+          run: () => raw.trainStep(batch, { classes: Int32Array.of(2) }, nativeOptimizer({ momentum })),
         },
       },
       { what: 'a finite number in [0, 1)', value: `number ${momentum}` },
@@ -107,16 +80,8 @@ for (const momentum of [1, 1.5]) {
 
 test('beta1, beta2 and a dropout rate share the [0, 1) limit with momentum, in TypeScript and the binding', async (t) => {
   const model = lm();
-  const raw = new (native().NativeModel)({
-    inputKind: 'tokens',
-    inputSize: 5,
-    layers: [{ type: 'dense', units: 5, activation: 'linear' }],
-    loss: 'crossEntropy',
-    reduction: 'mean',
-    seed: 1,
-    dtype: 'float32',
-  });
-  const batch = { B: 1, T: 1, tokens: Int32Array.of(1), lengths: Int32Array.of(1) };
+  const raw = rawDense();
+  const batch = oneToken();
   const spec = (rate: number) => ({
     inputKind: 'features',
     inputSize: 2,
@@ -148,7 +113,7 @@ test('beta1, beta2 and a dropout rate share the [0, 1) limit with momentum, in T
       'layers.dropout': { name: 'layers.dropout() options.rate', run: () => layers.dropout({ rate: 1 }) },
       'beta1 (binding)': {
         name: 'optimizer.beta1',
-        run: () => raw.trainStep(batch, { classes: Int32Array.of(2) }, { ...NATIVE_OPT, type: 'adam', beta1: 1 }),
+        run: () => raw.trainStep(batch, { classes: Int32Array.of(2) }, nativeOptimizer({ type: 'adam', beta1: 1 })),
       },
       'dropout (binding)': { name: 'spec.layers[0].rate', run: () => new (native().NativeModel)(spec(1) as never) },
     },
@@ -160,16 +125,7 @@ test('beta1, beta2 and a dropout rate share the [0, 1) limit with momentum, in T
 
 test('units and vocabulary limits are the same for sequential and seq2seq', async (t) => {
   const big = LIMITS.units + 1;
-  const s2s = (extra: Record<string, unknown>) => () =>
-    seq2seq({
-      sourceVocab: 5,
-      targetVocab: 5,
-      bos: 1,
-      eos: 2,
-      encoder: [layers.gru({ units: 3 })],
-      decoder: [layers.gru({ units: 3 })],
-      ...extra,
-    } as never);
+  const s2s = (extra: Record<string, unknown>) => () => smallSeq2Seq(5, 3, extra as never);
   await sameEverywhere(
     t,
     RangeError,
@@ -201,16 +157,7 @@ test('units and vocabulary limits are the same for sequential and seq2seq', asyn
       'seq2seq sourceVocab': { name: 'config.sourceVocab', run: s2s({ sourceVocab: wide }) },
       'binding inputSize': {
         name: 'spec.inputSize',
-        run: () =>
-          new (native().NativeModel)({
-            inputKind: 'tokens',
-            inputSize: wide,
-            layers: [{ type: 'dense', units: 2, activation: 'linear' }],
-            loss: 'crossEntropy',
-            reduction: 'mean',
-            seed: 1,
-            dtype: 'float32',
-          }),
+        run: () => rawDense(wide),
       },
     },
     { what: `an integer in [1, ${LIMITS.inputSize}]`, value: `number ${wide}` },
@@ -229,15 +176,7 @@ test('generation limits are the same for generate, generateText and the binding'
   const tok = CharTokenizer.fromText('abcd');
   const V = tok.size;
   const small = sequential({ input: { vocabSize: V }, layers: [layers.gru({ units: 3 }), layers.dense({ units: V })] });
-  const raw = new (native().NativeModel)({
-    inputKind: 'tokens',
-    inputSize: 5,
-    layers: [{ type: 'dense', units: 5, activation: 'linear' }],
-    loss: 'crossEntropy',
-    reduction: 'mean',
-    seed: 1,
-    dtype: 'float32',
-  });
+  const raw = rawDense();
   const nativeGen = (o: Record<string, unknown>) => () =>
     raw.generate(
       {
@@ -301,15 +240,7 @@ test('generation limits are the same for generate, generateText and the binding'
 
 test('batch size limits: rows x steps over the shared positions limit, in TypeScript and the binding', async (t) => {
   const model = sequential({ input: { vocabSize: 5 }, layers: [layers.dense({ units: 5 })] });
-  const raw = new (native().NativeModel)({
-    inputKind: 'tokens',
-    inputSize: 5,
-    layers: [{ type: 'dense', units: 5, activation: 'linear' }],
-    loss: 'crossEntropy',
-    reduction: 'mean',
-    seed: 1,
-    dtype: 'float32',
-  });
+  const raw = rawDense();
   const B = 2 ** 15;
   const T = LIMITS.positions / B + 1;
   await t.throwsAsync(() => model.predict({ shape: [B, T], data: new Int32Array(0) }), {

@@ -7,6 +7,7 @@ import test from 'ava';
 import { layers, seq2seq, sequential, type Tensor } from '../lib/index.js';
 import { handleOf } from '../lib/compute.js';
 import { native } from '../lib/native.js';
+import { nativeOptimizer, oneToken, rawDense, smallSeq2Seq } from './helpers/models.js';
 
 const passes = (model: object) => handleOf(model).native().forwardPasses;
 
@@ -97,15 +98,7 @@ test('backwardFrom reuses the activations of the forward it follows, only when n
 });
 
 test('Seq2Seq trainStep clips both models by one global norm, computed in the core', async (t) => {
-  const s = seq2seq({
-    sourceVocab: 6,
-    targetVocab: 6,
-    bos: 1,
-    eos: 2,
-    encoder: [layers.gru({ units: 4 })],
-    decoder: [layers.gru({ units: 6 })],
-    seed: 5,
-  });
+  const s = smallSeq2Seq(6, 4, { decoder: [layers.gru({ units: 6 })], seed: 5 });
   const src = [
     [3, 4, 5],
     [5, 4],
@@ -143,30 +136,9 @@ test('Seq2Seq trainStep clips both models by one global norm, computed in the co
 
 test('the binding refuses a joint step without fresh gradients, duplicates or mixed dtypes', async (t) => {
   const { NativeModel } = native();
-  const spec = (dtype: string) =>
-    ({
-      inputKind: 'tokens',
-      inputSize: 3,
-      layers: [{ type: 'dense', units: 3, activation: 'linear' }],
-      loss: 'crossEntropy',
-      reduction: 'mean',
-      seed: 1,
-      dtype,
-    }) as never;
-  const a = new NativeModel(spec('float32'));
-  const b = new NativeModel(spec('float64'));
-  const opt = {
-    type: 'sgd',
-    lr: 0.1,
-    momentum: 0,
-    nesterov: false,
-    beta1: 0.9,
-    beta2: 0.999,
-    eps: 1e-8,
-    weightDecay: 0,
-    clipValue: 0,
-    clipNorm: 0,
-  } as const;
+  const a = rawDense(3);
+  const b = rawDense(3, { dtype: 'float64' });
+  const opt = nativeOptimizer();
   t.throws(() => NativeModel.stepTogether([a], opt, 0), {
     instanceOf: RangeError,
     message: /hold a gradient.* for models but received one without a fresh gradient/,
@@ -177,7 +149,7 @@ test('the binding refuses a joint step without fresh gradients, duplicates or mi
   });
   t.throws(() => NativeModel.stepTogether([a, b], opt, 0), { instanceOf: RangeError, message: /one dtype/ });
   t.throws(() => NativeModel.stepTogether([{} as never], opt, 0), { instanceOf: TypeError, message: /NativeModel for models\[0\]/ });
-  const batch = { B: 1, T: 1, tokens: Int32Array.of(1), lengths: Int32Array.of(1) };
+  const batch = oneToken();
   await a.gradients(batch, { classes: Int32Array.of(2) }, true);
   const before = a.getParams();
   await t.throwsAsync(NativeModel.stepTogether([a], opt, NaN), { message: /non-finite loss/ });
