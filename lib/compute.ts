@@ -7,10 +7,13 @@
  * handle up here. A model registers itself when it is built; nothing here is
  * exported from the package.
  */
-import { callSite } from './errors.js';
+import { callSite, rangeError } from './errors.js';
+import { floatData, tensor } from './tensor.js';
+import type { FloatArray, Tensor } from './types.js';
+import { object } from './validate.js';
 import type { BackwardFromOptions, ForwardOptions, ForwardResult, GradientsOptions, GradientsResult } from './calls.js';
 import type { LayerShape } from './config.js';
-import { native, type NativeModel, type NativeOptimizer, type NativeParamInfo, type NativeStateInfo } from './native.js';
+import { native, type Dtype, type NativeModel, type NativeOptimizer, type NativeParamInfo, type NativeStateInfo } from './native.js';
 import type { ModelInput, Targets } from './types.js';
 
 /** One named weight: a view into the native parameter block. */
@@ -43,6 +46,40 @@ export function weightTable(params: readonly NativeParamInfo[], layers: readonly
       });
     }),
   );
+}
+
+/**
+ * A parameter block (or a gradient of its layout) as named Tensors viewing it.
+ *
+ * @throws never
+ * @example
+ * const grads = splitBlock(weights, res.grads);
+ */
+export function splitBlock(weights: readonly WeightEntry[], block: FloatArray): Record<string, Tensor> {
+  return Object.fromEntries(weights.map((w) => [w.name, tensor(block.subarray(w.offset, w.offset + w.size), w.shape)]));
+}
+
+/**
+ * Named tensors (weights or gradients, `{ name: Tensor | float array }`) checked against the weight table: each with its
+ * entry and its data in the model's dtype.
+ *
+ * @throws TypeError when `value` is not an object or a value not a Tensor / float array; RangeError for an unknown name,
+ *   a wrong shape or size, or a non-finite value
+ * @example
+ * for (const [entry, data] of namedTensors(byName, grads, 'grads', 'float32')) block.set(data, entry.offset);
+ */
+export function namedTensors(
+  byName: ReadonlyMap<string, WeightEntry>,
+  value: unknown,
+  name: string,
+  dtype: Dtype,
+): [WeightEntry, FloatArray][] {
+  const given = object(value, name);
+  return Object.keys(given).map((key) => {
+    const entry = byName.get(key);
+    if (!entry) throw rangeError('a weight name of this model (see model.weightNames)', name, key);
+    return [entry, floatData(given[key], entry.shape, `${name}['${key}']`, dtype)];
+  });
 }
 
 /** What a model lends to the modules of functions over it (sampling, files, summary, Seq2Seq). */

@@ -3,18 +3,18 @@
  * native model. Training loops (train.ts), sampling (sample.ts), files (io/model-file.ts) and the summary (summary.ts) are modules
  * of functions over a model; the methods here that name them only delegate.
  */
-import type {
-  BackwardFromOptions, BatchEvaluation, CallOptions, ForwardOptions, ForwardResult, GradientsOptions, GradientsResult, StepResult, TrainStepOptions, TrainStepResult,
-} from './calls.js';
-import { registerHandle, weightTable, type WeightEntry } from './compute.js';
+import type { BackwardFromOptions, BatchEvaluation, CallOptions, ForwardOptions, ForwardResult } from './calls.js';
+import type { GradientsOptions, GradientsResult, StepResult, TrainStepOptions, TrainStepResult } from './calls.js';
+import { namedTensors, registerHandle, splitBlock, weightTable, type WeightEntry } from './compute.js';
 import { layerShapes, nativeSpec, normalizeConfig, type LayerShape, type ModelConfig, type SequentialConfig } from './config.js';
 import type { Dataset } from './data.js';
-import { callSite, fromNative, nativeCall, rangeError, RnnkitError } from './errors.js';
+import { callSite, fromNative, nativeCall, RnnkitError } from './errors.js';
 import { callBatch, type InputSpec } from './inputs.js';
 import type { LoadSafetensorsOptions, SaveSafetensorsOptions } from './interop.js';
 import type { CheckpointParts } from './io.js';
 import * as files from './io/model-file.js';
-import { native, type NativeBatch, type NativeGradientsResult, type NativeModel, type NativeStateInfo, type NativeTargets } from './native.js';
+import { native, type NativeBatch, type NativeGradientsResult } from './native.js';
+import type { NativeModel, NativeStateInfo, NativeTargets } from './native.js';
 import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
 import { trackCall } from './runtime.js';
 import * as sampling from './sample.js';
@@ -26,9 +26,10 @@ import { floatData, tensor } from './tensor.js';
 import type { Tokenizer } from './tokenizers/index.js';
 import { evaluate, fit, nonFiniteOption, skipNonFinite, type Evaluation, type FitOptions, type History } from './train.js';
 import type { FloatArray, LayerState, ModelInput, StateTensors, Targets, Tensor } from './types.js';
-import { boolean, knownKeys, object, optionalObject, withDefault } from './validate.js';
+import { boolean, knownKeys, optionalObject, withDefault } from './validate.js';
 
 const COMMON_KEYS = ['lengths', 'initialState', 'condition'] as const;
+const TRAIN_KEYS = [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm', 'returnState', 'nonFinite'];
 
 /**
  * A sequential recurrent model. Create it with {@link sequential} (or `new Model(config)`, which is the same). Async methods run
@@ -81,9 +82,15 @@ export class Model {
     // what the modules of functions over a model (compute.ts) may use; the calls keep their results native
     const [weights, states, shapes] = [this.#weights, this.#states, this.#shapes];
     registerHandle(this, {
-      weights, states, shapes, idle: () => this.#idle(), native: () => this.#alive(), run: (site, fn) => this.#run(site, fn),
-      forward: (x, o) => this.#forward(x, o, false), gradients: (x, y, o) => this.#gradients(x, y, o, false),
-      backwardFrom: (x, o) => this.#backwardFrom(x, o, false),
+      weights,
+      states,
+      shapes,
+      idle: () => this.#idle(),
+      native: () => this.#alive(),
+      run: (site, fn) => this.#run(site, fn),
+      forward: (x, o) => this.#forward(false, x, o),
+      gradients: (x, y, o) => this.#gradients(false, x, y, o),
+      backwardFrom: (x, o) => this.#backwardFrom(false, x, o),
     });
   }
 
@@ -130,7 +137,7 @@ export class Model {
     } catch (err) {
       throw fromNative(err);
     }
-    return this.#split(block);
+    return splitBlock(this.#weights, block);
   }
 
   /**
@@ -145,7 +152,7 @@ export class Model {
   setWeights(weights: Record<string, Tensor | FloatArray>): void {
     const handle = this.#alive();
     this.#idle();
-    const writes = this.#named(weights, 'weights');
+    const writes = namedTensors(this.#byName, weights, 'weights', this.config.dtype);
     try {
       for (const [entry, data] of writes) handle.setParams(entry.offset, data);
     } catch (err) {
@@ -178,11 +185,11 @@ export class Model {
    * const next = await model.forward(x2, { initialState: finalState });
    */
   forward(inputs: ModelInput, options?: ForwardOptions): Promise<ForwardResult> {
-    return this.#forward(inputs, options, true);
+    return this.#forward(true, inputs, options);
   }
 
   /** forward(); with `wantOutput` false the output stays native (its data comes back empty). */
-  async #forward(inputs: ModelInput, options: ForwardOptions | undefined, wantOutput: boolean): Promise<ForwardResult> {
+  async #forward(wantOutput: boolean, inputs: ModelInput, options?: ForwardOptions): Promise<ForwardResult> {
     const { site, handle, opts, batch } = this.#prepare(inputs, options, [...COMMON_KEYS, 'training']);
     const training = withDefault(opts.training, false, (v) => boolean(v, 'options.training'));
     const res = await this.#run(site, () => handle.forward(batch, training, wantOutput));
@@ -203,11 +210,11 @@ export class Model {
    * grads['layers.0.weight_ih_l0'].shape; // same as the weight
    */
   gradients(inputs: ModelInput, targets: Targets, options?: GradientsOptions): Promise<GradientsResult> {
-    return this.#gradients(inputs, targets, options, true);
+    return this.#gradients(true, inputs, targets, options);
   }
 
   /** gradients(); with `wantGrads` false the gradient stays native (for stepTogether) and `grads` is {}. */
-  async #gradients(inputs: ModelInput, targets: Targets, options: GradientsOptions | undefined, wantGrads: boolean): Promise<GradientsResult> {
+  async #gradients(wantGrads: boolean, inputs: ModelInput, targets: Targets, options?: GradientsOptions): Promise<GradientsResult> {
     const { site, handle, opts, batch } = this.#prepare(inputs, options, [...COMMON_KEYS, 'training']);
     const training = withDefault(opts.training, true, (v) => boolean(v, 'options.training'));
     const t = this.#targets(targets, batch);
@@ -218,7 +225,7 @@ export class Model {
   /** The named gradients (when they came back), the initial-state and the condition gradients. */
   #gradientParts(res: Omit<NativeGradientsResult, 'loss'>, B: number): Omit<GradientsResult, 'loss'> {
     return {
-      grads: res.grads.length > 0 ? this.#split(res.grads) : {},
+      grads: res.grads.length > 0 ? splitBlock(this.#weights, res.grads) : {},
       initialStateGrads: stateTensors(res.stateGrads, this.#states, B),
       ...(res.dCondition ? { conditionGrad: tensor(res.dCondition, [B, this.config.condition!.features]) } : {}),
     };
@@ -238,7 +245,7 @@ export class Model {
    * }
    */
   async trainStep(inputs: ModelInput, targets: Targets, options?: TrainStepOptions): Promise<TrainStepResult> {
-    const { site, handle, opts, batch } = this.#prepare(inputs, options, [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm', 'returnState', 'nonFinite']);
+    const { site, handle, opts, batch } = this.#prepare(inputs, options, TRAIN_KEYS);
     const nonFinite = withDefault(opts.nonFinite, 'throw' as const, nonFiniteOption);
     const optimizer = toNativeOptimizer(opts.optimizer, opts.clipValue, opts.clipNorm);
     const returnState = withDefault(opts.returnState, false, (v) => boolean(v, 'options.returnState'));
@@ -265,7 +272,8 @@ export class Model {
     const { site, handle, batch } = this.#prepare(inputs, options, COMMON_KEYS);
     const t = this.#targets(targets, batch);
     const res = await this.#run(site, () => handle.evaluate(batch, t));
-    return { lossSum: res.lossSum, count: res.count, correct: res.correct, finalState: stateTensors(res.finalStates, this.#states, batch.B) };
+    const finalState = stateTensors(res.finalStates, this.#states, batch.B);
+    return { lossSum: res.lossSum, count: res.count, correct: res.correct, finalState };
   }
 
   /**
@@ -279,15 +287,17 @@ export class Model {
    * const { grads } = await encoder.backwardFrom(src, { finalStateGrads: [{ h: dh, c: dc }] });
    */
   backwardFrom(inputs: ModelInput, options?: BackwardFromOptions): Promise<Omit<GradientsResult, 'loss'>> {
-    return this.#backwardFrom(inputs, options, true);
+    return this.#backwardFrom(true, inputs, options);
   }
 
   /** backwardFrom(); with `wantGrads` false the gradient stays native (for stepTogether) and `grads` is {}. */
-  async #backwardFrom(inputs: ModelInput, options: BackwardFromOptions | undefined, wantGrads: boolean): Promise<Omit<GradientsResult, 'loss'>> {
+  async #backwardFrom(wantGrads: boolean, inputs: ModelInput, options?: BackwardFromOptions): Promise<Omit<GradientsResult, 'loss'>> {
     const { site, handle, opts, batch } = this.#prepare(inputs, options, [...COMMON_KEYS, 'training', 'outputGrad', 'finalStateGrads']);
     const training = withDefault(opts.training, true, (v) => boolean(v, 'options.training'));
     const outputGrad =
-      opts.outputGrad === undefined ? null : floatData(opts.outputGrad, this.outputShape(batch.B, batch.T), 'options.outputGrad', this.config.dtype);
+      opts.outputGrad === undefined
+        ? null
+        : floatData(opts.outputGrad, this.outputShape(batch.B, batch.T), 'options.outputGrad', this.config.dtype);
     const finals = toInitialStates(opts.finalStateGrads, this.#states, batch.B, this.config.dtype, 'options.finalStateGrads') ?? null;
     const res = await this.#run(site, () => handle.backwardFrom(batch, training, outputGrad, finals, wantGrads));
     return this.#gradientParts(res, batch.B);
@@ -311,7 +321,7 @@ export class Model {
     knownKeys(opts, ['optimizer', 'clipValue', 'clipNorm'], 'options');
     const optimizer = toNativeOptimizer(opts.optimizer, opts.clipValue, opts.clipNorm);
     const block = new (this.config.dtype === 'float64' ? Float64Array : Float32Array)(this.numParams);
-    for (const [entry, data] of this.#named(grads, 'grads')) block.set(data, entry.offset);
+    for (const [entry, data] of namedTensors(this.#byName, grads, 'grads', this.config.dtype)) block.set(data, entry.offset);
     return this.#run(site, () => handle.applyGradients(block, optimizer));
   }
 
@@ -481,19 +491,5 @@ export class Model {
 
   #targets(targets: Targets, batch: NativeBatch): NativeTargets {
     return toTargets(targets, batch, this.#shapes[this.#shapes.length - 1]!, this.config.loss, this.config.dtype);
-  }
-
-  /** Named tensors (weights or gradients) checked against the weight table, each with its entry. */
-  #named(value: unknown, name: string): [WeightEntry, FloatArray][] {
-    const given = object(value, name);
-    return Object.keys(given).map((key) => {
-      const entry = this.#byName.get(key);
-      if (!entry) throw rangeError('a weight name of this model (see model.weightNames)', name, key);
-      return [entry, floatData(given[key], entry.shape, `${name}['${key}']`, this.config.dtype)];
-    });
-  }
-
-  #split(block: FloatArray): Record<string, Tensor> {
-    return Object.fromEntries(this.#weights.map((w) => [w.name, tensor(block.subarray(w.offset, w.offset + w.size), w.shape)]));
   }
 }
