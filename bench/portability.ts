@@ -76,7 +76,12 @@ function option<T>(values: string[], name: string, parse: (v: string) => T | und
 }
 const configs = list(args.configs).map(configById);
 const coretypes = option(list(args.coretypes), '--coretypes', (v) => CORETYPES.find((c) => c === v), `a list of ${CORETYPES.join(', ')}`);
-const neighbourCounts = option(list(args.neighbours), '--neighbours', (v) => (/^\d$/.test(v) ? Number(v) : undefined), 'a list of integers in [0, 9]');
+const neighbourCounts = option(
+  list(args.neighbours),
+  '--neighbours',
+  (v) => (/^\d$/.test(v) ? Number(v) : undefined),
+  'a list of integers in [0, 9]',
+);
 const modes = option(list(args.modes), '--modes', (v) => MODES.find((m) => m === v), `a list of ${MODES.join(', ')}`);
 const rounds = args.quick ? 1 : Number(args.rounds);
 if (!(Number.isInteger(rounds) && rounds >= 1)) throw new RangeError(`Expected an integer >= 1 for --rounds but received '${args.rounds}'`);
@@ -170,7 +175,16 @@ for (const c of configs) {
         if (rs.length === 0) continue;
         const cores = [...new Set(rs.map((r) => `${r.versions.blasCore} (${r.versions.blasCoreChosenBy})`))];
         const runs = rs.map((r) => r.tokensPerSec);
-        summaries.push({ id: c.id, mode, coretype, neighbours: n, tokensPerSec: median(runs), runs, core: cores.join(' / '), disturbed: rs.some((r) => r.disturbed) });
+        summaries.push({
+          id: c.id,
+          mode,
+          coretype,
+          neighbours: n,
+          tokensPerSec: median(runs),
+          runs,
+          core: cores.join(' / '),
+          disturbed: rs.some((r) => r.disturbed),
+        });
       }
     }
   }
@@ -192,7 +206,11 @@ for (const c of configs) {
         ...row.flatMap((s, i) => {
           if (!s) return ['-', '-', '-'];
           const quiet = find(c.id, mode, variants[i]!, 0);
-          return [fmt.int(s.tokensPerSec) + (s.disturbed ? ' *' : ''), fmt.pct(s.tokensPerSec / best), n > 0 && quiet ? fmt.pct(s.tokensPerSec / quiet.tokensPerSec) : '-'];
+          return [
+            fmt.int(s.tokensPerSec) + (s.disturbed ? ' *' : ''),
+            fmt.pct(s.tokensPerSec / best),
+            n > 0 && quiet ? fmt.pct(s.tokensPerSec / quiet.tokensPerSec) : '-',
+          ];
         }),
       ]);
     }
@@ -205,7 +223,8 @@ console.log(
 printTable(headers, rows);
 if (args.markdown) console.log('\n' + markdownTable(headers, rows));
 console.log('\ncores the children ran (chosen by):');
-for (const ct of variants) console.log(`  OPENBLAS_CORETYPE=${ct}: ${[...new Set(summaries.filter((s) => s.coretype === ct).map((s) => s.core))].join(', ')}`);
+for (const ct of variants)
+  console.log(`  OPENBLAS_CORETYPE=${ct}: ${[...new Set(summaries.filter((s) => s.coretype === ct).map((s) => s.core))].join(', ')}`);
 
 // The issue's targets (same run, medians; every run for the 20% floor).
 interface Target {
@@ -221,7 +240,11 @@ function worstShare(target: string, want: number, cases: { label: string; value:
   const worst = valid.reduce((a, b) => (b.value / b.ref < a.value / a.ref ? b : a));
   const share = worst.value / worst.ref;
   const failing = valid.filter((x) => x.value / x.ref < want).length;
-  return { target, measured: `worst ${fmt.pct(share)} (${worst.label})${failing ? `; ${failing} of ${valid.length} below` : ''}`, met: share >= want };
+  return {
+    target,
+    measured: `worst ${fmt.pct(share)} (${worst.label})${failing ? `; ${failing} of ${valid.length} below` : ''}`,
+    met: share >= want,
+  };
 }
 
 /** For each config: each core type's quiet figure against the best of `set` (only where two or more ran). */
@@ -237,12 +260,24 @@ function classSpread(mode: Mode, set: Coretype[]) {
 function againstQuiet(n: number) {
   return summaries
     .filter((s) => s.neighbours === n)
-    .map((s) => ({ label: `${s.id} ${s.mode} ${s.coretype}`, value: s.tokensPerSec, ref: find(s.id, s.mode, s.coretype, 0)?.tokensPerSec ?? NaN }));
+    .map((s) => ({
+      label: `${s.id} ${s.mode} ${s.coretype}`,
+      value: s.tokensPerSec,
+      ref: find(s.id, s.mode, s.coretype, 0)?.tokensPerSec ?? NaN,
+    }));
 }
 
 const targets: Target[] = [
-  worstShare('training: OPENBLAS_CORETYPE unset, SkylakeX, Haswell each >= 80% of the best of the three', 0.8, classSpread('train', ['unset', 'SkylakeX', 'Haswell'])),
-  worstShare('batch-1 sampling: unset, SkylakeX, Haswell, Prescott each >= 80% of the best of the four', 0.8, classSpread('sample', ['unset', 'SkylakeX', 'Haswell', 'Prescott'])),
+  worstShare(
+    'training: OPENBLAS_CORETYPE unset, SkylakeX, Haswell each >= 80% of the best of the three',
+    0.8,
+    classSpread('train', ['unset', 'SkylakeX', 'Haswell']),
+  ),
+  worstShare(
+    'batch-1 sampling: unset, SkylakeX, Haswell, Prescott each >= 80% of the best of the four',
+    0.8,
+    classSpread('sample', ['unset', 'SkylakeX', 'Haswell', 'Prescott']),
+  ),
   worstShare('1 busy neighbour: every figure >= 50% of its quiet figure', 0.5, againstQuiet(1)),
   worstShare('2 busy neighbours: every figure >= 35% of its quiet figure', 0.35, againstQuiet(2)),
   worstShare(
@@ -250,7 +285,11 @@ const targets: Target[] = [
     0.2,
     records
       .filter((r) => r.neighbours > 0)
-      .map((r) => ({ label: `${r.id} ${r.mode} ${r.coretype} busy ${r.neighbours} round ${r.round}`, value: r.tokensPerSec, ref: find(r.id, r.mode, r.coretype, 0)?.tokensPerSec ?? NaN })),
+      .map((r) => ({
+        label: `${r.id} ${r.mode} ${r.coretype} busy ${r.neighbours} round ${r.round}`,
+        value: r.tokensPerSec,
+        ref: find(r.id, r.mode, r.coretype, 0)?.tokensPerSec ?? NaN,
+      })),
   ),
 ];
 console.log('\ntargets (issue 12; the PyTorch ratios are checked by `npm run bench:torch`, with OPENBLAS_CORETYPE set or unset):');
@@ -264,7 +303,16 @@ const minutes = (Date.now() - t0) / 60e3;
 const file = writeResults('portability', {
   environment: env,
   builds,
-  options: { configs: configs.map((c) => c.id), coretypes: variants, skipped, neighbours: neighbourCounts, modes, rounds, quick: args.quick, ...over },
+  options: {
+    configs: configs.map((c) => c.id),
+    coretypes: variants,
+    skipped,
+    neighbours: neighbourCounts,
+    modes,
+    rounds,
+    quick: args.quick,
+    ...over,
+  },
   minutes,
   summaries,
   targets,

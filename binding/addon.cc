@@ -13,6 +13,7 @@
 #include "blas.h"
 #include "blas_core.h"
 #include "cpu.h"
+#include "limits.h"
 #include "model_wrap.h"
 #include "parallel.h"
 
@@ -109,12 +110,33 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// native/limits.h as an object with lib/limits.ts's keys (test/limits.test.ts compares them).
+Napi::Object Limits(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("inputSize", (double)limits::kMaxInputSize);
+  o.Set("units", (double)limits::kMaxUnits);
+  o.Set("layers", (double)limits::kMaxLayers);
+  o.Set("rows", (double)limits::kMaxRows);
+  o.Set("steps", (double)limits::kMaxSteps);
+  o.Set("positions", (double)limits::kMaxPositions);
+  o.Set("params", (double)limits::kMaxParams);
+  o.Set("samples", (double)limits::kMaxSamples);
+  o.Set("generateLength", (double)limits::kMaxGenerateLength);
+  o.Set("sampledTokens", limits::kMaxSampledTokens);
+  o.Set("topK", (double)limits::kMaxTopK);
+  o.Set("idList", (double)limits::kMaxIdList);
+  o.Set("unitOpenMax", limits::kUnitOpenMax);
+  o.Freeze();
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // OpenBLAS's core by the CPU's features (native/blas_core.h), once per process and before any
   // product: a worker thread that loads the addon again finds it done.
   blasCoreAtLoad();
   threadCount();  // takes OpenBLAS's thread count as rnnkit's and makes OpenBLAS single-threaded, before any product
   exports.Set("NativeModel", ModelWrap::Init(env));
+  exports.Set("limits", Limits(env));
   exports.Set("sgemmBench", Napi::Function::New(env, SgemmBenchJs, "sgemmBench"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
 
 #include "errors.h"
+#include "limits.h"
 
 namespace rnnkit {
 namespace binding {
@@ -15,6 +18,26 @@ void throwType(Napi::Env env, const std::string& what, const std::string& name) 
   throw Napi::TypeError::New(env, "Expected " + what + " for " + name);
 }
 void throwRangeJs(Napi::Env env, const std::string& msg) { throw Napi::RangeError::New(env, msg); }
+void throwRangeJs(Napi::Env env, const std::string& what, const std::string& name, const std::string& received) {
+  throw Napi::RangeError::New(env, "Expected " + what + " for " + name + " but received " + received);
+}
+
+// A number as lib/errors.ts describe() renders it: `number 1`, `number 0.1` (the
+// shortest decimal that reads back as the same double, like JavaScript's String()).
+std::string describeNumber(double d) {
+  char buf[40];
+  for (int p = 1; p <= 17; ++p) {
+    std::snprintf(buf, sizeof buf, "%.*g", p, d);
+    if (std::strtod(buf, nullptr) == d) break;
+  }
+  return std::string("number ") + buf;
+}
+
+// The same bounds text as lib/validate.ts number(): `a finite number in [0, 1)`.
+static std::string bounds(double lo, double hi, bool hiOpen) {
+  auto fmt = [](double x) { return describeNumber(x).substr(7); };
+  return "a finite number in [" + fmt(lo) + ", " + fmt(hi) + (hiOpen ? ")" : "]");
+}
 
 static Napi::Object asObject(const Napi::Value& v, const std::string& name) {
   if (!v.IsObject() || v.IsArray()) throwType(v.Env(), "an object", name);
@@ -38,10 +61,18 @@ static double getNumber(const Napi::Object& o, const char* key, const std::strin
 static int getInt(const Napi::Object& o, const char* key, const std::string& ctx, double lo, double hi) {
   const double d = getNumber(o, key, ctx);
   if (d != std::floor(d) || d < lo || d > hi)
-    throwRangeJs(o.Env(), "Expected an integer in [" + std::to_string((long long)lo) + ", " +
-                              std::to_string((long long)hi) + "] for " + ctx + "." + key + " but received " +
-                              std::to_string(d));
+    throwRangeJs(o.Env(),
+                 "an integer in [" + std::to_string((long long)lo) + ", " + std::to_string((long long)hi) + "]",
+                 ctx + "." + key, describeNumber(d));
   return (int)d;
+}
+
+// A number in [0, 1): momentum, beta1, beta2, a dropout rate (limits::kUnitOpenMax).
+static double getUnitOpen(const Napi::Object& o, const char* key, const std::string& ctx) {
+  const double d = getNumber(o, key, ctx);
+  if (!(d >= 0 && d < limits::kUnitOpenMax))
+    throwRangeJs(o.Env(), bounds(0, limits::kUnitOpenMax, true), ctx + "." + key, describeNumber(d));
+  return d;
 }
 
 static bool getBool(const Napi::Object& o, const char* key, const std::string& ctx) {
@@ -67,7 +98,7 @@ ModelSpec parseSpec(const Napi::Value& v, bool& isDouble) {
   Napi::Object o = asObject(v, "spec");
   ModelSpec s;
   s.tokens = getEnum<bool>(o, "inputKind", "spec", {{"tokens", true}, {"features", false}});
-  s.inputSize = getInt(o, "inputSize", "spec", 1, 1 << 24);
+  s.inputSize = getInt(o, "inputSize", "spec", 1, limits::kMaxInputSize);
   s.loss = getEnum<LossType>(o, "loss", "spec",
                              {{"crossEntropy", LossType::CrossEntropy},
                               {"binaryCrossEntropy", LossType::BinaryCrossEntropy},
@@ -76,11 +107,13 @@ ModelSpec parseSpec(const Napi::Value& v, bool& isDouble) {
   s.seed = (uint32_t)getInt(o, "seed", "spec", 0, 4294967295.0);
   isDouble = getEnum<bool>(o, "dtype", "spec", {{"float32", false}, {"float64", true}});
   if (!o.Get("conditionFeatures").IsUndefined())
-    s.conditionFeatures = getInt(o, "conditionFeatures", "spec", 0, 1 << 24);
+    s.conditionFeatures = getInt(o, "conditionFeatures", "spec", 0, limits::kMaxInputSize);
   Napi::Value lv = o.Get("layers");
   if (!lv.IsArray()) throwType(env, "an array", "spec.layers");
   Napi::Array arr = lv.As<Napi::Array>();
-  if (arr.Length() < 1 || arr.Length() > 1024) throwRangeJs(env, "Expected 1 to 1024 layers for spec.layers");
+  if (arr.Length() < 1 || arr.Length() > (uint32_t)limits::kMaxLayers)
+    throwRangeJs(env, "1 to " + std::to_string(limits::kMaxLayers) + " layers", "spec.layers",
+                 "array of length " + std::to_string(arr.Length()));
   for (uint32_t i = 0; i < arr.Length(); ++i) {
     const std::string ctx = "spec.layers[" + std::to_string(i) + "]";
     Napi::Object l = asObject(arr.Get(i), ctx);
@@ -92,10 +125,9 @@ ModelSpec parseSpec(const Napi::Value& v, bool& isDouble) {
                                   {"dense", LayerType::Dense},
                                   {"dropout", LayerType::Dropout}});
     if (ls.type == LayerType::Dropout) {
-      ls.rate = getNumber(l, "rate", ctx);
-      if (!(ls.rate >= 0 && ls.rate < 1)) throwRangeJs(env, "Expected a number in [0, 1) for " + ctx + ".rate");
+      ls.rate = getUnitOpen(l, "rate", ctx);
     } else {
-      ls.units = getInt(l, "units", ctx, 1, 1 << 16);
+      ls.units = getInt(l, "units", ctx, 1, limits::kMaxUnits);
     }
     if (ls.type == LayerType::Dense) {
       ls.activation = getEnum<Activation>(l, "activation", ctx,
@@ -137,22 +169,26 @@ OptimizerSpec parseOptimizer(const Napi::Value& v) {
       o, "type", "optimizer",
       {{"sgd", OptimizerSpec::Sgd}, {"adam", OptimizerSpec::Adam}, {"adamw", OptimizerSpec::AdamW}});
   s.lr = getNumber(o, "lr", "optimizer");
-  s.momentum = getNumber(o, "momentum", "optimizer");
+  s.momentum = getUnitOpen(o, "momentum", "optimizer");
   s.nesterov = getBool(o, "nesterov", "optimizer");
-  s.beta1 = getNumber(o, "beta1", "optimizer");
-  s.beta2 = getNumber(o, "beta2", "optimizer");
+  s.beta1 = getUnitOpen(o, "beta1", "optimizer");
+  s.beta2 = getUnitOpen(o, "beta2", "optimizer");
   s.eps = getNumber(o, "eps", "optimizer");
   s.weightDecay = getNumber(o, "weightDecay", "optimizer");
   s.clipValue = getNumber(o, "clipValue", "optimizer");
   s.clipNorm = getNumber(o, "clipNorm", "optimizer");
-  if (!(s.lr > 0)) throwRangeJs(env, "Expected a positive number for optimizer.lr");
-  if (s.momentum < 0 || s.momentum >= 1) throwRangeJs(env, "Expected a number in [0, 1) for optimizer.momentum");
-  if (s.beta1 < 0 || s.beta1 >= 1 || s.beta2 < 0 || s.beta2 >= 1)
-    throwRangeJs(env, "Expected numbers in [0, 1) for optimizer.beta1 and optimizer.beta2");
-  if (!(s.eps > 0)) throwRangeJs(env, "Expected a positive number for optimizer.eps");
-  if (s.weightDecay < 0) throwRangeJs(env, "Expected a non-negative number for optimizer.weightDecay");
-  if (s.clipValue < 0 || s.clipNorm < 0)
-    throwRangeJs(env, "Expected non-negative numbers for optimizer.clipValue and optimizer.clipNorm (0 = off)");
+  // Non-positive values would not corrupt memory, but make no sense to the optimizer: refused
+  // with the TypeScript layer's message (lib/optimizer.ts owns these rules).
+  auto atLeast = [&](double v, const char* name, bool open) {
+    if (open ? !(v > 0) : !(v >= 0))
+      throwRangeJs(env, std::string("a finite number ") + (open ? "> 0" : ">= 0"), std::string("optimizer.") + name,
+                   describeNumber(v));
+  };
+  atLeast(s.lr, "lr", true);
+  atLeast(s.eps, "eps", true);
+  atLeast(s.weightDecay, "weightDecay", false);
+  atLeast(s.clipValue, "clipValue", false);  // 0 = off
+  atLeast(s.clipNorm, "clipNorm", false);
   return s;
 }
 
@@ -175,7 +211,9 @@ static std::vector<int32_t> readIds(const Napi::Object& o, const char* key, cons
     throwType(o.Env(), "an Int32Array", ctx + "." + key);
   auto a = v.As<Napi::Int32Array>();
   checkBacking(a, ctx + "." + key);
-  if (a.ElementLength() > (1u << 20)) throwRangeJs(o.Env(), "Expected at most 2^20 ids for " + ctx + "." + key);
+  if (a.ElementLength() > limits::kMaxIdList)
+    throwRangeJs(o.Env(), "at most " + std::to_string(limits::kMaxIdList) + " token ids", ctx + "." + key,
+                 std::to_string(a.ElementLength()) + " ids");
   if (!a.Data() && a.ElementLength() > 0) throwRangeJs(o.Env(), "Expected an attached buffer for " + ctx + "." + key);
   return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
 }
@@ -183,16 +221,18 @@ static std::vector<int32_t> readIds(const Napi::Object& o, const char* key, cons
 GenerateSpec parseGenerate(const Napi::Value& v) {
   Napi::Object o = asObject(v, "options");
   GenerateSpec g;
-  g.n = getInt(o, "n", "options", 1, 100000);
-  g.maxLength = getInt(o, "maxLength", "options", 1, 1000000);
+  g.n = getInt(o, "n", "options", 1, limits::kMaxSamples);
+  g.maxLength = getInt(o, "maxLength", "options", 1, limits::kMaxGenerateLength);
   g.temperature = getNumber(o, "temperature", "options");
-  if (g.temperature < 0) throwRangeJs(o.Env(), "Expected a number >= 0 for options.temperature");
-  g.topK = getInt(o, "topK", "options", 0, 1 << 24);
+  if (g.temperature < 0)
+    throwRangeJs(o.Env(), "a finite number >= 0", "options.temperature", describeNumber(g.temperature));
+  g.topK = getInt(o, "topK", "options", 0, limits::kMaxTopK);
   g.topP = getNumber(o, "topP", "options");
-  if (!(g.topP > 0 && g.topP <= 1)) throwRangeJs(o.Env(), "Expected a number in (0, 1] for options.topP");
+  if (!(g.topP > 0 && g.topP <= 1))
+    throwRangeJs(o.Env(), "a finite number in (0, 1]", "options.topP", describeNumber(g.topP));
   const double seed = getNumber(o, "seed", "options");
   if (seed < 0 || seed != std::floor(seed) || seed > 9007199254740991.0)
-    throwRangeJs(o.Env(), "Expected a non-negative integer for options.seed");
+    throwRangeJs(o.Env(), "an integer in [0, 9007199254740991]", "options.seed", describeNumber(seed));
   g.seed = (uint64_t)seed;
   g.prime = readIds(o, "prime", "options");
   g.stop = readIds(o, "stopTokens", "options");
@@ -248,8 +288,8 @@ Batch<T> OwnedBatch<T>::view() const {
   b.tokens = tokens.empty() ? nullptr : tokens.data();
   b.features = features.empty() ? nullptr : features.data();
   b.lengths = lengths.data();
-  for (auto& h : h0) b.h0.push_back(h.empty() ? nullptr : h.data());
-  for (auto& c : c0) b.c0.push_back(c.empty() ? nullptr : c.data());
+  b.h0 = states.hViews();
+  b.c0 = states.cViews();
   b.condition = condition.empty() ? nullptr : condition.data();
   return b;
 }
@@ -267,10 +307,12 @@ OwnedBatch<T> parseBatch(const Napi::Value& v, const Model<T>& model) {
   Napi::Env env = v.Env();
   Napi::Object o = asObject(v, "batch");
   OwnedBatch<T> b;
-  b.B = getInt(o, "B", "batch", 1, 1 << 24);
-  b.T_ = getInt(o, "T", "batch", 1, 1 << 24);
+  b.B = getInt(o, "B", "batch", 1, limits::kMaxRows);
+  b.T_ = getInt(o, "T", "batch", 1, limits::kMaxSteps);
   const size_t BT = (size_t)b.B * b.T_;
-  if (BT > ((size_t)1 << 28)) throwRangeJs(env, "Expected at most 2^28 positions (B*T) for batch");
+  if (BT > limits::kMaxPositions)
+    throwRangeJs(env, "at most " + std::to_string(limits::kMaxPositions) + " positions (B*T)", "batch",
+                 std::to_string(b.B) + " x " + std::to_string(b.T_));
   readInt32Array(o.Get("lengths"), "batch.lengths", b.B, b.lengths);
   const ModelSpec& spec = model.spec();
   if (spec.tokens) readInt32Array(o.Get("tokens"), "batch.tokens", BT, b.tokens);
@@ -280,35 +322,33 @@ OwnedBatch<T> parseBatch(const Napi::Value& v, const Model<T>& model) {
     readFloatArray(cv, "batch.condition", (size_t)b.B * std::max(spec.conditionFeatures, 1), b.condition);
   Napi::Value sv = o.Get("initialStates");
   if (!sv.IsUndefined() && !sv.IsNull()) {
-    OwnedBatch<T> st = parseStates<T>(sv, model, b.B);
-    b.h0 = std::move(st.h0);
-    b.c0 = std::move(st.c0);
+    b.states = parseStates<T>(sv, model, b.B);
   }
   return b;
 }
 
 template <class T>
-OwnedBatch<T> parseStates(const Napi::Value& sv, const Model<T>& model, int B) {
+OwnedStates<T> parseStates(const Napi::Value& sv, const Model<T>& model, int B) {
   Napi::Env env = sv.Env();
-  OwnedBatch<T> b;
+  OwnedStates<T> b;
   if (!sv.IsArray()) throwType(env, "an array", "initialStates");
   Napi::Array arr = sv.As<Napi::Array>();
   const std::vector<StateInfo> info = model.stateTable();
   if (arr.Length() > info.size())
     throwRangeJs(env, "Expected at most " + std::to_string(info.size()) + " entries for initialStates");
-  b.h0.resize(arr.Length());
-  b.c0.resize(arr.Length());
+  b.h.resize(arr.Length());
+  b.c.resize(arr.Length());
   for (uint32_t k = 0; k < arr.Length(); ++k) {
     Napi::Value e = arr.Get(k);
     if (e.IsUndefined() || e.IsNull()) continue;
     const std::string name = "initialStates[" + std::to_string(k) + "]";
     Napi::Object so = asObject(e, name);
     const size_t n = (size_t)info[k].dirs * B * info[k].units;
-    readFloatArray(so.Get("h"), (name + ".h").c_str(), n, b.h0[k]);
+    readFloatArray(so.Get("h"), (name + ".h").c_str(), n, b.h[k]);
     Napi::Value c = so.Get("c");
     if (!c.IsUndefined() && !c.IsNull()) {
       if (!info[k].hasCell) throwRangeJs(env, "Expected no c for " + name + " (not an LSTM layer)");
-      readFloatArray(c, (name + ".c").c_str(), n, b.c0[k]);
+      readFloatArray(c, (name + ".c").c_str(), n, b.c[k]);
     }
   }
   return b;
@@ -340,8 +380,8 @@ template struct OwnedTargets<float>;
 template struct OwnedTargets<double>;
 template OwnedBatch<float> parseBatch<float>(const Napi::Value&, const Model<float>&);
 template OwnedBatch<double> parseBatch<double>(const Napi::Value&, const Model<double>&);
-template OwnedBatch<float> parseStates<float>(const Napi::Value&, const Model<float>&, int);
-template OwnedBatch<double> parseStates<double>(const Napi::Value&, const Model<double>&, int);
+template OwnedStates<float> parseStates<float>(const Napi::Value&, const Model<float>&, int);
+template OwnedStates<double> parseStates<double>(const Napi::Value&, const Model<double>&, int);
 template OwnedTargets<float> parseTargets<float>(const Napi::Value&, const Model<float>&, const OwnedBatch<float>&);
 template OwnedTargets<double> parseTargets<double>(const Napi::Value&, const Model<double>&, const OwnedBatch<double>&);
 template Napi::Value toTypedArray<float>(Napi::Env, const float*, size_t);

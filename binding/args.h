@@ -18,13 +18,29 @@ ModelSpec parseSpec(const Napi::Value& v, bool& isDouble);
 OptimizerSpec parseOptimizer(const Napi::Value& v);
 GenerateSpec parseGenerate(const Napi::Value& v);
 
+// Per-recurrent-layer states (initial states, or final-state gradients), each (dirs, B, H);
+// an empty vector stands for zeros.
+template <class T>
+struct OwnedStates {
+  std::vector<std::vector<T>> h, c;
+  std::vector<const T*> hViews() const { return views(h); }
+  std::vector<const T*> cViews() const { return views(c); }
+
+ private:
+  static std::vector<const T*> views(const std::vector<std::vector<T>>& s) {
+    std::vector<const T*> out;
+    for (const auto& x : s) out.push_back(x.empty() ? nullptr : x.data());
+    return out;
+  }
+};
+
 template <class T>
 struct OwnedBatch {
   int B = 0, T_ = 0;
   std::vector<int32_t> tokens, lengths;
   std::vector<T> features;
-  std::vector<std::vector<T>> h0, c0;  // empty vector = zeros
-  std::vector<T> condition;            // (B, conditionFeatures) or empty
+  OwnedStates<T> states;     // initial states
+  std::vector<T> condition;  // (B, conditionFeatures) or empty
   Batch<T> view() const;
 };
 
@@ -38,9 +54,9 @@ struct OwnedTargets {
 template <class T>
 OwnedBatch<T> parseBatch(const Napi::Value& v, const Model<T>& model);
 
-// Per-recurrent-layer initial states ({h, c?} or null each) for B rows, into batch.h0 / c0.
+// Per-recurrent-layer states ({h, c?} or null each) for B rows.
 template <class T>
-OwnedBatch<T> parseStates(const Napi::Value& v, const Model<T>& model, int B);
+OwnedStates<T> parseStates(const Napi::Value& v, const Model<T>& model, int B);
 
 template <class T>
 OwnedTargets<T> parseTargets(const Napi::Value& v, const Model<T>& model, const OwnedBatch<T>& batch);
@@ -56,6 +72,11 @@ void readFloatArray(const Napi::Value& v, const char* name, size_t n, std::vecto
 
 [[noreturn]] void throwType(Napi::Env env, const std::string& what, const std::string& name);
 [[noreturn]] void throwRangeJs(Napi::Env env, const std::string& msg);
+// "Expected <what> for <name> but received <received>", lib/errors.ts's template.
+[[noreturn]] void throwRangeJs(Napi::Env env, const std::string& what, const std::string& name,
+                               const std::string& received);
+// `number 1.5`, as lib/errors.ts describe() renders a number.
+std::string describeNumber(double d);
 
 }  // namespace binding
 }  // namespace rnnkit

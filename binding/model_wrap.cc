@@ -4,6 +4,8 @@
 #include <cmath>
 #include <functional>
 #include <new>
+#include <optional>
+#include <type_traits>
 
 #include "args.h"
 #include "errors.h"
@@ -21,17 +23,30 @@ Napi::Error codedError(Napi::Env env, ErrorKind kind, const std::string& msg, co
   return e;
 }
 
+// The stable code of a core error kind; TypeError / RangeError carry none.
+const char* codeOf(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::NonFinite: return "ERR_NONFINITE";
+    case ErrorKind::Native: return "ERR_NATIVE";
+    default: return nullptr;
+  }
+}
+
 // Runs `work` on the libuv pool, then `done` on the main thread to build the result.
+// The models it works on (one, or several for stepTogether) stay alive and busy until then.
 class Task : public Napi::AsyncWorker {
  public:
-  Task(Napi::Env env, ModelWrap* owner, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done)
+  Task(Napi::Env env, std::vector<ModelWrap*> owners, std::function<void()> work,
+       std::function<Napi::Value(Napi::Env)> done)
       : Napi::AsyncWorker(env, "rnnkit"),
         deferred_(Napi::Promise::Deferred::New(env)),
-        owner_(owner),
+        owners_(std::move(owners)),
         work_(std::move(work)),
         done_(std::move(done)) {
-    ownerRef_ = Napi::Persistent(owner->Value());  // keep the model alive while we run
+    for (ModelWrap* o : owners_) ownerRefs_.push_back(Napi::Persistent(o->Value()));  // keep the models alive
   }
+  Task(Napi::Env env, ModelWrap* owner, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done)
+      : Task(env, std::vector<ModelWrap*>{owner}, std::move(work), std::move(done)) {}
   Napi::Promise promise() const { return deferred_.Promise(); }
 
   void Execute() override {
@@ -49,7 +64,7 @@ class Task : public Napi::AsyncWorker {
     }
   }
   void OnOK() override {
-    owner_->release();
+    for (ModelWrap* o : owners_) o->release();
     Napi::Env env = Env();
     try {
       deferred_.Resolve(done_(env));
@@ -58,22 +73,25 @@ class Task : public Napi::AsyncWorker {
     }
   }
   void OnError(const Napi::Error& e) override {
-    owner_->release();
-    const std::string msg = e.Message();
-    const bool nonFinite = msg.rfind("non-finite", 0) == 0;
-    deferred_.Reject(codedError(Env(), kind_, msg,
-                                kind_ == ErrorKind::Native ? (nonFinite ? "ERR_NONFINITE" : "ERR_NATIVE") : nullptr)
-                         .Value());
+    for (ModelWrap* o : owners_) o->release();
+    deferred_.Reject(codedError(Env(), kind_, e.Message(), codeOf(kind_)).Value());
   }
 
  private:
   Napi::Promise::Deferred deferred_;
-  ModelWrap* owner_;
-  Napi::ObjectReference ownerRef_;
+  std::vector<ModelWrap*> owners_;
+  std::vector<Napi::ObjectReference> ownerRefs_;
   std::function<void()> work_;
   std::function<Napi::Value(Napi::Env)> done_;
   ErrorKind kind_ = ErrorKind::Native;
 };
+
+// info[i] as a boolean, `fallback` when absent or undefined.
+bool optionalBool(const Napi::CallbackInfo& info, size_t i, const char* name, bool fallback) {
+  if (info.Length() <= i || info[i].IsUndefined()) return fallback;
+  if (!info[i].IsBoolean()) throwType(info.Env(), "a boolean", name);
+  return info[i].As<Napi::Boolean>().Value();
+}
 
 template <class T>
 Napi::Array statesToJs(Napi::Env env, const std::vector<std::vector<T>>& h, const std::vector<std::vector<T>>& c) {
@@ -93,13 +111,15 @@ auto guard(Napi::Env env, F&& f) -> decltype(f()) {
   try {
     return f();
   } catch (const Error& e) {
-    throw codedError(env, e.kind, e.what(), nullptr);
+    throw codedError(env, e.kind, e.what(), codeOf(e.kind));
   } catch (const std::bad_alloc&) {
     throw codedError(env, ErrorKind::Range, "out of memory: the model is too large to allocate", "ERR_NATIVE");
   }
 }
 
 }  // namespace
+
+static void throwIfDisposed(Napi::Env env, bool disposed);
 
 // Marks objects made by this constructor, so a getter called on a foreign
 // `this` (e.g. through Object.getOwnPropertyDescriptor) is told apart from a
@@ -117,6 +137,11 @@ ModelWrap* ModelWrap::checkedThis(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::GetNumParams(const Napi::CallbackInfo& info) { return checkedThis(info)->NumParams(info); }
 Napi::Value ModelWrap::GetDtype(const Napi::CallbackInfo& info) { return checkedThis(info)->Dtype(info); }
+Napi::Value ModelWrap::GetForwardPasses(const Napi::CallbackInfo& info) {
+  ModelWrap* w = checkedThis(info);
+  throwIfDisposed(info.Env(), w->disposed_);
+  return Napi::Number::New(info.Env(), (double)w->withModel([](auto& m) { return m.forwardPasses(); }));
+}
 
 Napi::Function ModelWrap::Init(Napi::Env env) {
   // Getters are defined on the prototype by hand: node-addon-api's
@@ -138,11 +163,13 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
                                         InstanceMethod<&ModelWrap::ApplyGradients>("applyGradients"),
                                         InstanceMethod<&ModelWrap::GetTrainingState>("getTrainingState"),
                                         InstanceMethod<&ModelWrap::SetTrainingState>("setTrainingState"),
+                                        StaticMethod<&ModelWrap::StepTogether>("stepTogether"),
                                     });
   Napi::Object proto = ctor.Get("prototype").As<Napi::Object>();
   proto.DefineProperties({
       Napi::PropertyDescriptor::Accessor<&ModelWrap::GetNumParams>("numParams", napi_configurable),
       Napi::PropertyDescriptor::Accessor<&ModelWrap::GetDtype>("dtype", napi_configurable),
+      Napi::PropertyDescriptor::Accessor<&ModelWrap::GetForwardPasses>("forwardPasses", napi_configurable),
   });
   return ctor;
 }
@@ -214,9 +241,15 @@ static void throwIfDisposed(Napi::Env env, bool disposed) {
   if (disposed) throw codedError(env, ErrorKind::Native, "the model has been disposed", "ERR_DISPOSED");
 }
 
+void ModelWrap::requireIdle(Napi::Env env) const {
+  throwIfDisposed(env, disposed_);
+  if (busy_)
+    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
+}
+
 Napi::Value ModelWrap::NumParams(const Napi::CallbackInfo& info) {
   throwIfDisposed(info.Env(), disposed_);
-  return Napi::Number::New(info.Env(), (double)(f32_ ? f32_->numParams() : f64_->numParams()));
+  return Napi::Number::New(info.Env(), (double)withModel([](auto& m) { return m.numParams(); }));
 }
 
 Napi::Value ModelWrap::Dtype(const Napi::CallbackInfo& info) {
@@ -226,7 +259,8 @@ Napi::Value ModelWrap::Dtype(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::ParamTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   throwIfDisposed(env, disposed_);
-  const auto& table = f32_ ? f32_->paramTable() : f64_->paramTable();
+  const std::vector<ParamInfo>& table =
+      withModel([](auto& m) -> const std::vector<ParamInfo>& { return m.paramTable(); });
   Napi::Array out = Napi::Array::New(env, table.size());
   for (size_t i = 0; i < table.size(); ++i) {
     const ParamInfo& p = table[i];
@@ -246,7 +280,7 @@ Napi::Value ModelWrap::ParamTable(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::StateTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   throwIfDisposed(env, disposed_);
-  const auto table = f32_ ? f32_->stateTable() : f64_->stateTable();
+  const std::vector<StateInfo> table = withModel([](auto& m) { return m.stateTable(); });
   Napi::Array out = Napi::Array::New(env, table.size());
   for (size_t i = 0; i < table.size(); ++i) {
     Napi::Object o = Napi::Object::New(env);
@@ -261,37 +295,31 @@ Napi::Value ModelWrap::StateTable(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::GetParams(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  throwIfDisposed(env, disposed_);
-  if (busy_)  // a running trainStep may be half way through the update
-    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
-  if (f32_) return toTypedArray<float>(env, f32_->params(), f32_->numParams());
-  return toTypedArray<double>(env, f64_->params(), f64_->numParams());
+  requireIdle(env);  // a running trainStep may be half way through the update
+  return withModel([&](auto& m) { return toTypedArray(env, m.params(), m.numParams()); });
 }
 
 Napi::Value ModelWrap::SetParams(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  throwIfDisposed(env, disposed_);
-  if (busy_)
-    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
+  requireIdle(env);
   if (info.Length() < 2 || !info[0].IsNumber()) throwType(env, "a number", "offset");
   const double off = info[0].As<Napi::Number>().DoubleValue();
-  const size_t total = f32_ ? f32_->numParams() : f64_->numParams();
+  const size_t total = withModel([](auto& m) { return m.numParams(); });
   if (!(off >= 0) || off != (double)(size_t)off || off > (double)total)
-    throwRangeJs(env, "Expected an integer offset in [0, " + std::to_string(total) + "] for offset");
-  auto apply = [&](auto& m) {
-    using T = std::remove_const_t<std::remove_reference_t<decltype(*m->params())>>;
+    throwRangeJs(env, "an integer in [0, " + std::to_string(total) + "]", "offset", describeNumber(off));
+  withModel([&](auto& m) {
+    using T = std::remove_const_t<std::remove_reference_t<decltype(*m.params())>>;
     std::vector<T> data;
     readFloatArray<T>(info[1], "data", SIZE_MAX, data);
     if ((size_t)off + data.size() > total)
-      throwRangeJs(env, "Expected at most " + std::to_string(total - (size_t)off) + " elements for data");
+      throwRangeJs(env, "at most " + std::to_string(total - (size_t)off) + " elements", "data",
+                   "length " + std::to_string(data.size()));
     for (size_t i = 0; i < data.size(); ++i)
       if (!std::isfinite(data[i]))
-        throwRangeJs(env, "Expected finite values for data but received " + std::to_string(data[i]) + " at data[" +
-                              std::to_string(i) + "]");
-    std::copy(data.begin(), data.end(), m->mutableParams() + (size_t)off);
-  };
-  if (f32_) apply(f32_);
-  else apply(f64_);
+        throwRangeJs(env, "finite values", "data", std::to_string(data[i]) + " at data[" + std::to_string(i) + "]");
+    std::copy(data.begin(), data.end(), m.mutableParams() + (size_t)off);
+    return 0;
+  });
   return env.Undefined();
 }
 
@@ -302,6 +330,7 @@ Napi::Value ModelWrap::forwardT(const Napi::CallbackInfo& info, Model<T>& m) {
   auto batch = std::make_shared<OwnedBatch<T>>(parseBatch<T>(info[0], m));
   const bool training = info[1].As<Napi::Boolean>().Value();
   auto res = std::make_shared<ForwardResult<T>>();
+  res->wantOutput = optionalBool(info, 2, "wantOutput", true);
   Model<T>* mp = &m;
   auto* task = new Task(
       env, this, [=] { mp->forward(batch->view(), training, *res); },
@@ -325,6 +354,7 @@ Napi::Value ModelWrap::gradientsT(const Napi::CallbackInfo& info, Model<T>& m) {
   auto targets = std::make_shared<OwnedTargets<T>>(parseTargets<T>(info[1], m, *batch));
   const bool training = info[2].As<Napi::Boolean>().Value();
   auto res = std::make_shared<GradientResult<T>>();
+  res->wantGrads = optionalBool(info, 3, "wantGrads", true);
   Model<T>* mp = &m;
   auto* task = new Task(
       env, this, [=] { mp->gradients(batch->view(), targets->view(), training, *res); },
@@ -369,18 +399,15 @@ Napi::Value ModelWrap::trainStepT(const Napi::CallbackInfo& info, Model<T>& m) {
 }
 
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? forwardT(info, *f32_) : forwardT(info, *f64_);
+  return async(info, [&](auto& m) { return forwardT(info, m); });
 }
 
 Napi::Value ModelWrap::Gradients(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? gradientsT(info, *f32_) : gradientsT(info, *f64_);
+  return async(info, [&](auto& m) { return gradientsT(info, m); });
 }
 
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? trainStepT(info, *f32_) : trainStepT(info, *f64_);
+  return async(info, [&](auto& m) { return trainStepT(info, m); });
 }
 
 template <class T>
@@ -396,15 +423,16 @@ Napi::Value ModelWrap::backwardFromT(const Napi::CallbackInfo& info, Model<T>& m
     readFloatArray<T>(info[2], "outputGrad", positions * m.outputCols(), *dOut);
   }
   // Final-state gradients: same shapes as initial states.
-  auto finals = std::make_shared<OwnedBatch<T>>();
+  auto finals = std::make_shared<OwnedStates<T>>();
   if (!info[3].IsNull() && !info[3].IsUndefined()) *finals = parseStates<T>(info[3], m, batch->B);
   auto res = std::make_shared<GradientResult<T>>();
+  res->wantGrads = optionalBool(info, 4, "wantGrads", true);
   Model<T>* mp = &m;
   auto* task = new Task(
       env, this,
       [=] {
-        Batch<T> f = finals->view();
-        mp->backwardFrom(batch->view(), training, dOut->empty() ? nullptr : dOut->data(), f.h0, f.c0, *res);
+        mp->backwardFrom(batch->view(), training, dOut->empty() ? nullptr : dOut->data(), finals->hViews(),
+                         finals->cViews(), *res);
       },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Object o = Napi::Object::New(e);
@@ -418,8 +446,7 @@ Napi::Value ModelWrap::backwardFromT(const Napi::CallbackInfo& info, Model<T>& m
 }
 
 Napi::Value ModelWrap::BackwardFrom(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? backwardFromT(info, *f32_) : backwardFromT(info, *f64_);
+  return async(info, [&](auto& m) { return backwardFromT(info, m); });
 }
 
 template <class T>
@@ -442,8 +469,7 @@ Napi::Value ModelWrap::applyGradientsT(const Napi::CallbackInfo& info, Model<T>&
 }
 
 Napi::Value ModelWrap::ApplyGradients(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? applyGradientsT(info, *f32_) : applyGradientsT(info, *f64_);
+  return async(info, [&](auto& m) { return applyGradientsT(info, m); });
 }
 
 template <class T>
@@ -468,26 +494,25 @@ Napi::Value ModelWrap::evaluateT(const Napi::CallbackInfo& info, Model<T>& m) {
 }
 
 Napi::Value ModelWrap::Evaluate(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? evaluateT(info, *f32_) : evaluateT(info, *f64_);
+  return async(info, [&](auto& m) { return evaluateT(info, m); });
 }
 
 template <class T>
 Napi::Value ModelWrap::generateT(const Napi::CallbackInfo& info, Model<T>& m) {
   Napi::Env env = info.Env();
   GenerateSpec g = parseGenerate(info[0]);
-  // Optional initial states: the same parser as a batch's, for n rows.
-  auto states = std::make_shared<OwnedBatch<T>>();
+  // Optional initial states (the same parser as a batch's, for n rows) and conditions.
+  auto states = std::make_shared<OwnedStates<T>>();
   if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) *states = parseStates<T>(info[1], m, g.n);
+  auto condition = std::make_shared<std::vector<T>>();
   if (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull())
-    readFloatArray<T>(info[2], "condition", (size_t)g.n * std::max(m.spec().conditionFeatures, 1), states->condition);
+    readFloatArray<T>(info[2], "condition", (size_t)g.n * std::max(m.spec().conditionFeatures, 1), *condition);
   auto out = std::make_shared<std::vector<std::vector<int32_t>>>();
   Model<T>* mp = &m;
   auto* task = new Task(
       env, this,
       [=] {
-        Batch<T> view = states->view();
-        mp->generate(g, view.h0, view.c0, states->condition.empty() ? nullptr : states->condition.data(), *out);
+        mp->generate(g, states->hViews(), states->cViews(), condition->empty() ? nullptr : condition->data(), *out);
       },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Array arr = Napi::Array::New(e, out->size());
@@ -502,11 +527,17 @@ Napi::Value ModelWrap::generateT(const Napi::CallbackInfo& info, Model<T>& m) {
 }
 
 Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
-  if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
-  return f32_ ? generateT(info, *f32_) : generateT(info, *f64_);
+  return async(info, [&](auto& m) { return generateT(info, m); });
 }
 
+// OptimizerSpec::Type by name, in enum order (getTrainingState writes, setTrainingState reads them).
 static const char* const kOptimizerNames[] = {"sgd", "adam", "adamw"};
+
+static std::optional<OptimizerSpec::Type> optimizerType(const std::string& name) {
+  for (int t = OptimizerSpec::Sgd; t <= OptimizerSpec::AdamW; ++t)
+    if (name == kOptimizerNames[t]) return (OptimizerSpec::Type)t;
+  return std::nullopt;
+}
 
 template <class T>
 Napi::Value ModelWrap::getTrainingStateT(Napi::Env env, Model<T>& m) {
@@ -539,9 +570,10 @@ void ModelWrap::setTrainingStateT(const Napi::Value& v, Model<T>& m) {
   Napi::Value type = opt.Get("type");
   if (!type.IsNull()) {
     if (!type.IsString()) throwType(env, "a string or null", "state.optimizer.type");
-    const std::string t = type.As<Napi::String>().Utf8Value();
-    s.type = t == "sgd" ? 0 : t == "adam" ? 1 : t == "adamw" ? 2 : -2;
-    if (s.type == -2) throwRangeJs(env, "Expected 'sgd' | 'adam' | 'adamw' | null for state.optimizer.type");
+    const std::string name = type.As<Napi::String>().Utf8Value();
+    const std::optional<OptimizerSpec::Type> t = optimizerType(name);
+    if (!t) throwRangeJs(env, "'sgd' | 'adam' | 'adamw' | null", "state.optimizer.type", "string '" + name + "'");
+    s.type = *t;
     Napi::Value steps = opt.Get("steps");
     if (!steps.IsNumber()) throwType(env, "a number", "state.optimizer.steps");
     const double st = steps.As<Napi::Number>().DoubleValue();
@@ -549,7 +581,7 @@ void ModelWrap::setTrainingStateT(const Napi::Value& v, Model<T>& m) {
       throwRangeJs(env, "Expected a non-negative integer below 2^53 for state.optimizer.steps");
     s.steps = (int64_t)st;
     readFloatArray<T>(opt.Get("m"), "state.optimizer.m", m.numParams(), s.m);
-    readFloatArray<T>(opt.Get("v"), "state.optimizer.v", s.type == 0 ? 0 : m.numParams(), s.v);
+    readFloatArray<T>(opt.Get("v"), "state.optimizer.v", *t == OptimizerSpec::Sgd ? 0 : m.numParams(), s.v);
   }
   m.setOptimizerState(std::move(s));
   m.setStep((uint64_t)step);
@@ -557,21 +589,74 @@ void ModelWrap::setTrainingStateT(const Napi::Value& v, Model<T>& m) {
 
 Napi::Value ModelWrap::GetTrainingState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  throwIfDisposed(env, disposed_);
-  if (busy_)
-    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
-  return f32_ ? getTrainingStateT(env, *f32_) : getTrainingStateT(env, *f64_);
+  requireIdle(env);
+  return withModel([&](auto& m) { return getTrainingStateT(env, m); });
 }
 
 Napi::Value ModelWrap::SetTrainingState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  throwIfDisposed(env, disposed_);
-  if (busy_)
-    throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
+  requireIdle(env);
   if (info.Length() < 1) throwType(env, "an object", "state");
-  if (f32_) setTrainingStateT(info[0], *f32_);
-  else setTrainingStateT(info[0], *f64_);
+  withModel([&](auto& m) {
+    setTrainingStateT(info[0], m);
+    return 0;
+  });
   return env.Undefined();
+}
+
+template <class T>
+Model<T>* ModelWrap::model() {
+  if constexpr (std::is_same_v<T, float>) return f32_.get();
+  else return f64_.get();
+}
+
+template <class T>
+Napi::Value ModelWrap::stepTogetherT(Napi::Env env, const std::vector<ModelWrap*>& wraps, const OptimizerSpec& opt,
+                                     double loss) {
+  std::vector<Model<T>*> models;
+  for (ModelWrap* w : wraps) {
+    if (!w->model<T>()->holdsGradient())
+      throwRangeJs(env, "models that hold a gradient (from gradients or backwardFrom)", "models",
+                   "one without a fresh gradient");
+    models.push_back(w->model<T>());
+  }
+  auto norm = std::make_shared<double>(0);
+  auto* task = new Task(
+      env, wraps, [=] { *norm = Model<T>::step(models, opt, loss); },
+      [=](Napi::Env e) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("gradNorm", *norm);
+        return o;
+      });
+  for (ModelWrap* w : wraps) w->busy_ = true;  // until the task's OnOK / OnError releases each
+  task->Queue();
+  return task->promise();
+}
+
+Napi::Value ModelWrap::StepTogether(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsArray()) throwType(env, "(models, optimizer, loss)", "arguments");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  if (arr.Length() < 1) throwRangeJs(env, "at least one model", "models", "array of length 0");
+  std::vector<ModelWrap*> wraps;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value v = arr.Get(i);
+    bool tagged = false;
+    if (!v.IsObject() || napi_check_object_type_tag(env, v, &kNativeModelTag, &tagged) != napi_ok || !tagged)
+      throwType(env, "a NativeModel", "models[" + std::to_string(i) + "]");
+    ModelWrap* w = Unwrap(v.As<Napi::Object>());
+    for (ModelWrap* o : wraps)
+      if (o == w) throwRangeJs(env, "distinct models", "models", "the same model twice");
+    if (!wraps.empty() && w->isDouble_ != wraps[0]->isDouble_)
+      throwRangeJs(env, "models of one dtype", "models", "float32 and float64 models");
+    if (Napi::Value r = w->refuse(env); !r.IsEmpty()) return r;
+    wraps.push_back(w);
+  }
+  const OptimizerSpec opt = parseOptimizer(info[1]);
+  if (!info[2].IsNumber()) throwType(env, "a number", "loss");
+  const double loss = info[2].As<Napi::Number>().DoubleValue();
+  return wraps[0]->isDouble_ ? stepTogetherT<double>(env, wraps, opt, loss)
+                             : stepTogetherT<float>(env, wraps, opt, loss);
 }
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {

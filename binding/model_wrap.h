@@ -9,6 +9,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <vector>
 
 #include "model.h"
 
@@ -29,6 +30,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   static ModelWrap* checkedThis(const Napi::CallbackInfo& info);
   static Napi::Value GetNumParams(const Napi::CallbackInfo& info);
   static Napi::Value GetDtype(const Napi::CallbackInfo& info);
+  static Napi::Value GetForwardPasses(const Napi::CallbackInfo& info);
   Napi::Value NumParams(const Napi::CallbackInfo& info);
   Napi::Value Dtype(const Napi::CallbackInfo& info);
   Napi::Value ParamTable(const Napi::CallbackInfo& info);
@@ -45,6 +47,15 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value ApplyGradients(const Napi::CallbackInfo& info);
   Napi::Value GetTrainingState(const Napi::CallbackInfo& info);
   Napi::Value SetTrainingState(const Napi::CallbackInfo& info);
+  // NativeModel.stepTogether(models, optimizer, loss): one optimizer step over several
+  // models' held gradients as one block (Model::step); every model is busy while it runs.
+  static Napi::Value StepTogether(const Napi::CallbackInfo& info);
+  template <class T>
+  static Napi::Value stepTogetherT(Napi::Env env, const std::vector<ModelWrap*>& wraps, const OptimizerSpec& opt,
+                                   double loss);
+  // The float32 or float64 model (whichever this wraps; null once freed).
+  template <class T>
+  Model<T>* model();
 
   template <class T>
   Napi::Value forwardT(const Napi::CallbackInfo& info, Model<T>& m);
@@ -67,6 +78,19 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   // Rejects with ERR_DISPOSED / ERR_BUSY, or returns an empty value when a call may start.
   Napi::Value refuse(Napi::Env env);
+  // Throws ERR_DISPOSED / ERR_BUSY: synchronous reads and writes of the weights wait for no call.
+  void requireIdle(Napi::Env env) const;
+  // fn(model) on the float32 or float64 model, whichever this wraps (the one dispatch on dtype).
+  template <class F>
+  auto withModel(F&& fn) {
+    return f32_ ? fn(*f32_) : fn(*f64_);
+  }
+  // An async method: refused (a rejected promise) while busy or disposed, else fn(model).
+  template <class F>
+  Napi::Value async(const Napi::CallbackInfo& info, F&& fn) {
+    if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
+    return withModel(fn);
+  }
   // Marks the model busy, queues the task and returns its promise.
   Napi::Value start(Napi::AsyncWorker* task, Napi::Promise promise);
   void freeModel();

@@ -29,43 +29,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { layers, sequential, type Model } from '../lib/index.js';
 import { lineChartSvg } from '../lib/plot.js';
 import { seconds } from './lib/progress.js';
 import { rng } from './lib/random.js';
-import { numericOptions } from './lib/args.js';
+import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { values: args } = parseArgs({
-  options: {
-    T: { type: 'string', default: '100' },
-    steps: { type: 'string', default: '2000' },
-    units: { type: 'string', default: '64' },
-    batch: { type: 'string', default: '64' },
-    lr: { type: 'string', default: '0.002' },
-    'clip-norm': { type: 'string', default: '1' },
-    'forget-bias': { type: 'string', default: '1' },
-    'eval-every': { type: 'string', default: '100' },
-    test: { type: 'string', default: '1000' },
-    cells: { type: 'string', default: 'lstm,gru,rnn' },
-    seed: { type: 'string', default: '1' },
-    out: { type: 'string', default: '.' },
-    quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (args.help) {
-  console.log(
-    'usage: node --import=tsx examples/adding-problem.ts [--T 100] [--steps 2000] [--units 64] [--batch 64] [--lr 0.002]\n' +
-      '       [--clip-norm 1] [--forget-bias 1] [--eval-every 100] [--test 1000] [--cells lstm,gru,rnn] [--seed 1] [--out .] [--quick]',
-  );
-  process.exit(0);
-}
-
-const num = numericOptions(args);
-
-const quick = args.quick === true;
+const { str, num, quick } = exampleArgs('adding-problem.ts', '--T 100 --steps 2000 --units 64 --batch 64 --lr 0.002 --clip-norm 1 --forget-bias 1 --eval-every 100 --test 1000 --cells lstm,gru,rnn --seed 1 --out . --quick');
 const T = quick ? 20 : num('T', { integer: true, min: 2 });
 const steps = quick ? 60 : num('steps', { integer: true, min: 1 });
 const units = quick ? 16 : num('units', { integer: true, min: 1 });
@@ -73,16 +44,16 @@ const B = num('batch', { integer: true, min: 1 });
 const lr = num('lr');
 const clipNorm = num('clip-norm');
 /** the LSTM's initial forget-gate bias; null = keep the library's initialisation ('none') */
-const forgetBias = args['forget-bias'] === 'none' ? null : Number(args['forget-bias']);
+const forgetBias = str('forget-bias') === 'none' ? null : Number(str('forget-bias'));
 if (forgetBias !== null && !Number.isFinite(forgetBias)) {
-  throw new RangeError(`Expected a number or 'none' for --forget-bias but received ${args['forget-bias']}`);
+  throw new RangeError(`Expected a number or 'none' for --forget-bias but received ${str('forget-bias')}`);
 }
 const evalEvery = quick ? 20 : num('eval-every', { integer: true, min: 1 });
 const nTest = quick ? 200 : num('test', { integer: true, min: 1 });
 const seed = num('seed', { integer: true });
 const CELLS = ['lstm', 'gru', 'rnn'] as const;
 type Cell = (typeof CELLS)[number];
-const cells = args.cells!.split(',').map((c) => c.trim()) as Cell[];
+const cells = str('cells').split(',').map((c) => c.trim()) as Cell[];
 for (const c of cells) if (!CELLS.includes(c)) throw new RangeError(`Expected lstm, gru or rnn in --cells but received ${c}`);
 
 // ---- data ---------------------------------------------------------------------------
@@ -179,7 +150,7 @@ for (const c of cells) {
       `training ${seconds(trainSeconds[c])}`,
   );
 }
-const out = args.out!;
+const out = str('out');
 const base = join(out, 'adding-problem');
 writeFileSync(
   `${base}.json`,

@@ -22,7 +22,6 @@
  * predicting <unk> costs bits but spelling out the rare word does not, so its
  * bits per character are a slightly optimistic lower bound.
  */
-import { parseArgs } from 'node:util';
 import {
   CharTokenizer,
   generateText,
@@ -36,35 +35,10 @@ import {
 import { readBrown } from './lib/brown-corpus.js';
 import { seconds } from './lib/progress.js';
 import { shuffled } from './lib/random.js';
-import { numericOptions } from './lib/args.js';
+import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { values: args } = parseArgs({
-  options: {
-    minutes: { type: 'string', default: '3' },
-    'char-units': { type: 'string', default: '256' },
-    'word-units': { type: 'string', default: '128' },
-    'seq-len': { type: 'string', default: '64' },
-    batch: { type: 'string', default: '32' },
-    'max-vocab': { type: 'string', default: '10000' },
-    lr: { type: 'string', default: '0.004' },
-    seed: { type: 'string', default: '1' },
-    only: { type: 'string', default: 'char,word' },
-    quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (args.help) {
-  console.log(
-    'usage: node --import=tsx examples/brown.ts [--minutes 3] [--char-units 256] [--word-units 128] [--seq-len 64]\n' +
-      '       [--batch 32] [--lr 0.004] [--max-vocab 10000] [--seed 1] [--only char,word] [--quick]',
-  );
-  process.exit(0);
-}
-
-const num = numericOptions(args);
-
-const quick = args.quick === true;
+const { str, num, quick } = exampleArgs('brown.ts', '--minutes 3 --char-units 256 --word-units 128 --seq-len 64 --batch 32 --max-vocab 10000 --lr 0.004 --seed 1 --only char,word --quick');
 const budgetSeconds = quick ? 2 : num('minutes', { min: 0.05 }) * 60;
 const charUnits = quick ? 32 : num('char-units', { integer: true, min: 1 });
 const wordUnits = quick ? 32 : num('word-units', { integer: true, min: 1 });
@@ -73,7 +47,7 @@ const batchSize = quick ? 16 : num('batch', { integer: true, min: 1 });
 const maxVocab = quick ? 1000 : num('max-vocab', { integer: true, min: 5 });
 const lr = num('lr', { min: 1e-9 });
 const seed = num('seed', { integer: true });
-const only = new Set(args.only!.split(',').map((s) => s.trim()));
+const only = new Set(str('only').split(',').map((s) => s.trim()));
 
 // ---- data: split by documents -------------------------------------------------
 const allDocs = shuffled(readBrown(), seed);

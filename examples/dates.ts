@@ -30,46 +30,20 @@
  * Scores: held-out exact match (the whole ISO string right) with greedy
  * decoding and with beam search.
  */
-import { parseArgs } from 'node:util';
 import { CharTokenizer, layers, seq2seq } from '../lib/index.js';
 import { allDays, DATE_FORMATS, iso, renderDate, type Day } from './lib/date-formats.js';
 import { seconds } from './lib/progress.js';
 import { rng, shuffled } from './lib/random.js';
 import { exactMatch, fitWithinBudget } from './lib/seq2seq-budget.js';
-import { numericOptions } from './lib/args.js';
+import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { values: args } = parseArgs({
-  options: {
-    minutes: { type: 'string', default: '1.5' },
-    epochs: { type: 'string', default: '0' },
-    units: { type: 'string', default: '64' },
-    batch: { type: 'string', default: '64' },
-    lr: { type: 'string', default: '0.005' },
-    'held-out': { type: 'string', default: '2000' },
-    dev: { type: 'string', default: '500' },
-    beam: { type: 'string', default: '4' },
-    seed: { type: 'string', default: '1' },
-    out: { type: 'string', default: 'dates.rnnkit' },
-    quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (args.help) {
-  console.log(
-    'usage: node --import=tsx examples/dates.ts [--minutes 1.5] [--epochs 0] [--units 64] [--batch 64] [--lr 0.005]\n' +
-      '       [--held-out 2000] [--dev 500] [--beam 4] [--seed 1] [--out dates.rnnkit] [--quick]\n' +
-      '  --epochs    stop after this many epochs even with time left (0: none); with a generous --minutes the run no longer depends on machine speed\n' +
-      '  --units     encoder LSTM units per direction (the decoder has twice as many)\n' +
-      '  --held-out  days scored at the end, --dev days for model selection (both never trained on)\n' +
-      '  --quick     a few seconds: 1,500 training days, 16 units (a smoke test, not a result)',
-  );
-  process.exit(0);
-}
-
-const num = numericOptions(args);
-
-const quick = args.quick === true;
+const { str, num, quick } = exampleArgs('dates.ts', '--minutes 1.5 --epochs 0 --units 64 --batch 64 --lr 0.005 --held-out 2000 --dev 500 --beam 4 --seed 1 --out dates.rnnkit --quick', [
+  '--epochs    stop after this many epochs even with time left (0: none); with a generous --minutes the run no longer depends on machine speed',
+  '--units     encoder LSTM units per direction (the decoder has twice as many)',
+  '--held-out  days scored at the end, --dev days for model selection (both never trained on)',
+  '--quick     a few seconds: 1,500 training days, 16 units (a smoke test, not a result)',
+]);
 const budget = quick ? 4 : 60 * num('minutes');
 const maxEpochs = num('epochs', { integer: true }) || Infinity;
 const units = quick ? 16 : num('units', { integer: true, min: 1 });
@@ -79,7 +53,7 @@ const nHeld = quick ? 140 : num('held-out', { integer: true, min: 1 });
 const nDev = quick ? 100 : num('dev', { integer: true, min: 1 });
 const beamWidth = num('beam', { integer: true, min: 1 });
 const seed = num('seed', { integer: true });
-const out = args.out!;
+const out = str('out');
 const MAX_LENGTH = 12; // "YYYY-MM-DD" is 10 tokens
 
 // ---- data: disjoint days ----------------------------------------------------

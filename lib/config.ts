@@ -5,10 +5,11 @@
 import { rangeError, received, typeError } from './errors.js';
 import { isRecurrent, normalizeLayer, type LayerConfig, type LayerInput } from './layers.js';
 import type { Dtype, NativeLayerSpec, NativeModelSpec } from './native.js';
+import { LIMITS } from './limits.js';
 import { integer, isObject, knownKeys, object, oneOf, withDefault } from './validate.js';
 
 /** Largest accepted vocabulary size or feature count. */
-export const MAX_INPUT_SIZE = 2 ** 24;
+export const MAX_INPUT_SIZE = LIMITS.inputSize;
 
 /**
  * Loss functions.
@@ -134,6 +135,7 @@ export function layerShapes(config: Pick<ModelConfig, 'input' | 'layers'>): Laye
 function checkStructure(config: Omit<ModelConfig, 'seed' | 'dtype'>): void {
   const { layers, loss } = config;
   if (layers.length === 0) throw rangeError('at least one layer', `${PATH}.layers`, config.layers);
+  if (layers.length > LIMITS.layers) throw rangeError(`at most ${LIMITS.layers} layers`, `${PATH}.layers`, config.layers);
   const names = new Map<string, number>();
   let collapsed = -1;
   layers.forEach((layer, i) => {

@@ -8,7 +8,9 @@
  *   layers: [layers.lstm({ units: 32 }), layers.dense({ units: 27, activation: 'softmax' })],
  * });
  */
-export { sequential, load, loadSafetensors, Model } from './model.js';
+export { Model } from './model.js';
+export { sequential } from './sequential.js';
+export { load, loadSafetensors } from './io/model-file.js';
 export type {
   CallOptions,
   ForwardOptions,
@@ -20,7 +22,7 @@ export type {
   BatchEvaluation,
   ConditionInput,
   StepResult,
-} from './model.js';
+} from './calls.js';
 export {
   BOS_ID,
   CharTokenizer,

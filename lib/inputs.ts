@@ -7,7 +7,11 @@
  * padding value (e.g. -1 or NaN) never reaches it.
  */
 import { rangeError, received, typeError } from './errors.js';
-import type { Dtype, FloatArray } from './native.js';
+import { LIMITS } from './limits.js';
+import { conditionRows } from './condition.js';
+import type { ModelConfig } from './config.js';
+import type { Dtype, FloatArray, NativeBatch, NativeStateInfo } from './native.js';
+import { toInitialStates } from './state.js';
 import { floatArrayOf, isFloatArray, parseShape } from './tensor.js';
 import { isObject, ordinaryBuffer } from './validate.js';
 
@@ -24,9 +28,8 @@ export interface Batch {
 export type InputSpec = { kind: 'tokens'; vocabSize: number } | { kind: 'features'; features: number; dtype: Dtype };
 
 const LENGTHS = 'options.lengths';
-/** The binding's limits: B and T up to 2^24 each, B*T up to 2^28. */
-const MAX_ROWS = 2 ** 24;
-const MAX_STEPS = 2 ** 24;
+const MAX_ROWS = LIMITS.rows;
+const MAX_STEPS = LIMITS.steps;
 
 /**
  * Checks `options.lengths` (number[] or Int32Array of B integers in [1, T])
@@ -75,6 +78,11 @@ function checkFeature(v: unknown, b: number, t: number, d: number): number {
   return v;
 }
 
+/** The shared limit on one batch's positions (B x T), which bounds the native activations. */
+function checkPositions(B: number, T: number, name: string): void {
+  if (B * T > LIMITS.positions) throw rangeError(`at most ${LIMITS.positions} positions (B*T)`, name, received(`${B} x ${T}`));
+}
+
 /** Checks the batch is non-empty and returns its rows' lengths and T. */
 function rowsOf(inputs: unknown[], rowWhat: string): { rowLens: number[]; T: number } {
   if (inputs.length === 0) throw rangeError('a non-empty batch', 'inputs', inputs);
@@ -89,9 +97,7 @@ function rowsOf(inputs: unknown[], rowWhat: string): { rowLens: number[]; T: num
     rowLens[b] = row.length;
     if (row.length > T) T = row.length;
   }
-  if (inputs.length * T > 2 ** 28) {
-    throw rangeError('at most 2^28 positions (rows x steps)', 'inputs', received(`${inputs.length} x ${T}`));
-  }
+  checkPositions(inputs.length, T, 'inputs');
   if (T === 0) throw rangeError('at least one time step', 'inputs', received('only empty rows'));
   return { rowLens, T };
 }
@@ -145,6 +151,7 @@ function nestedFeatures(inputs: unknown[], D: number, dtype: Dtype, lengthsOpt: 
 
 function denseTokens(inputs: Record<string, unknown>, V: number, lengthsOpt: unknown): Batch {
   const [B, T] = parseShape(inputs.shape, ['B', 'T'], 'inputs.shape') as [number, number];
+  checkPositions(B, T, 'inputs.shape');
   const data = inputs.data;
   if (!(data instanceof Int32Array)) throw typeError('an Int32Array', 'inputs.data', data);
   ordinaryBuffer(data, 'inputs.data');
@@ -165,6 +172,7 @@ function denseTokens(inputs: Record<string, unknown>, V: number, lengthsOpt: unk
 
 function denseFeatures(inputs: Record<string, unknown>, D: number, dtype: Dtype, lengthsOpt: unknown): Batch {
   const [B, T, width] = parseShape(inputs.shape, ['B', 'T', 'D'], 'inputs.shape') as [number, number, number];
+  checkPositions(B, T, 'inputs.shape');
   if (width !== D) throw rangeError(`${D} (config.input.features)`, 'inputs.shape[2]', width);
   const data = inputs.data;
   if (!isFloatArray(data)) throw typeError('a Float32Array or Float64Array', 'inputs.data', data);
@@ -237,4 +245,36 @@ export function toBatch(inputs: unknown, spec: InputSpec, lengthsOpt: unknown): 
     ? 'token rows (number[][]) or { data: Int32Array, shape: [B, T] }'
     : 'feature rows (number[][][]) or { data: Float32Array | Float64Array, shape: [B, T, D] }';
   throw typeError(what, 'inputs', inputs);
+}
+
+/**
+ * The batch of one model call: the inputs (`toBatch`), `options.initialState`
+ * and `options.condition`, checked against each other (a condition sets the
+ * first recurrent layer's state, so the two exclude each other; a model built
+ * with a condition needs one of them).
+ *
+ * @throws TypeError / RangeError naming the input or option
+ * @example
+ * const batch = callBatch(inputs, opts, input, states, model.config);
+ */
+export function callBatch(
+  inputs: unknown,
+  opts: { lengths?: unknown; initialState?: unknown; condition?: unknown },
+  input: InputSpec,
+  stateInfo: readonly NativeStateInfo[],
+  config: Pick<ModelConfig, 'condition' | 'dtype'>,
+): NativeBatch {
+  const batch: NativeBatch = toBatch(inputs, input, opts.lengths);
+  const states = toInitialStates(opts.initialState, stateInfo, batch.B, config.dtype);
+  if (states) batch.initialStates = states;
+  const condition = conditionRows(opts.condition, batch.B, config, 'options.condition');
+  if (condition) {
+    if (states?.[0]) {
+      throw rangeError('no initialState[0] when a condition is given (the condition sets it)', 'options.initialState[0]', received('a state'));
+    }
+    batch.condition = condition;
+  } else if (config.condition && !states?.[0]) {
+    throw typeError(`conditioning vectors [B, ${config.condition.features}] (the model was built with a condition)`, 'options.condition', undefined);
+  }
+  return batch;
 }

@@ -5,9 +5,10 @@
  */
 import { boolean, integer, knownKeys, layerName, number, object, oneOf, withDefault, type Dict } from './validate.js';
 import { rangeError, typeError } from './errors.js';
+import { LIMITS, UNIT_OPEN } from './limits.js';
 
 /** Largest accepted `units` of any layer. */
-export const MAX_UNITS = 65536;
+export const MAX_UNITS = LIMITS.units;
 
 /**
  * Fields shared by the recurrent layers' configs.
@@ -256,7 +257,7 @@ function dropoutFrom(value: unknown, path: string): DropoutConfig {
   const opts = object(value, path);
   knownKeys(opts, ['type', 'rate', 'name'], path);
   if (opts.rate === undefined) throw typeError('a number', `${path}.rate`, undefined);
-  const rate = number(opts.rate, `${path}.rate`, { min: 0, max: 1, maxExclusive: true });
+  const rate = number(opts.rate, `${path}.rate`, UNIT_OPEN);
   return named({ type: 'dropout' as const, rate }, opts, path);
 }
 

@@ -15,6 +15,7 @@
  *             positions t >= lengths[b] are zero.
  * FloatArray is Float32Array for dtype 'float32' and Float64Array for 'float64'.
  */
+import type { LIMITS } from './limits.js';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -179,14 +180,18 @@ export interface NativeTrainingState {
 export interface NativeModel {
   readonly numParams: number;
   readonly dtype: Dtype;
+  /** forward passes run so far (a backwardFrom that reuses forward()'s activations adds none) */
+  readonly forwardPasses: number;
   paramTable(): NativeParamInfo[];
   stateTable(): NativeStateInfo[];
   /** a fresh copy of the whole parameter block */
   getParams(): FloatArray;
   /** copies data into the block at the given element offset */
   setParams(offset: number, data: FloatArray): void;
-  forward(batch: NativeBatch, training: boolean): Promise<NativeForwardResult>;
-  gradients(batch: NativeBatch, targets: NativeTargets, training: boolean): Promise<NativeGradientsResult>;
+  /** wantOutput false: `output` comes back empty (only the final states are wanted) */
+  forward(batch: NativeBatch, training: boolean, wantOutput?: boolean): Promise<NativeForwardResult>;
+  /** wantGrads false: `grads` comes back empty; the gradient stays in the model for stepTogether */
+  gradients(batch: NativeBatch, targets: NativeTargets, training: boolean, wantGrads?: boolean): Promise<NativeGradientsResult>;
   trainStep(
     batch: NativeBatch,
     targets: NativeTargets,
@@ -207,12 +212,15 @@ export interface NativeModel {
   /**
    * Backpropagation from given upstream gradients (no loss): outputGrad shaped like forward()'s
    * output (null = zeros) and per-recurrent-layer final-state gradients (null entries = zeros).
+   * Right after forward() on the same batch and training flag it reuses that forward's
+   * activations (the result is the same).
    */
   backwardFrom(
     batch: NativeBatch,
     training: boolean,
     outputGrad: FloatArray | null,
     finalStateGrads: (NativeState | null)[] | null,
+    wantGrads?: boolean,
   ): Promise<Omit<NativeGradientsResult, 'loss'>>;
   /** one optimizer step with the given gradient (clipping per the optimizer's clip fields) */
   applyGradients(grads: FloatArray, optimizer: NativeOptimizer): Promise<{ gradNorm: number }>;
@@ -225,13 +233,27 @@ export interface NativeModel {
 /** What the binary reports about itself: the public `Info` without the loaded file's path, which `info()` adds. */
 export type NativeInfo = Omit<Info, 'binary'>;
 
+/** The NativeModel class: its constructor and static methods. */
+export interface NativeModelClass {
+  new (spec: NativeModelSpec): NativeModel;
+  /**
+   * One optimizer step over several models' gradients (each held since its last gradients()
+   * or backwardFrom()) as if they were one block: the loss and the global norm are checked,
+   * clipping uses the global norm, and every update is checked before any is written
+   * (ERR_NONFINITE: no model changed). Resolves with the global norm before clipping.
+   */
+  stepTogether(models: NativeModel[], optimizer: NativeOptimizer, loss: number): Promise<{ gradNorm: number }>;
+}
+
 export interface NativeBinding {
-  NativeModel: new (spec: NativeModelSpec) => NativeModel;
+  NativeModel: NativeModelClass;
   /** runs n x n x n sgemm `reps` times and returns GFLOP/s (benchmarks) */
   sgemmBench(n: number, reps: number): Promise<number>;
   info(): NativeInfo;
   /** rnnkit's thread count for the whole process, an integer in [1, info().maxThreads] */
   setThreads(n: number): void;
+  /** native/limits.h: the same keys and numbers as lib/limits.ts's LIMITS (test/limits.test.ts) */
+  readonly limits: Readonly<Record<keyof typeof LIMITS, number>>;
 }
 
 /** Walks up from this file to the directory holding package.json. */

@@ -3,6 +3,7 @@
  * native form.
  */
 import { rangeError, typeError } from './errors.js';
+import { UNIT_OPEN } from './limits.js';
 import type { NativeOptimizer } from './native.js';
 import { boolean, isObject, knownKeys, number, oneOf, withDefault } from './validate.js';
 
@@ -16,7 +17,7 @@ export interface SgdConfig {
   type: 'sgd';
   /** default 0.01 */
   lr?: number;
-  /** default 0 */
+  /** default 0; in [0, 1) */
   momentum?: number;
   /** default false; needs momentum > 0 */
   nesterov?: boolean;
@@ -73,7 +74,7 @@ function clip(value: unknown, name: string): number {
  * native optimizer with every default filled in (clip 0 = off).
  *
  * @throws TypeError for a wrong type or an unknown key
- * @throws RangeError for lr <= 0, momentum < 0, nesterov without momentum,
+ * @throws RangeError for lr <= 0, momentum outside [0, 1), nesterov without momentum,
  *   a beta outside [0, 1), eps <= 0, weightDecay < 0, or a clip that is not a
  *   positive finite number
  * @example
@@ -100,18 +101,17 @@ export function toNativeOptimizer(value: unknown, clipValue: unknown, clipNorm: 
   };
   const positive = { min: 0, minExclusive: true };
   const nonNegative = { min: 0 };
-  const beta = { min: 0, max: 1, maxExclusive: true };
   out.lr = withDefault(raw.lr, out.lr, (v) => number(v, `${NAME}.lr`, positive));
   out.weightDecay = withDefault(raw.weightDecay, out.weightDecay, (v) => number(v, `${NAME}.weightDecay`, nonNegative));
   if (type === 'sgd') {
-    out.momentum = withDefault(raw.momentum, 0, (v) => number(v, `${NAME}.momentum`, nonNegative));
+    out.momentum = withDefault(raw.momentum, 0, (v) => number(v, `${NAME}.momentum`, UNIT_OPEN));
     out.nesterov = withDefault(raw.nesterov, false, (v) => boolean(v, `${NAME}.nesterov`));
     if (out.nesterov && out.momentum === 0) {
       throw rangeError('momentum > 0 (nesterov needs momentum)', `${NAME}.momentum`, out.momentum);
     }
   } else {
-    out.beta1 = withDefault(raw.beta1, out.beta1, (v) => number(v, `${NAME}.beta1`, beta));
-    out.beta2 = withDefault(raw.beta2, out.beta2, (v) => number(v, `${NAME}.beta2`, beta));
+    out.beta1 = withDefault(raw.beta1, out.beta1, (v) => number(v, `${NAME}.beta1`, UNIT_OPEN));
+    out.beta2 = withDefault(raw.beta2, out.beta2, (v) => number(v, `${NAME}.beta2`, UNIT_OPEN));
     out.eps = withDefault(raw.eps, out.eps, (v) => number(v, `${NAME}.eps`, positive));
   }
   return out;

@@ -5,11 +5,17 @@
  * The loop (step, softmax, sample, feed back) runs in C++ in one call per
  * request, n sequences in parallel; it never crosses N-API per token.
  */
-import { rangeError, received, typeError } from './errors.js';
+import type { StepResult } from './calls.js';
+import { handleOf } from './compute.js';
+import { sampleConditionRows } from './condition.js';
+import { callSite, rangeError, received, typeError } from './errors.js';
+import { LIMITS } from './limits.js';
 import type { Model } from './model.js';
 import type { NativeGenerateOptions } from './native.js';
-import type { LayerState } from './types.js';
-import { integer, knownKeys, number, optionalObject, ordinaryBuffer, withDefault } from './validate.js';
+import { toInitialStates } from './state.js';
+import { tensor } from './tensor.js';
+import type { FloatArray, LayerState, StateTensors } from './types.js';
+import { integer, knownKeys, number, optionalObject, tokenIds, withDefault } from './validate.js';
 
 /**
  * What sampling needs of a tokenizer (CharTokenizer and WordTokenizer fit).
@@ -61,21 +67,8 @@ export interface GenerateOptions {
   initialState?: (LayerState | null | undefined)[];
 }
 
-function ids(value: unknown, name: string, limit: number): Int32Array {
-  if (!Array.isArray(value) && !(value instanceof Int32Array)) throw typeError('an array of token ids', name, value);
-  if (value instanceof Int32Array) ordinaryBuffer(value, name);
-  const out = new Int32Array(value.length);
-  for (let i = 0; i < value.length; i++) {
-    const v: unknown = value[i];
-    if (typeof v !== 'number') throw typeError('a token id (integer)', `${name}[${i}]`, v);
-    if (!Number.isInteger(v) || v < 0 || v >= limit) throw rangeError(`an integer in [0, ${limit})`, `${name}[${i}]`, v);
-    out[i] = v;
-  }
-  return out;
-}
 
-/** One call samples at most this many tokens (n x maxLength): it cannot be cancelled once running. */
-const MAX_SAMPLED = 1e8;
+const MAX_SAMPLED = LIMITS.sampledTokens;
 
 const GENERATE_KEYS = ['prime', 'maxLength', 'n', 'temperature', 'topK', 'topP', 'seed', 'stopTokens', 'banTokens'] as const;
 
@@ -96,13 +89,13 @@ export function generateOptions(options: unknown, vocab: number, outputs: number
     }
     prime = Int32Array.of(bos);
   } else {
-    prime = ids(o.prime, 'options.prime', vocab);
+    prime = tokenIds(o.prime, 'options.prime', vocab, { maxLength: LIMITS.idList });
     if (prime.length === 0) throw rangeError('at least one token id (e.g. <bos>)', 'options.prime', o.prime);
   }
-  const banTokens = ids(o.banTokens ?? [], 'options.banTokens', outputs);
+  const banTokens = tokenIds(o.banTokens ?? [], 'options.banTokens', outputs, { maxLength: LIMITS.idList });
   if (new Set(banTokens).size >= outputs) throw rangeError('at least one token left unbanned', 'options.banTokens', o.banTokens);
-  const maxLength = withDefault(o.maxLength, 100, (v) => integer(v, 'options.maxLength', 1, 1e6));
-  const n = withDefault(o.n, 1, (v) => integer(v, 'options.n', 1, 1e5));
+  const maxLength = withDefault(o.maxLength, 100, (v) => integer(v, 'options.maxLength', 1, LIMITS.generateLength));
+  const n = withDefault(o.n, 1, (v) => integer(v, 'options.n', 1, LIMITS.samples));
   if (n * maxLength > MAX_SAMPLED) {
     throw rangeError(`n x maxLength at most ${MAX_SAMPLED} tokens per call`, 'options.maxLength', received(`${n} x ${maxLength}`));
   }
@@ -111,10 +104,10 @@ export function generateOptions(options: unknown, vocab: number, outputs: number
     maxLength,
     n,
     temperature: withDefault(o.temperature, 1, (v) => number(v, 'options.temperature', { min: 0, max: 1e6 })),
-    topK: withDefault(o.topK, 0, (v) => integer(v, 'options.topK', 0, 1 << 24)),
+    topK: withDefault(o.topK, 0, (v) => integer(v, 'options.topK', 0, LIMITS.topK)),
     topP: withDefault(o.topP, 1, (v) => number(v, 'options.topP', { min: 0, max: 1, minExclusive: true })),
     seed: withDefault(o.seed, 0, (v) => integer(v, 'options.seed', 0, Number.MAX_SAFE_INTEGER)),
-    stopTokens: ids(o.stopTokens ?? [], 'options.stopTokens', outputs),
+    stopTokens: tokenIds(o.stopTokens ?? [], 'options.stopTokens', outputs, { maxLength: LIMITS.idList }),
     banTokens,
   };
 }
@@ -125,17 +118,9 @@ export function generateOptions(options: unknown, vocab: number, outputs: number
  * @example
  * await generateText(model, tok, { prime: 'Ma', maxLength: 40, n: 10, seed: 7 });
  */
-export interface GenerateTextOptions {
+export interface GenerateTextOptions extends Pick<GenerateOptions, 'maxLength' | 'n' | 'temperature' | 'topK' | 'topP' | 'seed' | 'condition'> {
   /** text to continue (default ''); each result starts with it */
   prime?: string;
-  maxLength?: number;
-  n?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed?: number;
-  /** for a model built with a condition: one vector for all n texts, or one per text */
-  condition?: GenerateOptions['condition'];
 }
 
 /**
@@ -184,3 +169,95 @@ export function softmaxRows(data: Float32Array | Float64Array, V: number): void 
 }
 
 export type { LayerState };
+
+/**
+ * Checks that a model can be sampled: token input, sequence output,
+ * crossEntropy loss, no bidirectional layer.
+ *
+ * @throws RangeError naming what the model lacks
+ * @example
+ * checkLanguageModel(model);
+ */
+export function checkLanguageModel(model: Model): void {
+  const last = handleOf(model).shapes.at(-1)!;
+  if (!('vocabSize' in model.config.input) || !last.seq || model.config.loss !== 'crossEntropy') {
+    throw rangeError('a language model (token input, sequence output, crossEntropy loss)', 'model', received('this model'));
+  }
+  const bi = model.config.layers.findIndex((l) => 'bidirectional' in l && l.bidirectional);
+  if (bi >= 0) {
+    throw rangeError('unidirectional recurrent layers (sampling cannot read the future)', `model.config.layers[${bi}].bidirectional`, true);
+  }
+}
+
+/**
+ * `model.generate`: samples token sequences in one native call (see {@link GenerateOptions}).
+ *
+ * @throws TypeError / RangeError for invalid options, or a model that is not a language model (the Promise rejects)
+ * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
+ * @example
+ * const ids = await generate(model, { maxLength: 40, n: 5, seed: 7, stopTokens: [3] });
+ */
+export async function generate(model: Model, options?: GenerateOptions): Promise<number[][]> {
+  const site = callSite();
+  const h = handleOf(model);
+  const handle = h.native();
+  checkLanguageModel(model);
+  const { config } = model;
+  const vocab = (config.input as { vocabSize: number }).vocabSize;
+  const outputs = model.outputShape(1, 1).at(-1)!;
+  // checked before destructuring: a number or string would otherwise destructure to {}
+  const { condition, initialState, ...rest } = optionalObject(options, 'options') as GenerateOptions & { condition?: unknown; initialState?: unknown };
+  const g = generateOptions(rest, vocab, outputs, model.tokenizer?.bosId);
+  const states = toInitialStates(initialState, h.states, g.n, config.dtype) ?? null;
+  let cond: FloatArray | null = null;
+  if (config.condition && !states?.[0]) {
+    if (condition === undefined) throw typeError(`a conditioning vector (the model was built with a condition)`, 'options.condition', undefined);
+    cond = sampleConditionRows(condition, g.n, config);
+  } else if (condition !== undefined) {
+    throw rangeError('no condition (the model was built without one, or initialState[0] is given)', 'options.condition', condition);
+  }
+  const res = await h.run(site, () => handle.generate(g, states, cond));
+  return res.map((a) => Array.from(a));
+}
+
+/**
+ * `model.initialState`: a zero state for {@link step}, per recurrent layer h
+ * (and c for LSTM) of shape [dirs, batch, H].
+ *
+ * @throws TypeError when batch is not a number; RangeError when not an integer in [1, 1e5]
+ * @example
+ * let state = initialState(model, 1);
+ */
+export function initialState(model: Model, batch: unknown): StateTensors[] {
+  const B = integer(batch, 'batch', 1, 1e5);
+  const Float = model.config.dtype === 'float64' ? Float64Array : Float32Array;
+  return handleOf(model).states.map((s) => {
+    const shape = [s.dirs, B, s.units];
+    const n = s.dirs * B * s.units;
+    return s.hasCell ? { h: tensor(new Float(n), shape), c: tensor(new Float(n), shape) } : { h: tensor(new Float(n), shape) };
+  });
+}
+
+/**
+ * `model.step`: feeds one token per row from the given state; returns the
+ * next-token probabilities and the new state.
+ *
+ * @throws TypeError / RangeError for an invalid state or token ids (the Promise rejects)
+ * @throws RnnkitError ERR_BUSY, ERR_DISPOSED or ERR_NATIVE (the Promise rejects)
+ * @example
+ * const { probs, state: next } = await step(model, initialState(model, 1), tok.bosId);
+ */
+export async function step(model: Model, state: readonly LayerState[], tokens: number | readonly number[]): Promise<StepResult> {
+  checkLanguageModel(model);
+  const ids = typeof tokens === 'number' ? [tokens] : tokens;
+  if (!Array.isArray(ids)) throw typeError('a token id or an array of token ids (one per row)', 'tokens', tokens);
+  const { output, finalState } = await model.forward(
+    ids.map((t: number) => [t]),
+    { initialState: state as LayerState[] },
+  );
+  const V = output.shape[2]!;
+  const probs = output.data;
+  const last = model.config.layers[model.config.layers.length - 1]!;
+  if (last.type === 'dense' && last.activation === 'linear') softmaxRows(probs, V);
+  return { probs, state: finalState };
+}

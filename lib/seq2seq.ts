@@ -10,22 +10,27 @@
  * `<bos> y1..yT`, target `y1..yT <eos>`.
  *
  * One training step: encoder forward, decoder loss and gradients (including
- * the gradient at its initial state), encoder backward from that gradient,
- * then clipping by one global norm over both models and the optimizer
- * update of each (Adam and SGD act element-wise, so two optimizers over two
- * blocks equal one over both).
+ * the gradient at its initial state), encoder backward from that gradient
+ * (reusing the forward's activations), then one core step over both models
+ * (`stepTogether`, lib/compute.ts): clipping by one global norm over both
+ * blocks and the optimizer update of each (Adam and SGD act element-wise, so
+ * two optimizers over two blocks equal one over both), every update checked
+ * before any is written. Fitting is lib/train.ts's loop.
  */
 import { rangeError, received, RnnkitError, typeError } from './errors.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointArray } from './io.js';
 import type { LayerConfig, LayerInput } from './layers.js';
+import { LIMITS } from './limits.js';
 import { layers as layerFactories } from './layers.js';
-import { Model, rollbackTraining, snapshotTraining } from './model.js';
+import { handleOf, stepTogether } from './compute.js';
+import { normalizeConfig } from './config.js';
+import { Model } from './model.js';
 import type { Dtype, FloatArray } from './native.js';
-import type { OptimizerConfig } from './optimizer.js';
+import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
 import { tokenizerFromJSON, type Tokenizer } from './tokenizers/index.js';
-import { permutation, type BatchLog, type EpochLog, type History } from './train.js';
+import { fitSettings, nonFiniteOption, skipNonFinite, trainLoop, type FitOptions, type History } from './train.js';
 import type { LayerState, StateTensors, Tensor } from './types.js';
-import { boolean, integer, isObject, knownKeys, number, object, oneOf, optionalObject, ordinaryBuffer, withDefault } from './validate.js';
+import { boolean, integer, isObject, knownKeys, number, object, optionalObject, tokenIds, withDefault } from './validate.js';
 
 /**
  * The configuration of {@link seq2seq}.
@@ -68,20 +73,9 @@ export interface Seq2SeqData {
  * @example
  * await m.fit(data, { epochs: 20, batchSize: 64, optimizer: { type: 'adam', lr: 3e-3 }, clipNorm: 5 });
  */
-export interface Seq2SeqFitOptions {
-  epochs?: number;
-  batchSize?: number;
-  optimizer?: OptimizerConfig;
-  clipNorm?: number;
-  clipValue?: number;
-  shuffle?: boolean;
+export interface Seq2SeqFitOptions extends Omit<FitOptions, 'validation'> {
+  /** pairs evaluated after each epoch */
   validation?: Seq2SeqData;
-  signal?: AbortSignal;
-  /** 'skip' skips a step whose loss, gradient or update is not finite (history.skipped counts them); default 'throw' */
-  nonFinite?: 'throw' | 'skip';
-  seed?: number;
-  onBatchEnd?: (log: BatchLog) => void | Promise<void>;
-  onEpochEnd?: (log: EpochLog) => void | Promise<void>;
 }
 
 /**
@@ -136,20 +130,6 @@ const FORMAT = 'rnnkit-seq2seq';
 const VERSION = 1;
 
 const isRecurrent = (l: LayerConfig): boolean => l.type === 'lstm' || l.type === 'gru' || l.type === 'rnn';
-
-function ids(value: unknown, name: string, limit: number, allowEmpty: boolean): Int32Array {
-  if (!Array.isArray(value) && !(value instanceof Int32Array)) throw typeError('an array of token ids', name, value);
-  if (value instanceof Int32Array) ordinaryBuffer(value, name);
-  if (!allowEmpty && value.length === 0) throw rangeError('at least one token id', name, value);
-  const out = new Int32Array(value.length);
-  for (let i = 0; i < value.length; i++) {
-    const v: unknown = value[i];
-    if (typeof v !== 'number') throw typeError('a token id (integer)', `${name}[${i}]`, v);
-    if (!Number.isInteger(v) || v < 0 || v >= limit) throw rangeError(`an integer in [0, ${limit})`, `${name}[${i}]`, v);
-    out[i] = v;
-  }
-  return out;
-}
 
 /** Pads rows of ids into a [B, T] token batch with their lengths. */
 function pad(rows: readonly Int32Array[]): { data: Int32Array; shape: number[]; lengths: Int32Array } {
@@ -238,8 +218,8 @@ export class Seq2Seq {
   constructor(config: Seq2SeqConfig, models?: { encoder: Model; decoder: Model }) {
     const c = object(config, 'config');
     knownKeys(c, ['sourceVocab', 'targetVocab', 'bos', 'eos', 'encoder', 'decoder', 'seed', 'dtype'], 'config');
-    const sourceVocab = integer(c.sourceVocab, 'config.sourceVocab', 1, 2 ** 24);
-    const targetVocab = integer(c.targetVocab, 'config.targetVocab', 2, 2 ** 24);
+    const sourceVocab = integer(c.sourceVocab, 'config.sourceVocab', 1, LIMITS.inputSize);
+    const targetVocab = integer(c.targetVocab, 'config.targetVocab', 2, LIMITS.inputSize);
     const bos = integer(c.bos, 'config.bos', 0, targetVocab - 1);
     const eos = integer(c.eos, 'config.eos', 0, targetVocab - 1);
     if (bos === eos) throw rangeError('an id different from config.bos', 'config.eos', eos);
@@ -267,22 +247,31 @@ export class Seq2Seq {
     const units = encTop.h.shape[2]!;
     const encCell = encTop.c !== undefined;
 
-    // Probe the decoder's first recurrent layer before building it for real.
+    // The decoder's first recurrent layer, from its normalized config (no native model needed).
     const decLayersIn = c.decoder as LayerInput[];
-    const probe = new Model({ input: { vocabSize: targetVocab }, layers: [...decLayersIn, layerFactories.dense({ units: targetVocab })], dtype });
-    const first = probe.config.layers.find(isRecurrent);
+    const decInput = { input: { vocabSize: targetVocab }, layers: [...decLayersIn, layerFactories.dense({ units: targetVocab })], dtype };
+    let decLayers: readonly LayerConfig[];
+    try {
+      decLayers = models?.decoder.config.layers ?? normalizeConfig(decInput).layers;
+    } catch (err) {
+      if (!models) encoder.dispose();
+      throw err;
+    }
+    const first = decLayers.find(isRecurrent);
     const decCell = first?.type === 'lstm';
     const decUnits = first && 'units' in first ? first.units : 0;
-    const decBidirectional = probe.config.layers.some((l) => isRecurrent(l) && 'bidirectional' in l && l.bidirectional);
-    probe.dispose();
-    if (!first) throw rangeError('at least one recurrent decoder layer', 'config.decoder', received('no recurrent layer'));
-    if (decBidirectional) throw rangeError('unidirectional decoder layers (decoding runs left to right)', 'config.decoder', received('a bidirectional layer'));
+    const decBidirectional = decLayers.some((l) => isRecurrent(l) && 'bidirectional' in l && l.bidirectional);
+    const refuse = (what: string, got: string): never => {
+      if (!models) encoder.dispose();
+      throw rangeError(what, 'config.decoder', received(got));
+    };
+    if (!first) refuse('at least one recurrent decoder layer', 'no recurrent layer');
+    if (decBidirectional) refuse('unidirectional decoder layers (decoding runs left to right)', 'a bidirectional layer');
     const kind = dirs * units === decUnits ? 'identity' : 'projection';
     const decoder =
       models?.decoder ??
       new Model({
-        input: { vocabSize: targetVocab },
-        layers: [...decLayersIn, layerFactories.dense({ units: targetVocab })],
+        ...decInput,
         loss: 'crossEntropy',
         seed: (seed + 1) >>> 0,
         dtype,
@@ -367,8 +356,8 @@ export class Seq2Seq {
     if (d.sources.length === 0) throw rangeError('at least one pair', `${name}.sources`, received('0 sources'));
     // Array.from visits holes of sparse arrays (map would skip them)
     return {
-      sources: Array.from(d.sources, (s, i) => ids(s, `${name}.sources[${i}]`, this.config.sourceVocab, false)),
-      targets: Array.from(d.targets, (t, i) => ids(t, `${name}.targets[${i}]`, this.config.targetVocab, true)),
+      sources: Array.from(d.sources, (s, i) => tokenIds(s, `${name}.sources[${i}]`, this.config.sourceVocab, { nonEmpty: true })),
+      targets: Array.from(d.targets, (t, i) => tokenIds(t, `${name}.targets[${i}]`, this.config.targetVocab)),
     };
   }
 
@@ -394,22 +383,25 @@ export class Seq2Seq {
     return { loss: g.loss, encoder: g.enc, decoder: g.dec };
   }
 
-  /** Loss and gradients of both models on one batch (weights unchanged). */
-  async #gradients(sources: readonly Int32Array[], targets: readonly Int32Array[], training: boolean) {
+  /**
+   * Loss and gradients of both models on one batch (weights unchanged): encoder
+   * forward, decoder loss and gradients, encoder backward from the decoder's
+   * start gradient (reusing the encoder's forward activations). With `keep`
+   * the gradients stay in the models for {@link stepTogether} (enc and dec are {}).
+   */
+  async #gradients(sources: readonly Int32Array[], targets: readonly Int32Array[], training: boolean, keep = false) {
     const { src, tin, tout } = this.#batch(sources, targets);
     const B = sources.length;
-    const enc = await this.encoder.forward({ data: src.data, shape: src.shape }, { lengths: src.lengths, training });
-    const start = this.#decoderStart(enc.finalState, B);
-    const dec = await this.decoder.gradients({ data: tin!.data, shape: tin!.shape }, { data: tout!.data, shape: tout!.shape }, {
+    const [encoder, decoder] = keep ? [handleOf(this.encoder), handleOf(this.decoder)] : [this.encoder, this.decoder];
+    const srcBatch = { data: src.data, shape: src.shape };
+    const enc = await encoder.forward(srcBatch, { lengths: src.lengths, training });
+    const dec = await decoder.gradients({ data: tin!.data, shape: tin!.shape }, { data: tout!.data, shape: tout!.shape }, {
       lengths: tin!.lengths,
       training,
-      ...start,
+      ...this.#decoderStart(enc.finalState, B),
     });
-    const encG = await this.encoder.backwardFrom(
-      { data: src.data, shape: src.shape },
-      { lengths: src.lengths, training, finalStateGrads: this.#encoderFinalGrads(dec, B) },
-    );
-    return { loss: dec.loss, tokens: tout!.lengths.reduce((a, b) => a + b, 0), enc: encG.grads, dec: dec.grads };
+    const encG = await encoder.backwardFrom(srcBatch, { lengths: src.lengths, training, finalStateGrads: this.#encoderFinalGrads(dec, B) });
+    return { loss: dec.loss, enc: encG.grads, dec: dec.grads };
   }
 
   /**
@@ -432,48 +424,19 @@ export class Seq2Seq {
     const data = this.#checkData({ sources, targets }, 'data');
     const o = optionalObject(options, 'options');
     knownKeys(o, ['optimizer', 'clipNorm', 'clipValue', 'nonFinite'], 'options');
-    const skip = withDefault(o.nonFinite, 'throw' as const, (v) => oneOf(v, 'options.nonFinite', ['throw', 'skip'] as const)) === 'skip';
-    const clipNorm = o.clipNorm === undefined ? 0 : number(o.clipNorm, 'options.clipNorm', { min: 0, minExclusive: true });
-    const clipValue = o.clipValue === undefined ? 0 : number(o.clipValue, 'options.clipValue', { min: 0, minExclusive: true });
-    const g = await this.#gradients(data.sources, data.targets, true);
-    const all = [...Object.values(g.enc), ...Object.values(g.dec)];
-    if (clipValue > 0) for (const t of all) for (let i = 0; i < t.data.length; i++) t.data[i] = Math.min(clipValue, Math.max(-clipValue, t.data[i]!));
-    let sq = 0;
-    for (const t of all) for (const v of t.data) sq += v * v;
-    const gradNorm = Math.sqrt(sq);
-    if (!Number.isFinite(g.loss) || !Number.isFinite(gradNorm)) {
-      if (skip) return { loss: NaN, gradNorm: NaN, skipped: true };
-      throw new RnnkitError('ERR_NONFINITE', `rnnkit: non-finite loss or gradient (loss ${g.loss}, gradient norm ${gradNorm}); the weights were left unchanged`);
-    }
-    if (clipNorm > 0 && gradNorm > clipNorm) {
-      const s = clipNorm / (gradNorm + 1e-6);
-      for (const t of all) for (let i = 0; i < t.data.length; i++) t.data[i]! *= s;
-    }
-    const optimizer = o.optimizer as OptimizerConfig | undefined;
-    // Each model checks its own update before writing; the encoder's is undone
-    // when the decoder's is refused, so a refused step leaves both unchanged.
-    const before = snapshotTraining(this.encoder);
-    const refused = (err: unknown) => err instanceof RnnkitError && err.code === 'ERR_NONFINITE';
-    try {
-      await this.encoder.applyGradients(g.enc, optimizer === undefined ? {} : { optimizer });
-    } catch (err) {
-      if (skip && refused(err)) return { loss: NaN, gradNorm: NaN, skipped: true }; // nothing was written
-      throw err;
-    }
-    try {
-      await this.decoder.applyGradients(g.dec, optimizer === undefined ? {} : { optimizer });
-    } catch (err) {
-      if (refused(err)) rollbackTraining(this.encoder, before);
-      if (skip && refused(err)) return { loss: NaN, gradNorm: NaN, skipped: true };
-      throw err;
-    }
-    return { loss: g.loss, gradNorm };
+    const skip = withDefault(o.nonFinite, 'throw' as const, nonFiniteOption) === 'skip';
+    const optimizer = toNativeOptimizer(o.optimizer, o.clipValue, o.clipNorm);
+    const g = await this.#gradients(data.sources, data.targets, true, true);
+    // Both models hold their gradients now; the core clips them by one global norm and
+    // checks every update before it writes any (a refused step changes neither model).
+    const r = await skipNonFinite(skip, () => stepTogether([this.encoder, this.decoder], optimizer, g.loss));
+    return 'skipped' in r ? r : { loss: g.loss, gradNorm: r.gradNorm };
   }
 
   /**
    * Trains on (source, target) pairs for some epochs, teacher-forced, in
    * seeded shuffled batches; validates after each epoch. The epoch counter
-   * continues across calls (and checkpoints).
+   * continues across calls (and checkpoints). The loop is `model.fit`'s.
    *
    * @throws TypeError / RangeError for invalid data or options (the Promise rejects)
    * @throws RnnkitError ERR_NONFINITE (unless `nonFinite: 'skip'`), ERR_BUSY, ERR_DISPOSED
@@ -482,72 +445,30 @@ export class Seq2Seq {
    */
   async fit(data: Seq2SeqData, options?: Seq2SeqFitOptions): Promise<History> {
     const d = this.#checkData(data, 'data');
-    const o = optionalObject(options, 'options');
-    knownKeys(o, ['epochs', 'batchSize', 'optimizer', 'clipNorm', 'clipValue', 'shuffle', 'validation', 'signal', 'nonFinite', 'seed', 'onBatchEnd', 'onEpochEnd'], 'options');
-    const epochs = withDefault(o.epochs, 1, (v) => integer(v, 'options.epochs', 0, 1e9));
-    const batchSize = withDefault(o.batchSize, 32, (v) => integer(v, 'options.batchSize', 1, 1e6));
-    const shuffle = withDefault(o.shuffle, true, (v) => boolean(v, 'options.shuffle'));
-    const seed = withDefault(o.seed, this.config.seed, (v) => integer(v, 'options.seed', 0, 0xffffffff));
-    const signal = o.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', 'options.signal', signal);
-    for (const k of ['onBatchEnd', 'onEpochEnd'] as const) {
-      if (o[k] !== undefined && typeof o[k] !== 'function') throw typeError('a function', `options.${k}`, o[k]);
-    }
-    const validation = o.validation === undefined ? undefined : this.#checkData(o.validation, 'options.validation');
-    const nonFinite = withDefault(o.nonFinite, 'throw' as const, (v) => oneOf(v, 'options.nonFinite', ['throw', 'skip'] as const));
-    const step: Seq2SeqStepOptions = {
-      nonFinite,
-      ...(o.optimizer !== undefined ? { optimizer: o.optimizer as OptimizerConfig } : {}),
-      ...(o.clipNorm !== undefined ? { clipNorm: o.clipNorm as number } : {}),
-      ...(o.clipValue !== undefined ? { clipValue: o.clipValue as number } : {}),
-    };
+    const s = fitSettings(options, this.config.seed);
+    const validation = s.validation === undefined ? undefined : this.#checkData(s.validation, 'options.validation');
     const N = d.sources.length;
-    const batches = Math.ceil(N / batchSize);
-    const history: History = { epochs: [], batches: [], aborted: false, skipped: 0 };
-    for (let e = 0; e < epochs && !history.aborted; e++) {
-      const epoch = this.epoch;
-      const order = shuffle ? permutation(N, seed, epoch) : Array.from({ length: N }, (_, i) => i);
-      const t0 = performance.now();
-      let lossSum = 0;
-      let tokens = 0;
-      for (let i = 0; i < batches; i++) {
-        if ((signal as AbortSignal | undefined)?.aborted) {
-          history.aborted = true;
-          break;
-        }
-        const rows = order.slice(i * batchSize, (i + 1) * batchSize);
-        const src = rows.map((r) => d.sources[r]!);
-        const tgt = rows.map((r) => d.targets[r]!);
-        const r = await this.trainStep(src, tgt, step);
-        if (r.skipped) {
-          history.skipped++;
-          continue;
-        }
-        const n = tgt.reduce((a, t) => a + t.length + 1, 0);
-        lossSum += r.loss * n;
-        tokens += n;
-        history.batches.push({ epoch, batch: i, loss: r.loss, tokens: n });
-        if (o.onBatchEnd) {
-          const seconds = (performance.now() - t0) / 1e3;
-          await (o.onBatchEnd as (l: BatchLog) => unknown)({ epoch, batch: i, batches, loss: r.loss, tokens: n, tokensPerSec: tokens / seconds });
-        }
-      }
-      if (history.aborted && tokens === 0) break;
-      const seconds = (performance.now() - t0) / 1e3;
-      const loss = tokens > 0 ? lossSum / tokens : NaN; // NaN, not 0, when every step of the epoch was skipped
-      const log: EpochLog = { epoch, loss, perplexity: Math.exp(loss), bitsPerToken: loss / Math.LN2, tokensPerSec: tokens / seconds, seconds };
-      if (validation) {
-        const v = await this.evaluate(validation, { batchSize });
-        log.valLoss = v.loss;
-        log.valPerplexity = v.perplexity;
-        log.valBitsPerToken = v.bitsPerToken;
-        log.valAccuracy = v.accuracy;
-      }
-      if (!history.aborted) this.epoch = epoch + 1;
-      history.epochs.push(log);
-      if (o.onEpochEnd) await (o.onEpochEnd as (l: EpochLog) => unknown)(log);
-    }
-    return history;
+    return trainLoop(
+      this,
+      {
+        batches: Math.ceil(N / s.batchSize),
+        rows: N,
+        stateful: false,
+        step: async (i, order) => {
+          const rows = Array.from({ length: Math.min(s.batchSize, N - i * s.batchSize) }, (_, k) => order?.[i * s.batchSize + k] ?? i * s.batchSize + k);
+          const tgt = rows.map((r) => d.targets[r]!);
+          const r = await this.trainStep(
+            rows.map((r) => d.sources[r]!),
+            tgt,
+            s.step,
+          );
+          return r.skipped ? { skipped: true, loss: NaN, tokens: 0 } : { loss: r.loss, tokens: tgt.reduce((a, t) => a + t.length + 1, 0) };
+        },
+        ...(validation ? { validate: () => this.evaluate(validation, { batchSize: s.batchSize }) } : {}),
+        metrics: (loss) => ({ perplexity: Math.exp(loss), bitsPerToken: loss / Math.LN2 }),
+      },
+      s,
+    );
   }
 
   /**
@@ -616,14 +537,14 @@ export class Seq2Seq {
    */
   async translateWithScores(sources: readonly (readonly number[] | Int32Array)[], options?: TranslateOptions): Promise<Translation[]> {
     if (!Array.isArray(sources)) throw typeError('an array of source sequences', 'sources', sources);
-    const src = Array.from(sources, (s, i) => ids(s, `sources[${i}]`, this.config.sourceVocab, false));
+    const src = Array.from(sources, (s, i) => tokenIds(s, `sources[${i}]`, this.config.sourceVocab, { nonEmpty: true }));
     const o = optionalObject(options, 'options');
     knownKeys(o, ['beamWidth', 'maxLength', 'lengthPenalty', 'banTokens', 'batchSize'], 'options');
     const beamWidth = withDefault(o.beamWidth, 1, (v) => integer(v, 'options.beamWidth', 1, 1000));
     const maxLength = withDefault(o.maxLength, 50, (v) => integer(v, 'options.maxLength', 1, 1e5));
     const alpha = withDefault(o.lengthPenalty, 1, (v) => number(v, 'options.lengthPenalty', { min: 0, max: 10 }));
     const batchSize = withDefault(o.batchSize, 64, (v) => integer(v, 'options.batchSize', 1, 1e5));
-    const ban = new Set([this.config.bos, ...ids(o.banTokens ?? [], 'options.banTokens', this.config.targetVocab, true)]);
+    const ban = new Set([this.config.bos, ...tokenIds(o.banTokens ?? [], 'options.banTokens', this.config.targetVocab)]);
     if (ban.has(this.config.eos)) throw rangeError('ids other than config.eos', 'options.banTokens', o.banTokens);
     const out: Translation[] = [];
     for (let i = 0; i < src.length; i += batchSize) {

@@ -4,8 +4,9 @@
  * native trainStep off the event loop, so the loop never blocks it.
  */
 import { planBatches, type Batch, type Dataset } from './data.js';
-import { typeError } from './errors.js';
-import type { Model, TrainStepOptions } from './model.js';
+import { RnnkitError, typeError } from './errors.js';
+import type { TrainStepOptions } from './calls.js';
+import type { Model } from './model.js';
 import type { OptimizerConfig } from './optimizer.js';
 import type { LayerState } from './types.js';
 import { boolean, integer, knownKeys, number, oneOf, optionalObject, withDefault } from './validate.js';
@@ -209,6 +210,168 @@ function callback(value: unknown, name: string): ((log: never) => unknown) | und
 }
 
 /**
+ * The options of every fit loop (Model and Seq2Seq), checked, with defaults.
+ *
+ * @example
+ * const s = fitSettings({ epochs: 3 }, model.config.seed);
+ */
+export interface FitSettings {
+  epochs: number;
+  batchSize: number;
+  shuffle: boolean;
+  seed: number;
+  signal: AbortSignal | undefined;
+  onBatchEnd: FitOptions['onBatchEnd'];
+  onEpochEnd: FitOptions['onEpochEnd'];
+  /** the per-step options, passed on to each trainStep */
+  step: Pick<TrainStepOptions, 'optimizer' | 'clipNorm' | 'clipValue' | 'nonFinite'>;
+  /** options.validation, unchecked: each model kind checks its own data */
+  validation: unknown;
+}
+
+/**
+ * Checks the options of `fit` (see {@link FitOptions}); the shuffling seed defaults to `defaultSeed`.
+ *
+ * @throws TypeError / RangeError naming the option
+ * @example
+ * const s = fitSettings(options, model.config.seed);
+ */
+export function fitSettings(options: unknown, defaultSeed: number): FitSettings {
+  const opts = optionalObject(options, 'options');
+  knownKeys(opts, FIT_KEYS, 'options');
+  const signal = opts.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', 'options.signal', signal);
+  const step: FitSettings['step'] = {};
+  if (opts.optimizer !== undefined) step.optimizer = opts.optimizer as OptimizerConfig;
+  if (opts.clipNorm !== undefined) step.clipNorm = number(opts.clipNorm, 'options.clipNorm', { min: 0, minExclusive: true });
+  if (opts.clipValue !== undefined) step.clipValue = number(opts.clipValue, 'options.clipValue', { min: 0, minExclusive: true });
+  if (opts.nonFinite !== undefined) step.nonFinite = nonFiniteOption(opts.nonFinite);
+  return {
+    epochs: withDefault(opts.epochs, 1, (v) => integer(v, 'options.epochs', 0, 1e9)),
+    batchSize: withDefault(opts.batchSize, 32, (v) => integer(v, 'options.batchSize', 1, 1e6)),
+    shuffle: withDefault(opts.shuffle, true, (v) => boolean(v, 'options.shuffle')),
+    seed: withDefault(opts.seed, defaultSeed, (v) => integer(v, 'options.seed', 0, 0xffffffff)),
+    signal,
+    onBatchEnd: callback(opts.onBatchEnd, 'options.onBatchEnd') as FitOptions['onBatchEnd'],
+    onEpochEnd: callback(opts.onEpochEnd, 'options.onEpochEnd') as FitOptions['onEpochEnd'],
+    step,
+    validation: opts.validation,
+  };
+}
+
+/**
+ * Checks `options.nonFinite` ('throw' | 'skip').
+ *
+ * @throws TypeError / RangeError naming options.nonFinite
+ * @example
+ * const skip = nonFiniteOption(opts.nonFinite ?? 'throw') === 'skip';
+ */
+export function nonFiniteOption(value: unknown): 'throw' | 'skip' {
+  return oneOf(value, 'options.nonFinite', ['throw', 'skip'] as const);
+}
+
+/**
+ * Runs one training step; with `skip`, a step the core refused as not finite
+ * (ERR_NONFINITE: nothing was written) resolves as skipped instead of rejecting.
+ *
+ * @throws whatever the step throws, except ERR_NONFINITE when `skip`
+ * @example
+ * return skipNonFinite(nonFinite === 'skip', () => run());
+ */
+export async function skipNonFinite<T>(skip: boolean, run: () => Promise<T>): Promise<T | { loss: number; gradNorm: number; skipped: true }> {
+  try {
+    return await run();
+  } catch (err) {
+    if (skip && err instanceof RnnkitError && err.code === 'ERR_NONFINITE') return { loss: NaN, gradNorm: NaN, skipped: true };
+    throw err;
+  }
+}
+
+/** What one step of the loop reports. */
+export interface StepOutcome {
+  skipped?: boolean;
+  /** per scored token */
+  loss: number;
+  tokens: number;
+  finalState?: LayerState[];
+}
+
+/**
+ * What the one training loop needs of a model kind: its batches, one step,
+ * validation and the loss metrics.
+ *
+ * @example
+ * const plan: TrainingPlan = { batches: 10, rows: 320, stateful: false, step, metrics: () => ({}) };
+ */
+export interface TrainingPlan {
+  readonly batches: number;
+  /** rows shuffled each epoch (unless stateful) */
+  readonly rows: number;
+  /** streams: batches in order, each carrying the previous one's final state */
+  readonly stateful: boolean;
+  /** one optimizer step on batch i of this epoch's order (undefined: in order) */
+  step(i: number, order: number[] | undefined, state: LayerState[] | undefined): Promise<StepOutcome>;
+  validate?: () => Promise<Evaluation>;
+  metrics(loss: number): { perplexity?: number; bitsPerToken?: number };
+}
+
+/**
+ * The training loop of every model kind: epochs of (shuffled) batches, one
+ * step each, callbacks, history, abort and skipped steps, validation after
+ * each epoch. `target.epoch` continues across calls.
+ *
+ * @throws whatever a step, a callback or validation throws
+ * @example
+ * const history = await trainLoop(model, plan, fitSettings(options, model.config.seed));
+ */
+export async function trainLoop(target: { epoch: number }, plan: TrainingPlan, s: FitSettings): Promise<History> {
+  const history: History = { epochs: [], batches: [], aborted: false, skipped: 0 };
+  for (let e = 0; e < s.epochs && !history.aborted; e++) {
+    const epoch = target.epoch;
+    const order = s.shuffle && !plan.stateful ? permutation(plan.rows, s.seed, epoch) : undefined;
+    const t0 = performance.now();
+    let lossSum = 0;
+    let tokens = 0;
+    let state: LayerState[] | undefined;
+    for (let i = 0; i < plan.batches; i++) {
+      if (s.signal?.aborted) {
+        history.aborted = true;
+        break;
+      }
+      const r = await plan.step(i, order, state);
+      if (r.skipped) {
+        history.skipped++;
+        state = undefined; // the state of a skipped window is not carried on
+        continue;
+      }
+      state = r.finalState;
+      lossSum += r.loss * r.tokens;
+      tokens += r.tokens;
+      history.batches.push({ epoch, batch: i, loss: r.loss, tokens: r.tokens });
+      if (s.onBatchEnd) {
+        const seconds = (performance.now() - t0) / 1e3;
+        await s.onBatchEnd({ epoch, batch: i, batches: plan.batches, loss: r.loss, tokens: r.tokens, tokensPerSec: tokens / seconds });
+      }
+    }
+    if (history.aborted && tokens === 0) break;
+    const seconds = (performance.now() - t0) / 1e3;
+    const loss = tokens > 0 ? lossSum / tokens : NaN; // NaN, not 0, when every step of the epoch was skipped
+    const log: EpochLog = { epoch, loss, ...plan.metrics(loss), tokensPerSec: tokens / seconds, seconds };
+    if (plan.validate) {
+      const v = await plan.validate();
+      log.valLoss = v.loss;
+      if (v.perplexity !== undefined) log.valPerplexity = v.perplexity;
+      if (v.bitsPerToken !== undefined) log.valBitsPerToken = v.bitsPerToken;
+      if (v.accuracy !== undefined) log.valAccuracy = v.accuracy;
+    }
+    if (!history.aborted) target.epoch = epoch + 1;
+    history.epochs.push(log);
+    if (s.onEpochEnd) await s.onEpochEnd(log);
+  }
+  return history;
+}
+
+/**
  * Trains the model on a dataset for some epochs: shuffled batches (streams
  * in order, state carried), one optimizer step each, validation after each
  * epoch. The model's epoch counter continues, so two fits of 2 epochs train
@@ -220,76 +383,31 @@ function callback(value: unknown, name: string): ((log: never) => unknown) | und
  * const history = await fit(model, data, { epochs: 5, onEpochEnd: (e) => console.log(e) });
  */
 export async function fit(model: Model, data: Dataset, options?: FitOptions): Promise<History> {
-  const opts = optionalObject(options, 'options');
-  knownKeys(opts, FIT_KEYS, 'options');
-  const epochs = withDefault(opts.epochs, 1, (v) => integer(v, 'options.epochs', 0, 1e9));
-  const batchSize = withDefault(opts.batchSize, 32, (v) => integer(v, 'options.batchSize', 1, 1e6));
-  const shuffle = withDefault(opts.shuffle, true, (v) => boolean(v, 'options.shuffle'));
-  const seed = withDefault(opts.seed, model.config.seed, (v) => integer(v, 'options.seed', 0, 0xffffffff));
-  const signal = opts.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', 'options.signal', signal);
-  const onBatchEnd = callback(opts.onBatchEnd, 'options.onBatchEnd') as FitOptions['onBatchEnd'];
-  const onEpochEnd = callback(opts.onEpochEnd, 'options.onEpochEnd') as FitOptions['onEpochEnd'];
-  const stepOptions: TrainStepOptions = {};
-  if (opts.optimizer !== undefined) stepOptions.optimizer = opts.optimizer as OptimizerConfig;
-  if (opts.clipNorm !== undefined) stepOptions.clipNorm = number(opts.clipNorm, 'options.clipNorm', { min: 0, minExclusive: true });
-  if (opts.clipValue !== undefined) stepOptions.clipValue = number(opts.clipValue, 'options.clipValue', { min: 0, minExclusive: true });
-  if (opts.nonFinite !== undefined) stepOptions.nonFinite = oneOf(opts.nonFinite, 'options.nonFinite', ['throw', 'skip'] as const);
-  const plan = planBatches(data, batchSize);
-  const validation = opts.validation as Dataset | undefined;
-  if (validation !== undefined) planBatches(validation, batchSize); // fail early on a malformed one
-
-  const history: History = { epochs: [], batches: [], aborted: false, skipped: 0 };
-  for (let e = 0; e < epochs && !history.aborted; e++) {
-    const epoch = model.epoch;
-    const order = shuffle && !plan.stateful ? permutation(plan.rows, seed, epoch) : undefined;
-    const t0 = performance.now();
-    let lossSum = 0;
-    let tokens = 0;
-    let state: LayerState[] | undefined;
-    for (let i = 0; i < plan.batches; i++) {
-      if (signal?.aborted) {
-        history.aborted = true;
-        break;
-      }
-      const b = plan.batch(i, order);
-      const r = await model.trainStep(b.inputs, b.targets, {
-        ...stepOptions,
-        lengths: b.lengths,
-        ...(b.condition ? { condition: b.condition } : {}),
-        ...(b.carry && state ? { initialState: state } : {}),
-        ...(plan.stateful ? { returnState: true } : {}),
-      });
-      if (r.skipped) {
-        history.skipped++;
-        state = undefined; // the state of a skipped window is not carried on
-        continue;
-      }
-      state = r.finalState;
-      const loss = perToken(model, r.loss, b);
-      lossSum += loss * b.tokens;
-      tokens += b.tokens;
-      history.batches.push({ epoch, batch: i, loss, tokens: b.tokens });
-      if (onBatchEnd) {
-        const seconds = (performance.now() - t0) / 1e3;
-        await onBatchEnd({ epoch, batch: i, batches: plan.batches, loss, tokens: b.tokens, tokensPerSec: tokens / seconds });
-      }
-    }
-    if (history.aborted && tokens === 0) break;
-    const seconds = (performance.now() - t0) / 1e3;
-    const loss = tokens > 0 ? lossSum / tokens : NaN; // NaN, not 0, when every step of the epoch was skipped
-    const log: EpochLog = { epoch, loss, ...lossMetrics(model, loss), tokensPerSec: tokens / seconds, seconds };
-    if (validation !== undefined) {
-      const v = await evaluate(model, validation, { batchSize });
-      log.valLoss = v.loss;
-      if (v.perplexity !== undefined) log.valPerplexity = v.perplexity;
-      if (v.bitsPerToken !== undefined) log.valBitsPerToken = v.bitsPerToken;
-      if (v.accuracy !== undefined) log.valAccuracy = v.accuracy;
-    }
-    if (!history.aborted) model.epoch = epoch + 1;
-    history.epochs.push(log);
-    if (onEpochEnd) await onEpochEnd(log);
-  }
-  return history;
+  const s = fitSettings(options, model.config.seed);
+  const plan = planBatches(data, s.batchSize);
+  const validation = s.validation as Dataset | undefined;
+  if (validation !== undefined) planBatches(validation, s.batchSize); // fail early on a malformed one
+  return trainLoop(
+    model,
+    {
+      batches: plan.batches,
+      rows: plan.rows,
+      stateful: plan.stateful,
+      async step(i, order, state) {
+        const b = plan.batch(i, order);
+        const r = await model.trainStep(b.inputs, b.targets, {
+          ...s.step,
+          lengths: b.lengths,
+          ...(b.condition ? { condition: b.condition } : {}),
+          ...(b.carry && state ? { initialState: state } : {}),
+          ...(plan.stateful ? { returnState: true } : {}),
+        });
+        if (r.skipped) return { skipped: true, loss: NaN, tokens: 0 };
+        return { loss: perToken(model, r.loss, b), tokens: b.tokens, ...(r.finalState ? { finalState: r.finalState } : {}) };
+      },
+      ...(validation !== undefined ? { validate: () => evaluate(model, validation, { batchSize: s.batchSize }) } : {}),
+      metrics: (loss) => lossMetrics(model, loss),
+    },
+    s,
+  );
 }
-

@@ -190,3 +190,27 @@ function isDetached(buf: ArrayBuffer): boolean {
     return true;
   }
 }
+
+/**
+ * Checks an array (or Int32Array) of token ids, each an integer in [0, limit),
+ * and returns a copy as an Int32Array.
+ *
+ * @throws TypeError when not an array or an id is not a number; RangeError for an id out of range, an empty
+ *   list when `nonEmpty`, more than `maxLength` ids, or a SharedArrayBuffer-backed / detached Int32Array
+ * @example
+ * const prime = tokenIds(options.prime, 'options.prime', vocab, { nonEmpty: true });
+ */
+export function tokenIds(value: unknown, name: string, limit: number, { nonEmpty = false, maxLength = Infinity } = {}): Int32Array {
+  if (!Array.isArray(value) && !(value instanceof Int32Array)) throw typeError('an array of token ids', name, value);
+  if (value instanceof Int32Array) ordinaryBuffer(value, name);
+  if (nonEmpty && value.length === 0) throw rangeError('at least one token id', name, value);
+  if (value.length > maxLength) throw rangeError(`at most ${maxLength} token ids`, name, received(`${value.length} ids`));
+  const out = new Int32Array(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const v: unknown = value[i];
+    if (typeof v !== 'number') throw typeError('a token id (integer)', `${name}[${i}]`, v);
+    if (!Number.isInteger(v) || v < 0 || v >= limit) throw rangeError(`an integer in [0, ${limit})`, `${name}[${i}]`, v);
+    out[i] = v;
+  }
+  return out;
+}

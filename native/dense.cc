@@ -43,7 +43,7 @@ bool DenseLayer<T>::smallWeights(int rows) const {
 }
 
 template <class T>
-Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in, int) {
+Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>&, int) {
   const T* W = params + wOff_;  // (K, D)
   const T* bias = params + bOff_;
   const int rows = in.rows, K = K_;
@@ -103,10 +103,11 @@ Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in,
 }
 
 template <class T>
-void DenseLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, int) {
+void DenseLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn,
+                             const LayerIO<T>& io, int) {
   const int rows = in.rows, K = K_;
   const T* y = out_.data();
-  if (!gradIsPre) {  // dOut -> d(pre-activation), in place
+  if (!io.gradIsPre) {  // dOut -> d(pre-activation), in place
     for (int r = 0; r < rows; ++r) {
       T* g = dOut + (size_t)r * K;
       const T* v = y + (size_t)r * K;
@@ -149,7 +150,7 @@ void DenseLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const 
 }
 
 template <class T>
-Act<T> DropoutLayer<T>::forward(const Ctx& ctx, const T*, const Act<T>& in, int layerIndex) {
+Act<T> DropoutLayer<T>::forward(const Ctx& ctx, const T*, const Act<T>& in, const LayerIO<T>&, int layerIndex) {
   const size_t n = (size_t)in.rows * in.cols;
   T* y = ensure(out_, n);
   applied_ = ctx.training && rate_ > 0;
@@ -169,7 +170,7 @@ Act<T> DropoutLayer<T>::forward(const Ctx& ctx, const T*, const Act<T>& in, int 
 }
 
 template <class T>
-void DropoutLayer<T>::backward(const Ctx&, const T*, T*, const Act<T>& in, T* dOut, T* dIn, int) {
+void DropoutLayer<T>::backward(const Ctx&, const T*, T*, const Act<T>& in, T* dOut, T* dIn, const LayerIO<T>&, int) {
   if (!dIn) return;
   const size_t n = (size_t)in.rows * in.cols;
   if (!applied_) std::memcpy(dIn, dOut, sizeof(T) * n);

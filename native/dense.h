@@ -15,16 +15,13 @@ class DenseLayer : public Layer<T> {
   void init(T* params, uint64_t seed) override;
   bool seqOut(bool seqIn) const override { return seqIn; }
   int outCols(int) const override { return K_; }
-  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, int layerIndex) override;
-  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn,
+  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int layerIndex) override;
+  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, const LayerIO<T>& io,
                 int layerIndex) override;
 
   Activation activation() const { return spec_.activation; }
   // Pre-activation (logits) of the last forward: losses use them for stable log-softmax / log-sigmoid.
   const T* pre() const { return spec_.activation == Activation::Linear ? out_.data() : pre_.data(); }
-  // Set by the model when the incoming gradient is already w.r.t. the pre-activation
-  // (fused softmax + cross-entropy, sigmoid + binary cross-entropy).
-  bool gradIsPre = false;
   size_t workspaceBytes() const override {
     return bytesOf(out_) + bytesOf(pre_) + bytesOf(wt_) + bytesOf(dwt_) + bytesOf(wT_);
   }
@@ -50,8 +47,8 @@ class DropoutLayer : public Layer<T> {
   void init(T*, uint64_t) override {}
   bool seqOut(bool seqIn) const override { return seqIn; }
   int outCols(int inCols) const override { return inCols; }
-  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, int layerIndex) override;
-  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn,
+  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int layerIndex) override;
+  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, const LayerIO<T>& io,
                 int layerIndex) override;
   size_t workspaceBytes() const override { return bytesOf(out_) + bytesOf(mask_); }
 

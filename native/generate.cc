@@ -10,6 +10,7 @@
 
 #include "dense.h"
 #include "errors.h"
+#include "limits.h"
 #include "model.h"
 #include "rng.h"
 
@@ -78,10 +79,12 @@ void Model<T>::generate(const GenerateSpec& g, const std::vector<const T*>& h0, 
   for (const LayerSpec& l : spec_.layers)
     if (l.bidirectional) throwRange("generate cannot sample from a bidirectional layer (it reads the future)");
   const int V = outCols_, n = g.n;
-  if (n < 1 || n > 100000) throwRange("Expected n in [1, 100000] but received " + std::to_string(n));
-  if (g.maxLength < 1 || g.maxLength > 1000000)
-    throwRange("Expected maxLength in [1, 1000000] but received " + std::to_string(g.maxLength));
-  if ((double)n * g.maxLength > 1e8)
+  if (n < 1 || n > limits::kMaxSamples)
+    throwRange("Expected n in [1, " + std::to_string(limits::kMaxSamples) + "] but received " + std::to_string(n));
+  if (g.maxLength < 1 || g.maxLength > limits::kMaxGenerateLength)
+    throwRange("Expected maxLength in [1, " + std::to_string(limits::kMaxGenerateLength) + "] but received " +
+               std::to_string(g.maxLength));
+  if ((double)n * g.maxLength > limits::kMaxSampledTokens)
     throwRange("Expected n x maxLength at most 1e8 tokens per call but received " + std::to_string(n) + " x " +
                std::to_string(g.maxLength));
   if (!(g.temperature >= 0) || !std::isfinite(g.temperature)) throwRange("Expected a finite temperature >= 0");

@@ -34,21 +34,36 @@ struct Act {
   bool seq = true;  // rows are T*B time-major (true) or B (false)
 };
 
+// Per-call state of one layer, passed by the model to forward / backward (never set
+// from outside through public fields): a recurrent layer's initial states and the
+// gradients arriving at its final states, and whether a dense layer's dOut is already
+// the gradient of its pre-activation (a loss fused with softmax / sigmoid writes that).
+template <class T>
+struct LayerIO {
+  const T* h0 = nullptr;       // (dirs, B, H) initial state; nullptr = zeros
+  const T* c0 = nullptr;       // (dirs, B, H), LSTM; nullptr = zeros
+  const T* dhFinal = nullptr;  // (dirs, B, H) gradient at the final state from outside the stack; nullptr = zeros
+  const T* dcFinal = nullptr;  // (dirs, B, H), LSTM; nullptr = zeros
+  bool gradIsPre = false;      // dense: dOut is d(loss)/d(pre-activation)
+};
+
 template <class T>
 class Layer {
  public:
   virtual ~Layer() = default;
-  // Registers the layer's parameters; returns their count and appends to `table`.
+  // Registers the layer's parameters: appends their named views to `table`, starting at
+  // `offset`, and advances `offset` past them.
   virtual void describe(int index, size_t& offset, std::vector<ParamInfo>& table) = 0;
   virtual void init(T* params, uint64_t seed) = 0;
   virtual bool seqOut(bool seqIn) const = 0;
   virtual int outCols(int inCols) const = 0;
-  // Forward: reads `in`, writes the layer's own output buffer (returned as an Act).
-  virtual Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, int layerIndex) = 0;
+  // Forward: reads `in` (and io's initial states), writes the layer's own output buffer
+  // (returned as an Act).
+  virtual Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int layerIndex) = 0;
   // Backward: dOut (same shape as the output) -> accumulates into dParams (+=), and
   // writes dIn (rows x in.cols) when dIn != nullptr. dOut may be modified in place.
   virtual void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn,
-                        int layerIndex) = 0;
+                        const LayerIO<T>& io, int layerIndex) = 0;
   // Bytes held by the layer's buffers (activations, caches, scratch).
   virtual size_t workspaceBytes() const = 0;
 };

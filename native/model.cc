@@ -10,6 +10,7 @@
 #include "blas.h"
 #include "dense.h"
 #include "errors.h"
+#include "limits.h"
 #include "ops.h"
 #include "recurrent.h"
 #include "rng.h"
@@ -20,7 +21,10 @@ static bool isRecurrent(LayerType t) { return t == LayerType::Rnn || t == LayerT
 
 size_t validateSpec(const ModelSpec& spec) {
   auto fail = [](const std::string& what) { throwRange("Invalid model spec: " + what); };
-  if (spec.inputSize < 1 || spec.inputSize > (1 << 24)) fail("inputSize must be in [1, 16777216]");
+  const std::string maxInput = std::to_string(limits::kMaxInputSize);
+  if (spec.inputSize < 1 || spec.inputSize > limits::kMaxInputSize) fail("inputSize must be in [1, " + maxInput + "]");
+  if (spec.layers.size() > (size_t)limits::kMaxLayers)
+    fail("at most " + std::to_string(limits::kMaxLayers) + " layers are allowed");
   if (spec.layers.empty()) fail("layers must not be empty");
   bool seq = true;
   size_t params = 0;
@@ -29,11 +33,12 @@ size_t validateSpec(const ModelSpec& spec) {
     const LayerSpec& l = spec.layers[i];
     const std::string at = "layers[" + std::to_string(i) + "]";
     if (l.type == LayerType::Dropout) {
-      if (!(l.rate >= 0 && l.rate < 1)) fail(at + ".rate must be in [0, 1)");
+      if (!(l.rate >= 0 && l.rate < limits::kUnitOpenMax)) fail(at + ".rate must be in [0, 1)");
       if (i == 0 && spec.tokens) fail(at + ": dropout cannot be the first layer over token inputs");
       continue;
     }
-    if (l.units < 1 || l.units > (1 << 16)) fail(at + ".units must be in [1, 65536]");
+    if (l.units < 1 || l.units > limits::kMaxUnits)
+      fail(at + ".units must be in [1, " + std::to_string(limits::kMaxUnits) + "]");
     if (isRecurrent(l.type)) {
       if (!seq) fail(at + ": a recurrent layer needs a sequence, but an earlier layer has returnSequences false");
       if (l.type == LayerType::Rnn && l.activation != Activation::Tanh && l.activation != Activation::Relu)
@@ -53,8 +58,8 @@ size_t validateSpec(const ModelSpec& spec) {
       cols = l.units;
     }
   }
-  if (spec.conditionFeatures < 0 || spec.conditionFeatures > (1 << 24))
-    fail("conditionFeatures must be in [0, 16777216]");
+  if (spec.conditionFeatures < 0 || spec.conditionFeatures > limits::kMaxInputSize)
+    fail("conditionFeatures must be in [0, " + maxInput + "]");
   if (spec.conditionFeatures > 0) {
     bool any = false;
     for (const LayerSpec& l : spec.layers) any = any || isRecurrent(l.type);
@@ -66,7 +71,8 @@ size_t validateSpec(const ModelSpec& spec) {
       break;
     }
   }
-  if (params > ((size_t)1 << 31)) fail("the model would hold more than 2^31 parameters");
+  if (params > limits::kMaxParams)
+    fail("the model would hold more than " + std::to_string(limits::kMaxParams) + " parameters");
   const LayerSpec& last = spec.layers.back();
   if (spec.loss == LossType::CrossEntropy &&
       !(last.type == LayerType::Dense &&
@@ -105,6 +111,7 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
     if (isRecurrent(l.type)) {
       auto* r = new RecurrentLayer<T>(l, cols);
       recurrent_.push_back(r);
+      recurrentAt_.push_back(i);
       layer = r;
     } else if (l.type == LayerType::Dense) {
       layer = new DenseLayer<T>(l, cols);
@@ -139,6 +146,7 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
     for (size_t i = condW_; i < condB_ + condR_; ++i) params_[i] = (T)((2 * rng.uniform() - 1) * bound);
   }
   acts_.resize(layers_.size() + 1);
+  io_.resize(layers_.size());
   dActs_.resize(layers_.size() + 1);
 }
 
@@ -147,7 +155,8 @@ Model<T>::~Model() = default;
 
 template <class T>
 size_t Model<T>::memoryBytes() const {
-  size_t n = bytesOf(params_) + bytesOf(grads_) + bytesOf(opt_.m) + bytesOf(opt_.v) + bytesOf(condS_) +
+  size_t n = bytesOf(params_) + bytesOf(grads_) + bytesOf(opt_.m) + bytesOf(opt_.v) + bytesOf(stageParams_) +
+             bytesOf(stageOpt_.m) + bytesOf(stageOpt_.v) + bytesOf(last_.condition) + bytesOf(condS_) +
              bytesOf(condH0_) + bytesOf(condC0_) + bytesOf(condDS_) + bytesOf(dCond_) + bytesOf(lengths_) +
              bytesOf(tokens_) + bytesOf(x_);
   for (const auto& d : dActs_) n += bytesOf(d);
@@ -170,7 +179,8 @@ template <class T>
 void Model<T>::checkBatch(const Batch<T>& b) const {
   if (b.B < 1) throwRange("Expected a batch of at least 1 row for inputs but received 0");
   if (b.Tn < 1) throwRange("Expected sequences of at least 1 step for inputs but received 0");
-  if ((size_t)b.B * b.Tn > ((size_t)1 << 28)) throwRange("Expected at most 2^28 positions (B*T) for inputs");
+  if ((size_t)b.B * b.Tn > limits::kMaxPositions)
+    throwRange("Expected at most " + std::to_string(limits::kMaxPositions) + " positions (B*T) for inputs");
   if (!b.lengths) throwRange("Expected lengths");
   for (int i = 0; i < b.B; ++i)
     if (b.lengths[i] < 1 || b.lengths[i] > b.Tn)
@@ -221,8 +231,8 @@ void Model<T>::conditionForward(const Batch<T>& batch) {
         h0[((size_t)d * B + b) * H + j] = S[(size_t)b * R + d * H + j];
         if (c0) c0[((size_t)d * B + b) * H + j] = S[(size_t)b * R + (dirs + d) * H + j];
       }
-  r->h0 = h0;
-  r->c0 = c0;
+  io_[recurrentAt_[0]].h0 = h0;
+  io_[recurrentAt_[0]].c0 = c0;
 }
 
 template <class T>
@@ -247,8 +257,67 @@ void Model<T>::conditionBackward(const Batch<T>& batch) {
 }
 
 template <class T>
+void Model<T>::bindStates(const Batch<T>& batch) {
+  for (LayerIO<T>& io : io_) io = LayerIO<T>();
+  for (size_t k = 0; k < recurrent_.size(); ++k) {
+    io_[recurrentAt_[k]].h0 = k < batch.h0.size() ? batch.h0[k] : nullptr;
+    io_[recurrentAt_[k]].c0 = k < batch.c0.size() ? batch.c0[k] : nullptr;
+  }
+  if (batch.condition) conditionForward(batch);
+}
+
+template <class T>
+void Model<T>::rememberForward(const Batch<T>& batch, bool training) {
+  last_.training = training;
+  last_.version = version_;
+  last_.step = step_;
+  last_.h0.resize(recurrent_.size());
+  last_.c0.resize(recurrent_.size());
+  for (size_t k = 0; k < recurrent_.size(); ++k) {
+    const size_t n = (size_t)recurrent_[k]->dirs() * batch.B * recurrent_[k]->units();
+    const T* h = k < batch.h0.size() ? batch.h0[k] : nullptr;
+    const T* c = k < batch.c0.size() ? batch.c0[k] : nullptr;
+    last_.h0[k].assign(h, h ? h + n : h);
+    last_.c0[k].assign(c, c ? c + n : c);
+  }
+  const size_t nc = batch.condition ? (size_t)batch.B * spec_.conditionFeatures : 0;
+  last_.condition.assign(batch.condition, batch.condition + nc);
+  last_.valid = true;
+}
+
+// Whether the activations held are those of forward(batch, training): the same rows,
+// lengths, inputs, initial states, condition, weights and dropout step. Compared by
+// value (bitwise): the binding copies every call's arguments afresh.
+template <class T>
+bool Model<T>::sameForward(const Batch<T>& batch, bool training) const {
+  if (!last_.valid || training != last_.training || version_ != last_.version || step_ != last_.step) return false;
+  const int B = batch.B, Tn = batch.Tn;
+  if (B != ctx_.B || Tn != ctx_.T || !batch.lengths) return false;
+  if (std::memcmp(batch.lengths, lengths_.data(), sizeof(int32_t) * B) != 0) return false;
+  const int D = spec_.inputSize;
+  for (int b = 0; b < B; ++b)
+    for (int t = 0; t < Tn; ++t) {
+      const size_t tm = (size_t)t * B + b, bf = (size_t)b * Tn + t;
+      if (spec_.tokens ? tokens_[tm] != batch.tokens[bf]
+                       : std::memcmp(x_.data() + tm * D, batch.features + bf * D, sizeof(T) * D) != 0)
+        return false;
+    }
+  auto same = [](const T* given, const std::vector<T>& kept) {
+    return given ? !kept.empty() && std::memcmp(given, kept.data(), sizeof(T) * kept.size()) == 0 : kept.empty();
+  };
+  for (size_t k = 0; k < recurrent_.size(); ++k) {
+    if (!same(k < batch.h0.size() ? batch.h0[k] : nullptr, last_.h0[k])) return false;
+    if (!same(k < batch.c0.size() ? batch.c0[k] : nullptr, last_.c0[k])) return false;
+  }
+  return same(batch.condition, last_.condition);
+}
+
+template <class T>
 const Act<T>& Model<T>::runForward(const Batch<T>& batch, bool training) {
   checkBatch(batch);
+  last_.valid = false;  // the activations about to be written are no longer forward()'s
+  gradsReady_ = false;
+  ++forwardPasses_;
   const int B = batch.B, Tn = batch.Tn;
   const size_t TB = (size_t)Tn * B;
   ctx_.T = Tn;
@@ -280,15 +349,9 @@ const Act<T>& Model<T>::runForward(const Batch<T>& batch, bool training) {
         std::memcpy(x + ((size_t)t * B + b) * D, batch.features + ((size_t)b * Tn + t) * D, sizeof(T) * D);
     in.data = x;
   }
-  for (size_t k = 0; k < recurrent_.size(); ++k) {
-    recurrent_[k]->h0 = k < batch.h0.size() ? batch.h0[k] : nullptr;
-    recurrent_[k]->c0 = k < batch.c0.size() ? batch.c0[k] : nullptr;
-    recurrent_[k]->dhFinal = nullptr;
-    recurrent_[k]->dcFinal = nullptr;
-  }
-  if (batch.condition) conditionForward(batch);
+  bindStates(batch);
   for (size_t i = 0; i < layers_.size(); ++i)
-    acts_[i + 1] = layers_[i]->forward(ctx_, params_.data(), acts_[i], (int)i);
+    acts_[i + 1] = layers_[i]->forward(ctx_, params_.data(), acts_[i], io_[i], (int)i);
   return acts_.back();
 }
 
@@ -301,9 +364,8 @@ double Model<T>::runBackward(const Batch<T>& batch, const Targets<T>& targets) {
   bool gradIsPre = false;
   const double loss = computeLoss(spec_.loss, spec_.reduction, lastAct, ctx_, out,
                                   lastDense ? lastDense->pre() : nullptr, targets, dOut, gradIsPre);
-  for (size_t i = 0; i < layers_.size(); ++i)
-    if (auto* d = dynamic_cast<DenseLayer<T>*>(layers_[i].get())) d->gradIsPre = false;
-  if (lastDense) lastDense->gradIsPre = gradIsPre;
+  for (LayerIO<T>& io : io_) io.gradIsPre = false;
+  io_.back().gradIsPre = lastDense && gradIsPre;
   backpropagate(batch);
   return loss;
 }
@@ -315,14 +377,16 @@ void Model<T>::backpropagate(const Batch<T>& batch) {
     const Act<T>& in = acts_[i];
     T* dIn = nullptr;
     if (i > 0) dIn = ensure(dActs_[i], (size_t)in.rows * in.cols);
-    layers_[i]->backward(ctx_, params_.data(), grads_.data(), in, dActs_[i + 1].data(), dIn, (int)i);
+    layers_[i]->backward(ctx_, params_.data(), grads_.data(), in, dActs_[i + 1].data(), dIn, io_[i], (int)i);
   }
   if (batch.condition) conditionBackward(batch);
+  gradsReady_ = true;
 }
 
 template <class T>
 void Model<T>::collectGradients(const Batch<T>& batch, GradientResult<T>& r) const {
-  r.grads = grads_;
+  if (r.wantGrads) r.grads = grads_;
+  else r.grads.clear();
   r.dh0.resize(recurrent_.size());
   r.dc0.resize(recurrent_.size());
   for (size_t k = 0; k < recurrent_.size(); ++k) {
@@ -339,7 +403,12 @@ template <class T>
 void Model<T>::backwardFrom(const Batch<T>& batch, bool training, const T* dOutput,
                             const std::vector<const T*>& dhFinal, const std::vector<const T*>& dcFinal,
                             GradientResult<T>& r) {
-  const Act<T>& out = runForward(batch, training);
+  // An encoder under a decoder runs forward, then (after the decoder) backwardFrom on the
+  // same batch: its activations are still here, so the forward pass runs once per step.
+  checkBatch(batch);
+  const bool reuse = sameForward(batch, training);
+  last_.valid = false;
+  const Act<T>& out = reuse ? acts_.back() : runForward(batch, training);
   const int B = batch.B, Tn = batch.Tn, K = out.cols;
   T* dOut = ensure(dActs_.back(), (size_t)out.rows * K);
   if (!dOutput) {
@@ -354,43 +423,90 @@ void Model<T>::backwardFrom(const Batch<T>& batch, bool training, const T* dOutp
   } else {
     std::memcpy(dOut, dOutput, sizeof(T) * (size_t)B * K);
   }
-  for (size_t i = 0; i < layers_.size(); ++i)
-    if (auto* d = dynamic_cast<DenseLayer<T>*>(layers_[i].get())) d->gradIsPre = false;
+  for (LayerIO<T>& io : io_) io.gradIsPre = false;  // dOutput is the gradient of the output itself
   for (size_t k = 0; k < recurrent_.size(); ++k) {
-    recurrent_[k]->dhFinal = k < dhFinal.size() ? dhFinal[k] : nullptr;
-    recurrent_[k]->dcFinal = k < dcFinal.size() && recurrent_[k]->hasCell() ? dcFinal[k] : nullptr;
+    io_[recurrentAt_[k]].dhFinal = k < dhFinal.size() ? dhFinal[k] : nullptr;
+    io_[recurrentAt_[k]].dcFinal = k < dcFinal.size() && recurrent_[k]->hasCell() ? dcFinal[k] : nullptr;
   }
   backpropagate(batch);
-  for (RecurrentLayer<T>* l : recurrent_) l->dhFinal = l->dcFinal = nullptr;
+  for (LayerIO<T>& io : io_) io.dhFinal = io.dcFinal = nullptr;  // the caller's buffers: not kept
   r.loss = 0;
   collectGradients(batch, r);
 }
 
 template <class T>
-double Model<T>::update(const OptimizerSpec& opt) {
-  const double norm = l2norm(grads_.data(), grads_.size());
+double Model<T>::step(const std::vector<Model<T>*>& models, const OptimizerSpec& opt, double loss) {
+  for (size_t i = 0; i < models.size(); ++i) {
+    if (!models[i]->gradsReady_)
+      throwNative("internal: step() without a gradient (call gradients or backwardFrom first)");
+    for (size_t j = 0; j < i; ++j)
+      if (models[j] == models[i]) throwNative("internal: step() given the same model twice");
+  }
+  for (Model<T>* m : models) m->gradsReady_ = false;  // used now, whatever follows
+  if (!std::isfinite(loss))
+    throwNonFinite("non-finite loss (" + std::to_string(loss) + "); the weights were left unchanged");
+  // The global L2 norm over every block (one model: its own norm, unchanged to the bit).
+  auto globalNorm = [&] {
+    double sq = 0, one = 0;
+    for (Model<T>* m : models) {
+      one = l2norm(m->grads_.data(), m->grads_.size());
+      sq += one * one;
+    }
+    return models.size() == 1 ? one : std::sqrt(sq);
+  };
+  const double norm = globalNorm();
   if (!std::isfinite(norm))
-    throwNative("non-finite gradient (norm " + std::to_string(norm) + "); the weights were left unchanged");
-  clipGradients(grads_.data(), grads_.size(), opt.clipValue, opt.clipNorm, norm);
-  if (!optimizerStep(params_.data(), grads_.data(), params_.size(), opt, opt_))
-    throwNative("non-finite weights after the update (gradient norm " + std::to_string(norm) +
-                "; is the learning rate too large?); the weights were left unchanged");
-  ++version_;
-  ++step_;
+    throwNonFinite("non-finite gradient (norm " + std::to_string(norm) + "); the weights were left unchanged");
+  double clipped = norm;
+  if (opt.clipValue > 0) {
+    for (Model<T>* m : models) clipGradients(m->grads_.data(), m->grads_.size(), opt.clipValue, 0.0);
+    clipped = globalNorm();
+  }
+  if (opt.clipNorm > 0)
+    for (Model<T>* m : models) clipGradients(m->grads_.data(), m->grads_.size(), 0.0, opt.clipNorm, clipped);
+  // Every update is computed and checked before any is written: all but the last into a
+  // staging copy, the last in place (optimizerStep writes nothing when it refuses).
+  auto refuse = [&] {
+    throwNonFinite("non-finite weights after the update (gradient norm " + std::to_string(norm) +
+                   "; is the learning rate too large?); the weights were left unchanged");
+  };
+  const size_t last = models.size() - 1;
+  for (size_t i = 0; i < last; ++i) {
+    Model<T>* m = models[i];
+    m->stageParams_ = m->params_;
+    m->stageOpt_ = m->opt_;
+    if (!optimizerStep(m->stageParams_.data(), m->grads_.data(), m->params_.size(), opt, m->stageOpt_)) refuse();
+  }
+  Model<T>* m = models[last];
+  if (!optimizerStep(m->params_.data(), m->grads_.data(), m->params_.size(), opt, m->opt_)) refuse();
+  for (size_t i = 0; i < last; ++i) {
+    std::swap(models[i]->params_, models[i]->stageParams_);
+    std::swap(models[i]->opt_, models[i]->stageOpt_);
+  }
+  for (Model<T>* x : models) {
+    ++x->version_;
+    ++x->step_;
+  }
   return norm;
 }
 
 template <class T>
 double Model<T>::applyGradients(const T* grads, const OptimizerSpec& opt) {
+  last_.valid = false;
   grads_.assign(grads, grads + params_.size());
-  return update(opt);
+  gradsReady_ = true;
+  return step({this}, opt, 0.0);
 }
 
 template <class T>
 void Model<T>::forward(const Batch<T>& batch, bool training, ForwardResult<T>& r) {
   const Act<T>& out = runForward(batch, training);
+  rememberForward(batch, training);
   const int B = batch.B, Tn = batch.Tn, K = out.cols;
-  if (out.seq) {
+  if (!r.wantOutput) {
+    r.shape = out.seq ? std::vector<int>{B, Tn, K} : std::vector<int>{B, K};
+    r.output.clear();
+  } else if (out.seq) {
     r.shape = {B, Tn, K};
     r.output.resize((size_t)B * Tn * K);
     for (int b = 0; b < B; ++b)
@@ -429,9 +545,7 @@ double Model<T>::trainStep(const Batch<T>& batch, const Targets<T>& targets, con
   runForward(batch, true);
   if (states) collectFinalStates(batch.B, states->finalH, states->finalC);
   const double loss = runBackward(batch, targets);
-  if (!std::isfinite(loss))
-    throwNative("non-finite loss (" + std::to_string(loss) + "); the weights were left unchanged");
-  gradNorm = update(opt);
+  gradNorm = step({this}, opt, loss);
   return loss;
 }
 

@@ -32,13 +32,15 @@ struct Batch {
 
 template <class T>
 struct ForwardResult {
-  std::vector<T> output;  // batch-first (B, T, K) or (B, K)
+  bool wantOutput = true;  // false: output stays empty (a caller that needs only the final states)
+  std::vector<T> output;   // batch-first (B, T, K) or (B, K)
   std::vector<int> shape;
   std::vector<std::vector<T>> finalH, finalC;  // per recurrent layer, (dirs, B, H); finalC empty if no cell
 };
 
 template <class T>
 struct GradientResult {
+  bool wantGrads = true;  // false: grads stays empty (the gradient stays in the model for step())
   double loss = 0;
   std::vector<T> grads;                  // same layout as the parameter block
   std::vector<std::vector<T>> dh0, dc0;  // per recurrent layer, (dirs, B, H)
@@ -104,12 +106,27 @@ class Model {
   // Backpropagation from given upstream gradients instead of a loss (a vector-Jacobian
   // product): dOutput batch-first like forward()'s output (nullptr = zeros) and, per
   // recurrent layer, the gradient at its final state (entries may be nullptr). Used to
-  // chain models, e.g. an encoder under a decoder. result.loss is 0.
+  // chain models, e.g. an encoder under a decoder. result.loss is 0. When the last call
+  // was forward() on the same batch, training flag, weights and step, its activations
+  // are reused instead of running the forward pass again (the result is the same).
+  // The gradient stays in the model for step().
   void backwardFrom(const Batch<T>& batch, bool training, const T* dOutput, const std::vector<const T*>& dhFinal,
                     const std::vector<const T*>& dcFinal, GradientResult<T>& result);
   // One optimizer step with a given gradient (same layout as the parameter block):
   // clipping, update, counters. Returns the gradient norm before clipping.
   double applyGradients(const T* grads, const OptimizerSpec& opt);
+  // One optimizer step over several models as if their parameter blocks were one (an
+  // encoder and its decoder), from the gradient each holds since its last gradients()
+  // or backwardFrom(): the loss and the global norm (over every block) are checked,
+  // each block is clipped by value and by that global norm, and every update is checked
+  // before any is written, so a refused step (ErrorKind::NonFinite) changes no model.
+  // Returns the global gradient norm before clipping.
+  static double step(const std::vector<Model<T>*>& models, const OptimizerSpec& opt, double loss);
+  // True once gradients() or backwardFrom() left a gradient that no step has used.
+  bool holdsGradient() const { return gradsReady_; }
+  // Forward passes run so far (every call that computes activations; a backwardFrom that
+  // reuses forward()'s does not count). Tests read it to prove the reuse.
+  uint64_t forwardPasses() const { return forwardPasses_; }
   // Samples spec.n sequences. h0 / c0: per recurrent layer (dirs, n, H) or nullptr.
   // condition: (n, conditionFeatures) for a model with a condition, else nullptr.
   void generate(const GenerateSpec& spec, const std::vector<const T*>& h0, const std::vector<const T*>& c0,
@@ -128,13 +145,19 @@ class Model {
   void conditionForward(const Batch<T>& batch);
   void conditionBackward(const Batch<T>& batch);
   void collectGradients(const Batch<T>& batch, GradientResult<T>& r) const;
-  double update(const OptimizerSpec& opt);  // clip grads_, step, counters; returns the pre-clip norm
+  // Points the recurrent layers at the batch's initial states (or the condition's).
+  void bindStates(const Batch<T>& batch);
+  // forward() remembers what it ran on; backwardFrom() reuses its activations when it matches.
+  void rememberForward(const Batch<T>& batch, bool training);
+  bool sameForward(const Batch<T>& batch, bool training) const;
   void checkBatch(const Batch<T>& batch) const;
   void collectFinalStates(int B, std::vector<std::vector<T>>& h, std::vector<std::vector<T>>& c) const;
 
   ModelSpec spec_;
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   std::vector<RecurrentLayer<T>*> recurrent_;  // recurrent layers in order (not owned)
+  std::vector<size_t> recurrentAt_;            // the index in layers_ of each of them
+  std::vector<LayerIO<T>> io_;                 // per layer: this call's states and gradient kind
   std::vector<ParamInfo> table_;
   std::vector<T> params_, grads_;
   OptimizerState<T> opt_;
@@ -147,6 +170,18 @@ class Model {
   int condR_ = 0;                           // output width: dirs*H (+ dirs*H for the LSTM cell)
   std::vector<T> condS_, condH0_, condC0_;  // (B, R) tanh outputs; (dirs, B, H) states
   std::vector<T> condDS_, dCond_;           // (B, R) gradient of S; (B, k)
+
+  bool gradsReady_ = false;  // grads_ holds an unused gradient (see step())
+  uint64_t forwardPasses_ = 0;
+  // The last forward() (see rememberForward): valid until any other call.
+  struct LastForward {
+    bool valid = false, training = false;
+    uint64_t version = 0, step = 0;
+    std::vector<std::vector<T>> h0, c0;  // copies; empty = zeros
+    std::vector<T> condition;
+  } last_;
+  std::vector<T> stageParams_;  // step(): a block's update computed before it is written
+  OptimizerState<T> stageOpt_;
 
   WorkerPool pool_;  // the threads its row splits run on (idle between calls, joined on destruction)
   // Per-call workspace, grown to the largest (T, B) seen.

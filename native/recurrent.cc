@@ -85,11 +85,11 @@ void RecurrentLayer<T>::init(T* params, uint64_t seed) {
 }
 
 template <class T>
-Act<T> RecurrentLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in, int) {
+Act<T> RecurrentLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int) {
   const int ld = dirs_ * H_;
   const size_t rows = spec_.returnSequences ? (size_t)ctx.T * ctx.B : (size_t)ctx.B;
   T* out = ensure(out_, rows * ld);
-  for (int d = 0; d < dirs_; ++d) forwardDir(ctx, params, in, d, out + d * H_, ld);
+  for (int d = 0; d < dirs_; ++d) forwardDir(ctx, params, in, io, d, out + d * H_, ld);
   Act<T> a;
   a.data = out;
   a.rows = (int)rows;
@@ -99,7 +99,8 @@ Act<T> RecurrentLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>&
 }
 
 template <class T>
-void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>& in, int d, T* out, int outLd) {
+void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int d,
+                                   T* out, int outLd) {
   const int Tn = ctx.T, B = ctx.B, H = H_, GH = G_ * H_;
   const size_t TB = (size_t)Tn * B, BH = (size_t)B * H;
   Dir& r = dir_[d];
@@ -125,14 +126,14 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
   // 2. Initial state.
   T* hb = ensure(r.h, (TB + B) * H);  // (T+1, B, H)
   const size_t h0at = (d == 0 ? 0 : (size_t)Tn) * BH;
-  if (h0) std::memcpy(hb + h0at, h0 + d * BH, sizeof(T) * BH);
+  if (io.h0) std::memcpy(hb + h0at, io.h0 + d * BH, sizeof(T) * BH);
   else std::fill(hb + h0at, hb + h0at + BH, T(0));
   T* cb = nullptr;
   T* tcb = nullptr;
   if (lstm) {
     tcb = ensure(r.tc, TB * H);
     cb = ensure(r.c, (TB + B) * H);
-    if (c0) std::memcpy(cb + h0at, c0 + d * BH, sizeof(T) * BH);
+    if (io.c0) std::memcpy(cb + h0at, io.c0 + d * BH, sizeof(T) * BH);
     else std::fill(cb + h0at, cb + h0at + BH, T(0));
   }
   T* tmp = ensure(tmp_, (size_t)B * GH);
@@ -270,16 +271,17 @@ void RecurrentLayer<T>::finalState(const Ctx& ctx, T* h, T* c) const {
 }
 
 template <class T>
-void RecurrentLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, int) {
+void RecurrentLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn,
+                                 const LayerIO<T>& io, int) {
   const size_t BH = (size_t)ctx.B * H_;
   ensure(dh0_, dirs_ * BH);
   if (hasCell()) ensure(dc0_, dirs_ * BH);
-  for (int d = 0; d < dirs_; ++d) backwardDir(ctx, params, dParams, in, d, dOut + d * H_, dirs_ * H_, dIn);
+  for (int d = 0; d < dirs_; ++d) backwardDir(ctx, params, dParams, in, io, d, dOut + d * H_, dirs_ * H_, dIn);
 }
 
 template <class T>
-void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, int d, const T* dOut,
-                                    int ld, T* dIn) {
+void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, const LayerIO<T>& io,
+                                    int d, const T* dOut, int ld, T* dIn) {
   const int Tn = ctx.T, B = ctx.B, H = H_, GH = G_ * H_;
   const size_t TB = (size_t)Tn * B, BH = (size_t)B * H;
   Dir& r = dir_[d];
@@ -312,10 +314,10 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
   // Gradient arriving at the final state: the last-step output's gradient, or zero.
   for (int b = 0; b < B; ++b)
     for (int j = 0; j < H; ++j) dh[b * H + j] = spec_.returnSequences ? T(0) : dOut[(size_t)b * ld + j];
-  if (dhFinal)
-    for (size_t k = 0; k < BH; ++k) dh[k] += dhFinal[d * BH + k];
+  if (io.dhFinal)
+    for (size_t k = 0; k < BH; ++k) dh[k] += io.dhFinal[d * BH + k];
   if (lstm) {
-    if (dcFinal) std::memcpy(dc, dcFinal + d * BH, sizeof(T) * BH);
+    if (io.dcFinal) std::memcpy(dc, io.dcFinal + d * BH, sizeof(T) * BH);
     else std::fill(dc, dc + BH, T(0));
   }
 

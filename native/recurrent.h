@@ -32,21 +32,14 @@ class RecurrentLayer : public Layer<T> {
   void init(T* params, uint64_t seed) override;
   bool seqOut(bool) const override { return spec_.returnSequences; }
   int outCols(int) const override { return dirs_ * H_; }
-  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, int layerIndex) override;
-  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn,
+  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int layerIndex) override;
+  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, const LayerIO<T>& io,
                 int layerIndex) override;
 
   int dirs() const { return dirs_; }
   int units() const { return H_; }
   bool hasCell() const { return spec_.type == LayerType::Lstm; }
 
-  // Initial state for the next forward, (dirs, B, H) each; nullptr = zeros.
-  const T* h0 = nullptr;
-  const T* c0 = nullptr;
-  // Gradient arriving at the final state from outside the stack (e.g. an encoder
-  // feeding a decoder), (dirs, B, H) each; nullptr = zeros. Read by the next backward.
-  const T* dhFinal = nullptr;
-  const T* dcFinal = nullptr;
   // After forward: the final state (dirs, B, H) into the given buffers.
   void finalState(const Ctx& ctx, T* h, T* c) const;
   // After backward: gradient of the initial state, (dirs, B, H).
@@ -75,8 +68,9 @@ class RecurrentLayer : public Layer<T> {
     uint64_t tVersion = ~0ull;
   };
 
-  void forwardDir(const Ctx& ctx, const T* params, const Act<T>& in, int d, T* out, int outLd);
-  void backwardDir(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, int d, const T* dOut, int ld, T* dIn);
+  void forwardDir(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int d, T* out, int outLd);
+  void backwardDir(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, const LayerIO<T>& io, int d,
+                   const T* dOut, int ld, T* dIn);
   int prevIdx(int d, int t) const { return d == 0 ? t : t + 1; }
 
  public:

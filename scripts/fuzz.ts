@@ -44,23 +44,15 @@ import {
   type Seq2Seq,
 } from '../lib/index.js';
 import { native, type NativeModel, type NativeModelSpec } from '../lib/native.js';
+import { rng } from '../examples/lib/random.js';
 
 // ---------------------------------------------------------------------------
 // randomness
 
 export type Rng = () => number;
 
-/** mulberry32: a small seeded generator in [0, 1). */
-export function rng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (examples/lib/random.ts), the one seeded generator of tests, scripts and examples. */
+export { rng };
 
 const int = (r: Rng, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
 const pick = <T>(r: Rng, a: readonly T[]): T => a[Math.floor(r() * a.length)]!;

@@ -5,18 +5,7 @@
  */
 import test from 'ava';
 import { layers, Model, sequential, type FloatArray, type LayerConfig, type Tensor } from '../lib/index.js';
-
-/** A small deterministic PRNG (mulberry32) for test data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../examples/lib/random.js';
 
 function tokens(B: number, T: number, V: number, seed = 1): number[][] {
   const r = rng(seed);

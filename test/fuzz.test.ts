@@ -7,10 +7,9 @@
  *
  * Each fuzzer runs in a child process: a crash there would kill this ava
  * worker, so the test asserts the child's exit code, signal and report
- * instead. Known library bugs (scripts/fuzz.ts KNOWN_ISSUES) are counted apart
- * and logged; the test.failing cases at the end pin them down one by one and
- * start "passing unexpectedly" once they are fixed (then move them to tests
- * and delete the KNOWN_ISSUES entry).
+ * instead. Each library bug the fuzzers found has its own named test below
+ * (K1, K2, ...), reproducing the call that once failed; a new finding gets one
+ * too, next to its fix.
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';

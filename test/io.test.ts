@@ -11,6 +11,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { rng } from '../examples/lib/random.js';
 import { RnnkitError } from '../lib/errors.js';
 import {
   decodeCheckpoint,
@@ -24,17 +25,6 @@ import {
 // ---------------------------------------------------------------------------
 // helpers
 
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FILE = '/some dir/weights-π.rnnkit';
 

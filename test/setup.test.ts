@@ -9,7 +9,19 @@
 // run the step as user nobody (setpriv) when the tests run as root.
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -184,7 +196,10 @@ serial('a fresh clone: builds the addon then the TypeScript, prints one line; th
   const first = await step(tree);
   t.is(first.code, 0, first.stderr);
   t.is(first.stderr, '');
-  t.regex(first.stdout, /^rnnkit setup: built the native addon \(build\/Release\/rnnkit\.node missing\); built the TypeScript \(dist\/index\.js missing\), in \d+\.\d\d s\n$/);
+  t.regex(
+    first.stdout,
+    /^rnnkit setup: built the native addon \(build\/Release\/rnnkit\.node missing\); built the TypeScript \(dist\/index\.js missing\), in \d+\.\d\d s\n$/,
+  );
   t.deepEqual(commandLines(first), [
     `dpkg-query -W -f=\${Package} \${db:Status-Status}\n ${ALL.join(' ')}`,
     'npm run --silent build:native',
@@ -194,37 +209,43 @@ serial('a fresh clone: builds the addon then the TypeScript, prints one line; th
 
   const second = await step(tree);
   t.is(second.code, 0, second.stderr);
-  t.regex(second.stdout, /^rnnkit setup: up to date \(build\/Release\/rnnkit\.node and dist\/index\.js newer than their sources\), in \d+\.\d\d s\n$/);
+  t.regex(
+    second.stdout,
+    /^rnnkit setup: up to date \(build\/Release\/rnnkit\.node and dist\/index\.js newer than their sources\), in \d+\.\d\d s\n$/,
+  );
   t.deepEqual(second.calls, [], 'a warm run starts no program (no npm, no dpkg-query)');
   t.deepEqual(readdirSync(tree.tmp), [], 'the log of a successful run is removed');
 });
 
-serial('rebuilds only what is older than its sources: lib/ -> TypeScript; native/, binding/, CMakeLists.txt, package.json -> addon', async (t) => {
-  const tree = makeTree(t, { installed: ALL });
-  t.is((await step(tree)).code, 0);
-  let ahead = 10;
-  for (const [rel, script] of [
-    ['lib/index.ts', 'build:ts'],
-    ['tsconfig.json', 'build:ts'],
-    ['native/model.cc', 'build:native'],
-    ['binding/addon.cc', 'build:native'],
-    ['CMakeLists.txt', 'build:native'],
-    ['package.json', 'build:native'],
-  ] as const) {
-    dated(tree, rel, (ahead += 10));
-    const run = await step(tree);
-    t.is(run.code, 0, run.stderr);
-    t.deepEqual(
-      run.calls.filter((c) => c.cmd === 'npm').map((c) => c.args.at(-1)),
-      [script],
-      `${rel} changed`,
-    );
-    t.true(run.stdout.includes(`(${rel} changed)`), run.stdout);
-    // the artifact now has a future source: bring it level so the next case starts clean
-    const artifact = script === 'build:ts' ? 'dist/index.js' : 'build/Release/rnnkit.node';
-    dated(tree, artifact, ahead + 1);
-  }
-});
+serial(
+  'rebuilds only what is older than its sources: lib/ -> TypeScript; native/, binding/, CMakeLists.txt, package.json -> addon',
+  async (t) => {
+    const tree = makeTree(t, { installed: ALL });
+    t.is((await step(tree)).code, 0);
+    let ahead = 10;
+    for (const [rel, script] of [
+      ['lib/index.ts', 'build:ts'],
+      ['tsconfig.json', 'build:ts'],
+      ['native/model.cc', 'build:native'],
+      ['binding/addon.cc', 'build:native'],
+      ['CMakeLists.txt', 'build:native'],
+      ['package.json', 'build:native'],
+    ] as const) {
+      dated(tree, rel, (ahead += 10));
+      const run = await step(tree);
+      t.is(run.code, 0, run.stderr);
+      t.deepEqual(
+        run.calls.filter((c) => c.cmd === 'npm').map((c) => c.args.at(-1)),
+        [script],
+        `${rel} changed`,
+      );
+      t.true(run.stdout.includes(`(${rel} changed)`), run.stdout);
+      // the artifact now has a future source: bring it level so the next case starts clean
+      const artifact = script === 'build:ts' ? 'dist/index.js' : 'build/Release/rnnkit.node';
+      dated(tree, artifact, ahead + 1);
+    }
+  },
+);
 
 serial('a change that cmake-js does not relink for (a C++ test) builds once, then the stamp keeps it warm', async (t) => {
   const tree = makeTree(t, { installed: ALL, noRelink: true });
@@ -234,7 +255,10 @@ serial('a change that cmake-js does not relink for (a C++ test) builds once, the
   for (const rel of ['build/Release/rnnkit.node', 'build/setup-native.stamp']) dated(tree, rel, -3000);
   dated(tree, 'native/tests/core_tests.cc', -1);
   const rebuilt = await step(tree);
-  t.deepEqual(rebuilt.calls.filter((c) => c.cmd === 'npm').map((c) => c.args.at(-1)), ['build:native']);
+  t.deepEqual(
+    rebuilt.calls.filter((c) => c.cmd === 'npm').map((c) => c.args.at(-1)),
+    ['build:native'],
+  );
   t.is(readFileSync(join(tree.dir, 'build', 'Release', 'rnnkit.node'), 'utf8'), artifactBefore);
   const again = await step(tree);
   t.deepEqual(again.calls, []);
@@ -247,7 +271,10 @@ serial('a deleted source file counts as a change (its folder is newer)', async (
   await new Promise((r) => setTimeout(r, 20));
   rmSync(join(tree.dir, 'native', 'tests', 'core_tests.cc'));
   const run = await step(tree);
-  t.deepEqual(run.calls.filter((c) => c.cmd === 'npm').map((c) => c.args.at(-1)), ['build:native']);
+  t.deepEqual(
+    run.calls.filter((c) => c.cmd === 'npm').map((c) => c.args.at(-1)),
+    ['build:native'],
+  );
   t.true(run.stdout.includes('(native/tests changed)'), run.stdout);
 });
 
@@ -262,7 +289,10 @@ rootOnly('as root with packages missing: apt-get update, then install of the mis
   ]);
   t.true(run.calls.every((c) => c.uid === 0));
   t.deepEqual(stateOf(tree).installed.sort(), [...ALL].sort());
-  t.regex(run.stdout, /^rnnkit setup: installed libopenblas-dev cmake with apt-get \(as root\); built the native addon .*; built the TypeScript .*\n$/);
+  t.regex(
+    run.stdout,
+    /^rnnkit setup: installed libopenblas-dev cmake with apt-get \(as root\); built the native addon .*; built the TypeScript .*\n$/,
+  );
 });
 
 rootOnly('as root when apt-get fails: a clear error with the log tail, exit 1, no build attempted', async (t) => {
@@ -270,7 +300,10 @@ rootOnly('as root when apt-get fails: a clear error with the log tail, exit 1, n
   const run = await step(tree);
   t.is(run.code, 1);
   t.is(run.stdout, '');
-  t.regex(run.stderr, /^rnnkit setup: apt-get update failed \(apt-get update -qq: exit code 100\)\. Last lines of .*setup\.log:\nE: Unable to locate package\n$/);
+  t.regex(
+    run.stderr,
+    /^rnnkit setup: apt-get update failed \(apt-get update -qq: exit code 100\)\. Last lines of .*setup\.log:\nE: Unable to locate package\n$/,
+  );
   t.false(run.calls.some((c) => c.cmd === 'npm'));
 });
 
@@ -278,7 +311,10 @@ nobodyOk('not root, sudo without a password: installs through sudo -n', async (t
   const tree = makeTree(t, { installed: ['libopenblas-dev', 'make'], sudo: 'passwordless' });
   const run = await step(tree, { asNobody: true });
   t.is(run.code, 0, run.stderr);
-  t.true(run.calls.every((c) => c.uid !== 0), 'the step really ran as a non-root user');
+  t.true(
+    run.calls.every((c) => c.uid !== 0),
+    'the step really ran as a non-root user',
+  );
   t.deepEqual(commandLines(run).slice(1, 4), ['sudo -n true', 'sudo -n apt-get update -qq', 'sudo -n apt-get install -y -qq cmake g++']);
   t.regex(run.stdout, /^rnnkit setup: installed cmake g\+\+ with sudo apt-get; built the native addon/);
 });
@@ -314,7 +350,10 @@ serial('no dpkg (not Debian/Ubuntu) and no cmake: names what to install instead 
   const tree = makeTree(t, { installed: [], noDpkg: true, tools: ['c++'] });
   const run = await step(tree);
   t.is(run.code, 1);
-  t.regex(run.stderr, /^rnnkit setup: cmake not found on PATH, and no dpkg-query to install packages with apt-get: install OpenBLAS .*CMake >= 3\.18 and a C\+\+17 compiler/);
+  t.regex(
+    run.stderr,
+    /^rnnkit setup: cmake not found on PATH, and no dpkg-query to install packages with apt-get: install OpenBLAS .*CMake >= 3\.18 and a C\+\+17 compiler/,
+  );
   t.deepEqual(run.calls, []);
 });
 
@@ -329,11 +368,17 @@ serial('a failing build: exit 1 with the tail of its output, no stamp, so the ne
   const tree = makeTree(t, { installed: ALL, buildFails: 'build:native' });
   const run = await step(tree);
   t.is(run.code, 1);
-  t.regex(run.stderr, /^rnnkit setup: building the native addon \(npm run build:native\) failed \(npm run --silent build:native: exit code 1\)\./);
+  t.regex(
+    run.stderr,
+    /^rnnkit setup: building the native addon \(npm run build:native\) failed \(npm run --silent build:native: exit code 1\)\./,
+  );
   t.true(run.stderr.includes('Could NOT find BLAS'));
   const logPath = /Last lines of (\S+):/.exec(run.stderr)?.[1] ?? '';
   t.true(logPath.startsWith(tree.tmp) && readFileSync(logPath, 'utf8').includes('Could NOT find BLAS'), 'the named log is kept');
-  t.false(run.calls.some((c) => c.args.includes('build:ts')), 'stops at the first failure');
+  t.false(
+    run.calls.some((c) => c.args.includes('build:ts')),
+    'stops at the first failure',
+  );
   t.false(existsSync(join(tree.dir, 'build', 'setup-native.stamp')));
   const again = await step(tree);
   t.true(again.calls.some((c) => c.args.includes('build:native')));
@@ -360,14 +405,20 @@ function installedTree(t: { teardown: (fn: () => void) => void }, withPrebuild: 
   return tree;
 }
 
-const withBuild = existsSync(join(ROOT, 'dist', 'native.js')) && existsSync(join(ROOT, 'build', 'Release', 'rnnkit.node')) ? serial : serial.skip;
+const withBuild =
+  existsSync(join(ROOT, 'dist', 'native.js')) && existsSync(join(ROOT, 'build', 'Release', 'rnnkit.node')) ? serial : serial.skip;
 
 withBuild('an installed package with a prebuild: never builds, never checks packages, names the binary it loads', async (t) => {
   const tree = installedTree(t, true);
   const run = await step(tree);
   t.is(run.code, 0, run.stderr);
   t.is(run.stdout.split('\n').length, 2);
-  t.regex(run.stdout, new RegExp(`^rnnkit setup: an installed package \\(no lib/\\), nothing to build: loads prebuilds/${process.platform}-${process.arch}/rnnkit\\.node, in`));
+  t.regex(
+    run.stdout,
+    new RegExp(
+      `^rnnkit setup: an installed package \\(no lib/\\), nothing to build: loads prebuilds/${process.platform}-${process.arch}/rnnkit\\.node, in`,
+    ),
+  );
   t.deepEqual(run.calls, []);
   t.false(existsSync(join(tree.dir, 'build')));
 });
@@ -387,7 +438,10 @@ serial("this clone after `npm test`'s pretest: the real step is a no-op that sta
   const tree = makeTree(t, { installed: [], buildFails: '*' });
   const run = await step(tree, { script: STEP, cwd: ROOT });
   t.is(run.code, 0, `${run.stderr}\n(is this clone built? \`npm run setup\` or \`npm test\` builds it)`);
-  t.regex(run.stdout, /^rnnkit setup: up to date \(build\/Release\/rnnkit\.node and dist\/index\.js newer than their sources\), in \d+\.\d\d s\n$/);
+  t.regex(
+    run.stdout,
+    /^rnnkit setup: up to date \(build\/Release\/rnnkit\.node and dist\/index\.js newer than their sources\), in \d+\.\d\d s\n$/,
+  );
   t.deepEqual(run.calls, []);
 });
 

@@ -1,5 +1,7 @@
 /**
- * Seeded randomness for the examples: the same seed gives the same split.
+ * Seeded randomness: the same seed gives the same split, data or fuzz case.
+ * The one mulberry32 of the repository: examples, tests (test/helpers),
+ * scripts and benchmarks import it from here.
  */
 
 /**

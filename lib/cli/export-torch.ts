@@ -7,7 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { exportTorch } from '../io/torch-package.js';
 import { runTorchTraining } from '../io/torch-run.js';
-import { load, loadSafetensors } from '../model.js';
+import { load, loadSafetensors } from '../io/model-file.js';
 import type { Model } from '../model.js';
 import { CliError, type CliIO } from './io.js';
 import { readText } from './train.js';
@@ -75,7 +75,8 @@ export async function exportTorchCommand(file: string, o: ExportTorchCommandOpti
   const texts = await readTexts(o.data);
   const model = await loadModelFile(file);
   try {
-    if (!model.tokenizer) throw new CliError(`'${file}' has no tokenizer: export-torch needs a language model trained on text (rnnkit train)`);
+    if (!model.tokenizer)
+      throw new CliError(`'${file}' has no tokenizer: export-torch needs a language model trained on text (rnnkit train)`);
     const m = await exportTorch(model, texts, {
       out: o.out,
       seqLen: o.seqLen,
@@ -120,6 +121,11 @@ export interface TrainTorchCommandOptions {
  * await trainTorchCommand('pkg', ['--out', 'trained'], { nprocPerNode: 2, torchrun: 'torchrun' }, io);
  */
 export async function trainTorchCommand(dir: string, args: string[], o: TrainTorchCommandOptions, io: CliIO): Promise<number> {
-  await runTorchTraining(dir, { nprocPerNode: o.nprocPerNode, torchrun: o.torchrun.split(' ').filter((s) => s !== ''), args, onOutput: (s) => void io.stdout.write(s) });
+  await runTorchTraining(dir, {
+    nprocPerNode: o.nprocPerNode,
+    torchrun: o.torchrun.split(' ').filter((s) => s !== ''),
+    args,
+    onOutput: (s) => void io.stdout.write(s),
+  });
   return 0;
 }

@@ -8,7 +8,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname } from 'node:path';
 import { layers as L, type LayerInput } from '../layers.js';
-import { sequential } from '../model.js';
+import { sequential } from '../sequential.js';
 import { holdOut, textStream } from '../data.js';
 import { generateText } from '../sample.js';
 import { CharTokenizer, WordTokenizer } from '../tokenizers/index.js';

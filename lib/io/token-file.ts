@@ -66,7 +66,8 @@ export function encodeTokenFile(ids: Int32Array, vocab: number, crc: number): Bu
 export function decodeTokenFile(bytes: Uint8Array, file: string, vocab: number, crc: number): Int32Array {
   const bad = (what: string) => new RnnkitError('ERR_TORCH_PACKAGE', `Token file '${file}' ${what}`);
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < HEADER || buf.toString('latin1', 0, 8) !== TOKEN_FILE_MAGIC) throw bad(`is not an rnnkit token file (no ${TOKEN_FILE_MAGIC} header)`);
+  if (buf.length < HEADER || buf.toString('latin1', 0, 8) !== TOKEN_FILE_MAGIC)
+    throw bad(`is not an rnnkit token file (no ${TOKEN_FILE_MAGIC} header)`);
   const version = buf.readUInt32LE(8);
   if (version !== TOKEN_FILE_VERSION) throw bad(`has version ${version}; this rnnkit reads version ${TOKEN_FILE_VERSION}`);
   const v = buf.readUInt32LE(12);
@@ -76,7 +77,8 @@ export function decodeTokenFile(bytes: Uint8Array, file: string, vocab: number, 
   if (c !== crc) throw bad(`was encoded with another tokenizer (CRC-32 ${hex(c)}, tokenizer.json has ${hex(crc)})`);
   const count = buf.readBigUInt64LE(24);
   const expected = BigInt(HEADER) + 4n * count;
-  if (BigInt(buf.length) !== expected) throw bad(`should hold ${count} tokens (${expected} bytes) but has ${buf.length} bytes: truncated or damaged`);
+  if (BigInt(buf.length) !== expected)
+    throw bad(`should hold ${count} tokens (${expected} bytes) but has ${buf.length} bytes: truncated or damaged`);
   const ids = new Int32Array(Number(count));
   for (let i = 0; i < ids.length; i++) {
     const id = buf.readInt32LE(HEADER + 4 * i);

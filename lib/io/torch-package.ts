@@ -54,7 +54,14 @@ export const TORCH_PACKAGE_VERSION = 1;
 /** `result.json`'s `format` (written by train.py). */
 const RESULT_FORMAT = 'rnnkit-torch-result';
 
-const FILES = { manifest: 'manifest.json', weights: 'init.safetensors', tokenizer: 'tokenizer.json', train: 'train.bin', validation: 'val.bin', script: 'train.py' } as const;
+const FILES = {
+  manifest: 'manifest.json',
+  weights: 'init.safetensors',
+  tokenizer: 'tokenizer.json',
+  train: 'train.bin',
+  validation: 'val.bin',
+  script: 'train.py',
+} as const;
 const RESULT_FILES = { weights: 'model.safetensors', result: 'result.json' } as const;
 
 /**
@@ -112,7 +119,16 @@ export interface TorchPackageManifest {
     epochs: number;
     batchSize: number;
     /** rnnkit's optimizer with every default filled in (torch.optim's semantics) */
-    optimizer: { type: 'sgd' | 'adam' | 'adamw'; lr: number; momentum: number; nesterov: boolean; beta1: number; beta2: number; eps: number; weightDecay: number };
+    optimizer: {
+      type: 'sgd' | 'adam' | 'adamw';
+      lr: number;
+      momentum: number;
+      nesterov: boolean;
+      beta1: number;
+      beta2: number;
+      eps: number;
+      weightDecay: number;
+    };
     clipNorm: number;
     clipValue: number;
     seed: number;
@@ -169,8 +185,10 @@ export interface TorchResult {
 export function torchUnsupported(layer: LayerConfig): string | undefined {
   if (layer.type === 'lstm' && layer.peephole !== 'none') return `an LSTM with ${layer.peephole} peepholes (torch.nn.LSTM has none)`;
   if (layer.type === 'gru' && layer.variant !== 'full') return 'the minimal GRU (update gate only; torch.nn.GRU has r, z, n)';
-  if (layer.type === 'gru' && !layer.resetAfter) return 'a GRU with resetAfter false (reset gate before W_hn; torch.nn.GRU applies it after)';
-  if (isRecurrent(layer) && !layer.returnSequences) return 'a recurrent layer with returnSequences false (a language model scores every step)';
+  if (layer.type === 'gru' && !layer.resetAfter)
+    return 'a GRU with resetAfter false (reset gate before W_hn; torch.nn.GRU applies it after)';
+  if (isRecurrent(layer) && !layer.returnSequences)
+    return 'a recurrent layer with returnSequences false (a language model scores every step)';
   return undefined;
 }
 
@@ -200,14 +218,24 @@ function checkModel(model: unknown): { model: Model; tokenizer: Tokenizer } {
   const tokenizer = model.tokenizer;
   const lm = 'vocabSize' in config.input && config.loss === 'crossEntropy' && !config.condition;
   if (!lm) {
-    throw rangeError('a language model (token input, crossEntropy loss, no condition)', 'model.config', received(`input ${JSON.stringify(config.input)}, loss '${config.loss}'${config.condition ? ', a condition' : ''}`));
+    throw rangeError(
+      'a language model (token input, crossEntropy loss, no condition)',
+      'model.config',
+      received(`input ${JSON.stringify(config.input)}, loss '${config.loss}'${config.condition ? ', a condition' : ''}`),
+    );
   }
   if (!tokenizer) throw rangeError('a model with a tokenizer (model.tokenizer) to encode the data', 'model.tokenizer', undefined);
   const vocab = (config.input as { vocabSize: number }).vocabSize;
-  if (tokenizer.size !== vocab) throw rangeError(`a tokenizer of ${vocab} tokens (the model's vocabSize)`, 'model.tokenizer', received(`${tokenizer.size} tokens`));
+  if (tokenizer.size !== vocab)
+    throw rangeError(`a tokenizer of ${vocab} tokens (the model's vocabSize)`, 'model.tokenizer', received(`${tokenizer.size} tokens`));
   config.layers.forEach((layer, i) => {
     const why = torchUnsupported(layer);
-    if (why) throw rangeError('a layer torch.nn has a module for (LSTM without peepholes, full GRU with resetAfter, RNN, dense, dropout)', `model.config.layers[${i}]`, received(why));
+    if (why)
+      throw rangeError(
+        'a layer torch.nn has a module for (LSTM without peepholes, full GRU with resetAfter, RNN, dense, dropout)',
+        `model.config.layers[${i}]`,
+        received(why),
+      );
   });
   return { model, tokenizer };
 }
@@ -255,13 +283,22 @@ function rnnkitVersion(): string {
  * const manifest = await exportTorch(model, text, { out: 'pkg', seqLen: 64 });
  * // then: torchrun --standalone --nproc_per_node=2 pkg/train.py --epochs 3 --out trained
  */
-export async function exportTorch(model: Model, texts: string | readonly string[], options: ExportTorchOptions): Promise<TorchPackageManifest> {
+export async function exportTorch(
+  model: Model,
+  texts: string | readonly string[],
+  options: ExportTorchOptions,
+): Promise<TorchPackageManifest> {
   const checked = checkModel(model);
   const tok = checked.tokenizer;
   const docs = checkTexts(texts);
   const opts = object(options, 'options');
-  knownKeys(opts, ['out', 'seqLen', 'validationShare', 'maxUnknown', 'epochs', 'batchSize', 'optimizer', 'clipNorm', 'clipValue', 'seed'], 'options');
-  if (typeof opts.out !== 'string' || opts.out === '') throw typeError('a non-empty string (a directory to create)', 'options.out', opts.out);
+  knownKeys(
+    opts,
+    ['out', 'seqLen', 'validationShare', 'maxUnknown', 'epochs', 'batchSize', 'optimizer', 'clipNorm', 'clipValue', 'seed'],
+    'options',
+  );
+  if (typeof opts.out !== 'string' || opts.out === '')
+    throw typeError('a non-empty string (a directory to create)', 'options.out', opts.out);
   const out = opts.out;
   const seqLen = withDefault(opts.seqLen, 64, (v) => integer(v, 'options.seqLen', 1, 1e6));
   const share = withDefault(opts.validationShare, 0.1, (v) => number(v, 'options.validationShare', { min: 0, max: 0.9 }));
@@ -273,7 +310,16 @@ export async function exportTorch(model: Model, texts: string | readonly string[
   const clipValue = withDefault(opts.clipValue, 0, (v) => number(v, 'options.clipValue', { min: 0 }));
   // rnnkit's own check and defaults of the optimizer (torch.optim's); clips of 0 mean off there too
   const o = toNativeOptimizer(opts.optimizer ?? { type: 'adam', lr: 2e-3 }, undefined, undefined);
-  const optimizer = { type: o.type, lr: o.lr, momentum: o.momentum, nesterov: o.nesterov, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay };
+  const optimizer = {
+    type: o.type,
+    lr: o.lr,
+    momentum: o.momentum,
+    nesterov: o.nesterov,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    eps: o.eps,
+    weightDecay: o.weightDecay,
+  };
 
   const parts: Int32Array[] = docs.map((d) => tok.encode(d));
   const total = parts.reduce((a, p) => a + p.length, 0) + parts.length - 1;
@@ -297,7 +343,12 @@ export async function exportTorch(model: Model, texts: string | readonly string[
   const split = holdOut(ids, share, seqLen);
   const train = windowRows(split.train, seqLen);
   const windows = (train.inputs as { shape: number[] }).shape[0]!;
-  if (windows < 1) throw rangeError(`at least ${seqLen + 1} tokens to train on (one window of options.seqLen and its target)`, 'texts', received(`${split.train.length} tokens`));
+  if (windows < 1)
+    throw rangeError(
+      `at least ${seqLen + 1} tokens to train on (one window of options.seqLen and its target)`,
+      'texts',
+      received(`${split.train.length} tokens`),
+    );
 
   const tokJson = Buffer.from(JSON.stringify(tok.toJSON()));
   const crc = tokenizerCrc(tokJson);
@@ -343,7 +394,11 @@ async function readPackageFile(dir: string, name: string): Promise<Buffer> {
     return await readFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new RnnkitError('ERR_TORCH_PACKAGE', `Cannot read '${path}': ${code === 'ENOENT' ? 'no such file (an incomplete or damaged directory?)' : (err as Error).message}`, { cause: err });
+    throw new RnnkitError(
+      'ERR_TORCH_PACKAGE',
+      `Cannot read '${path}': ${code === 'ENOENT' ? 'no such file (an incomplete or damaged directory?)' : (err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -353,7 +408,9 @@ async function readJson(dir: string, name: string): Promise<Record<string, unkno
   try {
     value = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw new RnnkitError('ERR_TORCH_PACKAGE', `'${join(dir, name)}' is not valid JSON (${(err as Error).message}): damaged?`, { cause: err });
+    throw new RnnkitError('ERR_TORCH_PACKAGE', `'${join(dir, name)}' is not valid JSON (${(err as Error).message}): damaged?`, {
+      cause: err,
+    });
   }
   if (!isObject(value)) throw new RnnkitError('ERR_TORCH_PACKAGE', `'${join(dir, name)}' is not a JSON object: damaged?`);
   return value;
@@ -391,11 +448,21 @@ function checkManifest(raw: Record<string, unknown>, file: string): TorchPackage
   count('training.batchSize', 1);
   count('training.seed', 0);
   count('training.startEpoch', 0);
-  for (const key of ['clipNorm', 'clipValue', 'optimizer.lr', 'optimizer.momentum', 'optimizer.beta1', 'optimizer.beta2', 'optimizer.eps', 'optimizer.weightDecay']) {
+  for (const key of [
+    'clipNorm',
+    'clipValue',
+    'optimizer.lr',
+    'optimizer.momentum',
+    'optimizer.beta1',
+    'optimizer.beta2',
+    'optimizer.eps',
+    'optimizer.weightDecay',
+  ]) {
     const v = at(`training.${key}`);
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(`training.${key}`, 'a finite number >= 0');
   }
-  if (!['sgd', 'adam', 'adamw'].includes(at('training.optimizer.type') as string)) throw bad('training.optimizer.type', "'sgd', 'adam' or 'adamw'");
+  if (!['sgd', 'adam', 'adamw'].includes(at('training.optimizer.type') as string))
+    throw bad('training.optimizer.type', "'sgd', 'adam' or 'adamw'");
   return raw as unknown as TorchPackageManifest;
 }
 
@@ -416,7 +483,10 @@ export async function readTorchPackage(dir: string): Promise<TorchPackage> {
   await checkDirectory(dir, 'dir');
   const raw = await readJson(dir, FILES.manifest);
   if (raw.format !== TORCH_PACKAGE_FORMAT || raw.version !== TORCH_PACKAGE_VERSION) {
-    throw new RnnkitError('ERR_TORCH_PACKAGE', `'${join(dir, FILES.manifest)}' is not an rnnkit torch package of version ${TORCH_PACKAGE_VERSION}`);
+    throw new RnnkitError(
+      'ERR_TORCH_PACKAGE',
+      `'${join(dir, FILES.manifest)}' is not an rnnkit torch package of version ${TORCH_PACKAGE_VERSION}`,
+    );
   }
   const manifest = checkManifest(raw, join(dir, FILES.manifest));
   const tokBytes = await readPackageFile(dir, manifest.tokenizer);
@@ -424,10 +494,13 @@ export async function readTorchPackage(dir: string): Promise<TorchPackage> {
   try {
     tokenizer = tokenizerFromJSON(JSON.parse(tokBytes.toString('utf8')));
   } catch (err) {
-    throw new RnnkitError('ERR_TORCH_PACKAGE', `'${join(dir, manifest.tokenizer)}' is not a valid tokenizer (${(err as Error).message})`, { cause: err });
+    throw new RnnkitError('ERR_TORCH_PACKAGE', `'${join(dir, manifest.tokenizer)}' is not a valid tokenizer (${(err as Error).message})`, {
+      cause: err,
+    });
   }
   const crc = tokenizerCrc(tokBytes);
-  const rows = async (file: string) => windowRows(decodeTokenFile(await readPackageFile(dir, file), join(dir, file), tokenizer.size, crc), manifest.data.seqLen);
+  const rows = async (file: string) =>
+    windowRows(decodeTokenFile(await readPackageFile(dir, file), join(dir, file), tokenizer.size, crc), manifest.data.seqLen);
   const t = manifest.training;
   return {
     manifest,
@@ -437,9 +510,23 @@ export async function readTorchPackage(dir: string): Promise<TorchPackage> {
     fitOptions: {
       epochs: t.epochs,
       batchSize: t.batchSize,
-      optimizer: t.optimizer.type === 'sgd'
-        ? { type: 'sgd', lr: t.optimizer.lr, momentum: t.optimizer.momentum, nesterov: t.optimizer.nesterov, weightDecay: t.optimizer.weightDecay }
-        : { type: t.optimizer.type, lr: t.optimizer.lr, beta1: t.optimizer.beta1, beta2: t.optimizer.beta2, eps: t.optimizer.eps, weightDecay: t.optimizer.weightDecay },
+      optimizer:
+        t.optimizer.type === 'sgd'
+          ? {
+              type: 'sgd',
+              lr: t.optimizer.lr,
+              momentum: t.optimizer.momentum,
+              nesterov: t.optimizer.nesterov,
+              weightDecay: t.optimizer.weightDecay,
+            }
+          : {
+              type: t.optimizer.type,
+              lr: t.optimizer.lr,
+              beta1: t.optimizer.beta1,
+              beta2: t.optimizer.beta2,
+              eps: t.optimizer.eps,
+              weightDecay: t.optimizer.weightDecay,
+            },
       ...(t.clipNorm > 0 ? { clipNorm: t.clipNorm } : {}),
       ...(t.clipValue > 0 ? { clipValue: t.clipValue } : {}),
       seed: t.seed,
@@ -475,16 +562,25 @@ export async function importTorch(dir: string): Promise<{ model: Model; result: 
     () => false,
   );
   if (!hasWeights && isPackage) {
-    throw new RnnkitError('ERR_TORCH_PACKAGE', `'${dir}' is an export package, not train.py's output: run its train.py (torchrun ... train.py --out DIR) and import DIR`);
+    throw new RnnkitError(
+      'ERR_TORCH_PACKAGE',
+      `'${dir}' is an export package, not train.py's output: run its train.py (torchrun ... train.py --out DIR) and import DIR`,
+    );
   }
   const result = (await readJson(dir, RESULT_FILES.result)) as unknown as TorchResult;
   if (result.format !== RESULT_FORMAT || !Number.isSafeInteger(result.endEpoch) || result.endEpoch < 0 || !Array.isArray(result.history)) {
-    throw new RnnkitError('ERR_TORCH_PACKAGE', `'${join(dir, RESULT_FILES.result)}' is not train.py's result (format ${RESULT_FORMAT}): damaged?`);
+    throw new RnnkitError(
+      'ERR_TORCH_PACKAGE',
+      `'${join(dir, RESULT_FILES.result)}' is not train.py's result (format ${RESULT_FORMAT}): damaged?`,
+    );
   }
   const model = await Model.loadSafetensors(weights);
   if (!model.tokenizer) {
     model.dispose();
-    throw new RnnkitError('ERR_TORCH_PACKAGE', `'${weights}' has no tokenizer in its metadata: not written by an export package's train.py`);
+    throw new RnnkitError(
+      'ERR_TORCH_PACKAGE',
+      `'${weights}' has no tokenizer in its metadata: not written by an export package's train.py`,
+    );
   }
   model.epoch = result.endEpoch;
   return { model, result };

@@ -64,7 +64,10 @@ export async function runTorchTraining(dir: string, options?: RunTorchOptions): 
   const opts = optionalObject(options, 'options');
   knownKeys(opts, ['nprocPerNode', 'torchrun', 'args', 'env', 'onOutput'], 'options');
   const nproc = withDefault(opts.nprocPerNode, 1, (v) => integer(v, 'options.nprocPerNode', 1, 4096));
-  const launcher = typeof opts.torchrun === 'string' ? [opts.torchrun] : withDefault(opts.torchrun, ['torchrun'], (v) => stringArray(v, 'options.torchrun'));
+  const launcher =
+    typeof opts.torchrun === 'string'
+      ? [opts.torchrun]
+      : withDefault(opts.torchrun, ['torchrun'], (v) => stringArray(v, 'options.torchrun'));
   if (launcher.length === 0 || launcher[0] === '') throw typeError('a program name', 'options.torchrun', opts.torchrun);
   const args = withDefault(opts.args, [], (v) => stringArray(v, 'options.args'));
   const onOutput = opts.onOutput;

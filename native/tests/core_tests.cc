@@ -1,6 +1,7 @@
 // Tests of the C++ core without Node: the BLAS seam against the naive reference,
 // and finite-difference gradient checks in double precision for every cell.
 // Prints one line "N passed, N failed" and exits non-zero on failure.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -9,6 +10,7 @@
 
 #include "blas.h"
 #include "cpu.h"
+#include "errors.h"
 #include "model.h"
 #include "parallel.h"
 #include "rng.h"
@@ -334,6 +336,45 @@ static ModelSpec lm(std::vector<LayerSpec> layers) {
   return s;
 }
 
+// Model::step over two models: a non-finite loss, and an update that only the second
+// model refuses, are ErrorKind::NonFinite and leave both parameter blocks as they were.
+static void checkJointStep(ModelSpec spec) {
+  Model<float> a(spec), b(spec);
+  const int B = 2, Tn = 3;
+  std::vector<int32_t> lengths = {3, 2}, tokens = {1, 2, 3, 3, 2, 0}, classes = {2, 3, 1, 1, 3, 0};
+  Batch<float> batch;
+  batch.B = B;
+  batch.Tn = Tn;
+  batch.tokens = tokens.data();
+  batch.lengths = lengths.data();
+  Targets<float> targets;
+  targets.classes = classes.data();
+  // b's dense bias for class 0 (no valid target): huge, so Adam's L2 term overflows its moment
+  b.mutableParams()[b.paramTable().back().offset] = 3.3e38f;
+  const std::vector<float> a0(a.params(), a.params() + a.numParams()), b0(b.params(), b.params() + b.numParams());
+  OptimizerSpec opt;
+  opt.type = OptimizerSpec::Adam;
+  opt.weightDecay = 1;
+  auto kindOf = [&](double loss) {
+    GradientResult<float> ga, gb;
+    a.gradients(batch, targets, true, ga);
+    b.gradients(batch, targets, true, gb);
+    try {
+      Model<float>::step({&a, &b}, opt, loss);
+    } catch (const Error& e) {
+      return e.kind;
+    }
+    return ErrorKind::Range;  // not refused
+  };
+  auto unchanged = [&] {
+    return std::equal(a0.begin(), a0.end(), a.params()) && std::equal(b0.begin(), b0.end(), b.params());
+  };
+  check(kindOf(std::nan("")) == ErrorKind::NonFinite && unchanged(),
+        "joint step: a NaN loss is NonFinite, nothing written");
+  check(kindOf(1.0) == ErrorKind::NonFinite && unchanged(),
+        "joint step: the second model's refused update writes neither model");
+}
+
 int main(int argc, char** argv) {
   std::printf("# kernels at isa %s\n", isaName(isa()));
   if (argc > 1 && std::string(argv[1]) == "--isa") return 0;  // the level alone (test/native-core.test.ts)
@@ -454,6 +495,7 @@ int main(int argc, char** argv) {
             lm({wide(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Diagonal; })}), 21);
   gradcheck("row-split lstm full peephole",
             lm({wide(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Full; })}), 21);
+  checkJointStep(lm({rec(LayerType::Gru)}));
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -35,6 +35,7 @@
  * smooth loss has a second derivative of O(1..100) here, a crossed kink one
  * of O(|slope jump| / eps) ~ 1e3..1e5 at eps = 1e-5.
  */
+import { rng } from '../../examples/lib/random.js';
 import type { ExecutionContext } from 'ava';
 
 /** Row-major tensor as returned by the public API (data is Float64Array for dtype 'float64'). */
@@ -115,17 +116,8 @@ export interface GradcheckResult {
   states: TensorCheck[];
 }
 
-/** mulberry32: a small seeded uint32 PRNG returning floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the one seeded generator of tests, scripts and examples (examples/lib/random.ts). */
+export { rng };
 
 /** Uniform float in [lo, hi). */
 export function uniform(r: () => number, lo: number, hi: number): number {
