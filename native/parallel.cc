@@ -58,7 +58,7 @@ void WorkerPool::work(int k, uint64_t seen) {
     const Clock::time_point until = Clock::now() + kSpin;
     while (posted_.load(std::memory_order_acquire) == seen && Clock::now() < until) relax();
     uint64_t gen;
-    int n;
+    int n, threads;
     void (*call)(void*, int);
     void* arg;
     {
@@ -70,26 +70,28 @@ void WorkerPool::work(int k, uint64_t seen) {
       if (stop_) return;
       seen = gen = gen_;
       n = n_;
+      threads = threads_n_;
       call = call_;
       arg = arg_;
     }
-    drain(gen, n, call, arg);
+    if (k < threads) drain(gen, n, call, arg);  // workers past the job's thread count sit it out
   }
 }
 
-void WorkerPool::run(int n, void (*call)(void*, int), void* arg) {
-  if (n <= 1 || busy_.exchange(true, std::memory_order_acquire)) {  // one chunk, or nested in a running job
+void WorkerPool::run(int n, void (*call)(void*, int), void* arg, int threads) {
+  threads = std::min(threads, n);
+  if (threads <= 1 || busy_.exchange(true, std::memory_order_acquire)) {  // one thread, or nested in a running job
     for (int k = 0; k < n; ++k) call(arg, k);
     return;
   }
   uint64_t gen;
   {
     std::lock_guard<std::mutex> lock(m_);
-    if ((int)threads_.size() < n - 1) {
-      threads_.resize(n - 1);
-      alive_.resize(n - 1, 0);
+    if ((int)threads_.size() < threads - 1) {
+      threads_.resize(threads - 1);
+      alive_.resize(threads - 1, 0);
     }
-    for (int k = 1; k < n; ++k) {
+    for (int k = 1; k < threads; ++k) {
       if (alive_[k - 1]) continue;
       if (threads_[k - 1].joinable()) threads_[k - 1].join();  // it exited after idling
       try {
@@ -101,6 +103,7 @@ void WorkerPool::run(int n, void (*call)(void*, int), void* arg) {
     }
     gen = ++gen_;
     n_ = n;
+    threads_n_ = threads;
     call_ = call;
     arg_ = arg;
     finished_.store(0, std::memory_order_relaxed);

@@ -39,10 +39,10 @@ class WorkerPool {
   ~WorkerPool();
 
   // Calls call(arg, k) exactly once for every k in [0, n), on the calling thread
-  // and the pool's workers (whichever claims k first), and returns when all have
-  // finished. A call made from inside a running job (a nested split) runs all of
-  // its chunks on the calling thread.
-  void run(int n, void (*call)(void*, int), void* arg);
+  // and up to threads - 1 of the pool's workers (whichever claims k first), and
+  // returns when all have finished. A call made from inside a running job (a nested
+  // split) runs all of its chunks on the calling thread.
+  void run(int n, void (*call)(void*, int), void* arg, int threads);
 
   // Chunks the caller ran of those it offered to workers, since the pool was made
   // (tests: a stalled worker's chunk is taken over; benchmarks).
@@ -61,6 +61,7 @@ class WorkerPool {
   uint64_t gen_ = 0;                  // job counter, guarded by m_
   std::atomic<uint64_t> posted_{0};   // gen_, for workers spinning without the lock
   int n_ = 0;                         // the current job, guarded by m_
+  int threads_n_ = 0;                 // the threads it may use (caller included), guarded by m_
   void (*call_)(void*, int) = nullptr;
   void* arg_ = nullptr;
   // (job generation << 32) | next unclaimed chunk: a claim is a compare-and-swap that
@@ -82,11 +83,22 @@ int threadCount();
 void setThreadCount(int n);
 int hardwareThreads();  // read once (glibc reads /sys on each hardware_concurrency call, ~20 us)
 
+// The threads a split may use: threadCount(), never more than the machine's
+// hardware threads (setThreads may ask for up to 64).
+inline int splitThreads() { return std::min(threadCount(), hardwareThreads()); }
+
+// Chunks per thread of a large product (parallelGemm): more chunks than threads,
+// so that a thread the OS runs less (another process wants its core) takes fewer
+// of them and the others more. With 2 busy processes beside it on 2 cores, LSTM-128
+// training kept 38% of its quiet speed instead of 31%. Row splits keep one chunk
+// per thread: each chunk streams W_hh once per step, and 8-row chunks made quiet
+// LSTM-128 training 25% slower (bench:portability, docs/benchmarks.md).
+constexpr int kChunksPerThread = 2;
+
 // How many chunks a batch of B rows is split into: one per thread, at least 8 rows
-// each (the step kernel's row tile), so small batches stay on one thread. Never more
-// than the machine's hardware threads: setThreads may ask for up to 64.
+// each (the step kernel's row tile), so small batches stay on one thread.
 inline int rowChunks(int B) {
-  const int n = std::min(std::min(threadCount(), hardwareThreads()), B / 8);
+  const int n = std::min(splitThreads(), B / 8);
   return n < 1 ? 1 : n;
 }
 
@@ -112,7 +124,7 @@ inline void forRows(WorkerPool* pool, int B, F&& fn) {
     for (int k = 0; k < n; ++k) call(&job, k);
     return;
   }
-  pool->run(n, call, &job);
+  pool->run(n, call, &job, n);
 }
 
 // gemm (blas.h) with C's rows, or its columns when it has few rows, split in

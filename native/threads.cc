@@ -41,11 +41,12 @@ template <class T>
 void parallelGemm(WorkerPool* pool, bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda,
                   const T* B, int ldb, T beta, T* C, int ldc) {
   const double flops = 2.0 * M * N * K;
-  const int threads = std::min(threadCount(), hardwareThreads());
-  // Split the longer side of C, in multiples of 16 (whole GEMM register tiles).
+  const int threads = splitThreads();
+  // Split the longer side of C, in multiples of 16 (whole GEMM register tiles),
+  // kChunksPerThread chunks per thread.
   const bool rows = M >= N;
   const int len = rows ? M : N;
-  int n = pool && threads > 1 && flops >= kSplitFlops ? std::min(threads, len / 16) : 1;
+  int n = pool && threads > 1 && flops >= kSplitFlops ? std::min(kChunksPerThread * threads, len / 16) : 1;
   if (n <= 1) return gemm<T>(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   const int chunk = ((len + n - 1) / n + 15) / 16 * 16;
   n = (len + chunk - 1) / chunk;
@@ -70,7 +71,7 @@ void parallelGemm(WorkerPool* pool, bool transA, bool transB, int M, int N, int 
           gemm<T>(j.transA, j.transB, j.M, len, j.K, j.alpha, j.A, j.lda,
                   j.transB ? j.B + (size_t)i0 * j.ldb : j.B + i0, j.ldb, j.beta, j.C + i0, j.ldc);
       },
-      &job);
+      &job, threads);
 }
 
 template void parallelGemm<float>(WorkerPool*, bool, bool, int, int, int, float, const float*, int, const float*, int,

@@ -4,6 +4,7 @@
 // non-zero on failure.
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -41,7 +42,7 @@ int main() {
     std::chrono::microseconds work{0};
     explicit Job(int n) : runs(n), where(n) {}
   };
-  auto post = [](WorkerPool& pool, Job& job, int n) {
+  auto post = [](WorkerPool& pool, Job& job, int n, int threads = 0) {
     for (auto& r : job.runs) r = 0;
     pool.run(
         n,
@@ -51,7 +52,7 @@ int main() {
           j.where[k] = std::this_thread::get_id();
           if (j.work.count()) spinFor(j.work);
         },
-        &job);
+        &job, threads ? threads : n);
   };
   auto once = [](const Job& job, int n) {
     for (int k = 0; k < (int)job.runs.size(); ++k)
@@ -80,6 +81,19 @@ int main() {
       elsewhere = offCaller(job, 4);
     }
     check(elsewhere && once(job, 4), "worker pool: workers run chunks the caller has not claimed");
+    {
+      // More chunks than threads: 8 chunks on 2 threads, each once, on at most 2 threads.
+      Job many(8);
+      many.work = std::chrono::microseconds(500);
+      bool ok8 = true;
+      for (int i = 0; i < 20 && ok8; ++i) {
+        post(pool, many, 8, 2);
+        std::vector<std::thread::id> ids(many.where.begin(), many.where.end());
+        std::sort(ids.begin(), ids.end());
+        ok8 = once(many, 8) && std::unique(ids.begin(), ids.end()) - ids.begin() <= 2;
+      }
+      check(ok8, "worker pool: 8 chunks on 2 threads, each chunk once, on at most 2 threads");
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(1300));  // the workers exit after 1 s idle
     job.work = std::chrono::microseconds(20000);
     post(pool, job, 3);
@@ -116,9 +130,9 @@ int main() {
         [](void* p, int) {
           Outer& o = *static_cast<Outer*>(p);
           o.pool->run(
-              3, [](void* q, int) { static_cast<Outer*>(q)->inner++; }, &o);
+              3, [](void* q, int) { static_cast<Outer*>(q)->inner++; }, &o, 3);
         },
-        &outer);
+        &outer, 2);
     check(outer.inner == 6, "worker pool: a nested job runs inline (6 inner chunks, no deadlock)");
   }
   {
