@@ -1,6 +1,7 @@
 /**
  * sgemm throughput through the addon, run in its own process by the harness
- * (OPENBLAS_NUM_THREADS in its environment picks the thread count). For each
+ * (OPENBLAS_NUM_THREADS in its environment picks rnnkit's thread count, across which the
+ * products are split as a model's are: parallelGemm, one OpenBLAS thread a chunk). For each
  * n, native().sgemmBench(n, reps) times reps products C = A B^T of n x n x n
  * floats (after one untimed product); it is called `calls` times and the
  * median GFLOP/s is kept. Prints one line "RESULT {json}".
