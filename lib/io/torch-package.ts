@@ -28,7 +28,7 @@ import { rangeError, received, RnnkitError, typeError } from '../errors.js';
 import { safetensorsParts } from '../interop.js';
 import { isRecurrent, type LayerConfig } from '../layers.js';
 import { Model } from '../model.js';
-import { packageRoot } from '../native.js';
+import { packageRoot, type NativeOptimizer } from '../native.js';
 import { toNativeOptimizer, type OptimizerConfig } from '../optimizer.js';
 import { tokenizerFromJSON, type Tokenizer } from '../tokenizers/index.js';
 import type { FitOptions } from '../train.js';
@@ -119,16 +119,7 @@ export interface TorchPackageManifest {
     epochs: number;
     batchSize: number;
     /** rnnkit's optimizer with every default filled in (torch.optim's semantics) */
-    optimizer: {
-      type: 'sgd' | 'adam' | 'adamw';
-      lr: number;
-      momentum: number;
-      nesterov: boolean;
-      beta1: number;
-      beta2: number;
-      eps: number;
-      weightDecay: number;
-    };
+    optimizer: Omit<NativeOptimizer, 'clipValue' | 'clipNorm'>;
     clipNorm: number;
     clipValue: number;
     seed: number;

@@ -51,52 +51,29 @@ static void testGemm(const char* type, int M = 7, int N = 5, int K = 9) {
     }
 }
 
-// The per-step kernel (native/stepgemm.cc) against the reference: odd sizes that
-// leave partial row tiles and partial column vectors, overwrite and accumulate,
-// leading dimensions wider than the matrices.
+// The small-row kernels (native/stepgemm.cc) against the reference: stepGemm
+// (C = A B, B (K, N)) and, with nt, stepGemmNT (C = A W^T, W (N, K): PyTorch's
+// weight layout). Odd sizes that leave partial row tiles, partial column vectors
+// and partial blocks of W rows, K with a tail past the last full vector,
+// overwrite and accumulate, leading dimensions wider than the matrices (the
+// columns past N must stay untouched).
 template <class T>
-static void testStepGemm(const char* type, int M, int N, int K) {
-  Rng rng(9);
+static void testStepGemm(const char* type, int M, int N, int K, bool nt = false) {
+  Rng rng(nt ? 13 : 9);
   for (int acc = 0; acc < 2; ++acc) {
-    const int lda = K + 3, ldb = N + 5, ldc = N + 2;
-    std::vector<T> A((size_t)M * lda), B((size_t)K * ldb), C((size_t)M * ldc), R((size_t)M * ldc);
+    const int lda = K + 3, ldb = nt ? K + 1 : N + 5, ldc = N + 2;
+    std::vector<T> A((size_t)M * lda), B((size_t)(nt ? N : K) * ldb), C((size_t)M * ldc), R((size_t)M * ldc);
     for (auto& v : A) v = (T)(rng.uniform() - 0.5);
     for (auto& v : B) v = (T)(rng.uniform() - 0.5);
     for (size_t i = 0; i < C.size(); ++i) C[i] = R[i] = (T)(rng.uniform() - 0.5);
-    stepGemm<T>(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, acc);
-    gemmReference<T>(false, false, M, N, K, T(1), A.data(), lda, B.data(), ldb, T(acc), R.data(), ldc);
-    double worst = 0;
-    for (int i = 0; i < M; ++i)
-      for (int j = 0; j < ldc; ++j) {  // columns past N must be untouched
-        const size_t at = (size_t)i * ldc + j;
-        worst = std::max(worst, (double)std::fabs(C[at] - R[at]));
-      }
-    check(worst < (sizeof(T) == 4 ? 1e-5 * std::sqrt((double)K) : 1e-12),
-          std::string("stepGemm<") + type + "> " + std::to_string(M) + "x" + std::to_string(N) + "x" +
-              std::to_string(K) + (acc ? " accumulate" : " overwrite"),
-          "max diff " + sci(worst));
-  }
-}
-
-// The dot-product kernel (C = A W^T, PyTorch's weight layout) against the reference:
-// row counts that leave partial row blocks, W row counts that leave partial blocks
-// of 2 and 8, K with a tail past the last full vector, wide leading dimensions.
-template <class T>
-static void testStepGemmNT(const char* type, int M, int N, int K) {
-  Rng rng(13);
-  for (int acc = 0; acc < 2; ++acc) {
-    const int lda = K + 3, ldw = K + 1, ldc = N + 2;
-    std::vector<T> A((size_t)M * lda), W((size_t)N * ldw), C((size_t)M * ldc), R((size_t)M * ldc);
-    for (auto& v : A) v = (T)(rng.uniform() - 0.5);
-    for (auto& v : W) v = (T)(rng.uniform() - 0.5);
-    for (size_t i = 0; i < C.size(); ++i) C[i] = R[i] = (T)(rng.uniform() - 0.5);
-    stepGemmNT<T>(M, N, K, A.data(), lda, W.data(), ldw, C.data(), ldc, acc);
-    gemmReference<T>(false, true, M, N, K, T(1), A.data(), lda, W.data(), ldw, T(acc), R.data(), ldc);
+    if (nt) stepGemmNT<T>(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, acc);
+    else stepGemm<T>(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, acc);
+    gemmReference<T>(false, nt, M, N, K, T(1), A.data(), lda, B.data(), ldb, T(acc), R.data(), ldc);
     double worst = 0;
     for (size_t at = 0; at < C.size(); ++at) worst = std::max(worst, (double)std::fabs(C[at] - R[at]));
     check(worst < (sizeof(T) == 4 ? 1e-5 * std::sqrt((double)K) : 1e-12),
-          std::string("stepGemmNT<") + type + "> " + std::to_string(M) + "x" + std::to_string(N) + "x" +
-              std::to_string(K) + (acc ? " accumulate" : " overwrite"),
+          std::string(nt ? "stepGemmNT<" : "stepGemm<") + type + "> " + std::to_string(M) + "x" + std::to_string(N) +
+              "x" + std::to_string(K) + (acc ? " accumulate" : " overwrite"),
           "max diff " + sci(worst));
   }
 }
@@ -390,10 +367,10 @@ int main(int argc, char** argv) {
   testStepGemm<double>("double", 13, 37, 19);
   testStepGemm<double>("double", 8, 16, 7);
   for (int M : {1, 2, 3, 4, 5, 8, 9, 15})
-    for (int K : {1, 7, 16, 37, 128}) testStepGemmNT<float>("float", M, 19, K);
-  testStepGemmNT<float>("float", 1, 2048, 512);
-  testStepGemmNT<double>("double", 1, 17, 9);
-  testStepGemmNT<double>("double", 11, 6, 21);
+    for (int K : {1, 7, 16, 37, 128}) testStepGemm<float>("float", M, 19, K, true);
+  testStepGemm<float>("float", 1, 2048, 512, true);
+  testStepGemm<double>("double", 1, 17, 9, true);
+  testStepGemm<double>("double", 11, 6, 21, true);
   {
     auto cell = [](LayerType t, std::function<void(LayerSpec&)> f = nullptr) {
       return rec(t, [f](LayerSpec& l) {
