@@ -15,7 +15,7 @@
 #include <cstdint>
 
 // Forced inline: GCC does not inline a plain inline function into a
-// target_clones caller of another ISA (cells_dispatch.cc, loss), and a call in
+// caller compiled for another ISA (native/isa.h: cells_dispatch.cc, loss), and a call in
 // the loop stops vectorisation ("statement clobbers memory").
 #define RNNKIT_MATH inline __attribute__((always_inline))
 #include <cstring>
