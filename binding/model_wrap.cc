@@ -545,7 +545,7 @@ Napi::Value ModelWrap::getTrainingStateT(Napi::Env env, Model<T>& m) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("step", (double)m.step());
   Napi::Object opt = Napi::Object::New(env);
-  opt.Set("type", s.type < 0 ? env.Null() : Napi::String::New(env, kOptimizerNames[s.type]));
+  opt.Set("type", s.type ? Napi::String::New(env, kOptimizerNames[*s.type]) : env.Null());
   opt.Set("steps", (double)s.steps);
   opt.Set("m", toTypedArray<T>(env, s.m.data(), s.m.size()));
   opt.Set("v", toTypedArray<T>(env, s.v.data(), s.v.size()));

@@ -136,9 +136,9 @@ bool dispatchT(const OptimizerSpec& opt, bool first, const StepScalars<double>& 
 
 template <class T>
 bool optimizerStep(T* p, const T* g, size_t n, const OptimizerSpec& opt, OptimizerState<T>& st) {
-  if (st.type != (int)opt.type || st.m.size() != n) {
+  if (st.type != opt.type || st.m.size() != n) {
     st.reset();
-    st.type = (int)opt.type;
+    st.type = opt.type;
     st.m.assign(n, T(0));
     if (opt.type != OptimizerSpec::Sgd) st.v.assign(n, T(0));
   }

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "spec.h"
@@ -10,11 +11,11 @@ namespace rnnkit {
 
 template <class T>
 struct OptimizerState {
-  int type = -1;        // OptimizerSpec::Type of the moments held, -1 = none yet
-  int64_t steps = 0;    // Adam's t
-  std::vector<T> m, v;  // first moment / momentum buffer, second moment
+  std::optional<OptimizerSpec::Type> type;  // the optimizer whose moments are held; none before the first step
+  int64_t steps = 0;                        // Adam's t
+  std::vector<T> m, v;                      // first moment / momentum buffer, second moment
   void reset() {
-    type = -1;
+    type.reset();
     steps = 0;
     m.clear();
     v.clear();
