@@ -495,8 +495,13 @@ def main(argv):
         })
         say('wrote %s (model.safetensors, result.json)' % args.out)
     if distributed:
-        dist.barrier()
-        dist.destroy_process_group()
+        dist.barrier()  # rank 0 has written the result; every rank is done
+        # No destroy_process_group: with torch 1.13's gloo, a rank tearing the group down
+        # after its peer had exited spun in gloo's transport thread for minutes (seen in CI,
+        # once in a few runs). Every rank's work is finished here, so leave at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

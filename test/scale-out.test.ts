@@ -354,6 +354,17 @@ test('CLI: export-torch takes a directory of texts, one document per file', asyn
 
 // ---------------------------------------------------------------- launching torch (no torch needed to fail)
 
+test('runTorchTraining: a run past options.timeoutMs is stopped and rejects with ERR_TORCH; a bad timeoutMs is a RangeError', async (t) => {
+  const started = performance.now();
+  const err = await t.throwsAsync(runTorchTraining('pkg', { torchrun: ['/bin/sh', '-c', 'exec sleep 30'], timeoutMs: 300 }), {
+    instanceOf: RnnkitError,
+  });
+  t.is((err as RnnkitError).code, 'ERR_TORCH');
+  t.regex(err!.message, /did not finish within options\.timeoutMs \(300 ms\) and was stopped/);
+  t.true(performance.now() - started < 20_000, 'stopped, not waited out');
+  await t.throwsAsync(runTorchTraining('pkg', { timeoutMs: -1 }), { instanceOf: RangeError, message: /for options\.timeoutMs/ });
+});
+
 test('runTorchTraining: a missing torchrun is an ERR_TORCH that says what to install', async (t) => {
   const err = await t.throwsAsync(runTorchTraining('pkg', { torchrun: '/nonexistent/torchrun' }), { instanceOf: RnnkitError });
   t.is((err as RnnkitError).code, 'ERR_TORCH');
@@ -559,6 +570,7 @@ withTorchrun(
     const { stdout } = await runTorchTraining(join(dir, 'pkg'), {
       nprocPerNode: 2,
       args: ['--epochs', '2', '--lr', '0.01', '--step-log', steps, '--out', join(dir, 'trained')],
+      timeoutMs: 100_000, // a hung rank fails this test instead of stalling the suite (5-28 s seen)
     });
     t.log(`torchrun, 2 processes: ${((performance.now() - started) / 1e3).toFixed(1)} s`);
     t.regex(stdout, /2 processes \(gloo on cpu\)/);

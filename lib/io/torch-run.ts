@@ -26,6 +26,8 @@ export interface RunTorchOptions {
   env?: NodeJS.ProcessEnv;
   /** receives the run's output (stdout and stderr) as it comes */
   onOutput?: (text: string) => void;
+  /** stop the run (SIGTERM to torchrun, SIGKILL 10 s later) and reject with ERR_TORCH after this many ms; 0 (default) = no limit */
+  timeoutMs?: number;
 }
 
 /**
@@ -53,8 +55,8 @@ function stringArray(value: unknown, name: string): string[] {
  * @param dir - a package written by exportTorch
  * @throws TypeError / RangeError for bad options
  * @throws RnnkitError ERR_TORCH when the launcher is not found, PyTorch is
- *   not installed for it, or the run fails (the message holds the end of its
- *   error output); ERR_TORCH_PACKAGE when train.py reports a damaged or
+ *   not installed for it, the run fails (the message holds the end of its
+ *   error output) or does not finish within `options.timeoutMs`; ERR_TORCH_PACKAGE when train.py reports a damaged or
  *   inconsistent package
  * @example
  * const { stdout } = await runTorchTraining('pkg', { nprocPerNode: 2, args: ['--out', 'trained'] });
@@ -62,7 +64,8 @@ function stringArray(value: unknown, name: string): string[] {
 export async function runTorchTraining(dir: string, options?: RunTorchOptions): Promise<{ stdout: string; stderr: string }> {
   if (typeof dir !== 'string' || dir === '') throw typeError('a non-empty string (a package directory)', 'dir', dir);
   const opts = optionalObject(options, 'options');
-  knownKeys(opts, ['nprocPerNode', 'torchrun', 'args', 'env', 'onOutput'], 'options');
+  knownKeys(opts, ['nprocPerNode', 'torchrun', 'args', 'env', 'onOutput', 'timeoutMs'], 'options');
+  const timeoutMs = withDefault(opts.timeoutMs, 0, (v) => integer(v, 'options.timeoutMs', 0, 2 ** 31 - 1));
   const nproc = withDefault(opts.nprocPerNode, 1, (v) => integer(v, 'options.nprocPerNode', 1, 4096));
   const launcher =
     typeof opts.torchrun === 'string'
@@ -79,8 +82,18 @@ export async function runTorchTraining(dir: string, options?: RunTorchOptions): 
   const shown = [program, ...argv].join(' ');
   let stdout = '';
   let stderr = '';
+  let timedOut = false;
   const { code, error } = await new Promise<{ code: number | null; error?: NodeJS.ErrnoException }>((resolve) => {
     const child = spawn(program, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // torchrun ends its workers when it gets SIGTERM; SIGKILL follows if it does not exit
+    const timer = timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGTERM');
+          setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+        }, timeoutMs)
+      : undefined;
+    child.on('close', () => clearTimeout(timer));
     child.stdout.setEncoding('utf8').on('data', (s: string) => {
       stdout += s;
       (onOutput as RunTorchOptions['onOutput'])?.(s);
@@ -96,6 +109,7 @@ export async function runTorchTraining(dir: string, options?: RunTorchOptions): 
     const what = error.code === 'ENOENT' ? `'${program}' was not found` : `'${program}' could not be started (${error.message})`;
     throw new RnnkitError('ERR_TORCH', `torchrun is missing: ${what}; ${INSTALL}, or pass options.torchrun`, { cause: error });
   }
+  if (timedOut) throw new RnnkitError('ERR_TORCH', `${shown} did not finish within options.timeoutMs (${timeoutMs} ms) and was stopped`);
   if (code === 0) return { stdout, stderr };
   const tail = stderr.slice(-TAIL).trim();
   if (/No module named '?torch'?|PyTorch is not installed/.test(stderr)) {
