@@ -16,8 +16,20 @@ constexpr auto kSpin = std::chrono::microseconds(50);
 // that lost its core to another process must get it back, and a spinning caller
 // would hold the core it needs.
 constexpr auto kWaitSpin = std::chrono::microseconds(50);
+// The stall policy (parallel.h): a wait for started chunks longer than kStall (and
+// than the caller's own share) is a worker that lost its core, not a slow chunk; a
+// descheduled thread waits at least a scheduler slice (0.75 ms or more). Solo
+// stretches start at kSoloMin and double while a stall comes within kQuickStall
+// split jobs of the last stretch, up to kSoloMax.
+constexpr auto kStall = std::chrono::microseconds(250);
+constexpr int64_t kSoloMin = 20'000'000, kSoloMax = 1'000'000'000;  // ns
+constexpr uint64_t kQuickStall = 2000;
 // A worker idle this long exits (restarted on the next job), so idle models hold no threads.
 constexpr auto kIdle = std::chrono::seconds(1);
+
+inline int64_t ns(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
 
 inline void relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -84,6 +96,13 @@ void WorkerPool::run(int n, void (*call)(void*, int), void* arg, int threads) {
     for (int k = 0; k < n; ++k) call(arg, k);
     return;
   }
+  const Clock::time_point start = Clock::now();
+  if (ns(start) < soloUntilNs_) {  // a recent job stalled: run alone (parallel.h)
+    for (int k = 0; k < n; ++k) call(arg, k);
+    soloJobs_.fetch_add(1, std::memory_order_relaxed);
+    busy_.store(false, std::memory_order_release);
+    return;
+  }
   uint64_t gen;
   {
     std::lock_guard<std::mutex> lock(m_);
@@ -114,14 +133,21 @@ void WorkerPool::run(int n, void (*call)(void*, int), void* arg, int threads) {
   const int ran = drain(gen, n, call, arg);
   if (ran > 1) takenOver_.fetch_add((uint64_t)(ran - 1), std::memory_order_relaxed);
   // Every chunk is claimed; wait for those a worker is still running.
-  const Clock::time_point until = Clock::now() + kWaitSpin;
+  const Clock::time_point drained = Clock::now(), until = drained + kWaitSpin;
   while (finished_.load(std::memory_order_acquire) != n && Clock::now() < until) relax();
   if (finished_.load(std::memory_order_acquire) != n) {
     std::unique_lock<std::mutex> lock(m_);
     waiting_ = true;
     doneCv_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == n; });
     waiting_ = false;
+    const Clock::time_point end = Clock::now();
+    if (end - drained > kStall && end - drained > drained - start) {
+      soloNs_ = sinceSolo_ < kQuickStall && soloNs_ > 0 ? std::min(2 * soloNs_, kSoloMax) : kSoloMin;
+      soloUntilNs_ = ns(end) + soloNs_;
+      sinceSolo_ = 0;
+    }
   }
+  ++sinceSolo_;
   // The job is over: no claim can succeed once the next job changes the generation,
   // and none is left in this one.
   busy_.store(false, std::memory_order_release);

@@ -18,6 +18,15 @@
 // holds can run that worker. OpenBLAS's own threads, which waited for each other
 // spinning, are not used: OpenBLAS runs on one thread per call, inside chunks.
 //
+// A worker that has claimed a chunk and then loses its core stalls the whole job
+// until the OS runs it again (milliseconds, against tens of microseconds for a
+// batch-1 sampling step). So the caller watches its own waits: when it waited for a
+// started chunk longer than kStall and longer than it spent on its own chunks, the
+// pool runs jobs on the caller alone for a while (20 ms, doubling up to 1 s while
+// stalls keep coming soon after each probe, back to 20 ms after a clean stretch).
+// It never triggers on a quiet machine; with busy neighbours on 2 cores it raised
+// the H = 512 figures by 0-22% (docs/benchmarks.md, "The stall policy").
+//
 // The pool holds no global state: it belongs to its model, which runs one call at
 // a time. The thread count is process-wide, like OpenBLAS's was (threadCount()).
 #pragma once
@@ -47,6 +56,8 @@ class WorkerPool {
   // Chunks the caller ran of those it offered to workers, since the pool was made
   // (tests: a stalled worker's chunk is taken over; benchmarks).
   uint64_t takenOver() const { return takenOver_.load(std::memory_order_relaxed); }
+  // Jobs run on the caller alone because a recent job stalled (tests, benchmarks).
+  uint64_t soloJobs() const { return soloJobs_.load(std::memory_order_relaxed); }
 
  private:
   void work(int k, uint64_t seen);
@@ -72,6 +83,11 @@ class WorkerPool {
   bool waiting_ = false;          // the caller sleeps on doneCv_, guarded by m_
   std::atomic<bool> busy_{false};
   std::atomic<uint64_t> takenOver_{0};
+  std::atomic<uint64_t> soloJobs_{0};
+  // The stall policy's state, touched only by the caller that holds busy_.
+  int64_t soloUntilNs_ = 0;  // steady-clock time until which jobs run on the caller
+  int64_t soloNs_ = 0;       // the length of the last solo stretch
+  uint64_t sinceSolo_ = 0;   // split jobs run since the last solo stretch
   bool stop_ = false;
 };
 

@@ -27,7 +27,8 @@ static void check(bool ok, const std::string& name) {
 // back-to-back jobs of varying width (a lost wake-up would hang here); workers
 // take chunks when they can; the caller takes over chunks no worker has started
 // (a busy machine: here every thread shares one CPU); workers restart after
-// exiting from idling; a pool destroyed right after a job joins its threads.
+// exiting from idling; a job stalled by a worker makes the next ones run on the
+// caller for a while; a pool destroyed right after a job joins its threads.
 static void spinFor(std::chrono::microseconds d) {
   const auto until = std::chrono::steady_clock::now() + d;
   while (std::chrono::steady_clock::now() < until) {
@@ -117,6 +118,48 @@ int main() {
     check(ok && pool.takenOver() > 0, "worker pool: the caller runs the chunks of workers that were not scheduled (" +
                                           std::to_string(pool.takenOver()) + " of 6000 taken over on one CPU)");
     sched_setaffinity(0, sizeof all, &all);
+  }
+  {
+    // The stall policy: a worker that holds a started chunk far longer than the
+    // caller's own share (here it sleeps, as a descheduled thread would) makes the
+    // next jobs run on the caller alone; after the solo stretch (20 ms) they split again.
+    WorkerPool pool;
+    struct Stall {
+      std::thread::id caller;
+      std::vector<std::thread::id> where = std::vector<std::thread::id>(2);
+    } s{caller};
+    auto job = [](void* p, int k) {
+      Stall& st = *static_cast<Stall*>(p);
+      st.where[k] = std::this_thread::get_id();
+      if (k == 0) spinFor(std::chrono::microseconds(1000));  // the caller's share: a worker claims chunk 1
+      if (st.where[k] != st.caller) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    };
+    // Retried: on a loaded machine the caller itself may lose its core for longer
+    // than the stretch between the stalled job and the next.
+    bool stalled = false, solo = false;
+    for (int attempt = 0; attempt < 10 && !solo; ++attempt) {
+      stalled = false;
+      for (int i = 0; i < 50 && !stalled; ++i) {
+        pool.run(2, job, &s, 2);
+        stalled = s.where[1] != caller || s.where[0] != caller;
+      }
+      const uint64_t before = pool.soloJobs();
+      pool.run(2, job, &s, 2);
+      solo = pool.soloJobs() == before + 1 && s.where[0] == caller && s.where[1] == caller;
+      if (!solo) std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past any solo stretch
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));  // past the first solo stretch
+    bool split = false;
+    for (int i = 0; i < 50 && !split; ++i) {
+      const uint64_t n = pool.soloJobs();
+      pool.run(2, job, &s, 2);
+      split = pool.soloJobs() == n && (s.where[0] != caller || s.where[1] != caller);
+      if (!split) std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    }
+    check(stalled && solo && split,
+          "worker pool: after a worker stalls a job, the next job runs on the caller alone, and jobs split again "
+          "after the solo stretch (stalled " +
+              std::to_string(stalled) + ", solo " + std::to_string(solo) + ", split " + std::to_string(split) + ")");
   }
   {
     // A split inside a running job (nested) runs on the calling thread, not deadlocked on the pool.
