@@ -29,7 +29,9 @@ async function timeSteps(spec: CaseSpec, fn: () => Promise<unknown>): Promise<{ 
   }
   const steps = Math.max(spec.minSteps, Math.min(spec.maxSteps, Math.ceil(spec.targetSeconds / Math.max(last, 1e-6))));
   const times: number[] = [];
-  const busy0 = machineBusySeconds(), self0 = selfCpuSeconds(), wall0 = process.hrtime.bigint();
+  const busy0 = machineBusySeconds(),
+    self0 = selfCpuSeconds(),
+    wall0 = process.hrtime.bigint();
   for (let i = 0; i < steps; i++) {
     const t0 = process.hrtime.bigint();
     await fn();
@@ -61,7 +63,8 @@ async function run(spec: CaseSpec): Promise<CaseResult> {
     let seed = 0;
     timed = await timeSteps(spec, async () => {
       const out = await model.generate({ prime: [1], n: 1, maxLength: spec.sampleLength, temperature: 1, seed: seed++ });
-      if (out[0]!.length !== spec.sampleLength) throw new Error(`generate returned ${out[0]!.length} tokens, expected ${spec.sampleLength}`);
+      if (out[0]!.length !== spec.sampleLength)
+        throw new Error(`generate returned ${out[0]!.length} tokens, expected ${spec.sampleLength}`);
     });
   } else {
     const inputs = { data: tokens(B * T, V, 12345), shape: [B, T] };
@@ -90,7 +93,14 @@ async function run(spec: CaseSpec): Promise<CaseResult> {
     peakBytes,
     baselineBytes,
     otherCores: timed.otherCores,
-    versions: { rnnkit: info.version, node: process.version, blas: info.blas, blasCore: info.blasCore, blasCoreChosenBy: info.blasCoreChosenBy, threads: info.threads },
+    versions: {
+      rnnkit: info.version,
+      node: process.version,
+      blas: info.blas,
+      blasCore: info.blasCore,
+      blasCoreChosenBy: info.blasCoreChosenBy,
+      threads: info.threads,
+    },
   };
 }
 

@@ -104,7 +104,10 @@ export function trainFlops(c: Config, V: number, B: number, T: number): number {
 
 /** GEMM FLOPs of one forward pass (the same products, forward only). */
 export function forwardFlops(c: Config, V: number, B: number, T: number): number {
-  const rows = B * T, G = GATES[c.cell], H = c.units, dirs = c.bidirectional ? 2 : 1;
+  const rows = B * T,
+    G = GATES[c.cell],
+    H = c.units,
+    dirs = c.bidirectional ? 2 : 1;
   let flops = 0;
   for (let l = 0; l < c.layers; l++) {
     const D = l === 0 ? 0 : dirs * H;

@@ -46,7 +46,8 @@ export function snapshotBuild(enabled = true): string {
   if (!enabled) return ROOT;
   const dir = mkdtempSync(join(tmpdir(), 'rnnkit-bench-'));
   for (const p of ['package.json', 'tsconfig.json', 'lib', 'bench']) {
-    if (existsSync(join(ROOT, p))) cpSync(join(ROOT, p), join(dir, p), { recursive: true, filter: (src) => !src.includes(join('bench', 'results')) });
+    if (existsSync(join(ROOT, p)))
+      cpSync(join(ROOT, p), join(dir, p), { recursive: true, filter: (src) => !src.includes(join('bench', 'results')) });
   }
   mkdirSync(join(dir, 'build', 'Release'), { recursive: true });
   cpSync(ADDON, join(dir, 'build', 'Release', 'rnnkit.node'));
@@ -91,7 +92,8 @@ export function load1(): number {
 
 /** Cores the rest of the machine keeps busy, sampled from /proc/stat over `ms` while this process sleeps. */
 export async function busyCores(ms = 2000): Promise<number> {
-  const b0 = machineBusySeconds(), t0 = process.hrtime.bigint();
+  const b0 = machineBusySeconds(),
+    t0 = process.hrtime.bigint();
   await sleep(ms);
   return (machineBusySeconds() - b0) / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
@@ -142,7 +144,11 @@ export interface GuardOptions {
 }
 
 export function guardOptions(args: { 'max-other'?: string; retries?: string; 'max-wait'?: string }): GuardOptions {
-  return { maxOther: Number(args['max-other'] ?? 0.25), retries: Number(args.retries ?? 3), maxWaitSeconds: Number(args['max-wait'] ?? 120) };
+  return {
+    maxOther: Number(args['max-other'] ?? 0.25),
+    retries: Number(args.retries ?? 3),
+    maxWaitSeconds: Number(args['max-wait'] ?? 120),
+  };
 }
 
 /**
@@ -151,7 +157,12 @@ export function guardOptions(args: { 'max-other'?: string; retries?: string; 'ma
  * them, waits for quiet and reruns the whole group, up to `retries` times.
  * The last attempt is kept, marked `disturbed` if it still was.
  */
-export async function runGroup(specs: CaseSpec[], guard: GuardOptions, log: (r: CaseRecord) => void, env?: NodeJS.ProcessEnv): Promise<CaseRecord[]> {
+export async function runGroup(
+  specs: CaseSpec[],
+  guard: GuardOptions,
+  log: (r: CaseRecord) => void,
+  env?: NodeJS.ProcessEnv,
+): Promise<CaseRecord[]> {
   for (let attempt = 0; ; attempt++) {
     const group: CaseRecord[] = [];
     for (const spec of specs) {
@@ -163,7 +174,9 @@ export async function runGroup(specs: CaseSpec[], guard: GuardOptions, log: (r: 
     if (worst <= guard.maxOther || attempt >= guard.retries) {
       return group.map((r) => ({ ...r, attempts: attempt + 1, disturbed: worst > guard.maxOther }));
     }
-    console.log(`  disturbed: other work used ${worst.toFixed(2)} cores; waiting for quiet, then rerunning (attempt ${attempt + 2} of ${guard.retries + 1})`);
+    console.log(
+      `  disturbed: other work used ${worst.toFixed(2)} cores; waiting for quiet, then rerunning (attempt ${attempt + 2} of ${guard.retries + 1})`,
+    );
     await waitForQuiet(guard.maxOther, guard.maxWaitSeconds);
   }
 }
@@ -175,7 +188,8 @@ export function addonHash(file = join(runRoot, 'build', 'Release', 'rnnkit.node'
 function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: runRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
+    let out = '',
+      err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
@@ -204,7 +218,9 @@ export async function runSgemm(sizes: number[], threads?: number, calls = 7): Pr
   const env = { ...process.env };
   if (threads !== undefined) env.OPENBLAS_NUM_THREADS = String(threads);
   else delete env.OPENBLAS_NUM_THREADS;
-  return JSON.parse(await runChild(process.execPath, ['--import=tsx', join('bench', 'sgemm.ts'), JSON.stringify({ sizes, calls })], env)) as SgemmResult;
+  return JSON.parse(
+    await runChild(process.execPath, ['--import=tsx', join('bench', 'sgemm.ts'), JSON.stringify({ sizes, calls })], env),
+  ) as SgemmResult;
 }
 
 /** Checks that PyTorch imports for PYTHON; exits with the setup instructions when it does not. */
@@ -254,16 +270,24 @@ export function environment(): Record<string, unknown> {
 export function printEnvironment(env: Record<string, unknown>): void {
   const e = env as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   console.log(`${e.date} | ${e.cpu} x${e.cores}, ${e.memoryGiB} GiB | ${e.os}, Linux ${e.kernel} | node ${e.node}`);
-  console.log(`rnnkit ${e.rnnkit} @ ${e.commit}${e.uncommitted.length ? ` + uncommitted changes in native/binding/lib (${e.uncommitted.length} files)` : ''} | addon ${e.addon.sha256}${e.addon.snapshot ? ' (snapshot)' : ''} | ${e.blas} (${e.openblasPackage}), ${e.blasThreads} threads`);
-  if (e.torch) console.log(`torch ${e.torch.torch} (python ${e.torch.python}), ${e.torch.threads} threads, OMP_WAIT_POLICY=${e.torch.OMP_WAIT_POLICY}`);
-  console.log(`load average at start: ${e.loadAverage.join(' ')}${e.quiet ? `; other work at start: ${e.quiet.busyCores.toFixed(2)} cores` : ''}`);
+  console.log(
+    `rnnkit ${e.rnnkit} @ ${e.commit}${e.uncommitted.length ? ` + uncommitted changes in native/binding/lib (${e.uncommitted.length} files)` : ''} | addon ${e.addon.sha256}${e.addon.snapshot ? ' (snapshot)' : ''} | ${e.blas} (${e.openblasPackage}), ${e.blasThreads} threads`,
+  );
+  if (e.torch)
+    console.log(
+      `torch ${e.torch.torch} (python ${e.torch.python}), ${e.torch.threads} threads, OMP_WAIT_POLICY=${e.torch.OMP_WAIT_POLICY}`,
+    );
+  console.log(
+    `load average at start: ${e.loadAverage.join(' ')}${e.quiet ? `; other work at start: ${e.quiet.busyCores.toFixed(2)} cores` : ''}`,
+  );
 }
 /* eslint-enable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call */
 
 /** Warns when the addon binary changed during the run (someone rebuilt it): the figures mix two builds. */
 export function checkBuilds(records: CaseRecord[]): string[] {
   const builds = [...new Set(records.filter((r) => r.build).map((r) => r.build!))];
-  if (builds.length > 1) console.log(`WARNING: the addon was rebuilt during the run; cases measured ${builds.length} builds: ${builds.join(', ')}`);
+  if (builds.length > 1)
+    console.log(`WARNING: the addon was rebuilt during the run; cases measured ${builds.length} builds: ${builds.join(', ')}`);
   return builds;
 }
 
@@ -302,5 +326,8 @@ export const fmt = {
 
 /** Parses a comma-separated list option. */
 export function list(s: string): string[] {
-  return s.split(',').map((x) => x.trim()).filter(Boolean);
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 }

@@ -47,7 +47,9 @@ const { values: args } = parseArgs({
 });
 const configs = list(args.configs).map(configById);
 const modes = list(args.modes) as Mode[];
-const V = 64, B = 32, T = 64;
+const V = 64,
+  B = 32,
+  T = 64;
 
 snapshotBuild(!args['no-snapshot']);
 const env = environment();
@@ -86,11 +88,24 @@ console.log(`GEMM bound uses ${boundGflops.toFixed(1)} GFLOP/s (best large squar
 const builds = checkBuilds(records);
 
 const find = (id: string, mode: Mode) => records.find((r) => r.id === id && r.mode === mode);
-const headers = ['config', 'train tok/s', 'step ms', 'train GFLOP/s', 'of GEMM bound', 'forward tok/s', 'fwd of bound', 'sample tok/s', 'train peak MB', 'other CPU'];
+const headers = [
+  'config',
+  'train tok/s',
+  'step ms',
+  'train GFLOP/s',
+  'of GEMM bound',
+  'forward tok/s',
+  'fwd of bound',
+  'sample tok/s',
+  'train peak MB',
+  'other CPU',
+];
 const rows = configs.map((c) => {
-  const tr = find(c.id, 'train'), fw = find(c.id, 'forward'), sa = find(c.id, 'sample');
-  const trGflops = tr ? (trainFlops(c, V, B, T) / tr.medianSeconds) / 1e9 : NaN;
-  const fwGflops = fw ? (forwardFlops(c, V, B, T) / fw.medianSeconds) / 1e9 : NaN;
+  const tr = find(c.id, 'train'),
+    fw = find(c.id, 'forward'),
+    sa = find(c.id, 'sample');
+  const trGflops = tr ? trainFlops(c, V, B, T) / tr.medianSeconds / 1e9 : NaN;
+  const fwGflops = fw ? forwardFlops(c, V, B, T) / fw.medianSeconds / 1e9 : NaN;
   const present = [tr, fw, sa].filter((r) => r !== undefined);
   const other = Math.max(...present.map((r) => r.otherCores));
   const disturbed = present.some((r) => r.disturbed);
@@ -107,7 +122,9 @@ const rows = configs.map((c) => {
     other.toFixed(2) + (disturbed ? ' *' : ''),
   ];
 });
-console.log(`\nrnnkit, V=${V} B=${B} T=${T}, medians (other CPU: cores used by other processes during the timed steps, worst case of the row; * = still disturbed after retries)`);
+console.log(
+  `\nrnnkit, V=${V} B=${B} T=${T}, medians (other CPU: cores used by other processes during the timed steps, worst case of the row; * = still disturbed after retries)`,
+);
 printTable(headers, rows);
 if (args.markdown) console.log('\n' + markdownTable(headers, rows));
 

@@ -41,7 +41,14 @@ const { values: args } = parseArgs({
   },
 });
 const config = configById(args.config);
-const SHAPES: [number, number][] = [[1, 64], [8, 64], [32, 64], [128, 64], [32, 16], [32, 256]];
+const SHAPES: [number, number][] = [
+  [1, 64],
+  [8, 64],
+  [32, 64],
+  [128, 64],
+  [32, 16],
+  [32, 256],
+];
 const libs: Lib[] = args.torch ? ['rnnkit', 'torch'] : ['rnnkit'];
 const rounds = Number(args.rounds);
 
@@ -75,10 +82,35 @@ const summaries = SHAPES.flatMap(([B, T]) =>
     const tokensPerSec = median(rs.map((r) => r.tokensPerSec));
     const peak = median(rs.map((r) => r.peakBytes));
     const above = median(rs.map((r) => r.peakBytes - r.baselineBytes));
-    return { lib, B, T, tokens: B * T, tokensPerSec, usPerToken: 1e6 / tokensPerSec, stepMs: median(rs.map((r) => r.medianSeconds)) * 1e3, peak, above, otherCores: Math.max(...rs.map((r) => r.otherCores)), disturbed: rs.some((r) => r.disturbed) };
+    return {
+      lib,
+      B,
+      T,
+      tokens: B * T,
+      tokensPerSec,
+      usPerToken: 1e6 / tokensPerSec,
+      stepMs: median(rs.map((r) => r.medianSeconds)) * 1e3,
+      peak,
+      above,
+      otherCores: Math.max(...rs.map((r) => r.otherCores)),
+      disturbed: rs.some((r) => r.disturbed),
+    };
   }),
 );
-const headers = ['lib', 'B', 'T', 'B*T', 'tokens/s', 'us/token', 'vs B=32,T=64', 'step ms', 'peak MB', 'above baseline MB', 'KB/token', 'other CPU'];
+const headers = [
+  'lib',
+  'B',
+  'T',
+  'B*T',
+  'tokens/s',
+  'us/token',
+  'vs B=32,T=64',
+  'step ms',
+  'peak MB',
+  'above baseline MB',
+  'KB/token',
+  'other CPU',
+];
 const rows = summaries.map((s) => {
   const ref = summaries.find((x) => x.lib === s.lib && x.B === 32 && x.T === 64)!;
   return [

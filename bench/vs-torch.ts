@@ -51,7 +51,9 @@ const { values: args } = parseArgs({
 const configs = list(args.configs).map(configById);
 const modes = list(args.modes) as Mode[];
 const rounds = Number(args.rounds);
-const V = 64, B = 32, T = 64;
+const V = 64,
+  B = 32,
+  T = 64;
 const t0 = Date.now();
 
 snapshotBuild(!args['no-snapshot']);
@@ -113,9 +115,11 @@ const summaries: Summary[] = [];
 for (const c of configs) {
   for (const mode of modesFor(c, modes)) {
     const of = (lib: Lib) => records.filter((r) => r.id === c.id && r.mode === mode && r.lib === lib).sort((a, b) => a.round! - b.round!);
-    const rk = of('rnnkit'), pt = of('torch');
+    const rk = of('rnnkit'),
+      pt = of('torch');
     const ratios = rk.map((r, i) => r.tokensPerSec / pt[i]!.tokensPerSec);
-    const share = (rs: CaseRecord[]) => (mode === 'train' ? (trainFlops(c, V, B, T) / median(rs.map((r) => r.medianSeconds)) / 1e9 / boundGflops) : NaN);
+    const share = (rs: CaseRecord[]) =>
+      mode === 'train' ? trainFlops(c, V, B, T) / median(rs.map((r) => r.medianSeconds)) / 1e9 / boundGflops : NaN;
     summaries.push({
       id: c.id,
       mode,
@@ -134,7 +138,19 @@ for (const c of configs) {
   }
 }
 
-const headers = ['config', 'mode', 'rnnkit tok/s', 'torch tok/s', 'rnnkit/torch', 'min..max', 'rnnkit of bound', 'torch of bound', 'rnnkit peak MB', 'torch peak MB', 'other CPU'];
+const headers = [
+  'config',
+  'mode',
+  'rnnkit tok/s',
+  'torch tok/s',
+  'rnnkit/torch',
+  'min..max',
+  'rnnkit of bound',
+  'torch of bound',
+  'rnnkit peak MB',
+  'torch peak MB',
+  'other CPU',
+];
 const rows = summaries.map((s) => [
   s.id,
   s.mode,
@@ -148,7 +164,9 @@ const rows = summaries.map((s) => [
   fmt.mb(s.torchPeak),
   s.otherCores.toFixed(2) + (s.disturbed ? ' *' : ''),
 ]);
-console.log(`\nrnnkit vs PyTorch, V=${V} B=${B} T=${T}, ${rounds} interleaved rounds, medians; peak = VmHWM of the whole process; other CPU = worst cores used by other processes in a kept run (* = still disturbed after retries)`);
+console.log(
+  `\nrnnkit vs PyTorch, V=${V} B=${B} T=${T}, ${rounds} interleaved rounds, medians; peak = VmHWM of the whole process; other CPU = worst cores used by other processes in a kept run (* = still disturbed after retries)`,
+);
 printTable(headers, rows);
 if (args.markdown) console.log('\n' + markdownTable(headers, rows));
 
@@ -161,19 +179,37 @@ interface Target {
 const targets: Target[] = [];
 const get = (id: string, mode: Mode) => summaries.find((s) => s.id === id && s.mode === mode);
 for (const cell of ['lstm', 'gru', 'rnn']) {
-  for (const [H, want] of [[128, 2.5], [512, 1.5]] as const) {
+  for (const [H, want] of [
+    [128, 2.5],
+    [512, 1.5],
+  ] as const) {
     const s = get(`${cell}-${H}`, 'train');
-    targets.push({ target: `training ${cell} H=${H} >= ${want}x PyTorch`, measured: s ? `${s.ratio.toFixed(3)}x` : 'not run', met: s ? s.ratio >= want : null });
+    targets.push({
+      target: `training ${cell} H=${H} >= ${want}x PyTorch`,
+      measured: s ? `${s.ratio.toFixed(3)}x` : 'not run',
+      met: s ? s.ratio >= want : null,
+    });
   }
 }
 for (const cell of ['lstm', 'gru', 'rnn']) {
   const s = get(`${cell}-512`, 'train');
-  targets.push({ target: `training ${cell} H=512 >= 60% of GEMM bound`, measured: s ? `${(s.rnnkitGemmShare * 100).toFixed(1)}%` : 'not run', met: s ? s.rnnkitGemmShare >= 0.6 : null });
+  targets.push({
+    target: `training ${cell} H=512 >= 60% of GEMM bound`,
+    measured: s ? `${(s.rnnkitGemmShare * 100).toFixed(1)}%` : 'not run',
+    met: s ? s.rnnkitGemmShare >= 0.6 : null,
+  });
 }
 for (const cell of ['lstm', 'gru', 'rnn']) {
-  for (const [H, want] of [[128, 10], [512, 2]] as const) {
+  for (const [H, want] of [
+    [128, 10],
+    [512, 2],
+  ] as const) {
     const s = get(`${cell}-${H}`, 'sample');
-    targets.push({ target: `batch-1 sampling ${cell} H=${H} >= ${want}x PyTorch`, measured: s ? `${s.ratio.toFixed(3)}x` : 'not run', met: s ? s.ratio >= want : null });
+    targets.push({
+      target: `batch-1 sampling ${cell} H=${H} >= ${want}x PyTorch`,
+      measured: s ? `${s.ratio.toFixed(3)}x` : 'not run',
+      met: s ? s.ratio >= want : null,
+    });
   }
 }
 {
@@ -191,5 +227,18 @@ printTable(
 );
 
 const minutes = (Date.now() - t0) / 60e3;
-const file = writeResults('torch', { environment: env, builds, sgemm, boundGflops, V, B, T, rounds, minutes, summaries, targets, cases: records });
+const file = writeResults('torch', {
+  environment: env,
+  builds,
+  sgemm,
+  boundGflops,
+  V,
+  B,
+  T,
+  rounds,
+  minutes,
+  summaries,
+  targets,
+  cases: records,
+});
 console.log(`\n${minutes.toFixed(1)} min; wrote ${file}`);

@@ -36,7 +36,10 @@ import { rng } from './lib/random.js';
 import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { str, num, quick } = exampleArgs('adding-problem.ts', '--T 100 --steps 2000 --units 64 --batch 64 --lr 0.002 --clip-norm 1 --forget-bias 1 --eval-every 100 --test 1000 --cells lstm,gru,rnn --seed 1 --out . --quick');
+const { str, num, quick } = exampleArgs(
+  'adding-problem.ts',
+  '--T 100 --steps 2000 --units 64 --batch 64 --lr 0.002 --clip-norm 1 --forget-bias 1 --eval-every 100 --test 1000 --cells lstm,gru,rnn --seed 1 --out . --quick',
+);
 const T = quick ? 20 : num('T', { integer: true, min: 2 });
 const steps = quick ? 60 : num('steps', { integer: true, min: 1 });
 const units = quick ? 16 : num('units', { integer: true, min: 1 });
@@ -53,7 +56,9 @@ const nTest = quick ? 200 : num('test', { integer: true, min: 1 });
 const seed = num('seed', { integer: true });
 const CELLS = ['lstm', 'gru', 'rnn'] as const;
 type Cell = (typeof CELLS)[number];
-const cells = str('cells').split(',').map((c) => c.trim()) as Cell[];
+const cells = str('cells')
+  .split(',')
+  .map((c) => c.trim()) as Cell[];
 for (const c of cells) if (!CELLS.includes(c)) throw new RangeError(`Expected lstm, gru or rnn in --cells but received ${c}`);
 
 // ---- data ---------------------------------------------------------------------------
@@ -134,7 +139,9 @@ for (let s = 1; s <= steps; s++) {
   const { x, y } = addingBatch(B, next);
   for (const c of cells) {
     const t = performance.now();
-    await models.get(c)!.trainStep({ data: x, shape: [B, T, 2] }, { data: y, shape: [B, 1] }, { optimizer: { type: 'adam', lr }, clipNorm });
+    await models
+      .get(c)!
+      .trainStep({ data: x, shape: [B, T, 2] }, { data: y, shape: [B, 1] }, { optimizer: { type: 'adam', lr }, clipNorm });
     trainSeconds[c] += (performance.now() - t) / 1e3;
   }
   if (s % evalEvery === 0 || s === steps) await record(s);
@@ -167,8 +174,20 @@ writeFileSync(
     xLabel: 'training step',
     yLabel: 'test MSE',
     series: [
-      ...cells.map((c) => ({ label: c === 'rnn' ? 'vanilla tanh RNN' : c.toUpperCase(), color: COLORS[c], points: plotted.map((r) => ({ x: r.step, y: r[c]! })) })),
-      { label: 'baseline (predict 1)', color: '#888', width: 1, points: [{ x: 0, y: baseline }, { x: steps, y: baseline }] },
+      ...cells.map((c) => ({
+        label: c === 'rnn' ? 'vanilla tanh RNN' : c.toUpperCase(),
+        color: COLORS[c],
+        points: plotted.map((r) => ({ x: r.step, y: r[c]! })),
+      })),
+      {
+        label: 'baseline (predict 1)',
+        color: '#888',
+        width: 1,
+        points: [
+          { x: 0, y: baseline },
+          { x: steps, y: baseline },
+        ],
+      },
     ],
   }),
 );

@@ -22,23 +22,17 @@
  * predicting <unk> costs bits but spelling out the rare word does not, so its
  * bits per character are a slightly optimistic lower bound.
  */
-import {
-  CharTokenizer,
-  generateText,
-  layers,
-  sequential,
-  textStream,
-  WordTokenizer,
-  type Model,
-  type Tokenizer,
-} from '../lib/index.js';
+import { CharTokenizer, generateText, layers, sequential, textStream, WordTokenizer, type Model, type Tokenizer } from '../lib/index.js';
 import { readBrown } from './lib/brown-corpus.js';
 import { seconds } from './lib/progress.js';
 import { shuffled } from './lib/random.js';
 import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { str, num, quick } = exampleArgs('brown.ts', '--minutes 3 --char-units 256 --word-units 128 --seq-len 64 --batch 32 --max-vocab 10000 --lr 0.004 --seed 1 --only char,word --quick');
+const { str, num, quick } = exampleArgs(
+  'brown.ts',
+  '--minutes 3 --char-units 256 --word-units 128 --seq-len 64 --batch 32 --max-vocab 10000 --lr 0.004 --seed 1 --only char,word --quick',
+);
 const budgetSeconds = quick ? 2 : num('minutes', { min: 0.05 }) * 60;
 const charUnits = quick ? 32 : num('char-units', { integer: true, min: 1 });
 const wordUnits = quick ? 32 : num('word-units', { integer: true, min: 1 });
@@ -47,7 +41,11 @@ const batchSize = quick ? 16 : num('batch', { integer: true, min: 1 });
 const maxVocab = quick ? 1000 : num('max-vocab', { integer: true, min: 5 });
 const lr = num('lr', { min: 1e-9 });
 const seed = num('seed', { integer: true });
-const only = new Set(str('only').split(',').map((s) => s.trim()));
+const only = new Set(
+  str('only')
+    .split(',')
+    .map((s) => s.trim()),
+);
 
 // ---- data: split by documents -------------------------------------------------
 const allDocs = shuffled(readBrown(), seed);

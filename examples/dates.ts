@@ -38,12 +38,16 @@ import { exactMatch, fitWithinBudget } from './lib/seq2seq-budget.js';
 import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { str, num, quick } = exampleArgs('dates.ts', '--minutes 1.5 --epochs 0 --units 64 --batch 64 --lr 0.005 --held-out 2000 --dev 500 --beam 4 --seed 1 --out dates.rnnkit --quick', [
-  '--epochs    stop after this many epochs even with time left (0: none); with a generous --minutes the run no longer depends on machine speed',
-  '--units     encoder LSTM units per direction (the decoder has twice as many)',
-  '--held-out  days scored at the end, --dev days for model selection (both never trained on)',
-  '--quick     a few seconds: 1,500 training days, 16 units (a smoke test, not a result)',
-]);
+const { str, num, quick } = exampleArgs(
+  'dates.ts',
+  '--minutes 1.5 --epochs 0 --units 64 --batch 64 --lr 0.005 --held-out 2000 --dev 500 --beam 4 --seed 1 --out dates.rnnkit --quick',
+  [
+    '--epochs    stop after this many epochs even with time left (0: none); with a generous --minutes the run no longer depends on machine speed',
+    '--units     encoder LSTM units per direction (the decoder has twice as many)',
+    '--held-out  days scored at the end, --dev days for model selection (both never trained on)',
+    '--quick     a few seconds: 1,500 training days, 16 units (a smoke test, not a result)',
+  ],
+);
 const budget = quick ? 4 : 60 * num('minutes');
 const maxEpochs = num('epochs', { integer: true }) || Infinity;
 const units = quick ? 16 : num('units', { integer: true, min: 1 });
@@ -85,7 +89,12 @@ console.log(
   `days 1950-01-01 .. 2049-12-31: ${trainDays.length.toLocaleString('en-US')} train, ${devDays.length} dev, ${heldDays.length} held out ` +
     `(disjoint); ${F} formats; source vocabulary ${srcTok.size} tokens, target vocabulary ${tgtTok.size} tokens`,
 );
-console.log(`e.g. ${first.text.slice(0, 4).map((s, i) => `"${s}" -> ${first.want[i]}`).join(',  ')}`);
+console.log(
+  `e.g. ${first.text
+    .slice(0, 4)
+    .map((s, i) => `"${s}" -> ${first.want[i]}`)
+    .join(',  ')}`,
+);
 
 // ---- model ------------------------------------------------------------------
 const model = seq2seq({
@@ -135,7 +144,10 @@ console.log(`  beam search (${beamWidth}):   ${(100 * exactMatch(beam, heldData.
 console.log('\nby format (greedy, held out):');
 for (let f = 0; f < F; f++) {
   const rows = heldData.targets.map((_, i) => i).filter((i) => i % F === f);
-  const acc = exactMatch(rows.map((i) => greedy[i]!), rows.map((i) => heldData.targets[i]!));
+  const acc = exactMatch(
+    rows.map((i) => greedy[i]!),
+    rows.map((i) => heldData.targets[i]!),
+  );
   console.log(`  ${DATE_FORMATS[f]!.name.padEnd(48)} ${(100 * acc).toFixed(1).padStart(5)}%  (${rows.length} days)`);
 }
 
@@ -161,7 +173,10 @@ const mine: [string, string][] = [
   ['1987-10-12', 'not a training format (ISO itself)'],
   ['12 October', 'no year: not a training format'],
 ];
-const mineOut = await model.translate(mine.map(([s]) => srcTok.encode(s)), { beamWidth, maxLength: MAX_LENGTH });
+const mineOut = await model.translate(
+  mine.map(([s]) => srcTok.encode(s)),
+  { beamWidth, maxLength: MAX_LENGTH },
+);
 console.log(`\ndates written by hand (beam ${beamWidth}):`);
 mine.forEach(([s, note], i) => console.log(`  ${JSON.stringify(s).padEnd(28)} -> ${decode(mineOut[i]!).padEnd(11)} ${note}`));
 

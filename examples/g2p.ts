@@ -44,13 +44,17 @@ import { fitWithinBudget } from './lib/seq2seq-budget.js';
 import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { str, flag, num, quick } = exampleArgs('g2p.ts', '--minutes 5 --epochs 0 --units 128 --batch 64 --lr 0.003 --held-out 0.05 --dev 1000 --beam 4 --stress --seed 1 --out g2p.rnnkit --quick', [
-  '--epochs    stop after this many epochs even with time left (0: none); with a generous --minutes the run no longer depends on machine speed',
-  '--units     encoder LSTM units per direction (the decoder has twice as many)',
-  '--held-out  share of the words scored at the end; --dev words for model selection',
-  '--stress    keep the stress digits (AH0 AH1 AH2) instead of dropping them',
-  '--quick     a few seconds: 3,000 words, 16 units (a smoke test, not a result)',
-]);
+const { str, flag, num, quick } = exampleArgs(
+  'g2p.ts',
+  '--minutes 5 --epochs 0 --units 128 --batch 64 --lr 0.003 --held-out 0.05 --dev 1000 --beam 4 --stress --seed 1 --out g2p.rnnkit --quick',
+  [
+    '--epochs    stop after this many epochs even with time left (0: none); with a generous --minutes the run no longer depends on machine speed',
+    '--units     encoder LSTM units per direction (the decoder has twice as many)',
+    '--held-out  share of the words scored at the end; --dev words for model selection',
+    '--stress    keep the stress digits (AH0 AH1 AH2) instead of dropping them',
+    '--quick     a few seconds: 3,000 words, 16 units (a smoke test, not a result)',
+  ],
+);
 const budget = quick ? 4 : 60 * num('minutes');
 const maxEpochs = num('epochs', { integer: true }) || Infinity;
 const units = quick ? 16 : num('units', { integer: true, min: 1 });
@@ -90,7 +94,12 @@ console.log(
     `${dev.length} dev, ${held.length.toLocaleString('en-US')} held-out words; ` +
     `${srcTok.size - 4} letters, ${tgtTok.size - 4} phonemes (+ <pad> <unk> <bos> <eos>)`,
 );
-console.log(`e.g. ${train.slice(0, 4).map((p) => `${p.word} -> ${p.phonemes.join(' ')}`).join(',  ')}`);
+console.log(
+  `e.g. ${train
+    .slice(0, 4)
+    .map((p) => `${p.word} -> ${p.phonemes.join(' ')}`)
+    .join(',  ')}`,
+);
 
 // ---- model ----------------------------------------------------------------------------
 const model = seq2seq({
@@ -157,16 +166,25 @@ const wrong = held.map((_, i) => i).filter((i) => show(greedy[i]!) !== show(refe
 console.log('\nheld-out examples (greedy):');
 for (const i of [...right.slice(0, 5), ...wrong.slice(0, 7)]) {
   const ok = show(greedy[i]!) === show(reference[i]!);
-  console.log(`  ${ok ? 'ok   ' : 'WRONG'} ${held[i]!.word.padEnd(13)} ${show(greedy[i]!).padEnd(34)}${ok ? '' : ` (CMUdict: ${show(reference[i]!)})`}`);
+  console.log(
+    `  ${ok ? 'ok   ' : 'WRONG'} ${held[i]!.word.padEnd(13)} ${show(greedy[i]!).padEnd(34)}${ok ? '' : ` (CMUdict: ${show(reference[i]!)})`}`,
+  );
 }
 
 // words it has never seen: invented ones, and real ones that CMUdict lacks or holds out
 const nonce = ['rnnkit', 'lstm', 'encoder', 'tokenizer', 'blorft', 'sploink', 'zorbicate', 'quokkarific', 'brexit', 'photoshopping'];
-const nonceOut = await model.translate(nonce.map((w) => srcTok.encode(w)), { beamWidth, maxLength: MAX_LENGTH });
+const nonceOut = await model.translate(
+  nonce.map((w) => srcTok.encode(w)),
+  { beamWidth, maxLength: MAX_LENGTH },
+);
 console.log(`\nother words (beam ${beamWidth}):`);
 nonce.forEach((w, i) => {
   const entry = inDict.get(w);
-  const where = !entry ? 'not in CMUdict' : train.includes(entry) ? `trained on: ${show(entry.phonemes)}` : `CMUdict, not trained on: ${show(entry.phonemes)}`;
+  const where = !entry
+    ? 'not in CMUdict'
+    : train.includes(entry)
+      ? `trained on: ${show(entry.phonemes)}`
+      : `CMUdict, not trained on: ${show(entry.phonemes)}`;
   console.log(`  ${w.padEnd(14)} ${show(phonemes(nonceOut[i]!)).padEnd(36)} ${where}`);
 });
 const beamOnly = held.map((_, i) => i).filter((i) => show(beam[i]!) !== show(greedy[i]!)).length;

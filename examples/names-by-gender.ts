@@ -33,7 +33,10 @@ import { shuffled } from './lib/random.js';
 import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { num, quick } = exampleArgs('names-by-gender.ts', '--epochs 20 --units 128 --dropout 0.2 --batch 64 --lr 0.005 --temperature 0.8 --samples 500 --seed 1 --quick');
+const { num, quick } = exampleArgs(
+  'names-by-gender.ts',
+  '--epochs 20 --units 128 --dropout 0.2 --batch 64 --lr 0.005 --temperature 0.8 --samples 500 --seed 1 --quick',
+);
 const epochs = quick ? 3 : num('epochs', { integer: true, min: 1 });
 const units = quick ? 32 : num('units', { integer: true, min: 1 });
 const dropout = num('dropout');
@@ -52,10 +55,7 @@ const lists = { female: clean(female() as string[]), male: clean(male() as strin
 const both = new Set([...lists.female].filter((n) => lists.male.has(n)));
 const split = {} as Record<Gender, { train: string[]; dev: string[]; held: string[] }>;
 GENDERS.forEach((g, k) => {
-  const names = shuffled(
-    [...lists[g]].filter((n) => !both.has(n)).sort(),
-    seed + k,
-  );
+  const names = shuffled([...lists[g]].filter((n) => !both.has(n)).sort(), seed + k);
   const nHeld = Math.round(0.1 * names.length);
   const nDev = Math.round(0.05 * names.length);
   split[g] = { held: names.slice(0, nHeld), dev: names.slice(nHeld, nHeld + nDev), train: names.slice(nHeld + nDev) };
@@ -138,7 +138,12 @@ for (const g of GENDERS) {
   });
   const names = ids.map((s) => tok.decode(s));
   endsInA[g] = names.filter((n) => n.endsWith('a')).length / names.length;
-  console.log(`\nten ${g} names (temperature ${temperature}): ${names.slice(0, 10).map((n) => `${n} (${realOf(n)})`).join(', ')}`);
+  console.log(
+    `\nten ${g} names (temperature ${temperature}): ${names
+      .slice(0, 10)
+      .map((n) => `${n} (${realOf(n)})`)
+      .join(', ')}`,
+  );
 }
 const trainShare = (g: Gender) => split[g].train.filter((n) => n.endsWith('a')).length / split[g].train.length;
 console.log(

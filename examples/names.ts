@@ -24,7 +24,10 @@ import { shuffled } from './lib/random.js';
 import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { str, num, quick } = exampleArgs('names.ts', '--epochs 30 --units 128 --layers 2 --dropout 0.3 --batch 64 --lr 0.01 --patience 4 --temperature 0.8 --seed 1 --out names.rnnkit --quick');
+const { str, num, quick } = exampleArgs(
+  'names.ts',
+  '--epochs 30 --units 128 --layers 2 --dropout 0.3 --batch 64 --lr 0.01 --patience 4 --temperature 0.8 --seed 1 --out names.rnnkit --quick',
+);
 const epochs = quick ? 4 : num('epochs', { integer: true, min: 1 });
 const units = quick ? 32 : num('units', { integer: true, min: 1 });
 const depth = quick ? 1 : num('layers', { integer: true, min: 1 });
@@ -50,7 +53,11 @@ const trainSet = new Set(train);
 const unseenSet = new Set([...heldOut, ...dev]);
 
 const tok = CharTokenizer.fromText(train);
-const lm = (list: string[]) => languageModelData(list.map((s) => tok.encode(s)), { bos: tok.bosId, eos: tok.eosId });
+const lm = (list: string[]) =>
+  languageModelData(
+    list.map((s) => tok.encode(s)),
+    { bos: tok.bosId, eos: tok.eosId },
+  );
 const trainData = lm(train);
 const devData = lm(dev);
 const heldData = lm(heldOut);

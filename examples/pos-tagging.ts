@@ -35,7 +35,10 @@ import { shuffled } from './lib/random.js';
 import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { num, quick } = exampleArgs('pos-tagging.ts', '--minutes 4 --units 64 --embed 64 --batch 32 --lr 0.003 --max-vocab 20000 --held-out 0.1 --seed 1 --quick');
+const { num, quick } = exampleArgs(
+  'pos-tagging.ts',
+  '--minutes 4 --units 64 --embed 64 --batch 32 --lr 0.003 --max-vocab 20000 --held-out 0.1 --seed 1 --quick',
+);
 const minutes = quick ? 0.05 : num('minutes');
 const units = quick ? 16 : num('units', { integer: true, min: 1 });
 const embed = quick ? 16 : num('embed', { integer: true, min: 1 });
@@ -118,7 +121,11 @@ const encode = (s: Sentence): Encoded => ({ x: s.words.map(encodeWord), y: s.tag
 const trainRows = trainSents.map(encode);
 /** This epoch's training rows, in batches of similar length (see examples/lib/buckets.ts). */
 function bucketed(rows: Encoded[], size: number, epochSeed: number): { inputs: number[][]; targets: number[][] } {
-  const order = lengthBuckets(rows.map((r) => r.x.length), size, epochSeed);
+  const order = lengthBuckets(
+    rows.map((r) => r.x.length),
+    size,
+    epochSeed,
+  );
   return { inputs: order.map((i) => rows[i]!.x), targets: order.map((i) => rows[i]!.y) };
 }
 
@@ -197,7 +204,9 @@ heldSents.forEach((s, i) => {
   });
 });
 const pct = (x: number, n: number) => `${((100 * x) / Math.max(1, n)).toFixed(2)}%`;
-console.log(`\nheld-out token accuracy: ${pct(score.all[0]!, nAll)} (BiLSTM) vs ${pct(score.all[1]!, nAll)} (most-frequent-tag baseline) on ${nAll.toLocaleString('en-US')} tokens`);
+console.log(
+  `\nheld-out token accuracy: ${pct(score.all[0]!, nAll)} (BiLSTM) vs ${pct(score.all[1]!, nAll)} (most-frequent-tag baseline) on ${nAll.toLocaleString('en-US')} tokens`,
+);
 console.log(
   `  words seen in training: ${pct(score.known[0]!, nAll - nUnknown)} vs ${pct(score.known[1]!, nAll - nUnknown)}; ` +
     `unseen words (${pct(nUnknown, nAll)} of tokens): ${pct(score.unknown[0]!, nUnknown)} vs ${pct(score.unknown[1]!, nUnknown)}`,

@@ -38,9 +38,11 @@ import { shuffled } from './lib/random.js';
 import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
-const { str, num, quick } = exampleArgs('spam.ts', '--epochs 4 --cell gru --units 64 --embed 32 --tokens 200 --batch 32 --lr 0.003 --max-vocab 10000 --held-out 0.2 --seed 1 --quick', [
-  '--cell      gru or lstm',
-]);
+const { str, num, quick } = exampleArgs(
+  'spam.ts',
+  '--epochs 4 --cell gru --units 64 --embed 32 --tokens 200 --batch 32 --lr 0.003 --max-vocab 10000 --held-out 0.2 --seed 1 --quick',
+  ['--cell      gru or lstm'],
+);
 const epochs = quick ? 2 : num('epochs', { integer: true, min: 1 });
 const cell = str('cell');
 if (cell !== 'gru' && cell !== 'lstm') throw new RangeError(`Expected 'gru' or 'lstm' for --cell but received ${cell}`);
@@ -100,7 +102,11 @@ console.log(
 const recurrent = cell === 'gru' ? layers.gru({ units, returnSequences: false }) : layers.lstm({ units, returnSequences: false });
 const model = sequential({
   input: { vocabSize: tok.size },
-  layers: [layers.dense({ units: embed, activation: 'linear', name: 'embedding' }), recurrent, layers.dense({ units: 1, activation: 'sigmoid' })],
+  layers: [
+    layers.dense({ units: embed, activation: 'linear', name: 'embedding' }),
+    recurrent,
+    layers.dense({ units: 1, activation: 'sigmoid' }),
+  ],
   loss: 'binaryCrossEntropy',
   seed,
 });
@@ -110,7 +116,11 @@ console.log(`training: ${epochs} epochs, batch ${batchSize} (rows of similar len
 
 const tTrain = performance.now();
 for (let e = 0; e < epochs; e++) {
-  const order = lengthBuckets(trainX.map((r) => r.length), batchSize, seed + e);
+  const order = lengthBuckets(
+    trainX.map((r) => r.length),
+    batchSize,
+    seed + e,
+  );
   const history = await model.fit(
     { inputs: order.map((i) => trainX[i]!), targets: order.map((i) => trainY[i]!) },
     { epochs: 1, batchSize, shuffle: false, optimizer: { type: 'adam', lr }, clipNorm: 5 },

@@ -54,7 +54,10 @@ const data = languageModelData(
   { bos: tok.bosId, eos: tok.eosId },
 );
 // probe: full-length rows (no padding, so torch needs no packing): <bos> + 6 characters
-const probe = names.filter((s) => s.length >= 6).slice(0, 4).map((s) => Array.from(tok.encode(s.slice(0, 6), { addBos: true })));
+const probe = names
+  .filter((s) => s.length >= 6)
+  .slice(0, 4)
+  .map((s) => Array.from(tok.encode(s.slice(0, 6), { addBos: true })));
 const V = tok.size;
 
 interface Case {
@@ -75,7 +78,12 @@ const CASES: Case[] = [
     names: { 'layers.0': 'rnn', 'layers.2': 'rnn', 'layers.3': 'fc' },
   },
   { name: 'rnn', stack: [layers.rnn({ units })], names: { 'layers.0': 'rnn', 'layers.1': 'fc' }, bareTorch: true },
-  { name: 'peephole', stack: [layers.lstm({ units, peephole: true })], names: { 'layers.0': 'rnn', 'layers.1': 'fc' }, expectRefusal: true },
+  {
+    name: 'peephole',
+    stack: [layers.lstm({ units, peephole: true })],
+    names: { 'layers.0': 'rnn', 'layers.1': 'fc' },
+    expectRefusal: true,
+  },
 ];
 
 const configOf = (c: Case): SequentialConfig => ({ input: { vocabSize: V }, layers: [...c.stack, layers.dense({ units: V })], seed: 1 });
@@ -101,7 +109,13 @@ for (const c of CASES) {
   await model.saveSafetensors(join(dir, file), { names: c.names });
   const logits = await model.predict(probe);
   writeFileSync(join(dir, `${c.name}.probe.json`), JSON.stringify({ tokens: probe, shape: logits.shape, logits: Array.from(logits.data) }));
-  manifest.push({ name: c.name, file, probe: `${c.name}.probe.json`, bareTorch: c.bareTorch ?? false, expectRefusal: c.expectRefusal ?? false });
+  manifest.push({
+    name: c.name,
+    file,
+    probe: `${c.name}.probe.json`,
+    bareTorch: c.bareTorch ?? false,
+    expectRefusal: c.expectRefusal ?? false,
+  });
   model.dispose();
 }
 writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ cases: manifest }, null, 1));

@@ -19,7 +19,12 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { intIn, numberIn } from './cli/args.js';
 import type { CliIO } from './cli/io.js';
-import { exportTorchCommand, trainTorchCommand, type ExportTorchCommandOptions, type TrainTorchCommandOptions } from './cli/export-torch.js';
+import {
+  exportTorchCommand,
+  trainTorchCommand,
+  type ExportTorchCommandOptions,
+  type TrainTorchCommandOptions,
+} from './cli/export-torch.js';
 import { importTorchCommand, type ImportTorchCommandOptions } from './cli/import-torch.js';
 import { sample, type SampleCommandOptions } from './cli/sample.js';
 import { train, VALIDATION_SHARE, WORD_MAX_VOCAB, type TrainCommandOptions } from './cli/train.js';
@@ -58,15 +63,22 @@ function program(io: CliIO, run: (code: Promise<number>) => void): Command {
     .addOption(new Option('--layers <n>', 'recurrent layers').argParser(intIn(1, 64)).default(2))
     .addOption(new Option('--dropout <rate>', 'dropout after each recurrent layer, 0 to 0.99').argParser(numberIn(0, 0.99)).default(0))
     .addOption(new Option('--epochs <n>', 'passes over the training text').argParser(intIn(1, 1e6)).default(10))
-    .addOption(new Option('--seq-len <n>', 'tokens per BPTT window (the state carries across windows)').argParser(intIn(1, 1e5)).default(64))
+    .addOption(
+      new Option('--seq-len <n>', 'tokens per BPTT window (the state carries across windows)').argParser(intIn(1, 1e5)).default(64),
+    )
     .addOption(new Option('--batch-size <n>', 'parallel streams through the text').argParser(intIn(1, 1e5)).default(32))
     .addOption(new Option('--lr <rate>', 'Adam learning rate').argParser(numberIn(0, 10, true)).default(2e-3))
     .addOption(new Option('--seed <n>', 'seeds the weights, dropout and the final samples').argParser(intIn(0, 0xffffffff)).default(0))
-    .addOption(new Option('--min-frequency <n>', 'keep only tokens seen at least n times (rarer ones become <unk>)').argParser(intIn(1, 2 ** 31 - 1)))
     .addOption(
-      new Option('--max-vocab <n>', `vocabulary cap including 4 special tokens (default: none for char, ${WORD_MAX_VOCAB} for word)`).argParser(
-        intIn(5, 2 ** 31 - 1),
+      new Option('--min-frequency <n>', 'keep only tokens seen at least n times (rarer ones become <unk>)').argParser(
+        intIn(1, 2 ** 31 - 1),
       ),
+    )
+    .addOption(
+      new Option(
+        '--max-vocab <n>',
+        `vocabulary cap including 4 special tokens (default: none for char, ${WORD_MAX_VOCAB} for word)`,
+      ).argParser(intIn(5, 2 ** 31 - 1)),
     )
     .addOption(new Option('--samples <n>', 'texts sampled at the end (0: none)').argParser(intIn(0, 1000)).default(3))
     .addOption(new Option('-o, --out <file>', 'model file; the loss curve goes to <file>.loss.svg (default: <text-file name>.rnnkit)'))
@@ -77,17 +89,21 @@ function program(io: CliIO, run: (code: Promise<number>) => void): Command {
     .description('print texts sampled from a trained model, one per line (newlines in a text are written as \\n)')
     .argument('<model-file>', 'a model saved by rnnkit train (or model.save)')
     .addOption(new Option('--prime <text>', 'text to continue; each sample starts with it').default(''))
-    .addOption(new Option('-t, --temperature <t>', 'softmax temperature; 0 = greedy, < 1 safer, > 1 wilder').argParser(numberIn(0, 1e6)).default(1))
+    .addOption(
+      new Option('-t, --temperature <t>', 'softmax temperature; 0 = greedy, < 1 safer, > 1 wilder').argParser(numberIn(0, 1e6)).default(1),
+    )
     .addOption(new Option('-n, --n <n>', 'number of texts').argParser(intIn(1, 1e5)).default(1))
     .addOption(new Option('--seed <n>', 'the same seed gives the same texts').argParser(intIn(0, Number.MAX_SAFE_INTEGER)).default(0))
     .addOption(new Option('--max-length <n>', 'most tokens sampled per text').argParser(intIn(1, 1e6)).default(200))
     .addOption(new Option('--top-k <k>', 'sample among the k most likely tokens (0: all)').argParser(intIn(0, 1 << 24)).default(0))
-    .addOption(new Option('--top-p <p>', 'nucleus sampling: the smallest set with probability >= p').argParser(numberIn(0, 1, true)).default(1))
+    .addOption(
+      new Option('--top-p <p>', 'nucleus sampling: the smallest set with probability >= p').argParser(numberIn(0, 1, true)).default(1),
+    )
     .action((file: string, opts: SampleCommandOptions) => run(sample(file, opts, io)));
 
   cli
     .command('export-torch')
-    .description("write a PyTorch training package: weights, tokenizer, encoded data and a train.py for torchrun (DDP)")
+    .description('write a PyTorch training package: weights, tokenizer, encoded data and a train.py for torchrun (DDP)')
     .argument('<model-file>', 'a model saved by rnnkit train / model.save (or a .safetensors file with rnnkit metadata)')
     .requiredOption('--data <path>', 'the training text: a UTF-8 file, or a directory of them (joined with <eos>)')
     .requiredOption('-o, --out <dir>', 'the package directory to create (must not exist)')
@@ -96,7 +112,9 @@ function program(io: CliIO, run: (code: Promise<number>) => void): Command {
     .addOption(new Option('--epochs <n>', "train.py's default epochs").argParser(intIn(1, 1e6)).default(1))
     .addOption(new Option('--lr <rate>', "train.py's default Adam learning rate").argParser(numberIn(0, 10, true)).default(2e-3))
     .addOption(new Option('--clip-norm <x>', 'global L2 norm clip, 0 = off').argParser(numberIn(0, 1e6)).default(5))
-    .addOption(new Option('--validation-share <x>', "share of the data's tail held out").argParser(numberIn(0, 0.9)).default(VALIDATION_SHARE))
+    .addOption(
+      new Option('--validation-share <x>', "share of the data's tail held out").argParser(numberIn(0, 0.9)).default(VALIDATION_SHARE),
+    )
     .addOption(new Option('--max-unknown <x>', 'refuse data with a larger share of <unk> tokens').argParser(numberIn(0, 1)).default(0.05))
     .addOption(new Option('--seed <n>', "seeds the row order (default: the model's seed)").argParser(intIn(0, 0xffffffff)))
     .action((file: string, opts: ExportTorchCommandOptions) => run(exportTorchCommand(file, opts, io)));
@@ -143,7 +161,8 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
       // the stack starts with "<name>: <message>", already shown above
       io.stderr.write(`${err.stack.split('\n').slice(1).join('\n')}\n`);
       // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a non-Error cause is shown as String() shows it
-      if (err.cause !== undefined) io.stderr.write(`caused by: ${err.cause instanceof Error ? (err.cause.stack ?? err.cause.message) : String(err.cause)}\n`);
+      if (err.cause !== undefined)
+        io.stderr.write(`caused by: ${err.cause instanceof Error ? (err.cause.stack ?? err.cause.message) : String(err.cause)}\n`);
     }
     return EXIT_ERROR;
   }

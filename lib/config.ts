@@ -148,23 +148,23 @@ function checkStructure(config: Omit<ModelConfig, 'seed' | 'dtype'>): void {
       names.set(layer.name, i);
     }
     if (isRecurrent(layer) && collapsed >= 0) {
-      throw rangeError(
-        `only dense or dropout layers after layers[${collapsed}] (returnSequences false)`,
-        `${path}.type`,
-        layer.type,
-      );
+      throw rangeError(`only dense or dropout layers after layers[${collapsed}] (returnSequences false)`, `${path}.type`, layer.type);
     }
     if (isRecurrent(layer) && !layer.returnSequences) collapsed = i;
   });
   if ('vocabSize' in config.input && layers[0]!.type === 'dropout') {
-    throw rangeError("a recurrent or dense first layer for token input", `${PATH}.layers[0].type`, 'dropout');
+    throw rangeError('a recurrent or dense first layer for token input', `${PATH}.layers[0].type`, 'dropout');
   }
   const last = layers[layers.length - 1]!;
   const lastPath = `${PATH}.layers[${layers.length - 1}]`;
   if (loss === 'crossEntropy' || loss === 'binaryCrossEntropy') {
     const allowed = loss === 'crossEntropy' ? ['softmax', 'linear'] : ['sigmoid', 'linear'];
     if (last.type !== 'dense') {
-      throw rangeError(`a final dense layer with activation ${allowed.join(' or ')} (loss '${loss}')`, lastPath, received(`a final ${last.type} layer`));
+      throw rangeError(
+        `a final dense layer with activation ${allowed.join(' or ')} (loss '${loss}')`,
+        lastPath,
+        received(`a final ${last.type} layer`),
+      );
     }
     if (!allowed.includes(last.activation)) {
       throw rangeError(`${allowed.map((a) => `'${a}'`).join(' or ')} (loss '${loss}')`, `${lastPath}.activation`, last.activation);
@@ -196,13 +196,9 @@ export function normalizeConfig(value: unknown): ModelConfig {
   const loss = withDefault(config.loss, 'crossEntropy' as const, (v) =>
     oneOf(v, `${PATH}.loss`, ['crossEntropy', 'binaryCrossEntropy', 'mse'] as const),
   );
-  const reduction = withDefault(config.reduction, 'mean' as const, (v) =>
-    oneOf(v, `${PATH}.reduction`, ['mean', 'sum'] as const),
-  );
+  const reduction = withDefault(config.reduction, 'mean' as const, (v) => oneOf(v, `${PATH}.reduction`, ['mean', 'sum'] as const));
   const seed = withDefault(config.seed, 0, (v) => integer(v, `${PATH}.seed`, 0, 0xffffffff));
-  const dtype = withDefault(config.dtype, 'float32' as const, (v) =>
-    oneOf(v, `${PATH}.dtype`, ['float32', 'float64'] as const),
-  );
+  const dtype = withDefault(config.dtype, 'float32' as const, (v) => oneOf(v, `${PATH}.dtype`, ['float32', 'float64'] as const));
   checkStructure({ input, layers, loss, reduction });
   if (config.condition === undefined) return Object.freeze({ input, layers, loss, reduction, seed, dtype });
   const cond = object(config.condition, `${PATH}.condition`);

@@ -325,12 +325,13 @@ function rowPlan(d: RowDataset, batchSize: number): BatchPlan {
   }
   let lengths: Int32Array | undefined;
   if (d.lengths !== undefined) {
-    if (!Array.isArray(d.lengths) && !(d.lengths instanceof Int32Array)) throw typeError('an array or Int32Array', 'data.lengths', d.lengths);
+    if (!Array.isArray(d.lengths) && !(d.lengths instanceof Int32Array))
+      throw typeError('an array or Int32Array', 'data.lengths', d.lengths);
     if (d.lengths.length !== N) throw rangeError(`${N} lengths`, 'data.lengths', received(`length ${d.lengths.length}`));
     lengths = Int32Array.from(d.lengths);
   }
   const T = (value: unknown): number =>
-    Array.isArray(value) ? 0 : (isObject(value) && Array.isArray(value.shape) ? (value.shape[1] as number) : 0);
+    Array.isArray(value) ? 0 : isObject(value) && Array.isArray(value.shape) ? (value.shape[1] as number) : 0;
   return {
     batches: Math.ceil(N / batchSize),
     stateful: false,

@@ -117,14 +117,7 @@ export function rangeError(what: string, name: string, value: unknown): RangeErr
  * if ((err as RnnkitError).code === 'ERR_BUSY') await previousCall;
  */
 export type RnnkitErrorCode =
-  | 'ERR_BUSY'
-  | 'ERR_DISPOSED'
-  | 'ERR_NATIVE'
-  | 'ERR_NONFINITE'
-  | 'ERR_CHECKPOINT'
-  | 'ERR_SAFETENSORS'
-  | 'ERR_TORCH_PACKAGE'
-  | 'ERR_TORCH';
+  'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE' | 'ERR_CHECKPOINT' | 'ERR_SAFETENSORS' | 'ERR_TORCH_PACKAGE' | 'ERR_TORCH';
 
 const CODES: ReadonlySet<string> = new Set<RnnkitErrorCode>([
   'ERR_BUSY',
@@ -200,8 +193,7 @@ function frames(stack: string | undefined): string {
 export function fromNative(err: unknown, site?: Error): Error {
   if (err instanceof TypeError || err instanceof RangeError || err instanceof RnnkitError) return err;
   const raw = err as { code?: unknown; message?: unknown } | null | undefined;
-  const code: RnnkitErrorCode =
-    raw && typeof raw.code === 'string' && CODES.has(raw.code) ? (raw.code as RnnkitErrorCode) : 'ERR_NATIVE';
+  const code: RnnkitErrorCode = raw && typeof raw.code === 'string' && CODES.has(raw.code) ? (raw.code as RnnkitErrorCode) : 'ERR_NATIVE';
   const msg = raw && typeof raw.message === 'string' ? raw.message : String(err);
   const out = new RnnkitError(code, msg, { cause: err });
   if (site) out.stack = `${out.name} [${code}]: ${msg}${frames(site.stack)}`;

@@ -72,17 +72,7 @@ export type {
 } from './layers.js';
 export type { InputConfig, Loss, ModelConfig, Reduction, SequentialConfig } from './config.js';
 export type { AdamConfig, OptimizerConfig, SgdConfig } from './optimizer.js';
-export type {
-  Dtype,
-  FeatureInput,
-  FloatArray,
-  LayerState,
-  ModelInput,
-  StateTensors,
-  Targets,
-  Tensor,
-  TokenInput,
-} from './types.js';
+export type { Dtype, FeatureInput, FloatArray, LayerState, ModelInput, StateTensors, Targets, Tensor, TokenInput } from './types.js';
 export { SAFETENSORS_FORMAT, SAFETENSORS_VERSION } from './interop.js';
 export type { LoadSafetensorsOptions, SafetensorsNames, SaveSafetensorsOptions } from './interop.js';
 export { readSafetensors, writeSafetensors, SAFETENSORS_MAX_HEADER } from './io/safetensors.js';

@@ -207,13 +207,7 @@ function denseFeatures(inputs: Record<string, unknown>, D: number, dtype: Dtype,
  * @example
  * const clean = zeroPadding(tokens, lengths, T, 1);
  */
-export function zeroPadding<A extends Int32Array | FloatArray>(
-  data: A,
-  lengths: Int32Array,
-  T: number,
-  width: number,
-  inPlace = false,
-): A {
+export function zeroPadding<A extends Int32Array | FloatArray>(data: A, lengths: Int32Array, T: number, width: number, inPlace = false): A {
   const out = inPlace ? data : (data.slice() as A);
   for (let b = 0; b < lengths.length; b++) out.fill(0, (b * T + lengths[b]!) * width, (b + 1) * T * width);
   return out;
@@ -232,14 +226,10 @@ export function zeroPadding<A extends Int32Array | FloatArray>(
 export function toBatch(inputs: unknown, spec: InputSpec, lengthsOpt: unknown): Batch {
   const tokens = spec.kind === 'tokens';
   if (Array.isArray(inputs)) {
-    return tokens
-      ? nestedTokens(inputs, spec.vocabSize, lengthsOpt)
-      : nestedFeatures(inputs, spec.features, spec.dtype, lengthsOpt);
+    return tokens ? nestedTokens(inputs, spec.vocabSize, lengthsOpt) : nestedFeatures(inputs, spec.features, spec.dtype, lengthsOpt);
   }
   if (isObject(inputs) && 'data' in inputs && 'shape' in inputs) {
-    return tokens
-      ? denseTokens(inputs, spec.vocabSize, lengthsOpt)
-      : denseFeatures(inputs, spec.features, spec.dtype, lengthsOpt);
+    return tokens ? denseTokens(inputs, spec.vocabSize, lengthsOpt) : denseFeatures(inputs, spec.features, spec.dtype, lengthsOpt);
   }
   const what = tokens
     ? 'token rows (number[][]) or { data: Int32Array, shape: [B, T] }'
@@ -270,11 +260,19 @@ export function callBatch(
   const condition = conditionRows(opts.condition, batch.B, config, 'options.condition');
   if (condition) {
     if (states?.[0]) {
-      throw rangeError('no initialState[0] when a condition is given (the condition sets it)', 'options.initialState[0]', received('a state'));
+      throw rangeError(
+        'no initialState[0] when a condition is given (the condition sets it)',
+        'options.initialState[0]',
+        received('a state'),
+      );
     }
     batch.condition = condition;
   } else if (config.condition && !states?.[0]) {
-    throw typeError(`conditioning vectors [B, ${config.condition.features}] (the model was built with a condition)`, 'options.condition', undefined);
+    throw typeError(
+      `conditioning vectors [B, ${config.condition.features}] (the model was built with a condition)`,
+      'options.condition',
+      undefined,
+    );
   }
   return batch;
 }

@@ -330,7 +330,9 @@ export function modelFromSafetensors<M extends ModelLike>(
     model = build(plan.config);
   } else {
     if (metadata[KEY.config] === undefined) {
-      throw bad(`has no rnnkit model config in its metadata (written by torch?): pass options.config, the sequential() config of the model it holds`);
+      throw bad(
+        `has no rnnkit model config in its metadata (written by torch?): pass options.config, the sequential() config of the model it holds`,
+      );
     }
     const config = json(KEY.config);
     try {
@@ -378,9 +380,13 @@ export function modelFromSafetensors<M extends ModelLike>(
     if (missing.length > 0) throw bad(`is missing tensor${missing.length > 1 ? 's' : ''} ${list(missing)} that the model needs`);
     if (plan.strict) {
       const wanted = new Set(table.values());
-      const extra = Object.keys(tensors).filter((n) => !wanted.has(n)).map((n) => `'${n}'`);
+      const extra = Object.keys(tensors)
+        .filter((n) => !wanted.has(n))
+        .map((n) => `'${n}'`);
       if (extra.length > 0) {
-        throw bad(`has tensor${extra.length > 1 ? 's' : ''} ${list(extra)} that the model has no weight for (pass strict: false to ignore them)`);
+        throw bad(
+          `has tensor${extra.length > 1 ? 's' : ''} ${list(extra)} that the model has no weight for (pass strict: false to ignore them)`,
+        );
       }
     }
     model.setWeights(weights);

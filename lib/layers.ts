@@ -226,9 +226,7 @@ function gruFrom(value: unknown, path: string): GruConfig {
   const opts = object(value, path);
   knownKeys(opts, [...RECURRENT_KEYS, 'variant', 'resetAfter'], path);
   const base = recurrentBase(opts, path);
-  const variant = withDefault(opts.variant, 'full' as const, (v) =>
-    oneOf(v, `${path}.variant`, ['full', 'minimal'] as const),
-  );
+  const variant = withDefault(opts.variant, 'full' as const, (v) => oneOf(v, `${path}.variant`, ['full', 'minimal'] as const));
   const resetAfter = withDefault(opts.resetAfter, true, (v) => boolean(v, `${path}.resetAfter`));
   return named({ type: 'gru' as const, ...base, variant, resetAfter }, opts, path);
 }
@@ -237,9 +235,7 @@ function rnnFrom(value: unknown, path: string): RnnConfig {
   const opts = object(value, path);
   knownKeys(opts, [...RECURRENT_KEYS, 'activation'], path);
   const base = recurrentBase(opts, path);
-  const activation = withDefault(opts.activation, 'tanh' as const, (v) =>
-    oneOf(v, `${path}.activation`, ['tanh', 'relu'] as const),
-  );
+  const activation = withDefault(opts.activation, 'tanh' as const, (v) => oneOf(v, `${path}.activation`, ['tanh', 'relu'] as const));
   return named({ type: 'rnn' as const, ...base, activation }, opts, path);
 }
 

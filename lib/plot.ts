@@ -169,7 +169,9 @@ export function lineChartSvg(options: LineChartOptions): string {
   for (const s of series) {
     const pts = s.points.map((p) => `${fmt(sx(p.x))},${fmt(sy(p.y))}`);
     if (pts.length > 1) {
-      out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="${s.width ?? 1.5}" stroke-linejoin="round" points="${pts.join(' ')}"/>`);
+      out.push(
+        `<polyline fill="none" stroke="${s.color}" stroke-width="${s.width ?? 1.5}" stroke-linejoin="round" points="${pts.join(' ')}"/>`,
+      );
     }
     if (s.markers || pts.length === 1) {
       for (const p of s.points) out.push(`<circle cx="${fmt(sx(p.x))}" cy="${fmt(sy(p.y))}" r="3" fill="${s.color}"/>`);
@@ -178,7 +180,9 @@ export function lineChartSvg(options: LineChartOptions): string {
   // legend, top right inside the plot
   const shown = series.filter((s) => s.points.length > 0);
   if (shown.length > 0) {
-    out.push(`<rect x="${m.left + pw - 158}" y="${m.top + 2}" width="154" height="${shown.length * 18 + 6}" fill="white" fill-opacity="0.85"/>`);
+    out.push(
+      `<rect x="${m.left + pw - 158}" y="${m.top + 2}" width="154" height="${shown.length * 18 + 6}" fill="white" fill-opacity="0.85"/>`,
+    );
   }
   shown.forEach((s, i) => {
     const y = m.top + 14 + i * 18;
@@ -242,7 +246,13 @@ export function lossCurveSvg(curve: LossCurve): string {
   for (const b of curve.batches) lastBatch.set(b.epoch, Math.max(lastBatch.get(b.epoch) ?? -1, b.batch));
   const epochEnd = (e: { epoch: number }) => e.epoch + Math.min(1, ((lastBatch.get(e.epoch) ?? per - 1) + 1) / per);
   const series: PlotSeries[] = [{ label: 'train (per batch)', points: train, color: '#9ecae1', width: 1 }];
-  series.push({ label: 'train (epoch mean)', points: curve.epochs.map((e) => ({ x: epochEnd(e), y: e.loss })), color: '#1f77b4', markers: true, width: 2 });
+  series.push({
+    label: 'train (epoch mean)',
+    points: curve.epochs.map((e) => ({ x: epochEnd(e), y: e.loss })),
+    color: '#1f77b4',
+    markers: true,
+    width: 2,
+  });
   const val = curve.epochs.filter((e) => e.valLoss !== undefined).map((e) => ({ x: epochEnd(e), y: e.valLoss! }));
   if (val.length > 0) series.push({ label: 'validation', points: val, color: '#d62728', markers: true, width: 2 });
   const first = curve.batches[0]?.epoch ?? curve.epochs[0]?.epoch;

@@ -67,7 +67,6 @@ export interface GenerateOptions {
   initialState?: (LayerState | null | undefined)[];
 }
 
-
 const MAX_SAMPLED = LIMITS.sampledTokens;
 
 const GENERATE_KEYS = ['prime', 'maxLength', 'n', 'temperature', 'topK', 'topP', 'seed', 'stopTokens', 'banTokens'] as const;
@@ -118,7 +117,10 @@ export function generateOptions(options: unknown, vocab: number, outputs: number
  * @example
  * await generateText(model, tok, { prime: 'Ma', maxLength: 40, n: 10, seed: 7 });
  */
-export interface GenerateTextOptions extends Pick<GenerateOptions, 'maxLength' | 'n' | 'temperature' | 'topK' | 'topP' | 'seed' | 'condition'> {
+export interface GenerateTextOptions extends Pick<
+  GenerateOptions,
+  'maxLength' | 'n' | 'temperature' | 'topK' | 'topP' | 'seed' | 'condition'
+> {
   /** text to continue (default ''); each result starts with it */
   prime?: string;
 }
@@ -135,7 +137,12 @@ export interface GenerateTextOptions extends Pick<GenerateOptions, 'maxLength' |
  * const names = await generateText(model, tok, { n: 10, temperature: 0.8, seed: 7 });
  */
 export async function generateText(model: Model, tokenizer: SamplingTokenizer, options?: GenerateTextOptions): Promise<string[]> {
-  if (tokenizer === null || typeof tokenizer !== 'object' || typeof tokenizer.encode !== 'function' || typeof tokenizer.decode !== 'function') {
+  if (
+    tokenizer === null ||
+    typeof tokenizer !== 'object' ||
+    typeof tokenizer.encode !== 'function' ||
+    typeof tokenizer.decode !== 'function'
+  ) {
     throw typeError('a tokenizer (CharTokenizer or WordTokenizer)', 'tokenizer', tokenizer);
   }
   const o = optionalObject(options, 'options');
@@ -206,12 +213,16 @@ export async function generate(model: Model, options?: GenerateOptions): Promise
   const vocab = (config.input as { vocabSize: number }).vocabSize;
   const outputs = model.outputShape(1, 1).at(-1)!;
   // checked before destructuring: a number or string would otherwise destructure to {}
-  const { condition, initialState, ...rest } = optionalObject(options, 'options') as GenerateOptions & { condition?: unknown; initialState?: unknown };
+  const { condition, initialState, ...rest } = optionalObject(options, 'options') as GenerateOptions & {
+    condition?: unknown;
+    initialState?: unknown;
+  };
   const g = generateOptions(rest, vocab, outputs, model.tokenizer?.bosId);
   const states = toInitialStates(initialState, h.states, g.n, config.dtype) ?? null;
   let cond: FloatArray | null = null;
   if (config.condition && !states?.[0]) {
-    if (condition === undefined) throw typeError(`a conditioning vector (the model was built with a condition)`, 'options.condition', undefined);
+    if (condition === undefined)
+      throw typeError(`a conditioning vector (the model was built with a condition)`, 'options.condition', undefined);
     cond = sampleConditionRows(condition, g.n, config);
   } else if (condition !== undefined) {
     throw rangeError('no condition (the model was built without one, or initialState[0] is given)', 'options.condition', condition);

@@ -144,8 +144,7 @@ function pad(rows: readonly Int32Array[]): { data: Int32Array; shape: number[]; 
 /** [dirs, B, H] -> [B, dirs*H] (the directions side by side, forward first). */
 function concatDirs(s: FloatArray, dirs: number, B: number, H: number): FloatArray {
   const out = new (s.constructor as new (n: number) => FloatArray)(B * dirs * H);
-  for (let d = 0; d < dirs; d++)
-    for (let b = 0; b < B; b++) out.set(s.subarray((d * B + b) * H, (d * B + b + 1) * H), (b * dirs + d) * H);
+  for (let d = 0; d < dirs; d++) for (let b = 0; b < B; b++) out.set(s.subarray((d * B + b) * H, (d * B + b + 1) * H), (b * dirs + d) * H);
   return out;
 }
 
@@ -232,13 +231,16 @@ export class Seq2Seq {
     if (!Array.isArray(c.decoder) || c.decoder.length === 0) throw typeError('a non-empty array of layers', 'config.decoder', c.decoder);
 
     const encoder =
-      models?.encoder ??
-      new Model({ input: { vocabSize: sourceVocab }, layers: c.encoder as LayerInput[], loss: 'mse', seed, dtype });
+      models?.encoder ?? new Model({ input: { vocabSize: sourceVocab }, layers: c.encoder as LayerInput[], loss: 'mse', seed, dtype });
     const encLayers = encoder.config.layers;
     const last = encLayers[encLayers.length - 1]!;
     if (!isRecurrent(last)) {
       encoder.dispose();
-      throw rangeError('a recurrent last encoder layer (its final state feeds the decoder)', `config.encoder[${encLayers.length - 1}]`, last.type);
+      throw rangeError(
+        'a recurrent last encoder layer (its final state feeds the decoder)',
+        `config.encoder[${encLayers.length - 1}]`,
+        last.type,
+      );
     }
     const encStates = encoder.initialState(1);
     const encIndex = encStates.length - 1;
@@ -314,10 +316,7 @@ export class Seq2Seq {
   }
 
   /** The gradient at the encoder's final states from the decoder's start gradient. */
-  #encoderFinalGrads(
-    dec: { initialStateGrads: StateTensors[]; conditionGrad?: Tensor },
-    B: number,
-  ): (LayerState | null)[] {
+  #encoderFinalGrads(dec: { initialStateGrads: StateTensors[]; conditionGrad?: Tensor }, B: number): (LayerState | null)[] {
     const { kind, encIndex, dirs, units, encCell, decCell } = this.#bridge;
     const out: (LayerState | null)[] = Array.from({ length: encIndex + 1 }, () => null);
     const shape = [dirs, B, units];
@@ -395,11 +394,15 @@ export class Seq2Seq {
     const [encoder, decoder] = keep ? [handleOf(this.encoder), handleOf(this.decoder)] : [this.encoder, this.decoder];
     const srcBatch = { data: src.data, shape: src.shape };
     const enc = await encoder.forward(srcBatch, { lengths: src.lengths, training });
-    const dec = await decoder.gradients({ data: tin!.data, shape: tin!.shape }, { data: tout!.data, shape: tout!.shape }, {
-      lengths: tin!.lengths,
-      training,
-      ...this.#decoderStart(enc.finalState, B),
-    });
+    const dec = await decoder.gradients(
+      { data: tin!.data, shape: tin!.shape },
+      { data: tout!.data, shape: tout!.shape },
+      {
+        lengths: tin!.lengths,
+        training,
+        ...this.#decoderStart(enc.finalState, B),
+      },
+    );
     const encG = await encoder.backwardFrom(srcBatch, { lengths: src.lengths, training, finalStateGrads: this.#encoderFinalGrads(dec, B) });
     return { loss: dec.loss, enc: encG.grads, dec: dec.grads };
   }
@@ -455,7 +458,10 @@ export class Seq2Seq {
         rows: N,
         stateful: false,
         step: async (i, order) => {
-          const rows = Array.from({ length: Math.min(s.batchSize, N - i * s.batchSize) }, (_, k) => order?.[i * s.batchSize + k] ?? i * s.batchSize + k);
+          const rows = Array.from(
+            { length: Math.min(s.batchSize, N - i * s.batchSize) },
+            (_, k) => order?.[i * s.batchSize + k] ?? i * s.batchSize + k,
+          );
           const tgt = rows.map((r) => d.targets[r]!);
           const r = await this.trainStep(
             rows.map((r) => d.sources[r]!),
@@ -495,10 +501,14 @@ export class Seq2Seq {
       const tgt = d.targets.slice(i, i + batchSize);
       const b = this.#batch(src, tgt);
       const enc = await this.encoder.forward({ data: b.src.data, shape: b.src.shape }, { lengths: b.src.lengths });
-      const r = await this.decoder.evaluateBatch({ data: b.tin!.data, shape: b.tin!.shape }, { data: b.tout!.data, shape: b.tout!.shape }, {
-        lengths: b.tin!.lengths,
-        ...this.#decoderStart(enc.finalState, src.length),
-      });
+      const r = await this.decoder.evaluateBatch(
+        { data: b.tin!.data, shape: b.tin!.shape },
+        { data: b.tout!.data, shape: b.tout!.shape },
+        {
+          lengths: b.tin!.lengths,
+          ...this.#decoderStart(enc.finalState, src.length),
+        },
+      );
       lossSum += r.lossSum;
       count += r.count;
       correct += r.correct;
@@ -561,7 +571,13 @@ export class Seq2Seq {
   }
 
   /** Beam search for a batch of sources (beamWidth 1 = greedy), all beams stepped together. */
-  async #beam(sources: readonly Int32Array[], width: number, maxLength: number, alpha: number, ban: ReadonlySet<number>): Promise<Translation[]> {
+  async #beam(
+    sources: readonly Int32Array[],
+    width: number,
+    maxLength: number,
+    alpha: number,
+    ban: ReadonlySet<number>,
+  ): Promise<Translation[]> {
     const { bos, eos, targetVocab: V } = this.config;
     const B = sources.length;
     const { src } = this.#batch(sources);
@@ -712,7 +728,8 @@ export class Seq2Seq {
     let m: Seq2Seq;
     try {
       m = new Seq2Seq(header.config as unknown as Seq2SeqConfig, { encoder, decoder });
-      if (typeof header.epoch !== 'number' || !Number.isInteger(header.epoch) || header.epoch < 0) throw bad('the epoch counter is not a non-negative integer');
+      if (typeof header.epoch !== 'number' || !Number.isInteger(header.epoch) || header.epoch < 0)
+        throw bad('the epoch counter is not a non-negative integer');
       m.epoch = header.epoch;
       if (header.sourceTokenizer) m.sourceTokenizer = tokenizerFromJSON(header.sourceTokenizer);
       if (header.targetTokenizer) m.targetTokenizer = tokenizerFromJSON(header.targetTokenizer);

@@ -8,7 +8,6 @@ import { floatData, tensor } from './tensor.js';
 import type { StateTensors } from './types.js';
 import { isObject, knownKeys } from './validate.js';
 
-
 /**
  * Checks `options.initialState`: an array with at most one entry per
  * recurrent layer (in order), each `null` / `undefined` (zeros) or
@@ -34,11 +33,7 @@ export function toInitialStates(
     throw typeError('an array with one { h, c? } per recurrent layer', path, value);
   }
   if (value.length > table.length) {
-    throw rangeError(
-      `at most ${table.length} entries (one per recurrent layer)`,
-      path,
-      received(`array of length ${value.length}`),
-    );
+    throw rangeError(`at most ${table.length} entries (one per recurrent layer)`, path, received(`array of length ${value.length}`));
   }
   return table.map((info, i) => {
     const entry: unknown = value[i];

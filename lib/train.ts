@@ -278,7 +278,10 @@ export function nonFiniteOption(value: unknown): 'throw' | 'skip' {
  * @example
  * return skipNonFinite(nonFinite === 'skip', () => run());
  */
-export async function skipNonFinite<T>(skip: boolean, run: () => Promise<T>): Promise<T | { loss: number; gradNorm: number; skipped: true }> {
+export async function skipNonFinite<T>(
+  skip: boolean,
+  run: () => Promise<T>,
+): Promise<T | { loss: number; gradNorm: number; skipped: true }> {
   try {
     return await run();
   } catch (err) {

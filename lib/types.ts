@@ -51,12 +51,7 @@ export type ModelInput = TokenInput | FeatureInput;
  * @example
  * await model.trainStep([[1, 2, 3]], [[2, 3, 4]]);
  */
-export type Targets =
-  | number[]
-  | number[][]
-  | number[][][]
-  | { data: Int32Array; shape: number[] }
-  | { data: FloatArray; shape: number[] };
+export type Targets = number[] | number[][] | number[][][] | { data: Int32Array; shape: number[] } | { data: FloatArray; shape: number[] };
 
 /**
  * The initial (or final) state of one recurrent layer, PyTorch's h0 / c0:

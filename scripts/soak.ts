@@ -130,7 +130,9 @@ function print(p: Phase): void {
   console.log(`   external MB: ${ext[0]} .. ${ext[ext.length - 1]} (max ${Math.max(...p.samples.map((s) => s.externalMB)).toFixed(1)})`);
   console.log(`   heap MB:     ${p.samples[0]!.heapMB.toFixed(1)} .. ${p.samples[p.samples.length - 1]!.heapMB.toFixed(1)}`);
   console.log(`   threads:     ${p.samples.map((s) => s.threads).join(' ')}`);
-  console.log(`   fitted growth after warm-up: ${p.growthMB >= 0 ? '+' : ''}${p.growthMB.toFixed(2)} MB -> ${p.flat ? 'FLAT' : 'NOT FLAT'}`);
+  console.log(
+    `   fitted growth after warm-up: ${p.growthMB >= 0 ? '+' : ''}${p.growthMB.toFixed(2)} MB -> ${p.flat ? 'FLAT' : 'NOT FLAT'}`,
+  );
 }
 
 function lm(seed: number): Model {
@@ -167,10 +169,17 @@ async function main(): Promise<void> {
       return { x, y };
     });
     results.push(
-      await phase('train', `${steps} trainStep calls (LSTM 32, vocab 40, B 8, T 16, adam, clipNorm 5)`, steps, samples, tolerance, async (i) => {
-        const b = batches[i % batches.length]!;
-        await model.trainStep(b.x, b.y, { optimizer: { type: 'adam', lr: 1e-3 }, clipNorm: 5 });
-      }),
+      await phase(
+        'train',
+        `${steps} trainStep calls (LSTM 32, vocab 40, B 8, T 16, adam, clipNorm 5)`,
+        steps,
+        samples,
+        tolerance,
+        async (i) => {
+          const b = batches[i % batches.length]!;
+          await model.trainStep(b.x, b.y, { optimizer: { type: 'adam', lr: 1e-3 }, clipNorm: 5 });
+        },
+      ),
     );
     model.dispose();
   }
@@ -190,23 +199,38 @@ async function main(): Promise<void> {
     model.dispose();
   }
 
-  const small = () =>
-    sequential({ input: { vocabSize: 40 }, layers: [layers.gru({ units: 64 }), layers.dense({ units: 40 })], seed: 3 });
+  const small = () => sequential({ input: { vocabSize: 40 }, layers: [layers.gru({ units: 64 }), layers.dense({ units: 40 })], seed: 3 });
   if (phases.has('dispose')) {
     results.push(
-      await phase('dispose', `${models} models created, one predict each, disposed (GRU 64: ~${(small().numParams / 1e3).toFixed(0)}k params)`, models, samples, tolerance, async () => {
-        const m = small();
-        await m.predict([[1, 2, 3]]);
-        m.dispose();
-      }, warmupModels),
+      await phase(
+        'dispose',
+        `${models} models created, one predict each, disposed (GRU 64: ~${(small().numParams / 1e3).toFixed(0)}k params)`,
+        models,
+        samples,
+        tolerance,
+        async () => {
+          const m = small();
+          await m.predict([[1, 2, 3]]);
+          m.dispose();
+        },
+        warmupModels,
+      ),
     );
   }
   if (phases.has('gc')) {
     results.push(
-      await phase('gc', `${models} models created, one predict each, dropped without dispose()`, models, samples, tolerance, async () => {
-        const m = small();
-        await m.predict([[1, 2, 3]]);
-      }, warmupModels),
+      await phase(
+        'gc',
+        `${models} models created, one predict each, dropped without dispose()`,
+        models,
+        samples,
+        tolerance,
+        async () => {
+          const m = small();
+          await m.predict([[1, 2, 3]]);
+        },
+        warmupModels,
+      ),
     );
   }
 
@@ -214,22 +238,37 @@ async function main(): Promise<void> {
     // 32 rows: the recurrence, the dense layer and the loss split across the model's worker pool
     const x = Array.from({ length: 32 }, (_, b) => Array.from({ length: 8 }, (_, t) => (b * 5 + t * 3) % 40));
     const y = x.map((row) => row.map((v) => (v + 1) % 40));
-    const p = await phase('pool', `${poolModels} models, one 32-row trainStep each (worker pool), half disposed, half dropped`, poolModels, samples, tolerance, async (i) => {
-      const m = lm(5);
-      await m.trainStep(x, y, { optimizer: { type: 'adam', lr: 1e-3 }, clipNorm: 5 });
-      if (i % 2 === 0) m.dispose();
-    }, warmupPool);
+    const p = await phase(
+      'pool',
+      `${poolModels} models, one 32-row trainStep each (worker pool), half disposed, half dropped`,
+      poolModels,
+      samples,
+      tolerance,
+      async (i) => {
+        const m = lm(5);
+        await m.trainStep(x, y, { optimizer: { type: 'adam', lr: 1e-3 }, clipNorm: 5 });
+        if (i % 2 === 0) m.dispose();
+      },
+      warmupPool,
+    );
     // Dropped models' pools are joined when the GC frees them and idle workers exit after 1 s, so
     // the count levels off at the models awaiting collection; a leak of threads would climb.
     const threadGrowth = growth(p.samples, 'threads');
     const threadsFlat = threadGrowth < 2;
-    console.log(`   fitted thread-count growth after warm-up: ${threadGrowth >= 0 ? '+' : ''}${threadGrowth.toFixed(1)} -> ${threadsFlat ? 'FLAT' : 'GROWING'}`);
+    console.log(
+      `   fitted thread-count growth after warm-up: ${threadGrowth >= 0 ? '+' : ''}${threadGrowth.toFixed(1)} -> ${threadsFlat ? 'FLAT' : 'GROWING'}`,
+    );
     results.push({ ...p, flat: p.flat && threadsFlat });
   }
 
   const bad = results.filter((p) => !p.flat);
-  console.log(`\nsoak verdict: ${bad.length === 0 ? 'FLAT' : `NOT FLAT (${bad.map((p) => p.name).join(', ')})`}; end RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MB`);
-  if (json) console.log(`SOAK_RESULT ${JSON.stringify(results.map(({ name, what, seconds, growthMB, flat, samples: s }) => ({ name, what, seconds, growthMB, flat, rssMB: s.map((x) => +x.rssMB.toFixed(1)) })))}`);
+  console.log(
+    `\nsoak verdict: ${bad.length === 0 ? 'FLAT' : `NOT FLAT (${bad.map((p) => p.name).join(', ')})`}; end RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MB`,
+  );
+  if (json)
+    console.log(
+      `SOAK_RESULT ${JSON.stringify(results.map(({ name, what, seconds, growthMB, flat, samples: s }) => ({ name, what, seconds, growthMB, flat, rssMB: s.map((x) => +x.rssMB.toFixed(1)) })))}`,
+    );
   process.exit(bad.length === 0 ? 0 : 1);
 }
 

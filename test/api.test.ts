@@ -61,7 +61,13 @@ test('layer factories fill defaults and freeze', (t) => {
 });
 
 test('sequential normalizes the config (object literals accepted)', (t) => {
-  const m = sequential({ input: { vocabSize: 7 }, layers: [{ type: 'gru', units: 4 }, { type: 'dense', units: 7 }] });
+  const m = sequential({
+    input: { vocabSize: 7 },
+    layers: [
+      { type: 'gru', units: 4 },
+      { type: 'dense', units: 7 },
+    ],
+  });
   t.true(m instanceof Model);
   t.deepEqual(m.config as unknown, {
     input: { vocabSize: 7 },
@@ -136,7 +142,10 @@ test('stacked layers: one final state per recurrent layer', async (t) => {
   t.deepEqual(
     finalState.map((s) => [s.h.shape, s.c?.shape]),
     [
-      [[2, 2, 4], [2, 2, 4]],
+      [
+        [2, 2, 4],
+        [2, 2, 4],
+      ],
       [[1, 2, 3], undefined],
       [[1, 2, 2], undefined],
     ],
@@ -245,7 +254,10 @@ test('float64 models return Float64Array everywhere and accept Float32Array weig
   });
   const x = features(2, 3, 2);
   t.true((await m.predict(x)).data instanceof Float64Array);
-  const { grads, initialStateGrads } = await m.gradients(x, [[[0], [1], [0]], [[1], [0], [1]]]);
+  const { grads, initialStateGrads } = await m.gradients(x, [
+    [[0], [1], [0]],
+    [[1], [0], [1]],
+  ]);
   t.true(Object.values(grads).every((g) => g.data instanceof Float64Array));
   t.true(initialStateGrads[0]!.h.data instanceof Float64Array);
   m.setWeights({ 'layers.1.bias': new Float32Array([0.5]) });
@@ -283,7 +295,10 @@ test('predict is deterministic', async (t) => {
 
 test('nested and tensor inputs give the same result', async (t) => {
   const tm = sequential({ input: { vocabSize: 8 }, layers: [layers.gru({ units: 5 }), layers.dense({ units: 8 })] });
-  const x = [[1, 2, 3], [4, 5]];
+  const x = [
+    [1, 2, 3],
+    [4, 5],
+  ];
   const a = await tm.predict(x);
   const b = await tm.predict({ data: Int32Array.from([1, 2, 3, 4, 5, 0]), shape: [2, 3] }, { lengths: [3, 2] });
   t.deepEqual(a.data, b.data);
@@ -308,7 +323,11 @@ for (const [label, layer] of [
 ] as const) {
   test(`ragged inputs: padding does not leak into a row (${label})`, async (t) => {
     const m = sequential({ input: { vocabSize: 7 }, layers: [layer, layers.dense({ units: 3 })], seed: 2 });
-    const batch = [[1, 2, 3, 4, 5], [6, 1], [2, 2, 2]];
+    const batch = [
+      [1, 2, 3, 4, 5],
+      [6, 1],
+      [2, 2, 2],
+    ];
     const y = await m.predict(batch);
     t.deepEqual(y.shape, [3, 5, 3]);
     for (let b = 0; b < batch.length; b++) {
@@ -316,22 +335,31 @@ for (const [label, layer] of [
       const L = batch[b]!.length;
       const mine = row(y, b);
       t.true(maxDiff(mine.subarray(0, L * 3), alone.data) < 1e-5, `row ${b}`);
-      t.true(mine.subarray(L * 3).every((v) => v === 0), `padded steps of row ${b} are 0`);
+      t.true(
+        mine.subarray(L * 3).every((v) => v === 0),
+        `padded steps of row ${b} are 0`,
+      );
     }
     // padded token values do not matter either
-    const y2 = await m.predict({ data: Int32Array.from([1, 2, 3, 4, 5, 6, 1, 5, 5, 5, 2, 2, 2, 6, 6]), shape: [3, 5] }, { lengths: [5, 2, 3] });
+    const y2 = await m.predict(
+      { data: Int32Array.from([1, 2, 3, 4, 5, 6, 1, 5, 5, 5, 2, 2, 2, 6, 6]), shape: [3, 5] },
+      { lengths: [5, 2, 3] },
+    );
     t.deepEqual(y2.data, y.data);
     m.dispose();
   });
 }
 
-test('ragged inputs: last-step output and final state use each row\'s last valid step', async (t) => {
+test("ragged inputs: last-step output and final state use each row's last valid step", async (t) => {
   const m = sequential({
     input: { vocabSize: 7 },
     layers: [layers.lstm({ units: 4, returnSequences: false, bidirectional: true }), layers.dense({ units: 3 })],
     seed: 4,
   });
-  const batch = [[1, 2, 3, 4], [5, 6]];
+  const batch = [
+    [1, 2, 3, 4],
+    [5, 6],
+  ];
   const all = await m.forward(batch);
   for (let b = 0; b < 2; b++) {
     const alone = await m.forward([batch[b]!]);
@@ -354,8 +382,14 @@ test('padded positions do not contribute to the loss or gradients', async (t) =>
     reduction: 'sum',
     seed: 8,
   });
-  const x = [[1, 2, 3], [4, 0]];
-  const y = [[2, 3, 4], [0, 1]];
+  const x = [
+    [1, 2, 3],
+    [4, 0],
+  ];
+  const y = [
+    [2, 3, 4],
+    [0, 1],
+  ];
   const both = await m.gradients(x, y);
   const a = await m.gradients([x[0]!], [y[0]!]);
   const b = await m.gradients([x[1]!], [y[1]!]);
@@ -385,10 +419,16 @@ test('gradients: keys and shapes match the weights; state gradients match states
   t.deepEqual(Object.keys(grads).sort(), [...m.weightNames].sort());
   const w = m.getWeights();
   for (const k of m.weightNames) t.deepEqual(grads[k]!.shape, w[k]!.shape);
-  t.deepEqual(initialStateGrads.map((s) => [s.h.shape, s.c?.shape]), [
-    [[2, 2, 4], [2, 2, 4]],
-    [[1, 2, 2], undefined],
-  ]);
+  t.deepEqual(
+    initialStateGrads.map((s) => [s.h.shape, s.c?.shape]),
+    [
+      [
+        [2, 2, 4],
+        [2, 2, 4],
+      ],
+      [[1, 2, 2], undefined],
+    ],
+  );
   // gradients() does not change the weights
   t.deepEqual(m.getWeights()['layers.2.bias']!.data, w['layers.2.bias']!.data);
   m.dispose();
@@ -437,7 +477,11 @@ for (const type of ['lstm', 'gru', 'rnn'] as const) {
 
 test('trainStep with the default optimizer, sgd, clipping, mse and binaryCrossEntropy', async (t) => {
   const x = features(3, 4, 2, 5);
-  const mse = sequential({ input: { features: 2 }, layers: [layers.gru({ units: 8, returnSequences: false }), layers.dense({ units: 1 })], loss: 'mse' });
+  const mse = sequential({
+    input: { features: 2 },
+    layers: [layers.gru({ units: 8, returnSequences: false }), layers.dense({ units: 1 })],
+    loss: 'mse',
+  });
   const y = [[0.5], [-0.5], [0.25]];
   const l0 = (await mse.gradients(x, y)).loss;
   for (let i = 0; i < 40; i++) await mse.trainStep(x, y, { optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9 }, clipNorm: 1 });

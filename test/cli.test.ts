@@ -34,7 +34,8 @@ async function run(argv: string[], signal?: AbortSignal): Promise<Run> {
 const SUBJECTS = ['the cat', 'a dog', 'the old man', 'my sister', 'the bird'];
 const VERBS = ['sat on', 'looked at', 'ran to', 'jumped over', 'sang to'];
 const OBJECTS = ['the mat', 'a tree', 'the river', 'the red house', 'a small boat'];
-const TEXT = Array.from({ length: 80 }, (_, i) => `${SUBJECTS[i % 5]} ${VERBS[(i * 3) % 5]} ${OBJECTS[(i * 7 + 1) % 5]}.`).join('\n') + '\n';
+const TEXT =
+  Array.from({ length: 80 }, (_, i) => `${SUBJECTS[i % 5]} ${VERBS[(i * 3) % 5]} ${OBJECTS[(i * 7 + 1) % 5]}.`).join('\n') + '\n';
 
 const TINY = ['--epochs', '1', '--units', '16', '--layers', '1', '--seq-len', '16', '--batch-size', '8', '--samples', '2'];
 
@@ -71,7 +72,10 @@ function assertWellFormedSvg(t: { true(v: boolean, m?: string): void; regex(s: s
   t.true(coords.length > 0, 'has coordinates');
   t.true(
     coords.every((c) => Number.isFinite(Number(c))),
-    `finite coordinates: ${coords.filter((c) => !Number.isFinite(Number(c))).slice(0, 3).join(' ')}`,
+    `finite coordinates: ${coords
+      .filter((c) => !Number.isFinite(Number(c)))
+      .slice(0, 3)
+      .join(' ')}`,
   );
   // every opened element is closed or self-closed (minimal well-formedness)
   const open = [...svg.matchAll(/<([a-z]+)[\s>]/g)].map((m) => m[1]);
@@ -115,7 +119,23 @@ test('train: writes a well-formed loss-curve SVG next to the model', async (t) =
 
 test('train: word level, GRU, two layers with dropout', async (t) => {
   const out = join(dir, 'words.rnnkit');
-  const r = await run(['train', join(dir, 'input.txt'), ...TINY, '--level', 'word', '--cell', 'gru', '--layers', '2', '--dropout', '0.2', '--min-frequency', '2', '--out', out]);
+  const r = await run([
+    'train',
+    join(dir, 'input.txt'),
+    ...TINY,
+    '--level',
+    'word',
+    '--cell',
+    'gru',
+    '--layers',
+    '2',
+    '--dropout',
+    '0.2',
+    '--min-frequency',
+    '2',
+    '--out',
+    out,
+  ]);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /ppl \d/);
   const m = await load(out);
@@ -224,7 +244,21 @@ test('--help and --version are exit 0 on stdout', async (t) => {
   t.regex(top.stdout, /sample/);
   const tr = await run(['train', '--help']);
   t.is(tr.code, 0);
-  for (const opt of ['--level', '--cell', '--units', '--layers', '--epochs', '--seq-len', '--out', '--seed', '--dropout', '--lr', '--batch-size', '--min-frequency', '--max-vocab']) {
+  for (const opt of [
+    '--level',
+    '--cell',
+    '--units',
+    '--layers',
+    '--epochs',
+    '--seq-len',
+    '--out',
+    '--seed',
+    '--dropout',
+    '--lr',
+    '--batch-size',
+    '--min-frequency',
+    '--max-vocab',
+  ]) {
     t.true(tr.stdout.includes(opt), opt);
   }
   const sa = await run(['help', 'sample']);
@@ -313,7 +347,17 @@ test('lineChartSvg: a single point is a marker, NaN points are dropped, no data 
     title: 't',
     xLabel: 'x',
     yLabel: 'y',
-    series: [{ label: 's', points: [{ x: 0, y: 1 }, { x: 1, y: NaN }, { x: 2, y: Infinity }, { x: 3, y: 0.5 }] }],
+    series: [
+      {
+        label: 's',
+        points: [
+          { x: 0, y: 1 },
+          { x: 1, y: NaN },
+          { x: 2, y: Infinity },
+          { x: 3, y: 0.5 },
+        ],
+      },
+    ],
   });
   assertWellFormedSvg(t, nan);
   t.is([...nan.matchAll(/points="([^"]*)"/g)][0]![1]!.split(' ').length, 2);

@@ -211,8 +211,14 @@ function inWorker(seed: number, steps: number): Promise<number[]> {
 test('the addon loads and trains inside worker_threads (two at once), the main thread model is unaffected', async (t) => {
   const steps = 30;
   const main = sequential({ input: { vocabSize: 8 }, layers: [layers.lstm({ units: 16 }), layers.dense({ units: 8 })], seed: 21 });
-  const x = [[1, 2, 3, 4, 5], [2, 3, 4, 5, 6]];
-  const y = [[2, 3, 4, 5, 6], [3, 4, 5, 6, 7]];
+  const x = [
+    [1, 2, 3, 4, 5],
+    [2, 3, 4, 5, 6],
+  ];
+  const y = [
+    [2, 3, 4, 5, 6],
+    [3, 4, 5, 6, 7],
+  ];
   const before = main.getWeights();
   const [a, b] = await Promise.all([inWorker(21, steps), inWorker(22, steps)]);
   t.is(a.length, steps);

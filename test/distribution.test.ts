@@ -70,7 +70,7 @@ function isaFromFeatures(c: Info['cpu']): Info['isa'] {
   return c.avx2 && c.fma ? 'avx2' : 'baseline';
 }
 
-test('info() reports the CPU, the kernel level and who chose OpenBLAS\'s core', (t) => {
+test("info() reports the CPU, the kernel level and who chose OpenBLAS's core", (t) => {
   const i = info();
   t.deepEqual(Object.keys(i.cpu).sort(), ['avx', 'avx2', 'avx512bf16', 'avx512bw', 'avx512dq', 'avx512f', 'avx512vl', 'fma', 'vendor']);
   for (const [k, v] of Object.entries(i.cpu)) t.is(typeof v, k === 'vendor' ? 'string' : 'boolean', k);
@@ -104,7 +104,10 @@ function coreChild(env: Record<string, string>) {
     const { blasCore, blasCoreDetected, blasCoreChosenBy, blasCoreWanted, cpu } = info();
     console.log(JSON.stringify({ blasCore, blasCoreDetected, blasCoreChosenBy, blasCoreWanted, cpu, env: process.env.OPENBLAS_CORETYPE ?? null, losses, out: Array.from(out.data) }));`;
   const { OPENBLAS_CORETYPE: _c, RNNKIT_TEST_BLAS_DETECTED: _d, ...base } = process.env;
-  const stdout = execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { env: { ...base, ...env }, encoding: 'utf8' });
+  const stdout = execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], {
+    env: { ...base, ...env },
+    encoding: 'utf8',
+  });
   return JSON.parse(stdout) as Pick<Info, 'blasCore' | 'blasCoreDetected' | 'blasCoreChosenBy' | 'blasCoreWanted' | 'cpu'> & {
     env: string | null;
     losses: number[];
@@ -132,7 +135,8 @@ test('a weak core picked by OpenBLAS while OPENBLAS_CORETYPE is unset is switche
   t.is(sim.blasCoreWanted, null);
   t.is(sim.env, null, 'OPENBLAS_CORETYPE is not left set');
   // the same seeded steps under the switched core and under Prescott's kernels
-  const dOut = maxDiff(sim.out, user.out), dLoss = maxDiff(sim.losses, user.losses);
+  const dOut = maxDiff(sim.out, user.out),
+    dLoss = maxDiff(sim.losses, user.losses);
   t.true(sim.out.length === 16 * 24 * 40 && dOut < 1e-4 && dLoss < 1e-4, `max diff: output ${dOut}, losses ${dLoss}`);
 });
 
@@ -262,7 +266,10 @@ test('a binary that does not load: the error names the file and the cause', (t) 
   writeFileSync(file, 'not an ELF file');
   if (process.env.PREBUILDS_ONLY) return t.pass('PREBUILDS_ONLY skips build/');
   const err = t.throws(() => loadBinding(dir), { instanceOf: Error });
-  t.true(err!.message.startsWith(`rnnkit: the native binary ${file} was found but failed to load, for ${process.platform}-${process.arch}`), err!.message);
+  t.true(
+    err!.message.startsWith(`rnnkit: the native binary ${file} was found but failed to load, for ${process.platform}-${process.arch}`),
+    err!.message,
+  );
   t.regex(err!.message, /npx cmake-js compile -d /);
   t.regex(err!.message, /Cause: .*(invalid ELF header|file too short)/);
 });
@@ -275,5 +282,5 @@ test('loading the addon leaves the OpenBLAS variables of the environment as they
     execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { env, encoding: 'utf8' }).trim();
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OPENBLAS_')));
   t.is(run(base), '[]', 'no OPENBLAS_* variable appears');
-  t.is(run({ ...base, OPENBLAS_NUM_THREADS: '1' }), '["OPENBLAS_NUM_THREADS"]', 'the user\'s own stay');
+  t.is(run({ ...base, OPENBLAS_NUM_THREADS: '1' }), '["OPENBLAS_NUM_THREADS"]', "the user's own stay");
 });

@@ -103,7 +103,10 @@ function anchors(file: string): Set<string> {
 }
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const apiHeadings = () => headings('docs/api.md').filter((h) => h.level === 3).map((h) => h.text);
+const apiHeadings = () =>
+  headings('docs/api.md')
+    .filter((h) => h.level === 3)
+    .map((h) => h.text);
 /** A `###` heading whose code spans name `name` (e.g. `layers.lstm(options)` names `layers` and `layers.lstm`). */
 const hasHeading = (name: string) => apiHeadings().some((h) => new RegExp('`(?:new\\s+)?' + escape(name) + '(?![\\w$])').test(h));
 
@@ -146,12 +149,23 @@ test('every ### heading of docs/api.md names an export, a pending export or a me
 test('every public method of Model and Seq2Seq has a ### heading; their properties are documented', (t) => {
   const api = read('docs/api.md');
   const missing: string[] = [];
-  for (const name of [...ownNames(rnnkit.Model.prototype), ...PENDING_MODEL_METHODS]) if (!hasHeading(`model.${name}`)) missing.push(`model.${name}`);
+  for (const name of [...ownNames(rnnkit.Model.prototype), ...PENDING_MODEL_METHODS])
+    if (!hasHeading(`model.${name}`)) missing.push(`model.${name}`);
   for (const name of ownNames(rnnkit.Model)) if (!hasHeading(`Model.${name}`)) missing.push(`Model.${name}`);
   for (const name of ownNames(rnnkit.Seq2Seq.prototype)) if (!hasHeading(`m.${name}`)) missing.push(`m.${name}`);
   for (const name of ownNames(rnnkit.Seq2Seq)) if (!hasHeading(`Seq2Seq.${name}`)) missing.push(`Seq2Seq.${name}`);
-  const model = rnnkit.sequential({ input: { vocabSize: 5 }, layers: [rnnkit.layers.gru({ units: 2 }), rnnkit.layers.dense({ units: 5 })] });
-  const s2s = rnnkit.seq2seq({ sourceVocab: 5, targetVocab: 5, bos: 2, eos: 3, encoder: [rnnkit.layers.gru({ units: 2 })], decoder: [rnnkit.layers.gru({ units: 2 })] });
+  const model = rnnkit.sequential({
+    input: { vocabSize: 5 },
+    layers: [rnnkit.layers.gru({ units: 2 }), rnnkit.layers.dense({ units: 5 })],
+  });
+  const s2s = rnnkit.seq2seq({
+    sourceVocab: 5,
+    targetVocab: 5,
+    bos: 2,
+    eos: 3,
+    encoder: [rnnkit.layers.gru({ units: 2 })],
+    decoder: [rnnkit.layers.gru({ units: 2 })],
+  });
   try {
     for (const name of Object.keys(model)) if (!api.includes(`\`model.${name}\``)) missing.push(`model.${name} (property)`);
     for (const name of Object.keys(s2s)) if (!new RegExp('`m\\.' + name + '`').test(api)) missing.push(`m.${name} (property)`);
@@ -174,7 +188,10 @@ test('every layer builder and every public tokenizer member is documented in doc
     ...ownNames(rnnkit.WordTokenizer.prototype),
   ]);
   for (const name of members) if (!PROTECTED.has(name) && !api.includes(`tok.${name}`)) missing.push(`tok.${name}`);
-  for (const [cls, ctor] of [['CharTokenizer', rnnkit.CharTokenizer], ['WordTokenizer', rnnkit.WordTokenizer]] as const) {
+  for (const [cls, ctor] of [
+    ['CharTokenizer', rnnkit.CharTokenizer],
+    ['WordTokenizer', rnnkit.WordTokenizer],
+  ] as const) {
     for (const name of ownNames(ctor)) if (!hasHeading(`${cls}.${name}`)) missing.push(`${cls}.${name}`);
   }
   t.deepEqual(missing, [], `undocumented: ${missing.join(', ')}`);
@@ -236,9 +253,16 @@ test('the README quick start trains, samples and saves a model (its own process,
   t.true(lines.length <= 22, `the quick start has ${lines.length} lines`);
   const dir = scratch(t);
   writeFileSync(join(dir, 'quickstart.ts'), asModule(block!));
-  const { stdout } = await run(process.execPath, ['--import', tsx, 'quickstart.ts'], { cwd: dir, timeout: 90_000, env: { ...process.env, NO_COLOR: '1' } });
+  const { stdout } = await run(process.execPath, ['--import', tsx, 'quickstart.ts'], {
+    cwd: dir,
+    timeout: 90_000,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   t.true(stdout.trim().length > 0, 'the quick start printed nothing');
-  t.true(readdirSync(dir).some((f) => f.endsWith('.rnnkit')), `no model file written; stdout:\n${stdout}`);
+  t.true(
+    readdirSync(dir).some((f) => f.endsWith('.rnnkit')),
+    `no model file written; stdout:\n${stdout}`,
+  );
 });
 
 const MARK = '@@rnnkit-docs-test@@';
@@ -271,7 +295,11 @@ async function runBlocks(t: { teardown(fn: () => void): void }, blocks: Block[])
     env: { ...process.env, NO_COLOR: '1' },
   });
   const results = new Map<string, { ok: boolean; error?: string }>();
-  for (const line of stdout.split('\n')) if (line.startsWith(MARK)) { const r = JSON.parse(line.slice(MARK.length)); results.set(r.file, r); }
+  for (const line of stdout.split('\n'))
+    if (line.startsWith(MARK)) {
+      const r = JSON.parse(line.slice(MARK.length));
+      results.set(r.file, r);
+    }
   return blocks.flatMap((b, i) => {
     const r = results.get(files[i]!);
     if (r?.ok) return [];
@@ -302,11 +330,19 @@ test('the runnable code blocks type-check (tsc, strict)', async (t) => {
   });
   writeFileSync(
     join(dir, 'tsconfig.json'),
-    JSON.stringify({ extends: '../tsconfig.json', compilerOptions: { noEmit: true, rootDir: '..', noUnusedLocals: false }, include: ['*.ts'] }),
+    JSON.stringify({
+      extends: '../tsconfig.json',
+      compilerOptions: { noEmit: true, rootDir: '..', noUnusedLocals: false },
+      include: ['*.ts'],
+    }),
   );
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   try {
-    await run(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'], { cwd: dir, timeout: 150_000, maxBuffer: 16 << 20 });
+    await run(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'], {
+      cwd: dir,
+      timeout: 150_000,
+      maxBuffer: 16 << 20,
+    });
     t.pass();
   } catch (err) {
     const out = String((err as { stdout?: string }).stdout ?? err);

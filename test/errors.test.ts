@@ -20,13 +20,7 @@ function throwsNamed(t: import('ava').ExecutionContext, fn: () => unknown, cls: 
   if (extra) t.regex(err.message, extra);
 }
 
-async function rejectsNamed(
-  t: import('ava').ExecutionContext,
-  fn: () => Promise<unknown>,
-  cls: Ctor,
-  name: string,
-  extra?: RegExp,
-) {
+async function rejectsNamed(t: import('ava').ExecutionContext, fn: () => Promise<unknown>, cls: Ctor, name: string, extra?: RegExp) {
   const err = await t.throwsAsync(fn, { instanceOf: cls });
   if (!err) return;
   t.true(err.constructor === cls, `expected exactly ${cls.name}, got ${err.constructor.name}`);
@@ -156,14 +150,28 @@ test('sequential: layers list', (t) => {
   throwsNamed(t, () => sequential(cfg({ layers: [] })), RangeError, 'config.layers', /at least one layer/);
   throwsNamed(t, () => sequential(cfg({ layers: [3] })), TypeError, 'config.layers[0]');
   throwsNamed(t, () => sequential(cfg({ layers: [{ type: 'conv', units: 3 }] })), RangeError, 'config.layers[0].type');
-  throwsNamed(t, () => sequential(cfg({ layers: [{ type: 'gru', units: 0 }, layers.dense({ units: 5 })] })), RangeError, 'config.layers[0].units');
-  throwsNamed(t, () => sequential(cfg({ layers: [{ type: 'gru', units: 3, foo: 1 }, layers.dense({ units: 5 })] })), TypeError, 'config.layers[0]', /foo/);
+  throwsNamed(
+    t,
+    () => sequential(cfg({ layers: [{ type: 'gru', units: 0 }, layers.dense({ units: 5 })] })),
+    RangeError,
+    'config.layers[0].units',
+  );
+  throwsNamed(
+    t,
+    () => sequential(cfg({ layers: [{ type: 'gru', units: 3, foo: 1 }, layers.dense({ units: 5 })] })),
+    TypeError,
+    'config.layers[0]',
+    /foo/,
+  );
 });
 
 test('sequential: structural rules', (t) => {
   throwsNamed(
     t,
-    () => sequential(cfg({ layers: [layers.lstm({ units: 3, returnSequences: false }), layers.gru({ units: 3 }), layers.dense({ units: 5 })] })),
+    () =>
+      sequential(
+        cfg({ layers: [layers.lstm({ units: 3, returnSequences: false }), layers.gru({ units: 3 }), layers.dense({ units: 5 })] }),
+      ),
     RangeError,
     'config.layers[1].type',
     /returnSequences false/,
@@ -175,7 +183,13 @@ test('sequential: structural rules', (t) => {
     'config.layers[0].type',
     /token input/,
   );
-  throwsNamed(t, () => sequential(cfg({ layers: [layers.gru({ units: 3 })] })), RangeError, 'config.layers[0]', /final dense layer with activation softmax or linear/);
+  throwsNamed(
+    t,
+    () => sequential(cfg({ layers: [layers.gru({ units: 3 })] })),
+    RangeError,
+    'config.layers[0]',
+    /final dense layer with activation softmax or linear/,
+  );
   throwsNamed(
     t,
     () => sequential(cfg({ layers: [layers.gru({ units: 3 }), layers.dense({ units: 5 }), layers.dropout({ rate: 0.1 })] })),
@@ -191,7 +205,10 @@ test('sequential: structural rules', (t) => {
   );
   throwsNamed(
     t,
-    () => sequential(cfg({ loss: 'binaryCrossEntropy', layers: [layers.gru({ units: 3 }), layers.dense({ units: 5, activation: 'softmax' })] })),
+    () =>
+      sequential(
+        cfg({ loss: 'binaryCrossEntropy', layers: [layers.gru({ units: 3 }), layers.dense({ units: 5, activation: 'softmax' })] }),
+      ),
     RangeError,
     'config.layers[1].activation',
     /binaryCrossEntropy/,
@@ -218,8 +235,7 @@ test('sequential: loss, reduction, seed, dtype', (t) => {
 // model calls (need the native addon)
 
 const V = 6;
-const tokenModel = () =>
-  sequential({ input: { vocabSize: V }, layers: [layers.gru({ units: 4 }), layers.dense({ units: 3 })], seed: 1 });
+const tokenModel = () => sequential({ input: { vocabSize: V }, layers: [layers.gru({ units: 4 }), layers.dense({ units: 3 })], seed: 1 });
 const lastStepModel = () =>
   sequential({
     input: { vocabSize: V },
@@ -247,7 +263,17 @@ test('inputs: container and batch', async (t) => {
 
 test('inputs: token ids', async (t) => {
   const m = tokenModel();
-  await rejectsNamed(t, () => m.predict([[1, 2, 3], [4, 6]]), RangeError, 'inputs[1][1]', /\[0, 6\).*number 6/);
+  await rejectsNamed(
+    t,
+    () =>
+      m.predict([
+        [1, 2, 3],
+        [4, 6],
+      ]),
+    RangeError,
+    'inputs[1][1]',
+    /\[0, 6\).*number 6/,
+  );
   await rejectsNamed(t, () => m.predict([[-1]]), RangeError, 'inputs[0][0]');
   await rejectsNamed(t, () => m.predict([[1.5]]), RangeError, 'inputs[0][0]', /number 1.5/);
   await rejectsNamed(t, () => m.predict([[1, '2']] as never), TypeError, 'inputs[0][1]');
@@ -279,7 +305,12 @@ test('options.lengths', async (t) => {
   await rejectsNamed(t, () => m.predict([[1, 2, 3]], { lengths: [1.5] }), RangeError, 'options.lengths[0]');
   await rejectsNamed(t, () => m.predict([[1, 2, 3]], { lengths: ['2'] as never }), TypeError, 'options.lengths[0]');
   await rejectsNamed(t, () => m.predict([[1, 2, 3], [1]], { lengths: [3, 2] }), RangeError, 'options.lengths[1]', /length of inputs\[1\]/);
-  await rejectsNamed(t, () => m.predict({ data: new Int32Array(6), shape: [2, 3] }, { lengths: Int32Array.from([3, 4]) }), RangeError, 'options.lengths[1]');
+  await rejectsNamed(
+    t,
+    () => m.predict({ data: new Int32Array(6), shape: [2, 3] }, { lengths: Int32Array.from([3, 4]) }),
+    RangeError,
+    'options.lengths[1]',
+  );
   m.dispose();
 });
 
@@ -297,7 +328,19 @@ test('options object and keys', async (t) => {
 test('inputs: features', async (t) => {
   const m = featureModel();
   await rejectsNamed(t, () => m.predict([[1, 2, 3]] as never), TypeError, 'inputs[0][0]', /3 numbers/);
-  await rejectsNamed(t, () => m.predict([[[1, 2, 3], [1, 2]]]), RangeError, 'inputs[0][1]', /3 features.*length 2/);
+  await rejectsNamed(
+    t,
+    () =>
+      m.predict([
+        [
+          [1, 2, 3],
+          [1, 2],
+        ],
+      ]),
+    RangeError,
+    'inputs[0][1]',
+    /3 features.*length 2/,
+  );
   await rejectsNamed(t, () => m.predict([[[1, 2, NaN]]]), RangeError, 'inputs[0][0][2]', /NaN/);
   await rejectsNamed(t, () => m.predict([[[1, 2, '3']]] as never), TypeError, 'inputs[0][0][2]');
   await rejectsNamed(t, () => m.predict([[[1, 2, 1e39]]]), RangeError, 'inputs[0][0][2]', /float32 range/);
@@ -314,15 +357,46 @@ test('inputs: features', async (t) => {
 
 test('targets: crossEntropy', async (t) => {
   const m = tokenModel();
-  const x = [[1, 2, 3], [4, 5]];
+  const x = [
+    [1, 2, 3],
+    [4, 5],
+  ];
   await rejectsNamed(t, () => m.gradients(x, undefined as never), TypeError, 'targets');
   await rejectsNamed(t, () => m.gradients(x, 'a' as never), TypeError, 'targets');
   await rejectsNamed(t, () => m.gradients(x, [[0, 1, 2]]), RangeError, 'targets', /2 rows/);
-  await rejectsNamed(t, () => m.gradients(x, [[0, 1, 3], [0, 1]]), RangeError, 'targets[0][2]', /\[0, 3\).*number 3/);
+  await rejectsNamed(
+    t,
+    () =>
+      m.gradients(x, [
+        [0, 1, 3],
+        [0, 1],
+      ]),
+    RangeError,
+    'targets[0][2]',
+    /\[0, 3\).*number 3/,
+  );
   await rejectsNamed(t, () => m.gradients(x, [[0, 1, 2], [0]]), RangeError, 'targets[1]', /between 2 and 3/);
   await rejectsNamed(t, () => m.gradients(x, [[0, 1, 2], 1] as never), TypeError, 'targets[1]');
-  await rejectsNamed(t, () => m.gradients(x, [[0, 1, 0.5], [0, 1]]), RangeError, 'targets[0][2]');
-  await rejectsNamed(t, () => m.trainStep(x, [[0, 1, null], [0, 1]] as never), TypeError, 'targets[0][2]');
+  await rejectsNamed(
+    t,
+    () =>
+      m.gradients(x, [
+        [0, 1, 0.5],
+        [0, 1],
+      ]),
+    RangeError,
+    'targets[0][2]',
+  );
+  await rejectsNamed(
+    t,
+    () =>
+      m.trainStep(x, [
+        [0, 1, null],
+        [0, 1],
+      ] as never),
+    TypeError,
+    'targets[0][2]',
+  );
   await rejectsNamed(t, () => m.gradients(x, { data: new Int32Array(6), shape: [2, 2] }), RangeError, 'targets.shape', /\[2, 3\]/);
   await rejectsNamed(t, () => m.gradients(x, { data: new Float32Array(6), shape: [2, 3] }), TypeError, 'targets.data');
   // padded positions of targets are ignored
@@ -332,8 +406,21 @@ test('targets: crossEntropy', async (t) => {
 
 test('targets: crossEntropy on a last-step output', async (t) => {
   const m = lastStepModel();
-  const x = [[1, 2, 3], [4, 5]];
-  await rejectsNamed(t, () => m.gradients(x, [[0, 1, 2], [0, 1]]), TypeError, 'targets[0]', /class id/);
+  const x = [
+    [1, 2, 3],
+    [4, 5],
+  ];
+  await rejectsNamed(
+    t,
+    () =>
+      m.gradients(x, [
+        [0, 1, 2],
+        [0, 1],
+      ]),
+    TypeError,
+    'targets[0]',
+    /class id/,
+  );
   await rejectsNamed(t, () => m.gradients(x, [0, 3]), RangeError, 'targets[1]', /\[0, 3\)/);
   await rejectsNamed(t, () => m.gradients(x, [0]), RangeError, 'targets', /2 rows/);
   await rejectsNamed(t, () => m.gradients(x, { data: new Int32Array(6), shape: [2, 3] }), RangeError, 'targets.shape', /\[2\]/);
@@ -343,17 +430,65 @@ test('targets: crossEntropy on a last-step output', async (t) => {
 
 test('targets: binaryCrossEntropy and mse values', async (t) => {
   const bce = featureModel('binaryCrossEntropy');
-  const x = [[[1, 2, 3], [0, 0, 1]]];
-  await rejectsNamed(t, () => bce.gradients(x, [[[0, 1], [1, 2]]]), RangeError, 'targets[0][1][1]', /\[0, 1\]/);
+  const x = [
+    [
+      [1, 2, 3],
+      [0, 0, 1],
+    ],
+  ];
+  await rejectsNamed(
+    t,
+    () =>
+      bce.gradients(x, [
+        [
+          [0, 1],
+          [1, 2],
+        ],
+      ]),
+    RangeError,
+    'targets[0][1][1]',
+    /\[0, 1\]/,
+  );
   await rejectsNamed(t, () => bce.gradients(x, [[[0, 1], [1]]]), RangeError, 'targets[0][1]', /2 values/);
   await rejectsNamed(t, () => bce.gradients(x, [[0, 1]] as never), TypeError, 'targets[0][0]');
   await rejectsNamed(t, () => bce.gradients(x, { data: new Float32Array(4), shape: [1, 4] }), RangeError, 'targets.shape', /\[1, 2, 2\]/);
   await rejectsNamed(t, () => bce.gradients(x, { data: new Int32Array(4), shape: [1, 2, 2] } as never), TypeError, 'targets.data');
   await rejectsNamed(t, () => bce.gradients(x, { data: new Float32Array(3), shape: [1, 2, 2] }), RangeError, 'targets.data');
   const mse = featureModel('mse');
-  await rejectsNamed(t, () => mse.gradients(x, [[[0, 1], [NaN, 2]]]), RangeError, 'targets[0][1][0]', /NaN/);
-  await rejectsNamed(t, () => mse.gradients(x, [[[0, 1], [1e39, 2]]]), RangeError, 'targets[0][1][0]', /float32 range/);
-  await t.notThrowsAsync(() => mse.gradients(x, [[[0, 1], [-5, 2]]]));
+  await rejectsNamed(
+    t,
+    () =>
+      mse.gradients(x, [
+        [
+          [0, 1],
+          [NaN, 2],
+        ],
+      ]),
+    RangeError,
+    'targets[0][1][0]',
+    /NaN/,
+  );
+  await rejectsNamed(
+    t,
+    () =>
+      mse.gradients(x, [
+        [
+          [0, 1],
+          [1e39, 2],
+        ],
+      ]),
+    RangeError,
+    'targets[0][1][0]',
+    /float32 range/,
+  );
+  await t.notThrowsAsync(() =>
+    mse.gradients(x, [
+      [
+        [0, 1],
+        [-5, 2],
+      ],
+    ]),
+  );
   bce.dispose();
   mse.dispose();
 });
@@ -363,14 +498,23 @@ test('options.initialState', async (t) => {
     input: { vocabSize: V },
     layers: [layers.gru({ units: 4, bidirectional: true }), layers.lstm({ units: 3 }), layers.dense({ units: 3 })],
   });
-  const x = [[1, 2], [3, 4]];
+  const x = [
+    [1, 2],
+    [3, 4],
+  ];
   const h0 = new Float32Array(2 * 2 * 4);
   await rejectsNamed(t, () => m.predict(x, { initialState: { h: h0 } as never }), TypeError, 'options.initialState');
   await rejectsNamed(t, () => m.predict(x, { initialState: [null, null, null] }), RangeError, 'options.initialState', /at most 2/);
   await rejectsNamed(t, () => m.predict(x, { initialState: [5 as never] }), TypeError, 'options.initialState[0]');
   await rejectsNamed(t, () => m.predict(x, { initialState: [{} as never] }), TypeError, 'options.initialState[0].h');
   await rejectsNamed(t, () => m.predict(x, { initialState: [{ h: h0, x: 1 } as never] }), TypeError, 'options.initialState[0]', /x'/);
-  await rejectsNamed(t, () => m.predict(x, { initialState: [{ h: new Float32Array(8) }] }), RangeError, 'options.initialState[0].h', /16 elements/);
+  await rejectsNamed(
+    t,
+    () => m.predict(x, { initialState: [{ h: new Float32Array(8) }] }),
+    RangeError,
+    'options.initialState[0].h',
+    /16 elements/,
+  );
   await rejectsNamed(t, () => m.predict(x, { initialState: [{ h: [0, 0] as never }] }), TypeError, 'options.initialState[0].h');
   await rejectsNamed(
     t,
@@ -379,12 +523,22 @@ test('options.initialState', async (t) => {
     'options.initialState[0].h.shape',
     /\[2, 2, 4\]/,
   );
-  await rejectsNamed(t, () => m.predict(x, { initialState: [{ h: { shape: [2, 2, 4], data: [1] as never } }] }), TypeError, 'options.initialState[0].h.data');
+  await rejectsNamed(
+    t,
+    () => m.predict(x, { initialState: [{ h: { shape: [2, 2, 4], data: [1] as never } }] }),
+    TypeError,
+    'options.initialState[0].h.data',
+  );
   await rejectsNamed(t, () => m.predict(x, { initialState: [{ h: h0, c: h0 }] }), RangeError, 'options.initialState[0].c', /not an LSTM/);
   const nan = new Float32Array(6);
   nan[3] = NaN;
   await rejectsNamed(t, () => m.predict(x, { initialState: [null, { h: nan }] }), RangeError, 'options.initialState[1].h[3]');
-  await rejectsNamed(t, () => m.predict(x, { initialState: [null, { h: new Float32Array(6), c: new Float32Array(5) }] }), RangeError, 'options.initialState[1].c');
+  await rejectsNamed(
+    t,
+    () => m.predict(x, { initialState: [null, { h: new Float32Array(6), c: new Float32Array(5) }] }),
+    RangeError,
+    'options.initialState[1].c',
+  );
   await t.notThrowsAsync(() => m.predict(x, { initialState: [undefined, { h: new Float64Array(6), c: new Float32Array(6) }] }));
   m.dispose();
 });
@@ -425,7 +579,13 @@ test('setWeights', (t) => {
   const size = shape.reduce((a, b) => a * b, 1);
   throwsNamed(t, () => m.setWeights(5 as never), TypeError, 'weights');
   throwsNamed(t, () => m.setWeights({ 'layers.9.weight': new Float32Array(1) }), RangeError, 'weights', /'layers\.9\.weight'/);
-  throwsNamed(t, () => m.setWeights({ [name]: new Float32Array(size + 1) }), RangeError, `weights['${name}']`, new RegExp(`${size} elements`));
+  throwsNamed(
+    t,
+    () => m.setWeights({ [name]: new Float32Array(size + 1) }),
+    RangeError,
+    `weights['${name}']`,
+    new RegExp(`${size} elements`),
+  );
   throwsNamed(t, () => m.setWeights({ [name]: { shape: [size], data: new Float32Array(size) } }), RangeError, `weights['${name}'].shape`);
   throwsNamed(t, () => m.setWeights({ [name]: Array.from({ length: size }, () => 0) as never }), TypeError, `weights['${name}']`);
   const nan = new Float32Array(size);
@@ -504,13 +664,43 @@ test('SharedArrayBuffer-backed and detached arrays are RangeErrors naming the ar
   const model = sequential({ input: { vocabSize: 5 }, layers: [layers.gru({ units: 3 }), layers.dense({ units: 5 })] });
   const shared = { shape: [1, 3], data: sharedInt32([1, 2, 3]) };
   await rejectsNamed(t, () => model.predict(shared), RangeError, 'inputs.data', /SharedArrayBuffer/);
-  await rejectsNamed(t, () => model.predict({ shape: [1, 3], data: detached(new Int32Array([1, 2, 3])) }), RangeError, 'inputs.data', /detached/);
-  await rejectsNamed(t, () => model.predict([[1, 2, 3]], { lengths: sharedInt32([2]) }), RangeError, 'options.lengths', /SharedArrayBuffer/);
+  await rejectsNamed(
+    t,
+    () => model.predict({ shape: [1, 3], data: detached(new Int32Array([1, 2, 3])) }),
+    RangeError,
+    'inputs.data',
+    /detached/,
+  );
+  await rejectsNamed(
+    t,
+    () => model.predict([[1, 2, 3]], { lengths: sharedInt32([2]) }),
+    RangeError,
+    'options.lengths',
+    /SharedArrayBuffer/,
+  );
   const sharedBias = new Float32Array(new SharedArrayBuffer(5 * 4));
   throwsNamed(t, () => model.setWeights({ 'layers.1.bias': sharedBias }), RangeError, "weights['layers.1.bias']", /SharedArrayBuffer/);
-  throwsNamed(t, () => model.setWeights({ 'layers.1.bias': { shape: [5], data: detached(new Float32Array(5)) } }), RangeError, "weights['layers.1.bias'].data", /detached/);
-  await rejectsNamed(t, () => model.trainStep([[1, 2]], { shape: [1, 2], data: sharedInt32([2, 3]) }), RangeError, 'targets.data', /SharedArrayBuffer/);
-  await rejectsNamed(t, () => model.generate({ prime: sharedInt32([1]), maxLength: 2, seed: 1 }), RangeError, 'options.prime', /SharedArrayBuffer/);
+  throwsNamed(
+    t,
+    () => model.setWeights({ 'layers.1.bias': { shape: [5], data: detached(new Float32Array(5)) } }),
+    RangeError,
+    "weights['layers.1.bias'].data",
+    /detached/,
+  );
+  await rejectsNamed(
+    t,
+    () => model.trainStep([[1, 2]], { shape: [1, 2], data: sharedInt32([2, 3]) }),
+    RangeError,
+    'targets.data',
+    /SharedArrayBuffer/,
+  );
+  await rejectsNamed(
+    t,
+    () => model.generate({ prime: sharedInt32([1]), maxLength: 2, seed: 1 }),
+    RangeError,
+    'options.prime',
+    /SharedArrayBuffer/,
+  );
   // an ordinary zero-length array is not mistaken for a detached one
   await rejectsNamed(t, () => model.predict({ shape: [1, 3], data: new Int32Array(0) }), RangeError, 'inputs.data', /length 0/);
   model.dispose();
@@ -519,10 +709,27 @@ test('SharedArrayBuffer-backed and detached arrays are RangeErrors naming the ar
 test('the raw binding refuses shared / detached arrays and non-finite parameters with RangeErrors', async (t) => {
   const { native } = await import('../lib/native.js');
   const NativeModel = native().NativeModel;
-  const m = new NativeModel({ inputKind: 'tokens', inputSize: 4, layers: [{ type: 'rnn', units: 2, activation: 'tanh', bidirectional: false, returnSequences: true }, { type: 'dense', units: 4, activation: 'linear' }], loss: 'crossEntropy', reduction: 'mean', seed: 1, dtype: 'float32' });
+  const m = new NativeModel({
+    inputKind: 'tokens',
+    inputSize: 4,
+    layers: [
+      { type: 'rnn', units: 2, activation: 'tanh', bidirectional: false, returnSequences: true },
+      { type: 'dense', units: 4, activation: 'linear' },
+    ],
+    loss: 'crossEntropy',
+    reduction: 'mean',
+    seed: 1,
+    dtype: 'float32',
+  });
   const batch = (tokens: Int32Array) => ({ B: 1, T: 2, tokens, lengths: new Int32Array([2]) });
-  t.throws(() => m.forward(batch(sharedInt32([1, 2])), false), { instanceOf: RangeError, message: /ordinary ArrayBuffer for batch\.tokens but received one on a SharedArrayBuffer/ });
-  t.throws(() => m.forward(batch(detached(new Int32Array([1, 2]))), false), { instanceOf: RangeError, message: /attached ArrayBuffer for batch\.tokens but received one on a detached ArrayBuffer/ });
+  t.throws(() => m.forward(batch(sharedInt32([1, 2])), false), {
+    instanceOf: RangeError,
+    message: /ordinary ArrayBuffer for batch\.tokens but received one on a SharedArrayBuffer/,
+  });
+  t.throws(() => m.forward(batch(detached(new Int32Array([1, 2]))), false), {
+    instanceOf: RangeError,
+    message: /attached ArrayBuffer for batch\.tokens but received one on a detached ArrayBuffer/,
+  });
   const before = m.getParams();
   for (const bad of [NaN, Infinity, -Infinity]) {
     t.throws(() => m.setParams(0, new Float32Array([0.5, bad])), { instanceOf: RangeError, message: /finite values for data.*data\[1\]/ });

@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { example } from './helpers/examples.js';
 import { loadSeq2Seq } from '../lib/index.js';
 
-
 /** The numbers captured by `pattern` (all its groups; thousands separators dropped). */
 function figures(stdout: string, pattern: RegExp): number[] {
   const m = pattern.exec(stdout);

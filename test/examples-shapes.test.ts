@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { example } from './helpers/examples.js';
 
-
 /** The numbers captured by `pattern`, each checked finite. */
 function figures(t: { true(v: boolean, msg?: string): void }, stdout: string, pattern: RegExp): number[] {
   const m = pattern.exec(stdout);
@@ -33,7 +32,11 @@ test.serial('examples/pos-tagging.ts --quick tags held-out Brown files and the "
   const stdout = await example('pos-tagging.ts', ['--quick'], tmp(t));
   const [tags] = figures(t, stdout, /(\d+) tags after mapping to the main tag/);
   t.true(tags! > 20 && tags! < 120, `${tags} tags`);
-  const [model, baseline] = figures(t, stdout, new RegExp(`held-out token accuracy: ${percent} \\(BiLSTM\\) vs ${percent} \\(most-frequent-tag baseline\\)`));
+  const [model, baseline] = figures(
+    t,
+    stdout,
+    new RegExp(`held-out token accuracy: ${percent} \\(BiLSTM\\) vs ${percent} \\(most-frequent-tag baseline\\)`),
+  );
   t.true(model! > baseline!, `the BiLSTM (${model}%) beats the most-frequent-tag baseline (${baseline}%)`);
   const [seenModel, seenBase, unseenShare, unseenModel, unseenBase] = figures(
     t,
@@ -68,42 +71,59 @@ test.serial('examples/spam.ts --quick classifies held-out e-mails and prints acc
   t.regex(stdout, /total time [\d.]+ s/);
 });
 
-test.serial('examples/names-by-gender.ts --quick scores each gender under the right and swapped condition and samples ten names each', async (t) => {
-  const stdout = await example('names-by-gender.ts', ['--quick'], tmp(t));
-  const [dropped] = figures(t, stdout, /(\d+) in both lists dropped/);
-  t.true(dropped! > 0);
-  for (const g of ['female', 'male']) {
-    const [right, swapped] = figures(t, stdout, new RegExp(`${g} +names \\(\\d+\\): ([\\d.]+) bits/char with the right condition, ([\\d.]+) with the swapped one`));
-    t.true(right! > 0 && right! < Math.log2(40), `${g}: ${right} bits/char`);
-    t.true(right! < swapped!, `${g}: the right condition (${right} bits/char) predicts better than the swapped one (${swapped})`);
-    const line = new RegExp(`^ten ${g} names \\(temperature [\\d.]+\\): (.*)$`, 'm').exec(stdout);
-    t.truthy(line, stdout);
-    t.is(line![1]!.split(', ').length, 10, line![1]);
-  }
-  const [fa, ma] = figures(t, stdout, new RegExp(`sampled names ending in 'a' \\(\\d+ per condition\\): female ${percent}, male ${percent}`));
-  t.true(fa! > ma!, `more names end in 'a' under the female condition (${fa}%) than under the male one (${ma}%)`);
-  t.regex(stdout, /total time [\d.]+ s/);
-});
+test.serial(
+  'examples/names-by-gender.ts --quick scores each gender under the right and swapped condition and samples ten names each',
+  async (t) => {
+    const stdout = await example('names-by-gender.ts', ['--quick'], tmp(t));
+    const [dropped] = figures(t, stdout, /(\d+) in both lists dropped/);
+    t.true(dropped! > 0);
+    for (const g of ['female', 'male']) {
+      const [right, swapped] = figures(
+        t,
+        stdout,
+        new RegExp(`${g} +names \\(\\d+\\): ([\\d.]+) bits/char with the right condition, ([\\d.]+) with the swapped one`),
+      );
+      t.true(right! > 0 && right! < Math.log2(40), `${g}: ${right} bits/char`);
+      t.true(right! < swapped!, `${g}: the right condition (${right} bits/char) predicts better than the swapped one (${swapped})`);
+      const line = new RegExp(`^ten ${g} names \\(temperature [\\d.]+\\): (.*)$`, 'm').exec(stdout);
+      t.truthy(line, stdout);
+      t.is(line![1]!.split(', ').length, 10, line![1]);
+    }
+    const [fa, ma] = figures(
+      t,
+      stdout,
+      new RegExp(`sampled names ending in 'a' \\(\\d+ per condition\\): female ${percent}, male ${percent}`),
+    );
+    t.true(fa! > ma!, `more names end in 'a' under the female condition (${fa}%) than under the male one (${ma}%)`);
+    t.regex(stdout, /total time [\d.]+ s/);
+  },
+);
 
-test.serial('examples/adding-problem.ts --quick trains LSTM, GRU and RNN in turns and writes the curves as JSON, CSV and SVG', async (t) => {
-  const cwd = tmp(t);
-  const stdout = await example('adding-problem.ts', ['--quick'], cwd);
-  const [baseline] = figures(t, stdout, /predicting 1 always gives test MSE ([\d.]+)/);
-  t.true(baseline! > 0.1 && baseline! < 0.25, `baseline ${baseline}`);
-  t.regex(stdout, /^ +step +lstm test MSE +gru test MSE +rnn test MSE$/m);
-  const json = JSON.parse(readFileSync(join(cwd, 'adding-problem.json'), 'utf8')) as { curve: Record<string, number>[]; baseline: number };
-  for (const cell of ['lstm', 'gru', 'rnn']) {
-    const [mse, ratio] = figures(t, stdout, new RegExp(`^  ${cell} +final test MSE ([\\d.]+) \\(([\\d.]+) x baseline\\)`, 'm'));
-    t.true(Math.abs(ratio! - mse! / baseline!) < 2e-3, `${cell}: printed ratio ${ratio} vs ${mse} / ${baseline}`);
-    t.true(Math.abs(json.curve.at(-1)![cell]! - mse!) < 1e-4, `${cell}: the JSON curve ends at the printed final MSE ${mse}`);
-  }
-  t.true(json.curve.length >= 2);
-  t.true(json.curve.every((r) => ['lstm', 'gru', 'rnn'].every((c) => Number.isFinite(r[c]))));
-  const csv = readFileSync(join(cwd, 'adding-problem.csv'), 'utf8').trim().split('\n');
-  t.is(csv[0], 'step,lstm,gru,rnn');
-  t.is(csv.length, json.curve.length + 1);
-  t.true(existsSync(join(cwd, 'adding-problem.svg')));
-  const svg = readFileSync(join(cwd, 'adding-problem.svg'), 'utf8');
-  t.true(svg.startsWith('<svg') && !svg.includes('NaN'));
-  t.regex(stdout, /total time [\d.]+ s/);
-});
+test.serial(
+  'examples/adding-problem.ts --quick trains LSTM, GRU and RNN in turns and writes the curves as JSON, CSV and SVG',
+  async (t) => {
+    const cwd = tmp(t);
+    const stdout = await example('adding-problem.ts', ['--quick'], cwd);
+    const [baseline] = figures(t, stdout, /predicting 1 always gives test MSE ([\d.]+)/);
+    t.true(baseline! > 0.1 && baseline! < 0.25, `baseline ${baseline}`);
+    t.regex(stdout, /^ +step +lstm test MSE +gru test MSE +rnn test MSE$/m);
+    const json = JSON.parse(readFileSync(join(cwd, 'adding-problem.json'), 'utf8')) as {
+      curve: Record<string, number>[];
+      baseline: number;
+    };
+    for (const cell of ['lstm', 'gru', 'rnn']) {
+      const [mse, ratio] = figures(t, stdout, new RegExp(`^  ${cell} +final test MSE ([\\d.]+) \\(([\\d.]+) x baseline\\)`, 'm'));
+      t.true(Math.abs(ratio! - mse! / baseline!) < 2e-3, `${cell}: printed ratio ${ratio} vs ${mse} / ${baseline}`);
+      t.true(Math.abs(json.curve.at(-1)![cell]! - mse!) < 1e-4, `${cell}: the JSON curve ends at the printed final MSE ${mse}`);
+    }
+    t.true(json.curve.length >= 2);
+    t.true(json.curve.every((r) => ['lstm', 'gru', 'rnn'].every((c) => Number.isFinite(r[c]))));
+    const csv = readFileSync(join(cwd, 'adding-problem.csv'), 'utf8').trim().split('\n');
+    t.is(csv[0], 'step,lstm,gru,rnn');
+    t.is(csv.length, json.curve.length + 1);
+    t.true(existsSync(join(cwd, 'adding-problem.svg')));
+    const svg = readFileSync(join(cwd, 'adding-problem.svg'), 'utf8');
+    t.true(svg.startsWith('<svg') && !svg.includes('NaN'));
+    t.regex(stdout, /total time [\d.]+ s/);
+  },
+);

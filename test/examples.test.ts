@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { example } from './helpers/examples.js';
 import { load } from '../lib/index.js';
 
-
 function figure(stdout: string, pattern: RegExp): number {
   const m = pattern.exec(stdout);
   if (!m) throw new Error(`no match for ${pattern} in:\n${stdout}`);

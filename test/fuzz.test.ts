@@ -55,8 +55,10 @@ function report(child: Child): FuzzReport | undefined {
   return line ? (JSON.parse(line.slice('FUZZ_RESULT '.length)) as FuzzReport) : undefined;
 }
 
-const API_CLASSES = /^(ok|dispose ok|TypeError|RangeError|RnnkitError\[(ERR_BUSY|ERR_DISPOSED|ERR_NATIVE|ERR_NONFINITE|ERR_CHECKPOINT)\]|FuzzProbeError \(propagated\))$/;
-const NATIVE_CLASSES = /^(ok|dispose ok|TypeError|RangeError|Error\[(ERR_BUSY|ERR_DISPOSED|ERR_NATIVE|ERR_NONFINITE|ERR_CHECKPOINT)\]|FuzzProbeError \(propagated\))$/;
+const API_CLASSES =
+  /^(ok|dispose ok|TypeError|RangeError|RnnkitError\[(ERR_BUSY|ERR_DISPOSED|ERR_NATIVE|ERR_NONFINITE|ERR_CHECKPOINT)\]|FuzzProbeError \(propagated\))$/;
+const NATIVE_CLASSES =
+  /^(ok|dispose ok|TypeError|RangeError|Error\[(ERR_BUSY|ERR_DISPOSED|ERR_NATIVE|ERR_NONFINITE|ERR_CHECKPOINT)\]|FuzzProbeError \(propagated\))$/;
 
 for (const [target, seed, calls, classes] of [
   ['api', 20240601, 12000, API_CLASSES],
@@ -64,7 +66,20 @@ for (const [target, seed, calls, classes] of [
 ] as const) {
   test(`fuzz ${target}: seeded malformed calls never crash or hang and only documented errors come out`, async (t) => {
     const child = await runFuzzer(
-      ['--target', target, '--seed', String(seed), '--calls', String(calls), '--seconds', String(SECONDS), '--timeout-ms', '5000', '--json', '--quiet'],
+      [
+        '--target',
+        target,
+        '--seed',
+        String(seed),
+        '--calls',
+        String(calls),
+        '--seconds',
+        String(SECONDS),
+        '--timeout-ms',
+        '5000',
+        '--json',
+        '--quiet',
+      ],
       (SECONDS + 30) * 1000,
     );
     t.is(child.signal, null, `the fuzzer process died by signal ${child.signal}; stderr:\n${child.stderr.slice(-3000)}`);
@@ -103,7 +118,15 @@ test('K1: NativeModel getters on a foreign `this` throw a TypeError', (t) => {
       t.true(err instanceof TypeError, `${key}: got ${err?.constructor.name}: ${err?.message}`);
     }
   }
-  const model = new (native().NativeModel)({ inputKind: 'tokens', inputSize: 3, layers: [{ type: 'dense', units: 3, activation: 'linear' }], loss: 'mse', reduction: 'mean', seed: 1, dtype: 'float64' });
+  const model = new (native().NativeModel)({
+    inputKind: 'tokens',
+    inputSize: 3,
+    layers: [{ type: 'dense', units: 3, activation: 'linear' }],
+    loss: 'mse',
+    reduction: 'mean',
+    seed: 1,
+    dtype: 'float64',
+  });
   t.is(model.numParams, 12);
   t.is(model.dtype, 'float64');
   model.dispose();
@@ -146,8 +169,14 @@ test('K10: fit / evaluate validate the { data, shape } fields of { inputs, targe
     [{ inputs: { data: new Float32Array(2), shape: [1, 1, 2, -1] }, targets: y }, /for data\.inputs\.shape\[3\]/],
     [{ inputs: { data: new Float32Array(7), shape: [1, 4, 2] }, targets: y }, /for data\.inputs\.data/],
     [{ inputs: { data: new Float32Array(8), shape: '1,4,2' }, targets: y }, /for data\.inputs\.shape/],
-    [{ inputs: { data: new Float32Array(8), shape: [1, 4, 2] }, targets: { data: new DataView(new ArrayBuffer(16)), shape: [1, 4, 1] } }, /for data\.targets\.data/],
-    [{ inputs: { data: new Float32Array(8), shape: [1, 4, 2] }, targets: y, condition: { data: new Float32Array(4), shape: [2, 2] } }, /for data\.condition/],
+    [
+      { inputs: { data: new Float32Array(8), shape: [1, 4, 2] }, targets: { data: new DataView(new ArrayBuffer(16)), shape: [1, 4, 1] } },
+      /for data\.targets\.data/,
+    ],
+    [
+      { inputs: { data: new Float32Array(8), shape: [1, 4, 2] }, targets: y, condition: { data: new Float32Array(4), shape: [2, 2] } },
+      /for data\.condition/,
+    ],
   ];
   for (const [data, where] of cases) {
     for (const call of [() => model.evaluate(data as never), () => model.fit(data as never, { epochs: 1 })]) {
@@ -164,7 +193,14 @@ test('K10: fit / evaluate validate the { data, shape } fields of { inputs, targe
 
 test('K7: Seq2Seq methods reject sources with holes with a TypeError naming the row', async (t) => {
   const { seq2seq } = await import('../lib/index.js');
-  const s = seq2seq({ sourceVocab: 6, targetVocab: 6, bos: 1, eos: 2, encoder: [layers.gru({ units: 3 })], decoder: [layers.gru({ units: 3 })] });
+  const s = seq2seq({
+    sourceVocab: 6,
+    targetVocab: 6,
+    bos: 1,
+    eos: 2,
+    encoder: [layers.gru({ units: 3 })],
+    decoder: [layers.gru({ units: 3 })],
+  });
   // eslint-disable-next-line no-sparse-arrays -- the hole is the input under test
   const err = await t.throwsAsync(s.translate([, [3]] as never));
   t.regex(err?.message ?? '', /^Expected .+ for .*\[0\]/);
@@ -177,7 +213,9 @@ test('K8 / K9: tensors with a detached or null-prototype shape get the template 
   structuredClone(shape.buffer, { transfer: [shape.buffer] });
   const e1 = t.throws(() => model.setWeights({ 'layers.1.bias': { shape, data: new Float32Array(7) } as never }));
   t.regex(e1?.message ?? '', /^Expected .+ for weights/);
-  const e2 = await t.throwsAsync(model.backwardFrom([[1]], { outputGrad: { data: new Float32Array(7), shape: Object.create(null) } as never }));
+  const e2 = await t.throwsAsync(
+    model.backwardFrom([[1]], { outputGrad: { data: new Float32Array(7), shape: Object.create(null) } as never }),
+  );
   t.regex(e2?.message ?? '', /^Expected .+ for options\.outputGrad/);
   model.dispose();
 });

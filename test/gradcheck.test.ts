@@ -180,10 +180,7 @@ function makeData(c: Case, seed: number): Data {
     const V = c.input.vocabSize;
     const ids = new Int32Array(B * T);
     for (let i = 0; i < ids.length; i++) ids[i] = randint(r, V);
-    data.inputs =
-      form === 'typed'
-        ? { data: ids, shape: [B, T] }
-        : lengths.map((len, b) => Array.from(ids.subarray(b * T, b * T + len)));
+    data.inputs = form === 'typed' ? { data: ids, shape: [B, T] } : lengths.map((len, b) => Array.from(ids.subarray(b * T, b * T + len)));
   } else {
     const D = c.input.features;
     const x = new Float64Array(B * T * D);
@@ -191,9 +188,7 @@ function makeData(c: Case, seed: number): Data {
     data.inputs =
       form === 'typed'
         ? { data: x, shape: [B, T, D] }
-        : lengths.map((len, b) =>
-            Array.from({ length: len }, (_, t) => Array.from(x.subarray((b * T + t) * D, (b * T + t + 1) * D))),
-          );
+        : lengths.map((len, b) => Array.from({ length: len }, (_, t) => Array.from(x.subarray((b * T + t) * D, (b * T + t + 1) * D))));
   }
   if (form === 'typed') data.lengths = lengths;
 
@@ -356,8 +351,7 @@ test('no row has the full length; a length-1 row (lstm, features)', (t) =>
 
 // ---------------------------------------------------------------- initial states
 
-test('rnn with h0 given (tokens)', (t) =>
-  runCase(t, { input: tokens, layers: [{ type: 'rnn', units: 4 }, head()], initialState: true }));
+test('rnn with h0 given (tokens)', (t) => runCase(t, { input: tokens, layers: [{ type: 'rnn', units: 4 }, head()], initialState: true }));
 
 test('gru with h0 given (features)', (t) =>
   runCase(t, { input: features, layers: [{ type: 'gru', units: 4 }, head()], initialState: true }));
@@ -420,12 +414,7 @@ test('bidirectional rnn tanh (tokens, h0 given)', (t) =>
 test('stack lstm -> dropout -> gru -> dense (features, h0/c0 given to both)', (t) =>
   runCase(t, {
     input: features,
-    layers: [
-      { type: 'lstm', units: 4 },
-      { type: 'dropout', rate: 0.3 },
-      { type: 'gru', units: 3 },
-      head(),
-    ],
+    layers: [{ type: 'lstm', units: 4 }, { type: 'dropout', rate: 0.3 }, { type: 'gru', units: 3 }, head()],
     initialState: true,
   }));
 
@@ -456,12 +445,7 @@ test('stack bidirectional gru -> dropout -> bidirectional lstm peephole full, na
 test('stack gru minimal -> dense tanh -> rnn relu -> dense (features; kink guard)', (t) =>
   runCase(t, {
     input: features,
-    layers: [
-      { type: 'gru', units: 4, variant: 'minimal' },
-      head('tanh', 4),
-      { type: 'rnn', units: 4, activation: 'relu' },
-      head('linear'),
-    ],
+    layers: [{ type: 'gru', units: 4, variant: 'minimal' }, head('tanh', 4), { type: 'rnn', units: 4, activation: 'relu' }, head('linear')],
     loss: 'mse',
     kinkGuard: true,
   }));
@@ -491,11 +475,7 @@ test('many-to-one bidirectional lstm -> dense (features, zero initial state)', (
 test('many-to-one bidirectional gru -> dropout -> dense sigmoid, binaryCrossEntropy (tokens, h0 given)', (t) =>
   runCase(t, {
     input: tokens,
-    layers: [
-      { type: 'gru', units: 3, bidirectional: true, returnSequences: false },
-      { type: 'dropout', rate: 0.3 },
-      head('sigmoid', 3),
-    ],
+    layers: [{ type: 'gru', units: 3, bidirectional: true, returnSequences: false }, { type: 'dropout', rate: 0.3 }, head('sigmoid', 3)],
     loss: 'binaryCrossEntropy',
     initialState: true,
   }));

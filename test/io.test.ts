@@ -13,18 +13,10 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { rng } from '../examples/lib/random.js';
 import { RnnkitError } from '../lib/errors.js';
-import {
-  decodeCheckpoint,
-  encodeCheckpoint,
-  readCheckpoint,
-  writeCheckpoint,
-  writeFileAtomic,
-  type CheckpointParts,
-} from '../lib/io.js';
+import { decodeCheckpoint, encodeCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type CheckpointParts } from '../lib/io.js';
 
 // ---------------------------------------------------------------------------
 // helpers
-
 
 const FILE = '/some dir/weights-π.rnnkit';
 
@@ -225,7 +217,17 @@ test('encodeCheckpoint validates its argument', (t) => {
     [{ header: {}, arrays: [null] }, TypeError, 'for parts.arrays[0] but'],
     [{ header: {}, arrays: [{ name: 3, data: f }] }, TypeError, 'for parts.arrays[0].name but'],
     [{ header: {}, arrays: [{ name: '', data: f }] }, RangeError, 'for parts.arrays[0].name but'],
-    [{ header: {}, arrays: [{ name: 'w', data: f }, { name: 'w', data: f }] }, RangeError, 'for parts.arrays[1].name but'],
+    [
+      {
+        header: {},
+        arrays: [
+          { name: 'w', data: f },
+          { name: 'w', data: f },
+        ],
+      },
+      RangeError,
+      'for parts.arrays[1].name but',
+    ],
     [{ header: {}, arrays: [{ name: 'w', data: new Uint8Array(4) }] }, TypeError, 'for parts.arrays[0].data but'],
     [{ header: {}, arrays: [{ name: 'w', data: [1, 2] }] }, TypeError, 'for parts.arrays[0].data but'],
   ];
@@ -352,7 +354,14 @@ test('bad array descriptors', (t) => {
   bad(t, withArrays([{ ...d, dtype: 'float64', offset: 16, length: 2 }]), /out of bounds/);
   bad(t, withArrays([{ ...d, offset: 2 ** 50 }]), /out of bounds/);
   bad(t, withArrays([d, { ...d, name: 'v', dtype: 'float64', offset: 0, length: 1 }]), /arrays "w" and "v" overlap/);
-  bad(t, withArrays([{ ...d, length: 4 }, { ...d, name: 'v', offset: 8 }]), /arrays "w" and "v" overlap/);
+  bad(
+    t,
+    withArrays([
+      { ...d, length: 4 },
+      { ...d, name: 'v', offset: 8 },
+    ]),
+    /arrays "w" and "v" overlap/,
+  );
   // Empty arrays occupy no bytes, so they overlap nothing.
   t.notThrows(() => decodeCheckpoint(withArrays([d, { ...d, name: 'e', length: 0 }, { ...d, name: 'f', length: 0, offset: 24 }]), FILE));
 });
@@ -375,7 +384,30 @@ test('fuzz: mutated files give ERR_CHECKPOINT and nothing else', (t) => {
   const headerLength = base.readUInt32LE(12);
   const meta = JSON.parse(base.toString('utf8', 16, 16 + headerLength));
   const data = base.subarray(align8(16 + headerLength), base.length - 12);
-  const weird = [-1, 0, 1, 3, 4, 8, 16, 24, 2 ** 31, 2 ** 32, 2 ** 53, 1e300, 0.5, '8', null, true, [], {}, 'float16', 'int32', 'float64', 'a'];
+  const weird = [
+    -1,
+    0,
+    1,
+    3,
+    4,
+    8,
+    16,
+    24,
+    2 ** 31,
+    2 ** 32,
+    2 ** 53,
+    1e300,
+    0.5,
+    '8',
+    null,
+    true,
+    [],
+    {},
+    'float16',
+    'int32',
+    'float64',
+    'a',
+  ];
   const N = 10000;
   const failures: string[] = [];
   const counts = { rejected: 0, accepted: 0 };

@@ -4,7 +4,10 @@ import test from 'ava';
 import { CharTokenizer, generateText, languageModelData, layers, sequential, textStream, type Model } from '../lib/index.js';
 import { planBatches } from '../lib/data.js';
 
-const PAD = 0, UNK = 1, BOS = 2, EOS = 3;
+const PAD = 0,
+  UNK = 1,
+  BOS = 2,
+  EOS = 3;
 const V = 10;
 
 /** A tiny tokenizer over the letters a..f (ids 4..9: equal counts sort by code point). */
@@ -90,7 +93,10 @@ test('fit learns a tiny corpus and reports perplexity and bits per token', async
   t.true(Math.abs(last.valLoss! - after.loss) < 1e-5, 'validation is evaluate() on the same data');
   t.true(last.tokensPerSec > 0);
   t.true(after.accuracy! > 0.3);
-  t.is(after.tokens, words.reduce((n, w) => n + w.length + 1, 0));
+  t.is(
+    after.tokens,
+    words.reduce((n, w) => n + w.length + 1, 0),
+  );
   m.dispose();
 });
 
@@ -227,7 +233,8 @@ test('sampling options are validated', async (t) => {
 
 test('training leaves the event loop free: timers fire while one native step runs', async (t) => {
   const m = sequential({ input: { vocabSize: V }, layers: [layers.lstm({ units: 256 }), layers.dense({ units: V })], seed: 1 });
-  const B = 32, T = 200;
+  const B = 32,
+    T = 200;
   const x = { data: Int32Array.from({ length: B * T }, (_, i) => 4 + (i % 6)), shape: [B, T] };
   const y = { data: Int32Array.from({ length: B * T }, (_, i) => 4 + ((i + 1) % 6)), shape: [B, T] };
   let ticks = 0;

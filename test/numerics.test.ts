@@ -37,7 +37,13 @@ const TARGETS = { data: new Float32Array([0.1, 0.2, 0.3]), shape: [1, 3, 1] };
 
 for (const dtype of ['float32', 'float64'] as const) {
   test(`${dtype}: a weight that overflows the output to Inf stops trainStep with ERR_NONFINITE, nothing changes`, async (t) => {
-    const model = sequential({ input: { features: 2 }, layers: [layers.gru({ units: 3 }), layers.dense({ units: 1 })], loss: 'mse', dtype, seed: 1 });
+    const model = sequential({
+      input: { features: 2 },
+      layers: [layers.gru({ units: 3 }), layers.dense({ units: 1 })],
+      loss: 'mse',
+      dtype,
+      seed: 1,
+    });
     // a few good steps first, so the optimizer moments and counters are non-trivial
     for (let i = 0; i < 3; i++) await model.trainStep(FEATURES, TARGETS, { optimizer: { type: 'adam', lr: 0.01 } });
     const Float = dtype === 'float64' ? Float64Array : Float32Array;
@@ -56,17 +62,48 @@ for (const dtype of ['float32', 'float64'] as const) {
 }
 
 test('feature inputs near float32 max stop trainStep and fit with ERR_NONFINITE; weights and epoch unchanged', async (t) => {
-  const model = sequential({ input: { features: 2 }, layers: [layers.dense({ units: 4 }), layers.dense({ units: 1 })], loss: 'mse', seed: 2 });
+  const model = sequential({
+    input: { features: 2 },
+    layers: [layers.dense({ units: 4 }), layers.dense({ units: 1 })],
+    loss: 'mse',
+    seed: 2,
+  });
   await model.trainStep(FEATURES, TARGETS, { optimizer: 'adam' });
   const huge = { data: new Float32Array(6).fill(3.4e38), shape: [1, 3, 2] };
   let before = snapshot(model);
   await nonFinite(t, model.trainStep(huge, TARGETS, { optimizer: 'adam' }), 'trainStep');
   t.deepEqual(snapshot(model), before);
   // fit: the good first row trains, then the huge row fails; the weights are those after the good step
-  const data = { inputs: [[[0.5, 0.5], [0.1, 0.2], [0.3, 0.3]], [[3.4e38, 3.4e38], [3.4e38, 3.4e38], [3.4e38, 3.4e38]]], targets: [[[0.1], [0.2], [0.3]], [[0.1], [0.2], [0.3]]] };
-  const probe = sequential({ input: { features: 2 }, layers: [layers.dense({ units: 4 }), layers.dense({ units: 1 })], loss: 'mse', seed: 2 });
+  const data = {
+    inputs: [
+      [
+        [0.5, 0.5],
+        [0.1, 0.2],
+        [0.3, 0.3],
+      ],
+      [
+        [3.4e38, 3.4e38],
+        [3.4e38, 3.4e38],
+        [3.4e38, 3.4e38],
+      ],
+    ],
+    targets: [
+      [[0.1], [0.2], [0.3]],
+      [[0.1], [0.2], [0.3]],
+    ],
+  };
+  const probe = sequential({
+    input: { features: 2 },
+    layers: [layers.dense({ units: 4 }), layers.dense({ units: 1 })],
+    loss: 'mse',
+    seed: 2,
+  });
   await probe.trainStep(FEATURES, TARGETS, { optimizer: 'adam' });
-  await probe.trainStep({ data: new Float32Array([0.5, 0.5, 0.1, 0.2, 0.3, 0.3]), shape: [1, 3, 2] }, { data: new Float32Array([0.1, 0.2, 0.3]), shape: [1, 3, 1] }, { optimizer: 'adam' });
+  await probe.trainStep(
+    { data: new Float32Array([0.5, 0.5, 0.1, 0.2, 0.3, 0.3]), shape: [1, 3, 2] },
+    { data: new Float32Array([0.1, 0.2, 0.3]), shape: [1, 3, 1] },
+    { optimizer: 'adam' },
+  );
   const expected = snapshot(probe);
   before = snapshot(model);
   await nonFinite(t, model.fit(data, { epochs: 1, batchSize: 1, shuffle: false, optimizer: 'adam' }), 'fit');
@@ -82,10 +119,12 @@ test('gradients() of a non-finite loss reports it without touching the weights',
   const model = sequential({ input: { features: 2 }, layers: [layers.dense({ units: 1 })], loss: 'mse', seed: 3 });
   model.setWeights({ 'layers.0.weight': new Float32Array([3e38, 3e38]) });
   const before = snapshot(model);
-  const res = await model.gradients({ data: new Float32Array([1, 1]), shape: [1, 1, 2] }, { data: new Float32Array([0]), shape: [1, 1, 1] }).then(
-    (r) => `loss ${r.loss}`,
-    (err: unknown) => (err instanceof RnnkitError ? err.code : String(err)),
-  );
+  const res = await model
+    .gradients({ data: new Float32Array([1, 1]), shape: [1, 1, 2] }, { data: new Float32Array([0]), shape: [1, 1, 1] })
+    .then(
+      (r) => `loss ${r.loss}`,
+      (err: unknown) => (err instanceof RnnkitError ? err.code : String(err)),
+    );
   t.log(`gradients on an overflowing output: ${res}`);
   t.true(res === 'ERR_NONFINITE' || /loss (Infinity|NaN)/.test(res), res);
   t.deepEqual(snapshot(model), before);
@@ -95,7 +134,12 @@ test('gradients() of a non-finite loss reports it without touching the weights',
 test('a non-finite gradient (finite loss) is refused by the update with ERR_NONFINITE, weights unchanged', async (t) => {
   // the public API rejects non-finite gradients before they reach the core (RangeError); the
   // core's own check is reached through the binding
-  const model = sequential({ input: { features: 2 }, layers: [layers.gru({ units: 3 }), layers.dense({ units: 1 })], loss: 'mse', seed: 4 });
+  const model = sequential({
+    input: { features: 2 },
+    layers: [layers.gru({ units: 3 }), layers.dense({ units: 1 })],
+    loss: 'mse',
+    seed: 4,
+  });
   const name = model.weightNames[0]!;
   const bad = new Float32Array(model.getWeights()[name]!.data.length).fill(0.1);
   bad[0] = Infinity;
@@ -112,7 +156,18 @@ test('a non-finite gradient (finite loss) is refused by the update with ERR_NONF
   });
   const before = raw.getParams();
   const grads = new Float32Array(raw.numParams).fill(NaN);
-  const opt = { type: 'adam', lr: 0.1, momentum: 0, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, clipValue: 0, clipNorm: 1 } as const;
+  const opt = {
+    type: 'adam',
+    lr: 0.1,
+    momentum: 0,
+    nesterov: false,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 0,
+    clipValue: 0,
+    clipNorm: 1,
+  } as const;
   const err = await t.throwsAsync(raw.applyGradients(grads, opt));
   t.is((err as { code?: string } | undefined)?.code, 'ERR_NONFINITE', err?.message);
   t.deepEqual(raw.getParams(), before);
@@ -213,7 +268,10 @@ test('nonFinite: "skip" skips a non-finite step, weights and optimizer untouched
   t.true(Number.isFinite(h.epochs[0]!.loss));
   t.is(model.epoch, 1);
   // an epoch whose every step is skipped reports a NaN loss, not 0
-  const all = await model.fit({ inputs: [[[0.1, 0.2]]], targets: [[3e38]] }, { epochs: 1, batchSize: 1, optimizer: { type: 'sgd', lr: 0.1 }, nonFinite: 'skip' });
+  const all = await model.fit(
+    { inputs: [[[0.1, 0.2]]], targets: [[3e38]] },
+    { epochs: 1, batchSize: 1, optimizer: { type: 'sgd', lr: 0.1 }, nonFinite: 'skip' },
+  );
   t.is(all.skipped, 1);
   t.true(Number.isNaN(all.epochs[0]!.loss), `epoch loss ${all.epochs[0]!.loss}`);
   await t.throwsAsync(model.trainStep([[[1, 1]]], [[1]], { nonFinite: 'ignore' as never }), {
@@ -259,9 +317,23 @@ function poisonDecoder(s: { decoder: Model }): void {
 
 test('Seq2Seq: a step refused by the decoder (ERR_NONFINITE) leaves the encoder unchanged too', async (t) => {
   const { seq2seq } = await import('../lib/index.js');
-  const s = seq2seq({ sourceVocab: 6, targetVocab: 6, bos: 1, eos: 2, encoder: [layers.gru({ units: 4 })], decoder: [layers.gru({ units: 4 })], seed: 3 });
-  const src = [[3, 4, 5], [5, 4]];
-  const tgt = [[5, 4, 3], [4, 5]];
+  const s = seq2seq({
+    sourceVocab: 6,
+    targetVocab: 6,
+    bos: 1,
+    eos: 2,
+    encoder: [layers.gru({ units: 4 })],
+    decoder: [layers.gru({ units: 4 })],
+    seed: 3,
+  });
+  const src = [
+    [3, 4, 5],
+    [5, 4],
+  ];
+  const tgt = [
+    [5, 4, 3],
+    [4, 5],
+  ];
   const opt = { type: 'adam' as const, lr: 1e-3, weightDecay: 1 };
   await s.trainStep(src, tgt, { optimizer: opt }); // one good step: moments are non-zero
   poisonDecoder(s);
@@ -269,7 +341,10 @@ test('Seq2Seq: a step refused by the decoder (ERR_NONFINITE) leaves the encoder 
   const dec0 = s.decoder.getWeights();
   const encCk0 = s.encoder.toCheckpoint();
   const err = await t.throwsAsync(s.trainStep(src, tgt, { optimizer: opt }));
-  t.true(err instanceof RnnkitError && err.code === 'ERR_NONFINITE', `got ${err?.constructor.name} ${(err as RnnkitError | undefined)?.code}: ${err?.message}`);
+  t.true(
+    err instanceof RnnkitError && err.code === 'ERR_NONFINITE',
+    `got ${err?.constructor.name} ${(err as RnnkitError | undefined)?.code}: ${err?.message}`,
+  );
   t.deepEqual(s.encoder.getWeights(), enc0, 'encoder weights as before the refused step');
   t.deepEqual(s.decoder.getWeights(), dec0, 'decoder weights as before the refused step');
   const encCk1 = s.encoder.toCheckpoint();
@@ -280,9 +355,27 @@ test('Seq2Seq: a step refused by the decoder (ERR_NONFINITE) leaves the encoder 
 
 test("Seq2Seq nonFinite 'skip': refused steps resolve as skipped, fit counts them, nothing changes", async (t) => {
   const { seq2seq } = await import('../lib/index.js');
-  const s = seq2seq({ sourceVocab: 6, targetVocab: 6, bos: 1, eos: 2, encoder: [layers.gru({ units: 4 })], decoder: [layers.gru({ units: 4 })], seed: 3 });
-  const src = [[3, 4, 5], [5, 4], [4, 3], [3, 5, 4]];
-  const tgt = [[5, 4, 3], [4, 5], [3, 4], [4, 5, 3]];
+  const s = seq2seq({
+    sourceVocab: 6,
+    targetVocab: 6,
+    bos: 1,
+    eos: 2,
+    encoder: [layers.gru({ units: 4 })],
+    decoder: [layers.gru({ units: 4 })],
+    seed: 3,
+  });
+  const src = [
+    [3, 4, 5],
+    [5, 4],
+    [4, 3],
+    [3, 5, 4],
+  ];
+  const tgt = [
+    [5, 4, 3],
+    [4, 5],
+    [3, 4],
+    [4, 5, 3],
+  ];
   const opt = { type: 'adam' as const, lr: 1e-3, weightDecay: 1 };
   await s.trainStep(src, tgt, { optimizer: opt });
   poisonDecoder(s); // every update of the decoder is refused
@@ -294,7 +387,10 @@ test("Seq2Seq nonFinite 'skip': refused steps resolve as skipped, fit counts the
   t.is(h.skipped, 4, '2 epochs x 2 batches, all skipped');
   t.is(h.batches.length, 0);
   t.is(h.epochs.length, 2);
-  t.true(h.epochs.every((e) => Number.isNaN(e.loss)), 'epochs with every step skipped report a NaN loss, not 0');
+  t.true(
+    h.epochs.every((e) => Number.isNaN(e.loss)),
+    'epochs with every step skipped report a NaN loss, not 0',
+  );
   t.deepEqual(s.encoder.getWeights(), enc0);
   t.deepEqual(s.decoder.getWeights(), dec0);
   const err = await t.throwsAsync(s.fit({ sources: src, targets: tgt }, { epochs: 1, optimizer: opt }));

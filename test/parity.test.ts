@@ -52,9 +52,7 @@ function buildLayer(spec: FixtureLayer) {
 /** The recurrent layers' state shapes [dirs, B, H], in order. */
 function stateShapes(fx: ParityFixture): number[][] {
   const B = fx.tokens.length;
-  return fx.config.layers
-    .filter((l) => l.type !== 'dense')
-    .map((l) => [l.bidirectional ? 2 : 1, B, l.units]);
+  return fx.config.layers.filter((l) => l.type !== 'dense').map((l) => [l.bidirectional ? 2 : 1, B, l.units]);
 }
 
 function buildModel(fx: ParityFixture, dtype: Dtype) {
@@ -102,7 +100,13 @@ class Checker {
     this.failures.push(msg);
   }
 
-  tensor(label: string, actual: { shape: readonly number[]; data: ArrayLike<number> } | undefined, expShape: readonly number[], expData: number[], tol = this.tol) {
+  tensor(
+    label: string,
+    actual: { shape: readonly number[]; data: ArrayLike<number> } | undefined,
+    expShape: readonly number[],
+    expData: number[],
+    tol = this.tol,
+  ) {
     if (!actual) return this.fail(`${label}: missing`);
     if (!sameShape(actual.shape, expShape)) {
       return this.fail(`${label}: shape [${actual.shape.join(',')}], expected [${expShape.join(',')}]`);
@@ -135,7 +139,9 @@ class Checker {
 function checkStates(
   ck: Checker,
   label: string,
-  actual: readonly { h: { shape: readonly number[]; data: ArrayLike<number> }; c?: { shape: readonly number[]; data: ArrayLike<number> } }[] | undefined,
+  actual:
+    | readonly { h: { shape: readonly number[]; data: ArrayLike<number> }; c?: { shape: readonly number[]; data: ArrayLike<number> } }[]
+    | undefined,
   expected: FixtureState[],
   shapes: number[][],
 ) {
@@ -176,7 +182,8 @@ for (const fx of fixtures) {
           const a = w[name];
           if (!a) ck.fail(`fixture weight ${name} is missing from getWeights()`);
           else if (!sameShape(a.shape, e.shape)) ck.fail(`weight ${name}: shape [${a.shape.join(',')}], expected [${e.shape.join(',')}]`);
-          else if (!(a.data instanceof (dtype === 'float32' ? Float32Array : Float64Array))) ck.fail(`weight ${name}: not a ${dtype} array`);
+          else if (!(a.data instanceof (dtype === 'float32' ? Float32Array : Float64Array)))
+            ck.fail(`weight ${name}: not a ${dtype} array`);
           else if (tensorDiff(a.data, e.data).maxAbs !== 0) ck.fail(`weight ${name}: getWeights() after setWeights() differs`);
         }
 

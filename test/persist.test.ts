@@ -15,7 +15,12 @@ const data = languageModelData(
 function model(dtype: 'float32' | 'float64' = 'float32') {
   const m = sequential({
     input: { vocabSize: tok.size },
-    layers: [layers.lstm({ units: 12, peephole: 'diagonal' }), layers.dropout({ rate: 0.2 }), layers.gru({ units: 8 }), layers.dense({ units: tok.size })],
+    layers: [
+      layers.lstm({ units: 12, peephole: 'diagonal' }),
+      layers.dropout({ rate: 0.2 }),
+      layers.gru({ units: 8 }),
+      layers.dense({ units: tok.size }),
+    ],
     seed: 9,
     dtype,
   });

@@ -79,7 +79,10 @@ test('the torch fixtures are all there', (t) => {
   for (const k of ['lstm', 'gru', 'rnn', 'dense', 'dropout']) t.true(kinds.has(k), k);
   t.true(fixtures.some((fx) => fx.dtype === 'F64'));
   t.true(fixtures.some((fx) => fx.config.layers.some((l) => (l as { bidirectional?: boolean }).bidirectional)));
-  t.true(fixtures.some((fx) => fx.names && new Set(Object.values(fx.names)).size < Object.keys(fx.names).length), 'a multi-layer torch module');
+  t.true(
+    fixtures.some((fx) => fx.names && new Set(Object.values(fx.names)).size < Object.keys(fx.names).length),
+    'a multi-layer torch module',
+  );
 });
 
 // ---------------------------------------------------------------- (a) torch -> rnnkit
@@ -193,7 +196,12 @@ const lm = (recurrent: LayerInput[], vocab = V): SequentialConfig => ({
 
 const CASES: Case[] = [
   { name: 'lstm', config: lm([layers.lstm({ units: 6 })]), tokenizer: charTok },
-  { name: 'lstm diagonal peepholes', config: lm([layers.lstm({ units: 6, peephole: 'diagonal' })]), tokenizer: charTok, rnnkitOnly: ['layers.0.weight_peephole_l0'] },
+  {
+    name: 'lstm diagonal peepholes',
+    config: lm([layers.lstm({ units: 6, peephole: 'diagonal' })]),
+    tokenizer: charTok,
+    rnnkitOnly: ['layers.0.weight_peephole_l0'],
+  },
   {
     name: 'lstm full peepholes, bidirectional',
     config: lm([layers.lstm({ units: 5, peephole: 'full', bidirectional: true })]),
@@ -202,7 +210,10 @@ const CASES: Case[] = [
   { name: 'gru', config: lm([layers.gru({ units: 6 })]), tokenizer: charTok },
   { name: 'gru resetAfter false', config: lm([layers.gru({ units: 6, resetAfter: false })]) },
   { name: 'minimal gru', config: lm([layers.gru({ units: 6, variant: 'minimal' })]), tokenizer: charTok },
-  { name: 'rnn tanh + rnn relu stacked with dropout', config: lm([layers.rnn({ units: 7 }), layers.dropout({ rate: 0.3 }), layers.rnn({ units: 4, activation: 'relu' })]) },
+  {
+    name: 'rnn tanh + rnn relu stacked with dropout',
+    config: lm([layers.rnn({ units: 7 }), layers.dropout({ rate: 0.3 }), layers.rnn({ units: 4, activation: 'relu' })]),
+  },
   {
     name: 'word model, named layers, prefix map',
     config: lm([layers.gru({ units: 6, name: 'enc' }), layers.gru({ units: 6, name: 'enc2' })], wordTok.size),
@@ -224,10 +235,31 @@ const CASES: Case[] = [
 
 async function outputsOf(model: Model): Promise<Float32Array | Float64Array> {
   if ('features' in model.config.input) {
-    const x = [[[0.1, -0.2, 0.3], [0.5, 0.4, -0.1]], [[1, 0, -1], [0.2, 0.2, 0.2]]];
-    return (await model.predict(x, { condition: [[0.3, -0.7], [1, 0.5]] })).data;
+    const x = [
+      [
+        [0.1, -0.2, 0.3],
+        [0.5, 0.4, -0.1],
+      ],
+      [
+        [1, 0, -1],
+        [0.2, 0.2, 0.2],
+      ],
+    ];
+    return (
+      await model.predict(x, {
+        condition: [
+          [0.3, -0.7],
+          [1, 0.5],
+        ],
+      })
+    ).data;
   }
-  return (await model.predict([[1, 4, 5, 6, 2], [3, 2, 1, 4, 4]])).data;
+  return (
+    await model.predict([
+      [1, 4, 5, 6, 2],
+      [3, 2, 1, 4, 4],
+    ])
+  ).data;
 }
 
 for (const c of CASES) {
@@ -264,9 +296,16 @@ test('(c) the prefix map: stacked layers become one multi-layer module, bad maps
   await model.saveSafetensors(path, { names: { 'layers.0.': 'rnn.', 'layers.2': 'rnn', 'layers.3': 'fc' } });
   const { tensors, metadata } = await readSafetensors(path);
   t.deepEqual(Object.keys(tensors), [
-    'rnn.weight_ih_l0', 'rnn.weight_hh_l0', 'rnn.bias_ih_l0', 'rnn.bias_hh_l0',
-    'rnn.weight_ih_l1', 'rnn.weight_hh_l1', 'rnn.bias_ih_l1', 'rnn.bias_hh_l1',
-    'fc.weight', 'fc.bias',
+    'rnn.weight_ih_l0',
+    'rnn.weight_hh_l0',
+    'rnn.bias_ih_l0',
+    'rnn.bias_hh_l0',
+    'rnn.weight_ih_l1',
+    'rnn.weight_hh_l1',
+    'rnn.bias_ih_l1',
+    'rnn.bias_hh_l1',
+    'fc.weight',
+    'fc.bias',
   ]);
   t.deepEqual(tensors['rnn.weight_ih_l1']!.shape, [16, 4]);
   t.deepEqual(JSON.parse(metadata['rnnkit.names']!), { 'layers.0': 'rnn.', 'layers.2': 'rnn.', 'layers.3': 'fc.' });
@@ -307,7 +346,10 @@ test('(c) options are checked: types, reserved metadata keys, extra metadata is 
   const dir = await tmp(t);
   const path = join(dir, 'm.safetensors');
   await t.throwsAsync(model.saveSafetensors('' as string), { instanceOf: TypeError, message: /for path/ });
-  await t.throwsAsync(model.saveSafetensors(path, { dtype: 'float16' as 'float32' }), { instanceOf: RangeError, message: /options\.dtype/ });
+  await t.throwsAsync(model.saveSafetensors(path, { dtype: 'float16' as 'float32' }), {
+    instanceOf: RangeError,
+    message: /options\.dtype/,
+  });
   await t.throwsAsync(model.saveSafetensors(path, { nmaes: {} } as never), { instanceOf: TypeError, message: /nmaes/ });
   await t.throwsAsync(model.saveSafetensors(path, { names: 'rnn' as never }), { instanceOf: TypeError, message: /options\.names/ });
   await t.throwsAsync(model.saveSafetensors(path, { metadata: { 'rnnkit.config': 'x' } }), { instanceOf: RangeError, message: /reserved/ });
@@ -344,14 +386,38 @@ const MALFORMED: [string, () => Buffer, RegExp][] = [
   ['not UTF-8', () => rawFile(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]).toString('latin1'), 0), /header is not valid UTF-8|not valid JSON/],
   ['not JSON', () => rawFile('{"w": ', 0), /not valid JSON/],
   ['not an object', () => rawFile('[1, 2]', 0), /does not start with '\{'/],
-  ['a pickle (torch.save)', () => Buffer.concat([Buffer.from([0x80, 0x02, 0x63, 0x63, 0, 0, 0, 0]), Buffer.alloc(64)]), /header length|not a safetensors/],
+  [
+    'a pickle (torch.save)',
+    () => Buffer.concat([Buffer.from([0x80, 0x02, 0x63, 0x63, 0, 0, 0, 0]), Buffer.alloc(64)]),
+    /header length|not a safetensors/,
+  ],
   ['truncated data', () => rawFile({ w: T2x3 }, 20), /tensor "w" has data_offsets \[0, 24\] past the end of the data \(20 bytes\)/],
-  ['overlapping offsets', () => rawFile({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [4], data_offsets: [8, 24] } }, 24), /tensors "a" and "b" overlap/],
-  ['a gap', () => rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [16, 24] } }, 24), /bytes 8\.\.16 of the data belong to no tensor/],
+  [
+    'overlapping offsets',
+    () => rawFile({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [4], data_offsets: [8, 24] } }, 24),
+    /tensors "a" and "b" overlap/,
+  ],
+  [
+    'a gap',
+    () => rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [16, 24] } }, 24),
+    /bytes 8\.\.16 of the data belong to no tensor/,
+  ],
   ['trailing bytes', () => rawFile({ w: T2x3 }, 32), /8 trailing bytes after the last tensor/],
-  ['size does not match the shape', () => rawFile({ w: { dtype: 'F32', shape: [2, 4], data_offsets: [0, 24] } }, 24), /tensor "w" .*shape \[2, 4\] of F32 needs 32 bytes/],
-  ['a forged huge shape', () => rawFile({ w: { dtype: 'F64', shape: [2 ** 40, 2 ** 40, 3], data_offsets: [0, 24] } }, 24), /tensor "w" .*needs more than 2\^50 bytes/],
-  ['dtype F16', () => rawFile({ w: { dtype: 'F16', shape: [2], data_offsets: [0, 4] } }, 4), /tensor "w" has dtype F16; rnnkit reads only F32 and F64/],
+  [
+    'size does not match the shape',
+    () => rawFile({ w: { dtype: 'F32', shape: [2, 4], data_offsets: [0, 24] } }, 24),
+    /tensor "w" .*shape \[2, 4\] of F32 needs 32 bytes/,
+  ],
+  [
+    'a forged huge shape',
+    () => rawFile({ w: { dtype: 'F64', shape: [2 ** 40, 2 ** 40, 3], data_offsets: [0, 24] } }, 24),
+    /tensor "w" .*needs more than 2\^50 bytes/,
+  ],
+  [
+    'dtype F16',
+    () => rawFile({ w: { dtype: 'F16', shape: [2], data_offsets: [0, 4] } }, 4),
+    /tensor "w" has dtype F16; rnnkit reads only F32 and F64/,
+  ],
   ['dtype I64', () => rawFile({ step: { dtype: 'I64', shape: [], data_offsets: [0, 8] } }, 8), /tensor "step" has dtype I64/],
   ['unknown dtype', () => rawFile({ w: { dtype: 'Q7', shape: [1], data_offsets: [0, 4] } }, 4), /tensor "w" has unknown dtype "Q7"/],
   ['negative offset', () => rawFile({ w: { dtype: 'F32', shape: [1], data_offsets: [-4, 0] } }, 4), /tensor "w" has invalid data_offsets/],
@@ -393,7 +459,10 @@ test('(d) the encoder writes nothing the decoder refuses, and refuses bad input 
     t.deepEqual(back.tensors[k]!.shape, v.shape);
     t.true(bytesOf(back.tensors[k]!.data).equals(bytesOf(v.data)), k);
   }
-  t.throws(() => encodeSafetensors({ w: { shape: [2, 2], data: new Float32Array(3) } }), { instanceOf: RangeError, message: /tensors\["w"\]\.data/ });
+  t.throws(() => encodeSafetensors({ w: { shape: [2, 2], data: new Float32Array(3) } }), {
+    instanceOf: RangeError,
+    message: /tensors\["w"\]\.data/,
+  });
   t.throws(() => encodeSafetensors({ w: { shape: [3], data: new Int32Array(3) as never } }), { instanceOf: TypeError });
   t.throws(() => encodeSafetensors({ __metadata__: { shape: [1], data: new Float32Array(1) } }), { instanceOf: RangeError });
   t.throws(() => encodeSafetensors({}, { k: 1 as never }), { instanceOf: TypeError, message: /metadata\["k"\]/ });
@@ -417,7 +486,7 @@ test('(d) every truncation and random corruption of a model file is a clean ERR_
   }
   // seeded byte flips through the whole load path: header flips must be refused, data flips may load
   let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const outcomes = { loaded: 0, refused: 0 };
   const path = join(dir, 'flipped.safetensors');
   for (let i = 0; i < 60; i++) {
@@ -473,9 +542,15 @@ test('(d) a file that does not fit the model names the tensor: missing, wrong sh
   const lenient = await loadSafetensors(extra, { strict: false });
   t.teardown(() => lenient.dispose());
   t.deepEqual(lenient.getWeights(), model.getWeights());
-  await expectError(await variant('nan', (x) => (x['rnn.weight_hh_l0']!.data[5] = NaN)), /tensor 'rnn\.weight_hh_l0' whose element 5 \(NaN\) is not finite/);
   await expectError(
-    await variant('overflow', (x) => (x['fc.bias'] = { shape: x['fc.bias']!.shape, data: Float64Array.from(x['fc.bias']!.data, (_, i) => (i === 2 ? 1e300 : 0)) })),
+    await variant('nan', (x) => (x['rnn.weight_hh_l0']!.data[5] = NaN)),
+    /tensor 'rnn\.weight_hh_l0' whose element 5 \(NaN\) is not finite/,
+  );
+  await expectError(
+    await variant(
+      'overflow',
+      (x) => (x['fc.bias'] = { shape: x['fc.bias']!.shape, data: Float64Array.from(x['fc.bias']!.data, (_, i) => (i === 2 ? 1e300 : 0)) }),
+    ),
     /tensor 'fc\.bias' whose element 2 \(1e\+300\) does not fit float32/,
   );
   // the stored config is what rebuilds the model: a broken one is named as such
@@ -563,12 +638,20 @@ catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.
 const PYTHON = '/usr/bin/python3';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore', timeout: 60_000 }).status === 0;
 
-(hasTorch ? test : test.skip)('examples/torch-interop.ts --quick: rnnkit -> torch -> rnnkit within 1e-4 (needs python3-torch)', async (t) => {
-  const dir = await tmp(t);
-  const stdout = await example('torch-interop.ts', ['--quick', '--dir', join(dir, 'out'), '--python', PYTHON], dir, 120_000);
-  t.log(stdout.split('\n').filter((l) => /diff|refused/.test(l)).join('\n'));
-  t.regex(stdout, /lstm +LSTM: torch\(rnnkit weights\) vs rnnkit logits: max abs diff/);
-  t.regex(stdout, /peephole +refused, as it should be: .*peepholes/);
-  t.regex(stdout, /bare torch file \+ config\) vs torch logits/);
-  t.regex(stdout, /all within 1e-4/);
-});
+(hasTorch ? test : test.skip)(
+  'examples/torch-interop.ts --quick: rnnkit -> torch -> rnnkit within 1e-4 (needs python3-torch)',
+  async (t) => {
+    const dir = await tmp(t);
+    const stdout = await example('torch-interop.ts', ['--quick', '--dir', join(dir, 'out'), '--python', PYTHON], dir, 120_000);
+    t.log(
+      stdout
+        .split('\n')
+        .filter((l) => /diff|refused/.test(l))
+        .join('\n'),
+    );
+    t.regex(stdout, /lstm +LSTM: torch\(rnnkit weights\) vs rnnkit logits: max abs diff/);
+    t.regex(stdout, /peephole +refused, as it should be: .*peepholes/);
+    t.regex(stdout, /bare torch file \+ config\) vs torch logits/);
+    t.regex(stdout, /all within 1e-4/);
+  },
+);

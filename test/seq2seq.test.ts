@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { layers, loadSeq2Seq, RnnkitError, seq2seq, type Seq2Seq } from '../lib/index.js';
 
-const BOS = 1, EOS = 2, V = 13; // digits are 3..12
+const BOS = 1,
+  EOS = 2,
+  V = 13; // digits are 3..12
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -19,14 +21,26 @@ function digitStrings(n: number, seed: number, min = 2, max = 7): number[][] {
 }
 
 const reverse = (rows: number[][]) => rows.map((r) => [...r].reverse());
-const exact = (out: number[][], want: number[][]) => out.filter((o, i) => JSON.stringify(o) === JSON.stringify(want[i])).length / want.length;
+const exact = (out: number[][], want: number[][]) =>
+  out.filter((o, i) => JSON.stringify(o) === JSON.stringify(want[i])).length / want.length;
 
 test('learns to reverse digit strings of varying length, decoded greedily and by beam search', async (t) => {
   const train = digitStrings(4000, 1);
   const held = digitStrings(200, 2);
-  const m = seq2seq({ sourceVocab: V, targetVocab: V, bos: BOS, eos: EOS, encoder: [layers.gru({ units: 96 })], decoder: [layers.gru({ units: 96 })], seed: 1 });
+  const m = seq2seq({
+    sourceVocab: V,
+    targetVocab: V,
+    bos: BOS,
+    eos: EOS,
+    encoder: [layers.gru({ units: 96 })],
+    decoder: [layers.gru({ units: 96 })],
+    seed: 1,
+  });
   t.is(m.bridge, 'identity');
-  const h = await m.fit({ sources: train, targets: reverse(train) }, { epochs: 20, batchSize: 64, optimizer: { type: 'adam', lr: 0.003 }, clipNorm: 5 });
+  const h = await m.fit(
+    { sources: train, targets: reverse(train) },
+    { epochs: 20, batchSize: 64, optimizer: { type: 'adam', lr: 0.003 }, clipNorm: 5 },
+  );
   t.is(m.epoch, 20);
   t.true(h.epochs.at(-1)!.loss < 0.1, `final loss ${h.epochs.at(-1)!.loss}`);
   const greedy = await m.translate(held, { maxLength: 12 });
@@ -34,16 +48,27 @@ test('learns to reverse digit strings of varying length, decoded greedily and by
   t.log(`held-out exact match: greedy ${exact(greedy, reverse(held))}, beam ${exact(beam, reverse(held))}`);
   t.true(exact(greedy, reverse(held)) > 0.9);
   t.true(exact(beam, reverse(held)) > 0.9);
-  t.true(greedy.every((o) => !o.includes(BOS) && !o.includes(EOS)), 'outputs exclude <bos>/<eos>');
+  t.true(
+    greedy.every((o) => !o.includes(BOS) && !o.includes(EOS)),
+    'outputs exclude <bos>/<eos>',
+  );
   const ev = await m.evaluate({ sources: held, targets: reverse(held) });
   t.true(ev.accuracy > 0.97, `teacher-forced token accuracy ${ev.accuracy}`);
   m.dispose();
 });
 
-test('beam search never scores below greedy on the model\'s own log-probability', async (t) => {
+test("beam search never scores below greedy on the model's own log-probability", async (t) => {
   // a half-trained model, where beam search has room to differ from greedy
   const train = digitStrings(500, 3);
-  const m = seq2seq({ sourceVocab: V, targetVocab: V, bos: BOS, eos: EOS, encoder: [layers.lstm({ units: 24, bidirectional: true })], decoder: [layers.lstm({ units: 32 })], seed: 4 });
+  const m = seq2seq({
+    sourceVocab: V,
+    targetVocab: V,
+    bos: BOS,
+    eos: EOS,
+    encoder: [layers.lstm({ units: 24, bidirectional: true })],
+    decoder: [layers.lstm({ units: 32 })],
+    seed: 4,
+  });
   t.is(m.bridge, 'projection', '2 x 24 != 32: the encoder state is projected');
   await m.fit({ sources: train, targets: reverse(train) }, { epochs: 2, batchSize: 32, optimizer: { type: 'adam', lr: 0.01 } });
   const src = digitStrings(60, 5);
@@ -56,7 +81,11 @@ test('beam search never scores below greedy on the model\'s own log-probability'
     t.is(worse, 0);
     if (lengthPenalty === 0) t.true(b.every((x, i) => x.logProb >= g[i]!.logProb - 1e-9));
     // the reported scores are the model's: re-score the outputs with a teacher-forced pass
-    const lp = await logProbs(m, src, b.map((x) => x.tokens));
+    const lp = await logProbs(
+      m,
+      src,
+      b.map((x) => x.tokens),
+    );
     b.forEach((x, i) => {
       if (x.tokens.length < 10) t.true(Math.abs(lp[i]! - x.logProb) < 1e-3, `row ${i}: ${lp[i]} vs ${x.logProb}`);
     });
@@ -81,7 +110,11 @@ for (const [name, enc, dec] of [
 ] as const) {
   test(`encoder and decoder gradients match finite differences (${name})`, async (t) => {
     const m = seq2seq({ sourceVocab: 7, targetVocab: 6, bos: 1, eos: 2, encoder: [enc], decoder: [dec], seed: 3, dtype: 'float64' });
-    const sources = [[3, 4, 5, 6], [6, 3], [4, 4, 5]];
+    const sources = [
+      [3, 4, 5, 6],
+      [6, 3],
+      [4, 4, 5],
+    ];
     const targets = [[3, 5], [4, 4, 3, 5], []];
     const g = await m.gradients(sources, targets, { training: false });
     let checked = 0;
@@ -129,7 +162,15 @@ test('save/load round trip is exact and training resumes identically', async (t)
   const data = { sources: train, targets: reverse(train) };
   const opts = { batchSize: 32, optimizer: { type: 'adam' as const, lr: 0.01 }, clipNorm: 1 };
   const make = () =>
-    seq2seq({ sourceVocab: V, targetVocab: V, bos: BOS, eos: EOS, encoder: [layers.lstm({ units: 16, bidirectional: true }), layers.dropout({ rate: 0.1 }), layers.gru({ units: 12 })], decoder: [layers.lstm({ units: 20 })], seed: 2 });
+    seq2seq({
+      sourceVocab: V,
+      targetVocab: V,
+      bos: BOS,
+      eos: EOS,
+      encoder: [layers.lstm({ units: 16, bidirectional: true }), layers.dropout({ rate: 0.1 }), layers.gru({ units: 12 })],
+      decoder: [layers.lstm({ units: 20 })],
+      seed: 2,
+    });
   const straight = make();
   const h = await straight.fit(data, { ...opts, epochs: 2 });
   const a = make();
@@ -140,7 +181,10 @@ test('save/load round trip is exact and training resumes identically', async (t)
   t.deepEqual(b.config, a.config);
   t.deepEqual(await b.translate(train.slice(0, 20), { beamWidth: 3 }), await a.translate(train.slice(0, 20), { beamWidth: 3 }));
   const h2 = await b.fit(data, { ...opts, epochs: 1 });
-  t.deepEqual([...h1.batches, ...h2.batches].map((x) => x.loss), h.batches.map((x) => x.loss));
+  t.deepEqual(
+    [...h1.batches, ...h2.batches].map((x) => x.loss),
+    h.batches.map((x) => x.loss),
+  );
   const err = await t.throwsAsync(loadSeq2Seq(join(dir, 'missing.rnnkit')), { instanceOf: RnnkitError });
   t.is((err as RnnkitError).code, 'ERR_CHECKPOINT');
   for (const m of [straight, a, b]) m.dispose();
@@ -149,8 +193,14 @@ test('save/load round trip is exact and training resumes identically', async (t)
 test('seq2seq arguments are validated', async (t) => {
   const base = { sourceVocab: 5, targetVocab: 5, bos: 1, eos: 2, encoder: [layers.gru({ units: 4 })], decoder: [layers.gru({ units: 4 })] };
   t.throws(() => seq2seq({ ...base, eos: 1 }), { instanceOf: RangeError, message: /config\.eos/ });
-  t.throws(() => seq2seq({ ...base, encoder: [layers.gru({ units: 4 }), layers.dense({ units: 3 })] }), { instanceOf: RangeError, message: /config\.encoder\[1\]/ });
-  t.throws(() => seq2seq({ ...base, decoder: [layers.gru({ units: 4, bidirectional: true })] }), { instanceOf: RangeError, message: /config\.decoder/ });
+  t.throws(() => seq2seq({ ...base, encoder: [layers.gru({ units: 4 }), layers.dense({ units: 3 })] }), {
+    instanceOf: RangeError,
+    message: /config\.encoder\[1\]/,
+  });
+  t.throws(() => seq2seq({ ...base, decoder: [layers.gru({ units: 4, bidirectional: true })] }), {
+    instanceOf: RangeError,
+    message: /config\.decoder/,
+  });
   t.throws(() => seq2seq({ ...base, decoder: [] }), { instanceOf: TypeError, message: /config\.decoder/ });
   const m = seq2seq(base);
   await t.throwsAsync(m.fit({ sources: [[3]], targets: [] }), { instanceOf: RangeError, message: /data\.targets/ });

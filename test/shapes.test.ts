@@ -82,7 +82,10 @@ async function assertRowsAlone(
     if (seq) {
       // padded steps of the batch output are 0
       const pad = batchOut.data.subarray(start + L * K, start + T * K);
-      t.true(pad.every((v) => v === 0), `row ${b}: padded outputs are 0`);
+      t.true(
+        pad.every((v) => v === 0),
+        `row ${b}: padded outputs are 0`,
+      );
     }
   }
   t.log(`row alone vs inside the padded batch: max |diff| ${worst.toExponential(2)}`);
@@ -148,7 +151,9 @@ test('many-to-many: a bidirectional GRU tags x<t+1> at t, a one-way GRU of the s
   const evBi = await bi.evaluate(heldOut);
   const evUni = await uni.evaluate(heldOut);
   const bayes = causalBayesAccuracy();
-  t.log(`held-out accuracy: bidirectional ${pct(evBi.accuracy)}, one-way ${pct(evUni.accuracy)} (causal Bayes bound ${pct(bayes)}, chance 20%)`);
+  t.log(
+    `held-out accuracy: bidirectional ${pct(evBi.accuracy)}, one-way ${pct(evUni.accuracy)} (causal Bayes bound ${pct(bayes)}, chance 20%)`,
+  );
   t.true(evBi.accuracy! > 0.9, `bidirectional accuracy ${evBi.accuracy}`);
   t.true(evUni.accuracy! < 0.4, `one-way accuracy ${evUni.accuracy}`);
   t.true(bayes < 0.25);
@@ -286,7 +291,9 @@ for (const cell of ['lstm', 'gru'] as const) {
     const H = 6;
     const K = 3;
     const rec = (returnSequences: boolean) =>
-      cell === 'lstm' ? layers.lstm({ units: H, bidirectional: true, returnSequences }) : layers.gru({ units: H, bidirectional: true, returnSequences });
+      cell === 'lstm'
+        ? layers.lstm({ units: H, bidirectional: true, returnSequences })
+        : layers.gru({ units: H, bidirectional: true, returnSequences });
     const m2o = sequential({ input: { vocabSize: V }, layers: [rec(false), layers.dense({ units: K })], loss: 'mse', seed: 8 });
     const seq = sequential({ input: { vocabSize: V }, layers: [rec(true), layers.dense({ units: K })], loss: 'mse', seed: 9 });
     randomizeWeights(m2o, 80, 0.8);
@@ -304,7 +311,7 @@ for (const cell of ['lstm', 'gru'] as const) {
     const Wd = w['layers.1.weight']!.data; // [K, 2H]: columns 0..H-1 read the forward direction
     const half = (keepForward: boolean) => {
       const x = Float32Array.from(Wd);
-      for (let k = 0; k < K; k++) for (let j = 0; j < 2 * H; j++) if ((j < H) !== keepForward) x[k * 2 * H + j] = 0;
+      for (let k = 0; k < K; k++) for (let j = 0; j < 2 * H; j++) if (j < H !== keepForward) x[k * 2 * H + j] = 0;
       return x;
     };
     for (const keepForward of [true, false]) {
@@ -316,7 +323,10 @@ for (const cell of ['lstm', 'gru'] as const) {
       let worst = 0;
       rows.forEach((r, b) => {
         const step = keepForward ? r.length - 1 : 0;
-        worst = Math.max(worst, maxAbsDiff(a.data.subarray(b * K, (b + 1) * K), s.data.subarray((b * T + step) * K, (b * T + step + 1) * K)));
+        worst = Math.max(
+          worst,
+          maxAbsDiff(a.data.subarray(b * K, (b + 1) * K), s.data.subarray((b * T + step) * K, (b * T + step + 1) * K)),
+        );
       });
       t.true(worst <= 1e-6, `${keepForward ? 'forward' : 'backward'} half: max diff ${worst}`);
       // and the half is not trivially constant: it varies across rows
@@ -329,7 +339,11 @@ for (const cell of ['lstm', 'gru'] as const) {
 
 // ------------------------------------------------ 3. one-to-many with a condition
 
-const PAD = 0, BOS = 2, EOS = 3, A = 4, Bt = 5;
+const PAD = 0,
+  BOS = 2,
+  EOS = 3,
+  A = 4,
+  Bt = 5;
 const LM_V = 6;
 const CLASSES = [
   [1, 0, 0],
@@ -348,12 +362,15 @@ function conditionedLm(seed: number, cell: 'lstm' | 'gru' = 'lstm'): Model {
   return sequential({
     input: { vocabSize: LM_V },
     condition: { features: 3 },
-    layers: [cell === 'lstm' ? layers.lstm({ units: 24 }) : layers.gru({ units: 24 }), layers.dense({ units: LM_V, activation: 'softmax' })],
+    layers: [
+      cell === 'lstm' ? layers.lstm({ units: 24 }) : layers.gru({ units: 24 }),
+      layers.dense({ units: LM_V, activation: 'softmax' }),
+    ],
     seed,
   });
 }
 
-test('one-to-many: a model conditioned on a one-hot class generates that class\'s sequences', async (t) => {
+test("one-to-many: a model conditioned on a one-hot class generates that class's sequences", async (t) => {
   const r = rng(51);
   const seqs: number[][] = [];
   const cond: number[][] = [];
@@ -370,7 +387,9 @@ test('one-to-many: a model conditioned on a one-hot class generates that class\'
   // the same rows with the wrong class for each: the condition carries the information
   const wrong = languageModelData(seqs, { bos: BOS, eos: EOS, condition: cond.map((_, i) => CLASSES[(i + 1) % 3]!) });
   const evWrong = await m.evaluate(wrong);
-  t.log(`loss ${ev.loss.toFixed(3)}, accuracy ${pct(ev.accuracy)}; with the wrong class: loss ${evWrong.loss.toFixed(3)}, accuracy ${pct(evWrong.accuracy)}`);
+  t.log(
+    `loss ${ev.loss.toFixed(3)}, accuracy ${pct(ev.accuracy)}; with the wrong class: loss ${evWrong.loss.toFixed(3)}, accuracy ${pct(evWrong.accuracy)}`,
+  );
   t.true(evWrong.loss > ev.loss + 1, 'the wrong condition makes the data much less likely');
 
   const gen = { prime: [BOS], maxLength: 20, stopTokens: [EOS], banTokens: [PAD, 1, BOS] };
@@ -404,7 +423,11 @@ function withCondition(model: Model, condition: Tensor): GradModel {
 
 for (const variant of ['lstm', 'bidirectional gru + rnn'] as const) {
   test(`condition gradients (${variant}, float64): conditionGrad and condition.weight / .bias match central differences`, async (t) => {
-    const V = 5, k = 3, H = 4, B = 3, T = 4;
+    const V = 5,
+      k = 3,
+      H = 4,
+      B = 3,
+      T = 4;
     const m = sequential({
       input: { vocabSize: V },
       condition: { features: k },
@@ -467,7 +490,8 @@ for (const variant of ['lstm', 'bidirectional gru + rnn'] as const) {
     }
     const state = (offset: number) => {
       const x = new Float64Array(dirs * B * H);
-      for (let d = 0; d < dirs; d++) for (let b = 0; b < B; b++) for (let j = 0; j < H; j++) x[(d * B + b) * H + j] = S[b * R + offset + d * H + j]!;
+      for (let d = 0; d < dirs; d++)
+        for (let b = 0; b < B; b++) for (let j = 0; j < H; j++) x[(d * B + b) * H + j] = S[b * R + offset + d * H + j]!;
       return { data: x, shape: [dirs, B, H] };
     };
     const explicit = variant === 'lstm' ? { h: state(0), c: state(H) } : { h: state(0) };
@@ -518,19 +542,37 @@ test('condition errors: missing -> TypeError, on a model without one / wrong wid
   // on a model built without one
   await t.throwsAsync(() => plain.predict(x, { condition: one }), { instanceOf: RangeError, message: named });
   await t.throwsAsync(() => plain.gradients(x, y, { condition: one }), { instanceOf: RangeError, message: named });
-  await t.throwsAsync(() => plain.generate({ prime: [BOS], maxLength: 3, condition: [1, 0, 0] }), { instanceOf: RangeError, message: named });
+  await t.throwsAsync(() => plain.generate({ prime: [BOS], maxLength: 3, condition: [1, 0, 0] }), {
+    instanceOf: RangeError,
+    message: named,
+  });
   await t.throwsAsync(() => plain.evaluate({ inputs: x, targets: y, condition: one }), { instanceOf: RangeError, message: named });
   // wrong width or row count
   await t.throwsAsync(() => m.predict(x, { condition: [[1, 0]] }), { instanceOf: RangeError, message: named });
   await t.throwsAsync(() => m.predict(x, { condition: [[1, 0, 0, 0]] }), { instanceOf: RangeError, message: named });
-  await t.throwsAsync(() => m.predict(x, { condition: { data: new Float32Array(4), shape: [1, 4] } }), { instanceOf: RangeError, message: named });
+  await t.throwsAsync(() => m.predict(x, { condition: { data: new Float32Array(4), shape: [1, 4] } }), {
+    instanceOf: RangeError,
+    message: named,
+  });
   await t.throwsAsync(() => m.predict(x, { condition: new Float32Array(2) }), { instanceOf: RangeError, message: named });
-  await t.throwsAsync(() => m.predict(x, { condition: [[1, 0, 0], [0, 1, 0]] }), { instanceOf: RangeError, message: named });
+  await t.throwsAsync(
+    () =>
+      m.predict(x, {
+        condition: [
+          [1, 0, 0],
+          [0, 1, 0],
+        ],
+      }),
+    { instanceOf: RangeError, message: named },
+  );
   await t.throwsAsync(() => m.generate({ prime: [BOS], maxLength: 3, condition: [1, 0] }), { instanceOf: RangeError, message: named });
   // together with initialState[0] (the condition sets it)
   const h0 = { h: new Float32Array(24) };
   await t.throwsAsync(() => m.predict(x, { condition: one, initialState: [h0] }), { instanceOf: RangeError, message: /initialState\[0\]/ });
-  await t.throwsAsync(() => m.gradients(x, y, { condition: one, initialState: [h0] }), { instanceOf: RangeError, message: /initialState\[0\]/ });
+  await t.throwsAsync(() => m.gradients(x, y, { condition: one, initialState: [h0] }), {
+    instanceOf: RangeError,
+    message: /initialState\[0\]/,
+  });
 
   // the valid forms work: number[][], a Tensor, a flat float array; initialState[0]
   // alone (carrying a state on) needs no condition
@@ -576,7 +618,9 @@ test('deep: lstm -> bidirectional gru -> rnn -> dense relu -> dense tanh -> dens
 });
 
 test('deep: the mixed stack passes a float64 finite-difference gradient check (ragged rows, all initial states)', async (t) => {
-  const V = 5, B = 3, T = 5;
+  const V = 5,
+    B = 3,
+    T = 5;
   const m = sequential({ input: { vocabSize: V }, layers: deepLayers(3, [5, 4], V), dtype: 'float64', seed: 12 });
   randomizeWeights(m, 1212);
   const r = rng(13);

@@ -196,7 +196,10 @@ test('oneHot: [T, size] with exactly one 1 per row at ids[t]', (t) => {
   t.is(x.length, ids.length * tok.size);
   for (let row = 0; row < ids.length; row++) {
     const r = x.subarray(row * tok.size, (row + 1) * tok.size);
-    t.is(r.reduce((s, v) => s + v, 0), 1);
+    t.is(
+      r.reduce((s, v) => s + v, 0),
+      1,
+    );
     t.is(r[ids[row]!], 1);
   }
   t.deepEqual(tok.oneHot([1, 0]), Float32Array.from([0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]));
@@ -374,12 +377,42 @@ test('fromJSON rejects bad options', (t) => {
     mutate(j);
     return () => tokenizerFromJSON(j);
   };
-  throwsNamed(t, bad((j) => (j.options.pattern = '\\S+')), TypeError, 'json.options.pattern');
-  throwsNamed(t, bad((j) => delete j.options.pattern), TypeError, 'json.options.pattern');
-  throwsNamed(t, bad((j) => (j.options.pattern = { source: '\\S+' })), TypeError, 'json.options.pattern');
-  throwsNamed(t, bad((j) => (j.options.pattern = { source: '(', flags: 'g' })), RangeError, 'json.options.pattern');
-  throwsNamed(t, bad((j) => (j.options.pattern = { source: 'a', flags: 'gq' })), RangeError, 'json.options.pattern');
-  throwsNamed(t, bad((j) => (j.options.pattern = { source: '\\S+', flags: 'u' })), RangeError, 'json.options.pattern.flags');
+  throwsNamed(
+    t,
+    bad((j) => (j.options.pattern = '\\S+')),
+    TypeError,
+    'json.options.pattern',
+  );
+  throwsNamed(
+    t,
+    bad((j) => delete j.options.pattern),
+    TypeError,
+    'json.options.pattern',
+  );
+  throwsNamed(
+    t,
+    bad((j) => (j.options.pattern = { source: '\\S+' })),
+    TypeError,
+    'json.options.pattern',
+  );
+  throwsNamed(
+    t,
+    bad((j) => (j.options.pattern = { source: '(', flags: 'g' })),
+    RangeError,
+    'json.options.pattern',
+  );
+  throwsNamed(
+    t,
+    bad((j) => (j.options.pattern = { source: 'a', flags: 'gq' })),
+    RangeError,
+    'json.options.pattern',
+  );
+  throwsNamed(
+    t,
+    bad((j) => (j.options.pattern = { source: '\\S+', flags: 'u' })),
+    RangeError,
+    'json.options.pattern.flags',
+  );
   throwsNamed(t, () => CharTokenizer.fromJSON({ ...charJSON(), options: wordJSON().options }), TypeError, 'json.options', /pattern/);
 });
 
@@ -390,18 +423,78 @@ test('fromJSON rejects a corrupted token list', (t) => {
     return () => tokenizerFromJSON(j);
   };
   for (const make of [charJSON, wordJSON]) {
-    throwsNamed(t, bad(make, (_, j) => (j.tokens = 'abc')), TypeError, 'json.tokens');
-    throwsNamed(t, bad(make, (_, j) => delete j.tokens), TypeError, 'json.tokens');
-    throwsNamed(t, bad(make, (tk) => tk.splice(3)), RangeError, 'json.tokens');
-    throwsNamed(t, bad(make, (tk) => (tk[5] = 7)), TypeError, 'json.tokens[5]');
-    throwsNamed(t, bad(make, (tk) => ([tk[0], tk[1]] = [tk[1], tk[0]])), RangeError, 'json.tokens[0]', /'<pad>'/);
-    throwsNamed(t, bad(make, (tk) => (tk[3] = '<EOS>')), RangeError, 'json.tokens[3]');
-    throwsNamed(t, bad(make, (tk) => (tk[5] = tk[4])), RangeError, 'json.tokens[5]', /duplicate of json\.tokens\[4\]/);
-    throwsNamed(t, bad(make, (tk) => tk.push('<unk>')), RangeError, `json.tokens[${make().tokens.length}]`, /duplicate of json\.tokens\[1\]/);
-    throwsNamed(t, bad(make, (tk) => (tk[4] = '')), RangeError, 'json.tokens[4]');
-    throwsNamed(t, bad(make, (tk, j) => ((j.options.maxVocab = 5), tk)), RangeError, 'json.tokens', /at most 5/);
+    throwsNamed(
+      t,
+      bad(make, (_, j) => (j.tokens = 'abc')),
+      TypeError,
+      'json.tokens',
+    );
+    throwsNamed(
+      t,
+      bad(make, (_, j) => delete j.tokens),
+      TypeError,
+      'json.tokens',
+    );
+    throwsNamed(
+      t,
+      bad(make, (tk) => tk.splice(3)),
+      RangeError,
+      'json.tokens',
+    );
+    throwsNamed(
+      t,
+      bad(make, (tk) => (tk[5] = 7)),
+      TypeError,
+      'json.tokens[5]',
+    );
+    throwsNamed(
+      t,
+      bad(make, (tk) => ([tk[0], tk[1]] = [tk[1], tk[0]])),
+      RangeError,
+      'json.tokens[0]',
+      /'<pad>'/,
+    );
+    throwsNamed(
+      t,
+      bad(make, (tk) => (tk[3] = '<EOS>')),
+      RangeError,
+      'json.tokens[3]',
+    );
+    throwsNamed(
+      t,
+      bad(make, (tk) => (tk[5] = tk[4])),
+      RangeError,
+      'json.tokens[5]',
+      /duplicate of json\.tokens\[4\]/,
+    );
+    throwsNamed(
+      t,
+      bad(make, (tk) => tk.push('<unk>')),
+      RangeError,
+      `json.tokens[${make().tokens.length}]`,
+      /duplicate of json\.tokens\[1\]/,
+    );
+    throwsNamed(
+      t,
+      bad(make, (tk) => (tk[4] = '')),
+      RangeError,
+      'json.tokens[4]',
+    );
+    throwsNamed(
+      t,
+      bad(make, (tk, j) => ((j.options.maxVocab = 5), tk)),
+      RangeError,
+      'json.tokens',
+      /at most 5/,
+    );
   }
-  throwsNamed(t, bad(charJSON, (tk) => (tk[4] = 'ab')), RangeError, 'json.tokens[4]', /code point/);
+  throwsNamed(
+    t,
+    bad(charJSON, (tk) => (tk[4] = 'ab')),
+    RangeError,
+    'json.tokens[4]',
+    /code point/,
+  );
   t.notThrows(() => tokenizerFromJSON({ ...charJSON(), tokens: [...SPECIALS, '🙂'] }));
   t.notThrows(() => tokenizerFromJSON({ ...wordJSON(), tokens: [...SPECIALS, 'multi char'] }));
 });

@@ -72,7 +72,10 @@ export function detokenize(words: readonly string[]): string {
 export function parseDocument(text: string): string[] {
   const sentences: string[] = [];
   for (const line of text.split('\n')) {
-    const tokens = line.trim().split(/\s+/).filter((t) => t.length > 0);
+    const tokens = line
+      .trim()
+      .split(/\s+/)
+      .filter((t) => t.length > 0);
     if (tokens.length > 0) sentences.push(detokenize(tokens.map(untag)));
   }
   return sentences;

@@ -93,7 +93,10 @@ export function splitTagged(token: string): TaggedToken {
 export function parseTaggedDocument(text: string): TaggedToken[][] {
   const sentences: TaggedToken[][] = [];
   for (const line of text.split('\n')) {
-    const tokens = line.trim().split(/\s+/).filter((t) => t.length > 0);
+    const tokens = line
+      .trim()
+      .split(/\s+/)
+      .filter((t) => t.length > 0);
     if (tokens.length > 0) sentences.push(tokens.map(splitTagged));
   }
   return sentences;

@@ -46,7 +46,10 @@ export function readCmudict(options: CmudictOptions = {}): Pronunciation[] {
   for (const [key, value] of Object.entries(dict)) {
     const word = key.replace(/\(\d+\)$/, '');
     if (!/^[A-Z]+$/.test(word) || word.length < minLength || word.length > maxLength) continue;
-    const phonemes = value.trim().split(/\s+/).map((p) => (stress ? p : p.replace(/[012]$/, '')));
+    const phonemes = value
+      .trim()
+      .split(/\s+/)
+      .map((p) => (stress ? p : p.replace(/[012]$/, '')));
     const list = byWord.get(word) ?? [];
     // "WORD" is the first pronunciation, "WORD(1)" the second, ...: entries come in that order
     if (/\(\d+\)$/.test(key)) list.push(phonemes);

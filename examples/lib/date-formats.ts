@@ -31,7 +31,8 @@ const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Frida
 
 const pad2 = (n: number) => String(n).padStart(2, '0');
 const yy = (d: Day) => pad2(d.year % 100);
-const ordinal = (n: number) => `${n}${n % 10 === 1 && n !== 11 ? 'st' : n % 10 === 2 && n !== 12 ? 'nd' : n % 10 === 3 && n !== 13 ? 'rd' : 'th'}`;
+const ordinal = (n: number) =>
+  `${n}${n % 10 === 1 && n !== 11 ? 'st' : n % 10 === 2 && n !== 12 ? 'nd' : n % 10 === 3 && n !== 13 ? 'rd' : 'th'}`;
 const month = (d: Day) => MONTHS[d.month - 1]!;
 const mon = (d: Day, r: () => number) => (d.month === 9 && r() < 0.5 ? 'Sept' : month(d).slice(0, 3));
 const weekday = (d: Day) => WEEKDAYS[d.weekday]!;

@@ -79,7 +79,12 @@ export async function fitWithinBudget(model: Seq2Seq, o: BudgetOptions): Promise
   const t0 = performance.now();
   const left = () => o.seconds - (performance.now() - t0) / 1e3;
   let lr = o.lr;
-  let best = { exact: -1, loss: Infinity, epoch: 0, weights: undefined as { encoder: Record<string, Tensor>; decoder: Record<string, Tensor> } | undefined };
+  let best = {
+    exact: -1,
+    loss: Infinity,
+    epoch: 0,
+    weights: undefined as { encoder: Record<string, Tensor>; decoder: Record<string, Tensor> } | undefined,
+  };
   let epochs = 0;
   let pairs = 0;
   while (left() > 0.5 && epochs < (o.maxEpochs ?? Infinity)) {
@@ -112,7 +117,12 @@ export async function fitWithinBudget(model: Seq2Seq, o: BudgetOptions): Promise
         `${history.aborted ? ' (cut by the budget)' : ''}  ${e.seconds.toFixed(1)} s${improved ? '  *' : ''}`,
     );
     if (improved) {
-      best = { exact, loss: e.valLoss!, epoch: epochs, weights: { encoder: model.encoder.getWeights(), decoder: model.decoder.getWeights() } };
+      best = {
+        exact,
+        loss: e.valLoss!,
+        epoch: epochs,
+        weights: { encoder: model.encoder.getWeights(), decoder: model.decoder.getWeights() },
+      };
     } else {
       lr /= 2;
     }

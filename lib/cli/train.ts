@@ -116,7 +116,12 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
   const plot = `${out}.loss.svg`;
   // Fail before training, not after it, when the model cannot be saved there.
   const folder = dirname(out);
-  if (!(await stat(folder).then((s) => s.isDirectory(), () => false))) {
+  if (
+    !(await stat(folder).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  ) {
     throw new CliError(`cannot write '${out}': no such directory '${folder}'`);
   }
   const vocab = {

@@ -247,11 +247,7 @@ export function encodeCheckpoint(parts: CheckpointParts): Buffer {
   const dataStart = align8(PREFIX + headerBytes.length);
   const total = dataStart + dataBytes + TRAILER;
   if (total > bufferConstants.MAX_LENGTH) {
-    throw rangeError(
-      `a checkpoint of at most ${bufferConstants.MAX_LENGTH} bytes`,
-      'parts',
-      received(`one of ${total} bytes`),
-    );
+    throw rangeError(`a checkpoint of at most ${bufferConstants.MAX_LENGTH} bytes`, 'parts', received(`one of ${total} bytes`));
   }
   const out = Buffer.alloc(total);
   MAGIC.copy(out, 0);
@@ -341,9 +337,7 @@ export function decodeCheckpoint(buf: Buffer | Uint8Array, file: string): Checkp
   const headerLength = view.getUint32(12, true);
   const dataStart = align8(PREFIX + headerLength);
   if (dataStart + TRAILER > size) {
-    throw fail(
-      `the file is truncated or corrupted (its header length, ${headerLength} bytes, runs past the end of the ${size}-byte file)`,
-    );
+    throw fail(`the file is truncated or corrupted (its header length, ${headerLength} bytes, runs past the end of the ${size}-byte file)`);
   }
   const crcAt = (end: number) => ({ stored: view.getUint32(end, true), actual: crc32(buf.subarray(0, end)) });
   const trailerAt = (end: number) => {
@@ -401,9 +395,7 @@ export function decodeCheckpoint(buf: Buffer | Uint8Array, file: string): Checkp
     if (!isCount(length)) throw label(`has an invalid length ${JSON.stringify(length)}`);
     // Compare before multiplying so a forged length cannot overflow.
     if (offset > dataBytes || length > (dataBytes - offset) / info.size) {
-      throw label(
-        `is out of bounds (${length} ${dtype as string} elements at offset ${offset} do not fit in ${dataBytes} data bytes)`,
-      );
+      throw label(`is out of bounds (${length} ${dtype as string} elements at offset ${offset} do not fit in ${dataBytes} data bytes)`);
     }
     return { index, name, dtype: info, offset, length, bytes: length * info.size };
   });

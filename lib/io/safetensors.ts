@@ -88,8 +88,24 @@ const ENTRY_KEYS = ['dtype', 'shape', 'data_offsets'];
 const ITEM_SIZE: Readonly<Record<SafetensorsDtype, 4 | 8>> = { F32: 4, F64: 8 };
 /** The other dtypes of the format, named in the message that refuses them. */
 const OTHER_DTYPES = new Set([
-  'BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'I16', 'U16', 'F16', 'BF16',
-  'I32', 'U32', 'I64', 'U64', 'F4', 'F6_E2M3', 'F6_E3M2', 'C64',
+  'BOOL',
+  'U8',
+  'I8',
+  'F8_E5M2',
+  'F8_E4M3',
+  'F8_E8M0',
+  'I16',
+  'U16',
+  'F16',
+  'BF16',
+  'I32',
+  'U32',
+  'I64',
+  'U64',
+  'F4',
+  'F6_E2M3',
+  'F6_E3M2',
+  'C64',
 ]);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** A lone UTF-16 surrogate would be replaced by U+FFFD in UTF-8, so a name would not round-trip. */
@@ -173,10 +189,7 @@ function putArray(out: Buffer, pos: number, data: Float32Array | Float64Array): 
  * @example
  * const bytes = encodeSafetensors({ 'fc.weight': { shape: [2, 3], data: new Float32Array(6) } }, { format: 'pt' });
  */
-export function encodeSafetensors(
-  tensors: Record<string, SafetensorsTensor>,
-  metadata?: Record<string, string>,
-): Buffer {
+export function encodeSafetensors(tensors: Record<string, SafetensorsTensor>, metadata?: Record<string, string>): Buffer {
   const prepared = checkTensors(tensors);
   const meta = checkMetadata(metadata);
   // F64 first (stable), so that both kinds stay aligned to their item size in the buffer.
@@ -299,7 +312,8 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsC
           : `has unknown dtype ${JSON.stringify(dtype)} (rnnkit reads F32 and F64)`,
       );
     }
-    if (!Array.isArray(shape) || !shape.every(isCount)) throw bad(`has an invalid shape ${JSON.stringify(shape)} (expected non-negative integers)`);
+    if (!Array.isArray(shape) || !shape.every(isCount))
+      throw bad(`has an invalid shape ${JSON.stringify(shape)} (expected non-negative integers)`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
       throw bad(`has invalid data_offsets ${JSON.stringify(offsets)} (expected [begin, end], non-negative integers)`);
     }
@@ -334,7 +348,8 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsC
   let cursor = 0;
   let prev: Entry | undefined;
   for (const e of sorted) {
-    if (e.begin < cursor) throw fail(`tensors ${JSON.stringify(prev!.name)} and ${JSON.stringify(e.name)} overlap (bytes ${e.begin}..${cursor})`);
+    if (e.begin < cursor)
+      throw fail(`tensors ${JSON.stringify(prev!.name)} and ${JSON.stringify(e.name)} overlap (bytes ${e.begin}..${cursor})`);
     if (e.begin > cursor) {
       throw fail(`bytes ${cursor}..${e.begin} of the data belong to no tensor (a gap before ${JSON.stringify(e.name)})`);
     }

@@ -12,12 +12,7 @@
  * @example
  * SPECIAL_TOKENS; // ['<pad>', '<unk>', '<bos>', '<eos>']
  */
-export const SPECIAL_TOKENS: readonly ['<pad>', '<unk>', '<bos>', '<eos>'] = Object.freeze([
-  '<pad>',
-  '<unk>',
-  '<bos>',
-  '<eos>',
-] as const);
+export const SPECIAL_TOKENS: readonly ['<pad>', '<unk>', '<bos>', '<eos>'] = Object.freeze(['<pad>', '<unk>', '<bos>', '<eos>'] as const);
 
 /**
  * Id of `<pad>`: fills the steps after a row's length in a padded batch.

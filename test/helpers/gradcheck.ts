@@ -212,9 +212,7 @@ export async function gradcheck(spec: GradcheckSpec): Promise<GradcheckResult> {
   const gradNames = Object.keys(base.grads);
 
   // central difference with optional kink detection
-  const diff = async (
-    evalAt: (delta: number) => Promise<number>,
-  ): Promise<{ numeric: number; kink: boolean }> => {
+  const diff = async (evalAt: (delta: number) => Promise<number>): Promise<{ numeric: number; kink: boolean }> => {
     const fp = await evalAt(+eps);
     const fm = await evalAt(-eps);
     const numeric = (fp - fm) / (2 * eps);
@@ -288,8 +286,7 @@ export async function gradcheck(spec: GradcheckSpec): Promise<GradcheckResult> {
       return st;
     });
   if (sg.length > 0) {
-    const fExplicit = (await model.gradients(inputs, targets, { ...baseOpts, initialState: stateOpt(-1, 'h', 0, 0) }))
-      .loss;
+    const fExplicit = (await model.gradients(inputs, targets, { ...baseOpts, initialState: stateOpt(-1, 'h', 0, 0) })).loss;
     if (Math.abs(fExplicit - f0) > 1e-12 * Math.max(1, Math.abs(f0))) {
       throw new Error(`gradcheck: explicit initial state (zeros for missing) gives loss ${fExplicit}, base ${f0}`);
     }
@@ -349,9 +346,7 @@ export function assertGradcheck(t: ExecutionContext, res: GradcheckResult, opts:
     t.true(big, `${c.name}: a checked element has a non-negligible analytic and numeric gradient`);
     for (const e of c.checked) {
       if (!(e.err < tol)) {
-        t.fail(
-          `${c.name}[${e.index}]: analytic ${e.analytic} vs numeric ${e.numeric} (err ${fmt(e.err)} >= ${fmt(tol)})`,
-        );
+        t.fail(`${c.name}[${e.index}]: analytic ${e.analytic} vs numeric ${e.numeric} (err ${fmt(e.err)} >= ${fmt(tol)})`);
       }
     }
     if (w) worstAll = Math.max(worstAll, w.err);

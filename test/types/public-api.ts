@@ -155,11 +155,24 @@ const lm = sequential({
   dtype: 'float32',
 });
 expectTypeOf(lm).toEqualTypeOf<Model>();
-expectTypeOf(new Model({ input: { features: 3 }, layers: [{ type: 'gru', units: 4 }, { type: 'dense', units: 1 }], loss: 'mse' })).toEqualTypeOf<Model>();
+expectTypeOf(
+  new Model({
+    input: { features: 3 },
+    layers: [
+      { type: 'gru', units: 4 },
+      { type: 'dense', units: 1 },
+    ],
+    loss: 'mse',
+  }),
+).toEqualTypeOf<Model>();
 // layer literals, with or without the builders; a condition input
 const config: SequentialConfig = {
   input: { features: 2 },
-  layers: [{ type: 'rnn', units: 3, activation: 'tanh' }, { type: 'dropout', rate: 0.5 }, { type: 'dense', units: 1, activation: 'sigmoid' }],
+  layers: [
+    { type: 'rnn', units: 3, activation: 'tanh' },
+    { type: 'dropout', rate: 0.5 },
+    { type: 'dense', units: 1, activation: 'sigmoid' },
+  ],
   loss: 'binaryCrossEntropy',
   condition: { features: 4 },
 };
@@ -256,7 +269,13 @@ await model.step(step.state, 5);
 expectTypeOf(model.save('model.rnnkit')).toEqualTypeOf<Promise<void>>();
 expectTypeOf(load('model.rnnkit')).toEqualTypeOf<Promise<Model>>();
 expectTypeOf(Model.load('model.rnnkit')).toEqualTypeOf<Promise<Model>>();
-const optimizers: OptimizerConfig[] = ['sgd', 'adam', 'adamw', { type: 'sgd', momentum: 0.9, nesterov: true }, { type: 'adam', beta1: 0.9, beta2: 0.999, eps: 1e-8 }];
+const optimizers: OptimizerConfig[] = [
+  'sgd',
+  'adam',
+  'adamw',
+  { type: 'sgd', momentum: 0.9, nesterov: true },
+  { type: 'adam', beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+];
 void optimizers;
 
 // @ts-expect-error -- inputs are token ids or features, not text
@@ -342,7 +361,19 @@ await model.fit({ inputs: tokens });
 
 // ---- generation ---------------------------------------------------------------------------
 
-expectTypeOf(await model.generate({ prime: [BOS_ID], maxLength: 20, n: 3, temperature: 0.8, topK: 5, topP: 0.9, seed: 1, stopTokens: [EOS_ID], banTokens: [UNK_ID] })).toEqualTypeOf<number[][]>();
+expectTypeOf(
+  await model.generate({
+    prime: [BOS_ID],
+    maxLength: 20,
+    n: 3,
+    temperature: 0.8,
+    topK: 5,
+    topP: 0.9,
+    seed: 1,
+    stopTokens: [EOS_ID],
+    banTokens: [UNK_ID],
+  }),
+).toEqualTypeOf<number[][]>();
 await model.generate({ prime: new Int32Array([BOS_ID]), condition: [[0, 1]], initialState: [null] });
 const charTok = CharTokenizer.fromText('hello world', { lowercase: true, minFrequency: 1, maxVocab: 100 });
 expectTypeOf(await generateText(model, charTok, { prime: 'he', maxLength: 10, temperature: 0.5 })).toEqualTypeOf<string[]>();
@@ -487,7 +518,9 @@ await writeSafetensors('w.safetensors', { w: [1, 2, 3] });
 
 {
   const lm = sequential({ input: { vocabSize: 10 }, layers: [layers.lstm({ units: 4 }), layers.dense({ units: 10 })] });
-  expectTypeOf(exportTorch(lm, 'text', { out: 'pkg', seqLen: 32, optimizer: { type: 'sgd', momentum: 0.9 } })).toEqualTypeOf<Promise<TorchPackageManifest>>();
+  expectTypeOf(exportTorch(lm, 'text', { out: 'pkg', seqLen: 32, optimizer: { type: 'sgd', momentum: 0.9 } })).toEqualTypeOf<
+    Promise<TorchPackageManifest>
+  >();
   expectTypeOf(exportTorch(lm, ['a', 'b'], { out: 'pkg' })).toEqualTypeOf<Promise<TorchPackageManifest>>();
   expectTypeOf<ExportTorchOptions['out']>().toEqualTypeOf<string>();
   const pkg = await readTorchPackage('pkg');
@@ -500,7 +533,11 @@ await writeSafetensors('w.safetensors', { w: [1, 2, 3] });
   expectTypeOf(model).toEqualTypeOf<Model>();
   expectTypeOf(result).toEqualTypeOf<TorchResult>();
   expectTypeOf(result.history[0]!.valLoss).toEqualTypeOf<number | undefined>();
-  const runOptions: RunTorchOptions = { nprocPerNode: 2, torchrun: ['/usr/bin/python3', '-m', 'torch.distributed.run'], args: ['--epochs', '2'] };
+  const runOptions: RunTorchOptions = {
+    nprocPerNode: 2,
+    torchrun: ['/usr/bin/python3', '-m', 'torch.distributed.run'],
+    args: ['--epochs', '2'],
+  };
   expectTypeOf(runTorchTraining('pkg', runOptions)).toEqualTypeOf<Promise<{ stdout: string; stderr: string }>>();
   expectTypeOf(windowRows(new Int32Array(4), 2)).toEqualTypeOf<RowDataset>();
   expectTypeOf(torchUnsupported(layers.gru({ units: 4 }))).toEqualTypeOf<string | undefined>();
