@@ -182,6 +182,13 @@ export interface BatchPlan {
   readonly rows: number;
 }
 
+/** The rows of batch `i` of `N` rows in batches of `batchSize`: positions i*batchSize.. of `order` (an epoch's permutation), or the rows themselves. */
+export function batchRows(i: number, batchSize: number, N: number, order?: readonly number[]): number[] {
+  const rows: number[] = [];
+  for (let k = i * batchSize; k < Math.min(N, (i + 1) * batchSize); k++) rows.push(order ? order[k]! : k);
+  return rows;
+}
+
 function isSequenceDataset(d: Dataset): d is SequenceDataset {
   return (d as SequenceDataset).kind === 'sequences';
 }
@@ -224,8 +231,7 @@ function sequencePlan(d: SequenceDataset, batchSize: number): BatchPlan {
     stateful: false,
     rows: N,
     batch(i, order) {
-      const idx: number[] = [];
-      for (let k = i * batchSize; k < Math.min(N, (i + 1) * batchSize); k++) idx.push(order ? order[k]! : k);
+      const idx = batchRows(i, batchSize, N, order);
       const B = idx.length;
       const lengths = new Int32Array(B);
       let T = 1;
@@ -337,8 +343,7 @@ function rowPlan(d: RowDataset, batchSize: number): BatchPlan {
     stateful: false,
     rows: N,
     batch(i, order) {
-      const idx: number[] = [];
-      for (let k = i * batchSize; k < Math.min(N, (i + 1) * batchSize); k++) idx.push(order ? order[k]! : k);
+      const idx = batchRows(i, batchSize, N, order);
       const inputs = sliceRows(d.inputs as Sliceable, idx) as ModelInput;
       const targets = sliceRows(d.targets as Sliceable, idx) as Targets;
       let lens: Int32Array;

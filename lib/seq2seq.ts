@@ -24,6 +24,7 @@ import { LIMITS } from './limits.js';
 import { layers as layerFactories } from './layers.js';
 import { handleOf, stepTogether } from './compute.js';
 import { normalizeConfig } from './config.js';
+import { batchRows } from './data.js';
 import { Model } from './model.js';
 import type { Dtype, FloatArray } from './native.js';
 import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
@@ -458,10 +459,7 @@ export class Seq2Seq {
         rows: N,
         stateful: false,
         step: async (i, order) => {
-          const rows = Array.from(
-            { length: Math.min(s.batchSize, N - i * s.batchSize) },
-            (_, k) => order?.[i * s.batchSize + k] ?? i * s.batchSize + k,
-          );
+          const rows = batchRows(i, s.batchSize, N, order);
           const tgt = rows.map((r) => d.targets[r]!);
           const r = await this.trainStep(
             rows.map((r) => d.sources[r]!),

@@ -44,6 +44,7 @@ import {
   type Seq2Seq,
 } from '../lib/index.js';
 import { native, type NativeModel, type NativeModelSpec } from '../lib/native.js';
+import { toNativeOptimizer } from '../lib/optimizer.js';
 import { rng } from '../examples/lib/random.js';
 
 // ---------------------------------------------------------------------------
@@ -1175,18 +1176,8 @@ function nativeBatch(r: Rng, e: NativeEntry) {
   return { batch, targets, positions, K, Float };
 }
 
-const NATIVE_OPTIMIZER = {
-  type: 'adam',
-  lr: 0.01,
-  momentum: 0,
-  nesterov: false,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  clipValue: 0,
-  clipNorm: 1,
-};
+/** Every field of a native optimizer (the binding takes no defaults): Adam, lr 0.01, clipNorm 1. */
+const NATIVE_OPTIMIZER = toNativeOptimizer({ type: 'adam', lr: 0.01 }, undefined, 1);
 
 const NATIVE_OPS: { weight: number; op: Op<NativeCtx> }[] = [
   {

@@ -200,38 +200,19 @@ async function main(): Promise<void> {
   }
 
   const small = () => sequential({ input: { vocabSize: 40 }, layers: [layers.gru({ units: 64 }), layers.dense({ units: 40 })], seed: 3 });
-  if (phases.has('dispose')) {
-    results.push(
-      await phase(
-        'dispose',
-        `${models} models created, one predict each, disposed (GRU 64: ~${(small().numParams / 1e3).toFixed(0)}k params)`,
-        models,
-        samples,
-        tolerance,
-        async () => {
-          const m = small();
-          await m.predict([[1, 2, 3]]);
-          m.dispose();
-        },
-        warmupModels,
-      ),
-    );
-  }
-  if (phases.has('gc')) {
-    results.push(
-      await phase(
-        'gc',
-        `${models} models created, one predict each, dropped without dispose()`,
-        models,
-        samples,
-        tolerance,
-        async () => {
-          const m = small();
-          await m.predict([[1, 2, 3]]);
-        },
-        warmupModels,
-      ),
-    );
+  // The same model lifecycle twice: disposed by the caller, then left to the garbage collector.
+  const lifecycles = [
+    ['dispose', `disposed (GRU 64: ~${(small().numParams / 1e3).toFixed(0)}k params)`, true],
+    ['gc', 'dropped without dispose()', false],
+  ] as const;
+  for (const [name, fate, dispose] of lifecycles) {
+    if (!phases.has(name)) continue;
+    const run = async () => {
+      const m = small();
+      await m.predict([[1, 2, 3]]);
+      if (dispose) m.dispose();
+    };
+    results.push(await phase(name, `${models} models created, one predict each, ${fate}`, models, samples, tolerance, run, warmupModels));
   }
 
   if (phases.has('pool')) {

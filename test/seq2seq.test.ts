@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { layers, loadSeq2Seq, RnnkitError, seq2seq, type Seq2Seq } from '../lib/index.js';
+import { smallSeq2Seq } from './helpers/models.js';
 
 const BOS = 1,
   EOS = 2,
@@ -27,15 +28,7 @@ const exact = (out: number[][], want: number[][]) =>
 test('learns to reverse digit strings of varying length, decoded greedily and by beam search', async (t) => {
   const train = digitStrings(4000, 1);
   const held = digitStrings(200, 2);
-  const m = seq2seq({
-    sourceVocab: V,
-    targetVocab: V,
-    bos: BOS,
-    eos: EOS,
-    encoder: [layers.gru({ units: 96 })],
-    decoder: [layers.gru({ units: 96 })],
-    seed: 1,
-  });
+  const m = smallSeq2Seq(V, 96, { seed: 1 });
   t.is(m.bridge, 'identity');
   const h = await m.fit(
     { sources: train, targets: reverse(train) },
@@ -60,11 +53,7 @@ test('learns to reverse digit strings of varying length, decoded greedily and by
 test("beam search never scores below greedy on the model's own log-probability", async (t) => {
   // a half-trained model, where beam search has room to differ from greedy
   const train = digitStrings(500, 3);
-  const m = seq2seq({
-    sourceVocab: V,
-    targetVocab: V,
-    bos: BOS,
-    eos: EOS,
+  const m = smallSeq2Seq(V, 24, {
     encoder: [layers.lstm({ units: 24, bidirectional: true })],
     decoder: [layers.lstm({ units: 32 })],
     seed: 4,

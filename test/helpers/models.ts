@@ -5,6 +5,7 @@
  */
 import { layers, seq2seq, type Seq2Seq, type Seq2SeqConfig } from '../../lib/index.js';
 import { native, type NativeModel, type NativeModelSpec, type NativeOptimizer } from '../../lib/native.js';
+import { toNativeOptimizer } from '../../lib/optimizer.js';
 
 /** A seq2seq of one GRU layer of `units` each side over `V` ids (bos 1, eos 2); any config field overridable. */
 export function smallSeq2Seq(V = 5, units = 3, overrides: Partial<Seq2SeqConfig> = {}): Seq2Seq {
@@ -35,19 +36,7 @@ export function rawDense(V = 5, overrides: Partial<NativeModelSpec> = {}): Nativ
 
 /** Every field of a native optimizer: plain SGD, lr 0.1, no clipping; any field overridable. */
 export function nativeOptimizer(overrides: Partial<NativeOptimizer> = {}): NativeOptimizer {
-  const sgd: NativeOptimizer = {
-    type: 'sgd',
-    lr: 0.1,
-    momentum: 0,
-    nesterov: false,
-    beta1: 0.9,
-    beta2: 0.999,
-    eps: 1e-8,
-    weightDecay: 0,
-    clipValue: 0,
-    clipNorm: 0,
-  };
-  return { ...sgd, ...overrides };
+  return { ...toNativeOptimizer({ type: 'sgd', lr: 0.1 }, undefined, undefined), ...overrides };
 }
 
 /** A batch of one row and one step holding token `id`. */
