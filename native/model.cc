@@ -8,6 +8,7 @@
 #include <string>
 
 #include "blas.h"
+#include "cell_steps.h"
 #include "dense.h"
 #include "errors.h"
 #include "limits.h"
@@ -43,16 +44,9 @@ size_t validateSpec(const ModelSpec& spec) {
       if (!seq) fail(at + ": a recurrent layer needs a sequence, but an earlier layer has returnSequences false");
       if (l.type == LayerType::Rnn && l.activation != Activation::Tanh && l.activation != Activation::Relu)
         fail(at + ".activation must be tanh or relu");
-      const size_t G = l.type == LayerType::Lstm ? 4 : l.type == LayerType::Rnn ? 1 : l.gruMinimal ? 2 : 3;
-      const size_t dirs = l.bidirectional ? 2 : 1;
-      const size_t H = (size_t)l.units;
-      const size_t peep = l.type != LayerType::Lstm          ? 0
-                          : l.peephole == Peephole::Diagonal ? 3 * H
-                          : l.peephole == Peephole::Full     ? 3 * H * H
-                                                             : 0;
-      params += dirs * (G * H * ((size_t)cols + H + 2) + peep);  // exactly what RecurrentLayer::describe lays out
+      params += recurrentParams(l, cols);  // exactly what RecurrentLayer::describe lays out
       seq = l.returnSequences;
-      cols = (int)dirs * l.units;
+      cols = (l.bidirectional ? 2 : 1) * l.units;
     } else {
       params += (size_t)l.units * ((size_t)cols + 1);
       cols = l.units;
