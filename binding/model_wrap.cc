@@ -231,10 +231,11 @@ Napi::Value ModelWrap::refuse(Napi::Env env) {
   return d.Promise();
 }
 
-Napi::Value ModelWrap::start(Napi::AsyncWorker* task, Napi::Promise promise) {
+Napi::Value ModelWrap::start(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done) {
+  auto* task = new Task(env, this, std::move(work), std::move(done));
   busy_ = true;  // until the task's OnOK / OnError calls release()
   task->Queue();
-  return promise;
+  return task->promise();
 }
 
 static void throwIfDisposed(Napi::Env env, bool disposed) {
@@ -332,8 +333,8 @@ Napi::Value ModelWrap::forwardT(const Napi::CallbackInfo& info, Model<T>& m) {
   auto res = std::make_shared<ForwardResult<T>>();
   res->wantOutput = optionalBool(info, 2, "wantOutput", true);
   Model<T>* mp = &m;
-  auto* task = new Task(
-      env, this, [=] { mp->forward(batch->view(), training, *res); },
+  return start(
+      env, [=] { mp->forward(batch->view(), training, *res); },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Object o = Napi::Object::New(e);
         o.Set("output", toTypedArray<T>(e, res->output.data(), res->output.size()));
@@ -343,7 +344,6 @@ Napi::Value ModelWrap::forwardT(const Napi::CallbackInfo& info, Model<T>& m) {
         o.Set("finalStates", statesToJs<T>(e, res->finalH, res->finalC));
         return o;
       });
-  return start(task, task->promise());
 }
 
 template <class T>
@@ -356,8 +356,8 @@ Napi::Value ModelWrap::gradientsT(const Napi::CallbackInfo& info, Model<T>& m) {
   auto res = std::make_shared<GradientResult<T>>();
   res->wantGrads = optionalBool(info, 3, "wantGrads", true);
   Model<T>* mp = &m;
-  auto* task = new Task(
-      env, this, [=] { mp->gradients(batch->view(), targets->view(), training, *res); },
+  return start(
+      env, [=] { mp->gradients(batch->view(), targets->view(), training, *res); },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Object o = Napi::Object::New(e);
         o.Set("loss", res->loss);
@@ -367,7 +367,6 @@ Napi::Value ModelWrap::gradientsT(const Napi::CallbackInfo& info, Model<T>& m) {
           o.Set("dCondition", toTypedArray<T>(e, res->dCondition.data(), res->dCondition.size()));
         return o;
       });
-  return start(task, task->promise());
 }
 
 template <class T>
@@ -382,8 +381,8 @@ Napi::Value ModelWrap::trainStepT(const Napi::CallbackInfo& info, Model<T>& m) {
   auto out = std::make_shared<std::pair<double, double>>();
   auto states = std::make_shared<ForwardResult<T>>();
   Model<T>* mp = &m;
-  auto* task = new Task(
-      env, this,
+  return start(
+      env,
       [=] {
         out->first =
             mp->trainStep(batch->view(), targets->view(), opt, out->second, returnState ? states.get() : nullptr);
@@ -395,7 +394,6 @@ Napi::Value ModelWrap::trainStepT(const Napi::CallbackInfo& info, Model<T>& m) {
         if (returnState) o.Set("finalStates", statesToJs<T>(e, states->finalH, states->finalC));
         return o;
       });
-  return start(task, task->promise());
 }
 
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
@@ -428,8 +426,8 @@ Napi::Value ModelWrap::backwardFromT(const Napi::CallbackInfo& info, Model<T>& m
   auto res = std::make_shared<GradientResult<T>>();
   res->wantGrads = optionalBool(info, 4, "wantGrads", true);
   Model<T>* mp = &m;
-  auto* task = new Task(
-      env, this,
+  return start(
+      env,
       [=] {
         mp->backwardFrom(batch->view(), training, dOut->empty() ? nullptr : dOut->data(), finals->hViews(),
                          finals->cViews(), *res);
@@ -442,7 +440,6 @@ Napi::Value ModelWrap::backwardFromT(const Napi::CallbackInfo& info, Model<T>& m
           o.Set("dCondition", toTypedArray<T>(e, res->dCondition.data(), res->dCondition.size()));
         return o;
       });
-  return start(task, task->promise());
 }
 
 Napi::Value ModelWrap::BackwardFrom(const Napi::CallbackInfo& info) {
@@ -458,14 +455,13 @@ Napi::Value ModelWrap::applyGradientsT(const Napi::CallbackInfo& info, Model<T>&
   const OptimizerSpec opt = parseOptimizer(info[1]);
   auto norm = std::make_shared<double>(0);
   Model<T>* mp = &m;
-  auto* task = new Task(
-      env, this, [=] { *norm = mp->applyGradients(grads->data(), opt); },
+  return start(
+      env, [=] { *norm = mp->applyGradients(grads->data(), opt); },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Object o = Napi::Object::New(e);
         o.Set("gradNorm", *norm);
         return o;
       });
-  return start(task, task->promise());
 }
 
 Napi::Value ModelWrap::ApplyGradients(const Napi::CallbackInfo& info) {
@@ -480,8 +476,8 @@ Napi::Value ModelWrap::evaluateT(const Napi::CallbackInfo& info, Model<T>& m) {
   auto targets = std::make_shared<OwnedTargets<T>>(parseTargets<T>(info[1], m, *batch));
   auto res = std::make_shared<typename Model<T>::Evaluation>();
   Model<T>* mp = &m;
-  auto* task = new Task(
-      env, this, [=] { *res = mp->evaluate(batch->view(), targets->view()); },
+  return start(
+      env, [=] { *res = mp->evaluate(batch->view(), targets->view()); },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Object o = Napi::Object::New(e);
         o.Set("lossSum", res->lossSum);
@@ -490,7 +486,6 @@ Napi::Value ModelWrap::evaluateT(const Napi::CallbackInfo& info, Model<T>& m) {
         o.Set("finalStates", statesToJs<T>(e, res->finalH, res->finalC));
         return o;
       });
-  return start(task, task->promise());
 }
 
 Napi::Value ModelWrap::Evaluate(const Napi::CallbackInfo& info) {
@@ -509,8 +504,8 @@ Napi::Value ModelWrap::generateT(const Napi::CallbackInfo& info, Model<T>& m) {
     readFloatArray<T>(info[2], "condition", (size_t)g.n * std::max(m.spec().conditionFeatures, 1), *condition);
   auto out = std::make_shared<std::vector<std::vector<int32_t>>>();
   Model<T>* mp = &m;
-  auto* task = new Task(
-      env, this,
+  return start(
+      env,
       [=] {
         mp->generate(g, states->hViews(), states->cViews(), condition->empty() ? nullptr : condition->data(), *out);
       },
@@ -523,7 +518,6 @@ Napi::Value ModelWrap::generateT(const Napi::CallbackInfo& info, Model<T>& m) {
         }
         return arr;
       });
-  return start(task, task->promise());
 }
 
 Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {

@@ -8,6 +8,7 @@
 #pragma once
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -92,7 +93,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return withModel(fn);
   }
   // Marks the model busy, queues the task and returns its promise.
-  Napi::Value start(Napi::AsyncWorker* task, Napi::Promise promise);
+  // Queues `work` on the libuv pool (the model busy until it ends); `done` builds the
+  // promise's value on the main thread.
+  Napi::Value start(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done);
   void freeModel();
   void adjustExternal(Napi::Env env);
 

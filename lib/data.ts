@@ -189,6 +189,16 @@ export function batchRows(i: number, batchSize: number, N: number, order?: reado
   return rows;
 }
 
+/** A plan over N independent rows (no state carried between batches): batch i holds batchRows' rows. */
+function independentRows(N: number, batchSize: number, batch: (rows: number[]) => Batch): BatchPlan {
+  return {
+    batches: Math.ceil(N / batchSize),
+    stateful: false,
+    rows: N,
+    batch: (i, order) => batch(batchRows(i, batchSize, N, order)),
+  };
+}
+
 function isSequenceDataset(d: Dataset): d is SequenceDataset {
   return (d as SequenceDataset).kind === 'sequences';
 }
@@ -226,32 +236,26 @@ function checkSequenceDataset(d: SequenceDataset): void {
 
 function sequencePlan(d: SequenceDataset, batchSize: number): BatchPlan {
   const N = d.inputs.length;
-  return {
-    batches: Math.ceil(N / batchSize),
-    stateful: false,
-    rows: N,
-    batch(i, order) {
-      const idx = batchRows(i, batchSize, N, order);
-      const B = idx.length;
-      const lengths = new Int32Array(B);
-      let T = 1;
-      idx.forEach((r, b) => {
-        lengths[b] = d.inputs[r]!.length;
-        T = Math.max(T, lengths[b]!);
-      });
-      const x = new Int32Array(B * T);
-      const y = new Int32Array(B * T);
-      let tokens = 0;
-      idx.forEach((r, b) => {
-        x.set(d.inputs[r]!, b * T);
-        y.set(d.targets[r]!, b * T);
-        tokens += lengths[b]!;
-      });
-      const batch: Batch = { inputs: { data: x, shape: [B, T] }, targets: { data: y, shape: [B, T] }, lengths, tokens, carry: false };
-      if (d.condition) batch.condition = idx.map((r) => Array.from(d.condition![r]!));
-      return batch;
-    },
-  };
+  return independentRows(N, batchSize, (idx) => {
+    const B = idx.length;
+    const lengths = new Int32Array(B);
+    let T = 1;
+    idx.forEach((r, b) => {
+      lengths[b] = d.inputs[r]!.length;
+      T = Math.max(T, lengths[b]!);
+    });
+    const x = new Int32Array(B * T);
+    const y = new Int32Array(B * T);
+    let tokens = 0;
+    idx.forEach((r, b) => {
+      x.set(d.inputs[r]!, b * T);
+      y.set(d.targets[r]!, b * T);
+      tokens += lengths[b]!;
+    });
+    const batch: Batch = { inputs: { data: x, shape: [B, T] }, targets: { data: y, shape: [B, T] }, lengths, tokens, carry: false };
+    if (d.condition) batch.condition = idx.map((r) => Array.from(d.condition![r]!));
+    return batch;
+  });
 }
 
 function streamPlan(d: StreamDataset, batchSize: number): BatchPlan {
@@ -338,24 +342,18 @@ function rowPlan(d: RowDataset, batchSize: number): BatchPlan {
   }
   const T = (value: unknown): number =>
     Array.isArray(value) ? 0 : isObject(value) && Array.isArray(value.shape) ? (value.shape[1] as number) : 0;
-  return {
-    batches: Math.ceil(N / batchSize),
-    stateful: false,
-    rows: N,
-    batch(i, order) {
-      const idx = batchRows(i, batchSize, N, order);
-      const inputs = sliceRows(d.inputs as Sliceable, idx) as ModelInput;
-      const targets = sliceRows(d.targets as Sliceable, idx) as Targets;
-      let lens: Int32Array;
-      if (lengths) lens = Int32Array.from(idx, (r) => lengths![r]!);
-      else if (Array.isArray(inputs)) lens = Int32Array.from(inputs as unknown[][], (row) => Math.max(1, row.length));
-      else lens = new Int32Array(idx.length).fill(T(inputs));
-      const tokens = lens.reduce((a, b) => a + b, 0);
-      const batch: Batch = { inputs, targets, lengths: lens, tokens, carry: false };
-      if (d.condition !== undefined) batch.condition = sliceRows(d.condition as Sliceable, idx) as Batch['condition'];
-      return batch;
-    },
-  };
+  return independentRows(N, batchSize, (idx) => {
+    const inputs = sliceRows(d.inputs as Sliceable, idx) as ModelInput;
+    const targets = sliceRows(d.targets as Sliceable, idx) as Targets;
+    let lens: Int32Array;
+    if (lengths) lens = Int32Array.from(idx, (r) => lengths![r]!);
+    else if (Array.isArray(inputs)) lens = Int32Array.from(inputs as unknown[][], (row) => Math.max(1, row.length));
+    else lens = new Int32Array(idx.length).fill(T(inputs));
+    const tokens = lens.reduce((a, b) => a + b, 0);
+    const batch: Batch = { inputs, targets, lengths: lens, tokens, carry: false };
+    if (d.condition !== undefined) batch.condition = sliceRows(d.condition as Sliceable, idx) as Batch['condition'];
+    return batch;
+  });
 }
 
 /**

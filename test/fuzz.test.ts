@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { layers, sequential } from '../lib/index.js';
 import { native } from '../lib/native.js';
 import type { FuzzReport } from '../scripts/fuzz.js';
-import { smallSeq2Seq } from './helpers/models.js';
+import { rawDense, smallSeq2Seq } from './helpers/models.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const script = join(root, 'scripts', 'fuzz.ts');
@@ -119,15 +119,7 @@ test('K1: NativeModel getters on a foreign `this` throw a TypeError', (t) => {
       t.true(err instanceof TypeError, `${key}: got ${err?.constructor.name}: ${err?.message}`);
     }
   }
-  const model = new (native().NativeModel)({
-    inputKind: 'tokens',
-    inputSize: 3,
-    layers: [{ type: 'dense', units: 3, activation: 'linear' }],
-    loss: 'mse',
-    reduction: 'mean',
-    seed: 1,
-    dtype: 'float64',
-  });
+  const model = rawDense(3, { loss: 'mse', dtype: 'float64' });
   t.is(model.numParams, 12);
   t.is(model.dtype, 'float64');
   model.dispose();

@@ -7,7 +7,7 @@
  */
 import test from 'ava';
 import { layers, Model, RnnkitError, sequential, type Tensor } from '../lib/index.js';
-import { nativeOptimizer, smallSeq2Seq } from './helpers/models.js';
+import { nativeOptimizer, rawDense, smallSeq2Seq } from './helpers/models.js';
 
 /** Everything a failed step must leave alone: weights, optimizer moments, counters. */
 function snapshot(model: Model): { params: number[]; m: number[]; v: number[]; step: unknown; steps: unknown; epoch: number } {
@@ -145,16 +145,7 @@ test('a non-finite gradient (finite loss) is refused by the update with ERR_NONF
   const bad = new Float32Array(model.getWeights()[name]!.data.length).fill(0.1);
   bad[0] = Infinity;
   await t.throwsAsync(model.applyGradients({ [name]: bad }), { instanceOf: RangeError });
-  const { native } = await import('../lib/native.js');
-  const raw = new (native().NativeModel)({
-    inputKind: 'features',
-    inputSize: 2,
-    layers: [{ type: 'dense', units: 1, activation: 'linear' }],
-    loss: 'mse',
-    reduction: 'mean',
-    seed: 4,
-    dtype: 'float32',
-  });
+  const raw = rawDense(1, { inputKind: 'features', inputSize: 2, loss: 'mse', seed: 4 });
   const before = raw.getParams();
   const grads = new Float32Array(raw.numParams).fill(NaN);
   const opt = nativeOptimizer({ type: 'adam', clipNorm: 1 });
@@ -232,13 +223,18 @@ for (const clip of [{ clipNorm: 1 }, { clipValue: 0.01 }, { clipNorm: 5, clipVal
   });
 }
 
-test('nonFinite: "skip" skips a non-finite step, weights and optimizer untouched, and training goes on', async (t) => {
-  const model = sequential({
+/** An RNN over 2 features to one output, mse: the model whose steps the tests below overflow. */
+function rnnRegressor(): Model {
+  return sequential({
     input: { features: 2 },
     layers: [layers.rnn({ units: 3, returnSequences: false }), layers.dense({ units: 1 })],
     loss: 'mse',
     seed: 1,
   });
+}
+
+test('nonFinite: "skip" skips a non-finite step, weights and optimizer untouched, and training goes on', async (t) => {
+  const model = rnnRegressor();
   const before = snapshot(model);
   const bad = await model.trainStep([[[100, 100]]], [[100]], { optimizer: { type: 'sgd', lr: 1e38 }, nonFinite: 'skip' });
   t.true(bad.skipped);
@@ -274,12 +270,7 @@ test('nonFinite: "skip" skips a non-finite step, weights and optimizer untouched
 // The optimizer update itself can overflow: the loss and the gradient are finite but
 // lr * gradient is not representable. The update is checked before it is written (was bug K6).
 test('K6: an update that would make a weight non-finite is refused with ERR_NONFINITE, weights unchanged', async (t) => {
-  const model = sequential({
-    input: { features: 2 },
-    layers: [layers.rnn({ units: 3, returnSequences: false }), layers.dense({ units: 1 })],
-    loss: 'mse',
-    seed: 1,
-  });
+  const model = rnnRegressor();
   const before = snapshot(model);
   const step = model.trainStep([[[100, 100]]], [[100]], { optimizer: { type: 'sgd', lr: 1e38 } }).then(
     () => 'resolved',

@@ -79,6 +79,32 @@ static void testStepGemm(const char* type, int M, int N, int K, bool nt = false)
 }
 
 // Central differences over every parameter of a small model; relative to the largest gradient.
+// Float64 gradient checks: the largest |g| of an analytic gradient, and the worst
+// error of g (n values) against central differences of f over the n values x(i)
+// (each moved by +-1e-6, then restored), relative to `scale`. x(i) returns a
+// reference, so a model's parameters go through mutableParams() at each change
+// (which marks the caches derived from them stale).
+static double maxAbs(const std::vector<double>& g) {
+  double m = 0;
+  for (double v : g) m = std::max(m, std::fabs(v));
+  return m;
+}
+template <class X, class F>
+static double worstCentral(X&& x, const double* g, size_t n, double scale, F&& f) {
+  const double eps = 1e-6;
+  double worst = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double o = x(i);
+    x(i) = o + eps;
+    const double fp = f();
+    x(i) = o - eps;
+    const double fm = f();
+    x(i) = o;
+    worst = std::max(worst, std::fabs((fp - fm) / (2 * eps) - g[i]) / scale);
+  }
+  return worst;
+}
+
 static void gradcheck(const std::string& name, ModelSpec spec, int B = 3) {
   spec.seed = 11;
   Model<double> m(spec);
@@ -110,20 +136,13 @@ static void gradcheck(const std::string& name, ModelSpec spec, int B = 3) {
 
   GradientResult<double> g;
   m.gradients(batch, tg, true, g);
-  double maxg = 0, worst = 0;
-  for (double v : g.grads) maxg = std::max(maxg, std::fabs(v));
-  for (size_t i = 0; i < m.numParams(); ++i) {
-    const double orig = m.params()[i], eps = 1e-6;
+  const double maxg = maxAbs(g.grads);
+  auto params = [&](size_t i) -> double& { return m.mutableParams()[i]; };
+  const double worst = worstCentral(params, g.grads.data(), m.numParams(), maxg, [&] {
     GradientResult<double> r;
-    m.mutableParams()[i] = orig + eps;
     m.gradients(batch, tg, true, r);
-    const double lp = r.loss;
-    m.mutableParams()[i] = orig - eps;
-    m.gradients(batch, tg, true, r);
-    const double lm = r.loss;
-    m.mutableParams()[i] = orig;
-    worst = std::max(worst, std::fabs((lp - lm) / (2 * eps) - g.grads[i]) / maxg);
-  }
+    return r.loss;
+  });
   check(maxg > 1e-3 && worst < 1e-6, "gradcheck " + name, "worst " + sci(worst) + " of max |grad| " + sci(maxg));
 }
 
@@ -152,28 +171,12 @@ static void gradcheckCondition(const std::string& name, ModelSpec spec) {
     m.gradients(batch, tg, false, r);
     return r.loss;
   };
-  double maxg = 0, worst = 0;
-  for (double v : g.grads) maxg = std::max(maxg, std::fabs(v));
-  const double eps = 1e-6;
-  for (size_t i = 0; i < m.numParams(); ++i) {
-    const double o = m.params()[i];
-    m.mutableParams()[i] = o + eps;
-    const double lp = loss();
-    m.mutableParams()[i] = o - eps;
-    const double lm = loss();
-    m.mutableParams()[i] = o;
-    worst = std::max(worst, std::fabs((lp - lm) / (2 * eps) - g.grads[i]) / maxg);
-  }
-  double worstC = 0;
-  for (size_t i = 0; i < cond.size(); ++i) {
-    const double o = cond[i];
-    cond[i] = o + eps;
-    const double lp = loss();
-    cond[i] = o - eps;
-    const double lm = loss();
-    cond[i] = o;
-    worstC = std::max(worstC, std::fabs((lp - lm) / (2 * eps) - g.dCondition[i]) / maxg);
-  }
+  const double maxg = maxAbs(g.grads);
+  auto params = [&](size_t i) -> double& { return m.mutableParams()[i]; };
+  const double worst = worstCentral(params, g.grads.data(), m.numParams(), maxg, loss);
+  const double worstC = g.dCondition.size() == cond.size() ? worstCentral([&](size_t i) -> double& { return cond[i]; },
+                                                                          g.dCondition.data(), cond.size(), maxg, loss)
+                                                           : INFINITY;
   check(maxg > 1e-3 && worst < 1e-6 && worstC < 1e-6 && g.dCondition.size() == cond.size(),
         "gradcheck condition " + name, "worst " + sci(worst) + ", dCondition " + sci(worstC));
 }
@@ -219,17 +222,9 @@ static void checkBackwardFrom(const std::string& name, ModelSpec spec) {
   };
   GradientResult<double> g;
   m.backwardFrom(batch, false, wOut.data(), ph, pc, g);
-  double maxg = 0, worst = 0;
-  for (double v : g.grads) maxg = std::max(maxg, std::fabs(v));
-  for (size_t i = 0; i < m.numParams(); ++i) {
-    const double o = m.params()[i], eps = 1e-6;
-    m.mutableParams()[i] = o + eps;
-    const double fp = f();
-    m.mutableParams()[i] = o - eps;
-    const double fm = f();
-    m.mutableParams()[i] = o;
-    worst = std::max(worst, std::fabs((fp - fm) / (2 * eps) - g.grads[i]) / maxg);
-  }
+  const double maxg = maxAbs(g.grads);
+  auto params = [&](size_t i) -> double& { return m.mutableParams()[i]; };
+  const double worst = worstCentral(params, g.grads.data(), m.numParams(), maxg, f);
   check(maxg > 1e-3 && worst < 1e-6, "backwardFrom " + name, "worst " + sci(worst) + " of max |grad| " + sci(maxg));
 }
 
