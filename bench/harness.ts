@@ -10,8 +10,9 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statS
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { native, packageRoot } from '../lib/native.js';
-import type { CaseResult, CaseSpec, Config, Lib, Mode } from './configs.js';
+import { CONFIGS, configById, type CaseResult, type CaseSpec, type Config, type Lib, type Mode } from './configs.js';
 import { machineBusySeconds } from './proc.js';
 import type { SgemmResult } from './sgemm.js';
 
@@ -68,15 +69,16 @@ export interface CaseRecord extends CaseResult {
   disturbed?: boolean;
 }
 
+/** The case shape the tables report unless a command sets its own: V one-hot tokens, batch B, T time steps. */
+export const SHAPE = { V: 64, B: 32, T: 64 } as const;
+
 /** Timing defaults shared by both libraries, so each side gets the same budget. */
 export function caseSpec(lib: Lib, mode: Mode, config: Config, over: Partial<CaseSpec> = {}): CaseSpec {
   return {
     lib,
     mode,
     config,
-    V: 64,
-    B: 32,
-    T: 64,
+    ...SHAPE,
     warmup: mode === 'sample' ? 1 : 3,
     targetSeconds: 1,
     minSteps: mode === 'sample' ? 3 : 5,
@@ -151,6 +153,44 @@ export function guardOptions(args: { 'max-other'?: string; retries?: string; 'ma
   };
 }
 
+/** `--configs` and `--modes` of the commands that measure every configuration in every mode by default (`matrix` reads them). */
+export const MATRIX_OPTIONS = {
+  configs: { type: 'string', default: CONFIGS.map((c) => c.id).join(',') },
+  modes: { type: 'string', default: 'train,forward,sample' },
+} as const;
+
+export function matrix(args: { configs: string; modes: string }): { configs: Config[]; modes: Mode[] } {
+  return { configs: list(args.configs).map(configById), modes: list(args.modes) as Mode[] };
+}
+
+/** Parses a bench command's own options and COMMON_OPTIONS (an unknown option throws). */
+export function parseBenchArgs<const O extends NonNullable<ParseArgsConfig['options']>>(
+  options: O,
+): ReturnType<typeof parseArgs<{ options: O & typeof COMMON_OPTIONS }>>['values'] {
+  return parseArgs({ options: { ...options, ...COMMON_OPTIONS } }).values;
+}
+
+/**
+ * The start every bench command makes before its cases: snapshots the build
+ * (unless --no-snapshot), checks PyTorch when `torch` is set (exits with the
+ * setup instructions when it is not usable), records the environment, waits
+ * for a quiet machine as the guard options say and prints the environment.
+ * Returns the environment record (for the JSON) and the guard.
+ */
+export async function startRun(
+  args: { 'no-snapshot'?: boolean } & Parameters<typeof guardOptions>[0],
+  { torch = false } = {},
+): Promise<{ env: Record<string, unknown>; guard: GuardOptions }> {
+  snapshotBuild(!args['no-snapshot']);
+  const torchInfo = torch ? await torchVersions() : undefined;
+  const env = environment();
+  if (torchInfo) env.torch = torchInfo;
+  const guard = guardOptions(args);
+  env.quiet = await waitForQuiet(guard.maxOther, guard.maxWaitSeconds);
+  printEnvironment(env);
+  return { env, guard };
+}
+
 /**
  * Runs a group of cases one after another (e.g. the rnnkit and PyTorch
  * processes of one interleaved round); when other work disturbed any of
@@ -221,6 +261,17 @@ export async function runSgemm(sizes: number[], threads?: number, calls = 7): Pr
   return JSON.parse(
     await runChild(process.execPath, ['--import=tsx', join('bench', 'sgemm.ts'), JSON.stringify({ sizes, calls })], env),
   ) as SgemmResult;
+}
+
+/**
+ * The GEMM bound of a run: sgemm is measured again after the cases (once the
+ * machine is quiet), and the bound is the best large-square (n = 1024, 2048)
+ * figure of `before` and of that run, the strictest bound.
+ */
+export async function gemmBound(before: SgemmResult, guard: GuardOptions): Promise<{ after: SgemmResult; boundGflops: number }> {
+  await waitForQuiet(guard.maxOther, guard.maxWaitSeconds);
+  const after = await runSgemm([1024, 2048]);
+  return { after, boundGflops: Math.max(...[before, after].flatMap((s) => [s.gflops[1024]!, s.gflops[2048]!])) };
 }
 
 /** Checks that PyTorch imports for PYTHON; exits with the setup instructions when it does not. */
@@ -299,6 +350,12 @@ export function printTable(headers: string[], rows: (string | number)[][]): void
   console.log(line(headers));
   console.log(w.map((n) => '-'.repeat(n)).join('  '));
   for (const r of cells) console.log(line(r));
+}
+
+/** Prints a command's results table, and the same rows again as Markdown with `--markdown`. */
+export function printResults(headers: string[], rows: (string | number)[][], markdown: boolean): void {
+  printTable(headers, rows);
+  if (markdown) console.log('\n' + markdownTable(headers, rows));
 }
 
 /** Prints rows as a Markdown table, for pasting into docs/benchmarks.md. */

@@ -22,24 +22,19 @@
  *   npm run bench:portability -- --configs lstm-128 --coretypes unset,Haswell --neighbours 0,1 --rounds 5
  *   npm run bench:portability -- --quick      # one short round: checks that the script runs
  */
-import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { native } from '../lib/native.js';
 import { configById, median, type Mode } from './configs.js';
 import {
   caseSpec,
   checkBuilds,
-  environment,
   fmt,
   list,
-  markdownTable,
-  printEnvironment,
+  parseBenchArgs,
+  printResults,
   printTable,
-  COMMON_OPTIONS,
-  guardOptions,
   runGroup,
-  snapshotBuild,
-  waitForQuiet,
+  startRun,
   writeResults,
   type CaseRecord,
 } from './harness.js';
@@ -51,20 +46,17 @@ const CORETYPES = ['unset', 'SkylakeX', 'Haswell', 'Prescott'] as const;
 type Coretype = (typeof CORETYPES)[number];
 const MODES: Mode[] = ['train', 'sample'];
 
-const { values: args } = parseArgs({
-  options: {
-    configs: { type: 'string', default: HEADLINE.join(',') },
-    coretypes: { type: 'string', default: CORETYPES.join(',') },
-    neighbours: { type: 'string', default: '0,1,2' },
-    modes: { type: 'string', default: MODES.join(',') },
-    rounds: { type: 'string', default: '3' },
-    /** seconds of timed steps per case */
-    target: { type: 'string', default: '0.5' },
-    'sample-length': { type: 'string', default: '1000' },
-    /** one short round (tiny timing budget): a smoke test of the script, not figures */
-    quick: { type: 'boolean', default: false },
-    ...COMMON_OPTIONS,
-  },
+const args = parseBenchArgs({
+  configs: { type: 'string', default: HEADLINE.join(',') },
+  coretypes: { type: 'string', default: CORETYPES.join(',') },
+  neighbours: { type: 'string', default: '0,1,2' },
+  modes: { type: 'string', default: MODES.join(',') },
+  rounds: { type: 'string', default: '3' },
+  /** seconds of timed steps per case */
+  target: { type: 'string', default: '0.5' },
+  'sample-length': { type: 'string', default: '1000' },
+  /** one short round (tiny timing budget): a smoke test of the script, not figures */
+  quick: { type: 'boolean', default: false },
 });
 
 function option<T>(values: string[], name: string, parse: (v: string) => T | undefined, what: string): T[] {
@@ -88,8 +80,6 @@ if (!(Number.isInteger(rounds) && rounds >= 1)) throw new RangeError(`Expected a
 const over = args.quick
   ? { targetSeconds: 0.05, sampleLength: 200, warmup: 1, minSteps: 2, maxSteps: 5 }
   : { targetSeconds: Number(args.target), sampleLength: Number(args['sample-length']) };
-const guard = guardOptions(args);
-if (args.quick) guard.retries = 0;
 const t0 = Date.now();
 
 // A core type the CPU cannot run would crash its child (illegal instruction): skip it.
@@ -110,10 +100,8 @@ function childEnv(coretype: Coretype): NodeJS.ProcessEnv {
   return coretype === 'unset' ? env : { ...env, OPENBLAS_CORETYPE: coretype };
 }
 
-snapshotBuild(!args['no-snapshot']);
-const env = environment();
-env.quiet = await waitForQuiet(guard.maxOther, guard.maxWaitSeconds);
-printEnvironment(env);
+const { env, guard } = await startRun(args);
+if (args.quick) guard.retries = 0;
 
 interface PortRecord extends CaseRecord {
   coretype: Coretype;
@@ -220,8 +208,7 @@ console.log(
   `\nheadline configurations, V=64 B=32 T=64 (sampling: batch 1), ${rounds} interleaved round${rounds === 1 ? '' : 's'}, medians; ` +
     '"of best" = share of the best figure of the row, "of quiet" = share of the same core type with no busy neighbour; * = still disturbed by other work after retries',
 );
-printTable(headers, rows);
-if (args.markdown) console.log('\n' + markdownTable(headers, rows));
+printResults(headers, rows, args.markdown);
 console.log('\ncores the children ran (chosen by):');
 for (const ct of variants)
   console.log(`  OPENBLAS_CORETYPE=${ct}: ${[...new Set(summaries.filter((s) => s.coretype === ct).map((s) => s.core))].join(', ')}`);

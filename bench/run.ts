@@ -14,48 +14,35 @@
  *
  * Prints a table and writes JSON to bench/results/bench-<date>.json.
  */
-import { parseArgs } from 'node:util';
-import { CONFIGS, configById, forwardFlops, modesFor, trainFlops, type Mode } from './configs.js';
+import { forwardFlops, modesFor, trainFlops, type Mode } from './configs.js';
 import {
   caseSpec,
   checkBuilds,
-  environment,
   fmt,
-  list,
-  markdownTable,
-  printEnvironment,
+  gemmBound,
+  matrix,
+  MATRIX_OPTIONS,
+  parseBenchArgs,
+  printResults,
   printTable,
-  runSgemm,
-  COMMON_OPTIONS,
-  guardOptions,
   runGroup,
-  snapshotBuild,
-  waitForQuiet,
+  runSgemm,
+  SHAPE,
+  startRun,
   writeResults,
   type CaseRecord,
 } from './harness.js';
 
-const { values: args } = parseArgs({
-  options: {
-    configs: { type: 'string', default: CONFIGS.map((c) => c.id).join(',') },
-    modes: { type: 'string', default: 'train,forward,sample' },
-    /** seconds of timed steps per case */
-    target: { type: 'string', default: '1' },
-    'sample-length': { type: 'string', default: '2000' },
-    ...COMMON_OPTIONS,
-  },
+const args = parseBenchArgs({
+  ...MATRIX_OPTIONS,
+  /** seconds of timed steps per case */
+  target: { type: 'string', default: '1' },
+  'sample-length': { type: 'string', default: '2000' },
 });
-const configs = list(args.configs).map(configById);
-const modes = list(args.modes) as Mode[];
-const V = 64,
-  B = 32,
-  T = 64;
+const { configs, modes } = matrix(args);
+const { V, B, T } = SHAPE;
 
-snapshotBuild(!args['no-snapshot']);
-const env = environment();
-const guard = guardOptions(args);
-env.quiet = await waitForQuiet(guard.maxOther, guard.maxWaitSeconds);
-printEnvironment(env);
+const { env, guard } = await startRun(args);
 
 const SIZES = [128, 256, 512, 1024, 2048];
 const sgemm = await runSgemm(SIZES);
@@ -79,10 +66,7 @@ for (const c of configs) {
     records.push(...group);
   }
 }
-// measured again after the cases: the bound takes the best large-square figure of both, the strictest bound
-await waitForQuiet(guard.maxOther, guard.maxWaitSeconds);
-const sgemmAfter = await runSgemm([1024, 2048]);
-const boundGflops = Math.max(sgemm.gflops[1024]!, sgemm.gflops[2048]!, sgemmAfter.gflops[1024]!, sgemmAfter.gflops[2048]!);
+const { after: sgemmAfter, boundGflops } = await gemmBound(sgemm, guard);
 console.log(`\nsgemm after the cases: n=1024 ${fmt.f1(sgemmAfter.gflops[1024]!)}, n=2048 ${fmt.f1(sgemmAfter.gflops[2048]!)} GFLOP/s`);
 console.log(`GEMM bound uses ${boundGflops.toFixed(1)} GFLOP/s (best large square, ${sgemm.threads} threads, before or after)`);
 const builds = checkBuilds(records);
@@ -125,8 +109,7 @@ const rows = configs.map((c) => {
 console.log(
   `\nrnnkit, V=${V} B=${B} T=${T}, medians (other CPU: cores used by other processes during the timed steps, worst case of the row; * = still disturbed after retries)`,
 );
-printTable(headers, rows);
-if (args.markdown) console.log('\n' + markdownTable(headers, rows));
+printResults(headers, rows, args.markdown);
 
 const file = writeResults('bench', { environment: env, builds, sgemm: [sgemm, sgemm1], sgemmAfter, boundGflops, V, B, T, cases: records });
 console.log(`\nwrote ${file}`);

@@ -11,34 +11,14 @@
  *
  * Writes JSON to bench/results/scaling-<date>.json.
  */
-import { parseArgs } from 'node:util';
 import { configById, median, type Lib } from './configs.js';
-import {
-  caseSpec,
-  checkBuilds,
-  environment,
-  fmt,
-  markdownTable,
-  printEnvironment,
-  printTable,
-  torchVersions,
-  COMMON_OPTIONS,
-  guardOptions,
-  runGroup,
-  snapshotBuild,
-  waitForQuiet,
-  writeResults,
-  type CaseRecord,
-} from './harness.js';
+import { caseSpec, checkBuilds, fmt, parseBenchArgs, printResults, runGroup, startRun, writeResults, type CaseRecord } from './harness.js';
 
-const { values: args } = parseArgs({
-  options: {
-    config: { type: 'string', default: 'lstm-256' },
-    torch: { type: 'boolean', default: false },
-    rounds: { type: 'string', default: '1' },
-    target: { type: 'string', default: '1' },
-    ...COMMON_OPTIONS,
-  },
+const args = parseBenchArgs({
+  config: { type: 'string', default: 'lstm-256' },
+  torch: { type: 'boolean', default: false },
+  rounds: { type: 'string', default: '1' },
+  target: { type: 'string', default: '1' },
 });
 const config = configById(args.config);
 const SHAPES: [number, number][] = [
@@ -52,12 +32,7 @@ const SHAPES: [number, number][] = [
 const libs: Lib[] = args.torch ? ['rnnkit', 'torch'] : ['rnnkit'];
 const rounds = Number(args.rounds);
 
-snapshotBuild(!args['no-snapshot']);
-const env = environment();
-if (args.torch) env.torch = await torchVersions();
-const guard = guardOptions(args);
-env.quiet = await waitForQuiet(guard.maxOther, guard.maxWaitSeconds);
-printEnvironment(env);
+const { env, guard } = await startRun(args, { torch: args.torch });
 
 const records: CaseRecord[] = [];
 for (const [B, T] of SHAPES) {
@@ -129,8 +104,7 @@ const rows = summaries.map((s) => {
   ];
 });
 console.log(`\n${config.id} training, V=64, medians; "vs B=32,T=64" = cost per token relative to the reference shape; peak = VmHWM`);
-printTable(headers, rows);
-if (args.markdown) console.log('\n' + markdownTable(headers, rows));
+printResults(headers, rows, args.markdown);
 
 const file = writeResults('scaling', { environment: env, builds, config, rounds, summaries, cases: records });
 console.log(`\nwrote ${file}`);

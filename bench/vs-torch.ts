@@ -15,54 +15,38 @@
  *
  * Writes JSON to bench/results/torch-<date>.json.
  */
-import { parseArgs } from 'node:util';
-import { CONFIGS, configById, median, modesFor, trainFlops, type Config, type Lib, type Mode } from './configs.js';
+import { median, modesFor, trainFlops, type Config, type Lib, type Mode } from './configs.js';
 import {
   caseSpec,
   checkBuilds,
-  environment,
   fmt,
-  list,
-  markdownTable,
-  printEnvironment,
+  gemmBound,
+  matrix,
+  MATRIX_OPTIONS,
+  parseBenchArgs,
+  printResults,
   printTable,
-  runSgemm,
-  torchVersions,
-  COMMON_OPTIONS,
-  guardOptions,
   runGroup,
-  snapshotBuild,
-  waitForQuiet,
+  runSgemm,
+  SHAPE,
+  startRun,
   writeResults,
   type CaseRecord,
 } from './harness.js';
 
-const { values: args } = parseArgs({
-  options: {
-    configs: { type: 'string', default: CONFIGS.map((c) => c.id).join(',') },
-    modes: { type: 'string', default: 'train,forward,sample' },
-    rounds: { type: 'string', default: '3' },
-    /** seconds of timed steps per case (at least 5 steps, 3 sampling calls) */
-    target: { type: 'string', default: '0.5' },
-    'sample-length': { type: 'string', default: '1000' },
-    ...COMMON_OPTIONS,
-  },
+const args = parseBenchArgs({
+  ...MATRIX_OPTIONS,
+  rounds: { type: 'string', default: '3' },
+  /** seconds of timed steps per case (at least 5 steps, 3 sampling calls) */
+  target: { type: 'string', default: '0.5' },
+  'sample-length': { type: 'string', default: '1000' },
 });
-const configs = list(args.configs).map(configById);
-const modes = list(args.modes) as Mode[];
+const { configs, modes } = matrix(args);
 const rounds = Number(args.rounds);
-const V = 64,
-  B = 32,
-  T = 64;
+const { V, B, T } = SHAPE;
 const t0 = Date.now();
 
-snapshotBuild(!args['no-snapshot']);
-const torch = await torchVersions();
-const env = environment();
-env.torch = torch;
-const guard = guardOptions(args);
-env.quiet = await waitForQuiet(guard.maxOther, guard.maxWaitSeconds);
-printEnvironment(env);
+const { env, guard } = await startRun(args, { torch: true });
 
 const sgemmBefore = await runSgemm([1024, 2048]);
 
@@ -84,11 +68,8 @@ for (const c of configs) {
     }
   }
 }
-await waitForQuiet(guard.maxOther, guard.maxWaitSeconds);
-const sgemmAfter = await runSgemm([1024, 2048]);
+const { after: sgemmAfter, boundGflops } = await gemmBound(sgemmBefore, guard);
 const sgemm = [sgemmBefore, sgemmAfter];
-/** the best large-square sgemm rate before or after the cases: the strictest bound */
-const boundGflops = Math.max(...sgemm.flatMap((s) => [s.gflops[1024]!, s.gflops[2048]!]));
 console.log(
   `\nsgemm (addon, ${sgemmBefore.threads} threads) before / after: n=1024 ${fmt.f1(sgemmBefore.gflops[1024]!)} / ${fmt.f1(sgemmAfter.gflops[1024]!)}, ` +
     `n=2048 ${fmt.f1(sgemmBefore.gflops[2048]!)} / ${fmt.f1(sgemmAfter.gflops[2048]!)} GFLOP/s; GEMM bound uses ${fmt.f1(boundGflops)}`,
@@ -167,8 +148,7 @@ const rows = summaries.map((s) => [
 console.log(
   `\nrnnkit vs PyTorch, V=${V} B=${B} T=${T}, ${rounds} interleaved rounds, medians; peak = VmHWM of the whole process; other CPU = worst cores used by other processes in a kept run (* = still disturbed after retries)`,
 );
-printTable(headers, rows);
-if (args.markdown) console.log('\n' + markdownTable(headers, rows));
+printResults(headers, rows, args.markdown);
 
 // The issue's targets (same run, same machine, medians).
 interface Target {
