@@ -30,11 +30,12 @@
  * Scores: held-out exact match (the whole ISO string right) with greedy
  * decoding and with beam search.
  */
-import { CharTokenizer, layers, seq2seq } from '../lib/index.js';
+import { CharTokenizer } from '../lib/index.js';
 import { allDays, DATE_FORMATS, iso, renderDate, type Day } from './lib/date-formats.js';
 import { seconds } from './lib/progress.js';
 import { rng, shuffled } from './lib/random.js';
 import { exactMatch, fitWithinBudget } from './lib/seq2seq-budget.js';
+import { biLstmSeq2Seq, saveAndDispose, seq2seqSettings, SEQ2SEQ_NOTES } from './lib/seq2seq-example.js';
 import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
@@ -42,17 +43,13 @@ const { str, num, quick } = exampleArgs(
   'dates.ts',
   '--minutes 1.5 --epochs 0 --units 64 --batch 64 --lr 0.005 --held-out 2000 --dev 500 --beam 4 --seed 1 --out dates.rnnkit --quick',
   [
-    '--epochs    stop after this many epochs even with time left (0: none); with a generous --minutes the run no longer depends on machine speed',
-    '--units     encoder LSTM units per direction (the decoder has twice as many)',
+    ...SEQ2SEQ_NOTES,
     '--held-out  days scored at the end, --dev days for model selection (both never trained on)',
     '--quick     a few seconds: 1,500 training days, 16 units (a smoke test, not a result)',
   ],
 );
-const budget = quick ? 4 : 60 * num('minutes');
-const maxEpochs = num('epochs', { integer: true }) || Infinity;
-const units = quick ? 16 : num('units', { integer: true, min: 1 });
-const batchSize = num('batch', { integer: true, min: 1 });
-const lr = num('lr');
+const settings = seq2seqSettings(num, quick);
+const { budget, maxEpochs, batchSize, lr } = settings;
 const nHeld = quick ? 140 : num('held-out', { integer: true, min: 1 });
 const nDev = quick ? 100 : num('dev', { integer: true, min: 1 });
 const beamWidth = num('beam', { integer: true, min: 1 });
@@ -97,22 +94,7 @@ console.log(
 );
 
 // ---- model ------------------------------------------------------------------
-const model = seq2seq({
-  sourceVocab: srcTok.size,
-  targetVocab: tgtTok.size,
-  bos: tgtTok.bosId,
-  eos: tgtTok.eosId,
-  encoder: [layers.lstm({ units, bidirectional: true })],
-  decoder: [layers.lstm({ units: 2 * units })],
-  seed,
-});
-model.sourceTokenizer = srcTok;
-model.targetTokenizer = tgtTok;
-console.log(
-  `model: bidirectional LSTM ${units} encoder -> LSTM ${2 * units} decoder (${model.bridge} bridge), ` +
-    `${(model.encoder.numParams + model.decoder.numParams).toLocaleString('en-US')} parameters; ` +
-    `Adam lr ${lr}, batch ${batchSize}, clipNorm 5; budget ${seconds(budget)}`,
-);
+const model = biLstmSeq2Seq(srcTok, tgtTok, { ...settings, seed });
 
 // ---- training ---------------------------------------------------------------
 const fitted = await fitWithinBudget(model, {
@@ -181,7 +163,4 @@ console.log(`\ndates written by hand (beam ${beamWidth}):`);
 mine.forEach(([s, note], i) => console.log(`  ${JSON.stringify(s).padEnd(28)} -> ${decode(mineOut[i]!).padEnd(11)} ${note}`));
 
 // ---- save ---------------------------------------------------------------------
-await model.save(out);
-console.log(`\nsaved ${out} (encoder, decoder and both tokenizers; load it with loadSeq2Seq)`);
-console.log(`total time ${seconds((performance.now() - t0) / 1e3)} (training ${seconds(fitted.seconds)})`);
-model.dispose();
+await saveAndDispose(model, out, t0, fitted.seconds);

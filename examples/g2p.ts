@@ -35,12 +35,13 @@
  * rate (summed edit distance / summed reference length). Also shown: the
  * WER when any listed pronunciation counts as right.
  */
-import { CharTokenizer, layers, seq2seq, WordTokenizer } from '../lib/index.js';
+import { CharTokenizer, WordTokenizer } from '../lib/index.js';
 import { readCmudict, type Pronunciation } from './lib/cmudict.js';
 import { errorRates } from './lib/edit-distance.js';
 import { seconds } from './lib/progress.js';
 import { shuffled } from './lib/random.js';
 import { fitWithinBudget } from './lib/seq2seq-budget.js';
+import { biLstmSeq2Seq, saveAndDispose, seq2seqSettings, SEQ2SEQ_NOTES } from './lib/seq2seq-example.js';
 import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
@@ -48,18 +49,14 @@ const { str, flag, num, quick } = exampleArgs(
   'g2p.ts',
   '--minutes 5 --epochs 0 --units 128 --batch 64 --lr 0.003 --held-out 0.05 --dev 1000 --beam 4 --stress --seed 1 --out g2p.rnnkit --quick',
   [
-    '--epochs    stop after this many epochs even with time left (0: none); with a generous --minutes the run no longer depends on machine speed',
-    '--units     encoder LSTM units per direction (the decoder has twice as many)',
+    ...SEQ2SEQ_NOTES,
     '--held-out  share of the words scored at the end; --dev words for model selection',
     '--stress    keep the stress digits (AH0 AH1 AH2) instead of dropping them',
     '--quick     a few seconds: 3,000 words, 16 units (a smoke test, not a result)',
   ],
 );
-const budget = quick ? 4 : 60 * num('minutes');
-const maxEpochs = num('epochs', { integer: true }) || Infinity;
-const units = quick ? 16 : num('units', { integer: true, min: 1 });
-const batchSize = num('batch', { integer: true, min: 1 });
-const lr = num('lr');
+const settings = seq2seqSettings(num, quick);
+const { budget, maxEpochs, batchSize, lr } = settings;
 const heldShare = num('held-out', { min: 0, max: 0.5 });
 const nDev = quick ? 100 : num('dev', { integer: true, min: 1 });
 const beamWidth = num('beam', { integer: true, min: 1 });
@@ -102,22 +99,7 @@ console.log(
 );
 
 // ---- model ----------------------------------------------------------------------------
-const model = seq2seq({
-  sourceVocab: srcTok.size,
-  targetVocab: tgtTok.size,
-  bos: tgtTok.bosId,
-  eos: tgtTok.eosId,
-  encoder: [layers.lstm({ units, bidirectional: true })],
-  decoder: [layers.lstm({ units: 2 * units })],
-  seed,
-});
-model.sourceTokenizer = srcTok;
-model.targetTokenizer = tgtTok;
-console.log(
-  `model: bidirectional LSTM ${units} encoder -> LSTM ${2 * units} decoder (${model.bridge} bridge), ` +
-    `${(model.encoder.numParams + model.decoder.numParams).toLocaleString('en-US')} parameters; ` +
-    `Adam lr ${lr}, batch ${batchSize}, clipNorm 5; budget ${seconds(budget)}`,
-);
+const model = biLstmSeq2Seq(srcTok, tgtTok, { ...settings, seed });
 
 // ---- training -------------------------------------------------------------------------
 const fitted = await fitWithinBudget(model, {
@@ -191,7 +173,4 @@ const beamOnly = held.map((_, i) => i).filter((i) => show(beam[i]!) !== show(gre
 console.log(`beam search changed ${beamOnly} of ${held.length} held-out outputs`);
 
 // ---- save -----------------------------------------------------------------------------
-await model.save(out);
-console.log(`\nsaved ${out} (encoder, decoder and both tokenizers; load it with loadSeq2Seq)`);
-console.log(`total time ${seconds((performance.now() - t0) / 1e3)} (training ${seconds(fitted.seconds)})`);
-model.dispose();
+await saveAndDispose(model, out, t0, fitted.seconds);
