@@ -142,6 +142,16 @@ async function trainFor(name: string, model: Model, train: Int32Array, held: Int
 
 const results: { line: string }[] = [];
 
+/** Prints a model's result line (kept for the summary) and three samples at temperature 0.7, then frees the model. */
+async function report(line: string, model: Model, tok: Tokenizer, prime: string, maxLength: number): Promise<void> {
+  console.log(`  ${line}`);
+  results.push({ line });
+  const samples = await generateText(model, tok, { prime, n: 3, maxLength, temperature: 0.7, seed });
+  console.log('  samples (temperature 0.7):');
+  for (const s of samples) console.log(`    ${s}`);
+  model.dispose();
+}
+
 // ---- character level ------------------------------------------------------------
 if (only.has('char')) {
   const tok = CharTokenizer.fromText(trainSentences);
@@ -157,12 +167,7 @@ if (only.has('char')) {
   const totalBits = r.bitsPerToken * (r.tokens - 1);
   const bpc = totalBits / heldChars;
   const line = `character LSTM ${charUnits}: held-out ${bpc.toFixed(3)} bits per character (${r.epochs.toFixed(2)} epochs in ${seconds(r.trainSeconds)})`;
-  console.log(`  ${line}`);
-  results.push({ line });
-  const samples = await generateText(model, tok, { prime: 'the ', n: 3, maxLength: 300, temperature: 0.7, seed });
-  console.log('  samples (temperature 0.7):');
-  for (const s of samples) console.log(`    ${s}`);
-  model.dispose();
+  await report(line, model, tok, 'the ', 300);
 }
 
 // ---- word level -----------------------------------------------------------------
@@ -187,12 +192,7 @@ if (only.has('word')) {
     `word LSTM ${wordUnits}, vocabulary ${tok.size}: held-out perplexity ${(2 ** bpw).toFixed(1)}, ${bpw.toFixed(3)} bits per word, ` +
     `${bpc.toFixed(3)} bits per character (${r.epochs.toFixed(2)} epochs in ${seconds(r.trainSeconds)}; ` +
     `${((100 * unk) / words).toFixed(1)}% of held-out words are <unk>)`;
-  console.log(`  ${line}`);
-  results.push({ line });
-  const samples = await generateText(model, tok, { prime: 'the', n: 3, maxLength: 60, temperature: 0.7, seed });
-  console.log('  samples (temperature 0.7):');
-  for (const s of samples) console.log(`    ${s}`);
-  model.dispose();
+  await report(line, model, tok, 'the', 60);
 }
 
 console.log('\nsummary');
