@@ -7,6 +7,7 @@ import { totalmem } from 'node:os';
 import test from 'ava';
 import { layers, Model, RnnkitError, sequential, type SequentialConfig } from '../lib/index.js';
 import { describe, fromNative } from '../lib/errors.js';
+import { rawDense } from './helpers/models.js';
 
 type Ctor = typeof TypeError | typeof RangeError;
 
@@ -707,20 +708,8 @@ test('SharedArrayBuffer-backed and detached arrays are RangeErrors naming the ar
 });
 
 test('the raw binding refuses shared / detached arrays and non-finite parameters with RangeErrors', async (t) => {
-  const { native } = await import('../lib/native.js');
-  const NativeModel = native().NativeModel;
-  const m = new NativeModel({
-    inputKind: 'tokens',
-    inputSize: 4,
-    layers: [
-      { type: 'rnn', units: 2, activation: 'tanh', bidirectional: false, returnSequences: true },
-      { type: 'dense', units: 4, activation: 'linear' },
-    ],
-    loss: 'crossEntropy',
-    reduction: 'mean',
-    seed: 1,
-    dtype: 'float32',
-  });
+  const rnn = { type: 'rnn', units: 2, activation: 'tanh', bidirectional: false, returnSequences: true } as const;
+  const m = rawDense(4, { layers: [rnn, { type: 'dense', units: 4, activation: 'linear' }] });
   const batch = (tokens: Int32Array) => ({ B: 1, T: 2, tokens, lengths: new Int32Array([2]) });
   t.throws(() => m.forward(batch(sharedInt32([1, 2])), false), {
     instanceOf: RangeError,

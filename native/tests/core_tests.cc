@@ -79,6 +79,17 @@ static void testStepGemm(const char* type, int M, int N, int K, bool nt = false)
 }
 
 // Central differences over every parameter of a small model; relative to the largest gradient.
+// A batch of token rows over the given (T, B) time-major ids and per-row lengths.
+template <class T>
+static Batch<T> tokenBatch(int B, int Tn, const std::vector<int32_t>& tokens, const std::vector<int32_t>& lengths) {
+  Batch<T> batch;
+  batch.B = B;
+  batch.Tn = Tn;
+  batch.tokens = tokens.data();
+  batch.lengths = lengths.data();
+  return batch;
+}
+
 // Float64 gradient checks: the largest |g| of an analytic gradient, and the worst
 // error of g (n values) against central differences of f over the n values x(i)
 // (each moved by +-1e-6, then restored), relative to `scale`. x(i) returns a
@@ -114,12 +125,9 @@ static void gradcheck(const std::string& name, ModelSpec spec, int B = 3) {
   for (int b = 3; b < B; ++b) lengths[b] = 1 + (b * 5) % Tn;  // mixed lengths in every row chunk
   std::vector<double> features;
   for (int i = 0; i < B * Tn; ++i) tokens[i] = (i * 7 + 3) % spec.inputSize;
-  Batch<double> batch;
-  batch.B = B;
-  batch.Tn = Tn;
-  batch.lengths = lengths.data();
-  if (spec.tokens) batch.tokens = tokens.data();
-  else {
+  Batch<double> batch = tokenBatch<double>(B, Tn, tokens, lengths);
+  if (!spec.tokens) {
+    batch.tokens = nullptr;
     features.resize((size_t)B * Tn * spec.inputSize);
     for (size_t i = 0; i < features.size(); ++i) features[i] = std::sin(1.3 * i);
     batch.features = features.data();
@@ -156,11 +164,7 @@ static void gradcheckCondition(const std::string& name, ModelSpec spec) {
   std::vector<int32_t> lengths = {3, 2}, tokens = {1, 2, 3, 4, 0, 0}, classes(B * Tn);
   for (int i = 0; i < B * Tn; ++i) classes[i] = i % m.outputCols();
   std::vector<double> cond = {0.3, -0.7, 1.1, -0.2, 0.5, 0.9};
-  Batch<double> batch;
-  batch.B = B;
-  batch.Tn = Tn;
-  batch.tokens = tokens.data();
-  batch.lengths = lengths.data();
+  Batch<double> batch = tokenBatch<double>(B, Tn, tokens, lengths);
   batch.condition = cond.data();
   Targets<double> tg;
   tg.classes = classes.data();
@@ -189,11 +193,7 @@ static void checkBackwardFrom(const std::string& name, ModelSpec spec) {
   const int B = 3, Tn = 4;
   std::vector<int32_t> lengths = {4, 1, 3}, tokens(B * Tn);
   for (int i = 0; i < B * Tn; ++i) tokens[i] = (i * 3 + 1) % spec.inputSize;
-  Batch<double> batch;
-  batch.B = B;
-  batch.Tn = Tn;
-  batch.tokens = tokens.data();
-  batch.lengths = lengths.data();
+  Batch<double> batch = tokenBatch<double>(B, Tn, tokens, lengths);
   ForwardResult<double> fr;
   m.forward(batch, false, fr);
   Rng rng(3);
@@ -314,11 +314,7 @@ static void checkJointStep(ModelSpec spec) {
   Model<float> a(spec), b(spec);
   const int B = 2, Tn = 3;
   std::vector<int32_t> lengths = {3, 2}, tokens = {1, 2, 3, 3, 2, 0}, classes = {2, 3, 1, 1, 3, 0};
-  Batch<float> batch;
-  batch.B = B;
-  batch.Tn = Tn;
-  batch.tokens = tokens.data();
-  batch.lengths = lengths.data();
+  Batch<float> batch = tokenBatch<float>(B, Tn, tokens, lengths);
   Targets<float> targets;
   targets.classes = classes.data();
   // b's dense bias for class 0 (no valid target): huge, so Adam's L2 term overflows its moment
