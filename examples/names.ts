@@ -91,7 +91,7 @@ let sinceBest = 0;
 const tTrain = performance.now();
 let sinceDecay = 0;
 for (let e = 0; e < epochs; e++) {
-  const status = batchStatus(`epoch ${e + 1}/${epochs}`);
+  const status = batchStatus(`epoch ${e + 1}/${epochs}`, 'char');
   const history = await model.fit(trainData, {
     epochs: 1,
     batchSize,

@@ -160,8 +160,8 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
     if (process.env.RNNKIT_DEBUG === '1' && err instanceof Error && err.stack) {
       // the stack starts with "<name>: <message>", already shown above
       io.stderr.write(`${err.stack.split('\n').slice(1).join('\n')}\n`);
-      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a non-Error cause is shown as String() shows it
       if (err.cause !== undefined)
+        // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a non-Error cause is shown as String() shows it
         io.stderr.write(`caused by: ${err.cause instanceof Error ? (err.cause.stack ?? err.cause.message) : String(err.cause)}\n`);
     }
     return EXIT_ERROR;

@@ -84,7 +84,7 @@ function checkPositions(B: number, T: number, name: string): void {
 }
 
 /** Checks the batch is non-empty and returns its rows' lengths and T. */
-function rowsOf(inputs: unknown[], rowWhat: string): { rowLens: number[]; T: number } {
+function rowsOf(inputs: unknown[], rowWhat: string, typedRows = false): { rowLens: number[]; T: number } {
   if (inputs.length === 0) throw rangeError('a non-empty batch', 'inputs', inputs);
   if (inputs.length > MAX_ROWS) throw rangeError(`at most ${MAX_ROWS} rows`, 'inputs', received(`${inputs.length} rows`));
   // plain loops: a spread or map over a huge (or sparse) array would overflow the stack or heap
@@ -92,7 +92,7 @@ function rowsOf(inputs: unknown[], rowWhat: string): { rowLens: number[]; T: num
   let T = 0;
   for (let b = 0; b < inputs.length; b++) {
     const row: unknown = inputs[b];
-    if (!Array.isArray(row)) throw typeError(rowWhat, `inputs[${b}]`, row);
+    if (!Array.isArray(row) && !(typedRows && row instanceof Int32Array)) throw typeError(rowWhat, `inputs[${b}]`, row);
     if (row.length > MAX_STEPS) throw rangeError(`at most ${MAX_STEPS} steps`, `inputs[${b}]`, received(`${row.length} steps`));
     rowLens[b] = row.length;
     if (row.length > T) T = row.length;
@@ -112,12 +112,13 @@ function inferLengths(value: unknown, inputs: unknown[], rowLens: number[], T: n
 }
 
 function nestedTokens(inputs: unknown[], V: number, lengthsOpt: unknown): Batch {
-  const { rowLens, T } = rowsOf(inputs, 'an array of token ids');
+  // rows may be Int32Arrays: what a tokenizer's encode returns
+  const { rowLens, T } = rowsOf(inputs, 'an array of token ids or an Int32Array', true);
   const B = inputs.length;
   const lengths = inferLengths(lengthsOpt, inputs, rowLens, T);
   const tokens = new Int32Array(B * T);
   for (let b = 0; b < B; b++) {
-    const row = inputs[b] as unknown[];
+    const row = inputs[b] as ArrayLike<unknown>;
     for (let t = 0; t < lengths[b]!; t++) tokens[b * T + t] = checkToken(row[t], V, b, t);
   }
   return { B, T, lengths, tokens };

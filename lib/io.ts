@@ -8,6 +8,7 @@
  * tells a missing file apart).
  */
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { RnnkitError, typeError } from './errors.js';
 import { replaceFile } from './io/atomic.js';
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointParts } from './io/checkpoint.js';
@@ -25,16 +26,18 @@ export {
 
 /**
  * A short reason for an fs error, for messages that name the file themselves.
+ * For a write (`written` is the path written), ENOENT names the missing directory.
  *
  * @throws never
  * @example
  * fsReason(Object.assign(new Error('x'), { code: 'ENOENT' })); // 'no such file (ENOENT)'
+ * fsReason(Object.assign(new Error('x'), { code: 'ENOENT' }), 'out/m.rnnkit'); // "the directory 'out' does not exist (ENOENT)"
  */
-export function fsReason(err: unknown): string {
+export function fsReason(err: unknown, written?: string): string {
   const e = err as NodeJS.ErrnoException;
   switch (e?.code) {
     case 'ENOENT':
-      return 'no such file (ENOENT)';
+      return written === undefined ? 'no such file (ENOENT)' : `the directory '${dirname(written)}' does not exist (ENOENT)`;
     case 'EISDIR':
       return 'it is a directory (EISDIR)';
     case 'EACCES':
@@ -91,6 +94,6 @@ export async function writeCheckpoint(path: string, parts: CheckpointParts): Pro
   try {
     await replaceFile(path, bytes);
   } catch (err) {
-    throw new RnnkitError('ERR_CHECKPOINT', `Cannot write checkpoint '${path}': ${fsReason(err)}`, { cause: err });
+    throw new RnnkitError('ERR_CHECKPOINT', `Cannot write checkpoint '${path}': ${fsReason(err, path)}`, { cause: err });
   }
 }

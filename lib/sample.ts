@@ -29,6 +29,8 @@ export interface SamplingTokenizer {
   readonly unkId: number;
   readonly bosId: number;
   readonly eosId: number;
+  /** the number of ids (CharTokenizer and WordTokenizer have it); when given, it must equal the model's vocabulary */
+  readonly size?: number;
   encode(text: string, options?: { addBos?: boolean; addEos?: boolean }): Int32Array;
   decode(ids: ArrayLike<number>, options?: { skipSpecial?: boolean }): string;
 }
@@ -128,24 +130,26 @@ export interface GenerateTextOptions extends Pick<
 /**
  * Samples texts from a language model: starts from `<bos>` and the prime,
  * never emits `<unk>`, `<pad>` or `<bos>`, and stops at `<eos>` (or
- * maxLength tokens). Each text starts with the prime.
+ * maxLength tokens). Each text starts with the prime. Without a tokenizer
+ * argument it uses `model.tokenizer` (a model trained on a tokenizer's data,
+ * or loaded from a file that has one).
  *
- * @throws TypeError when the tokenizer is missing its ids / methods or an option has the wrong type
- * @throws RangeError for an out-of-range option or a tokenizer that does not fit the model
- * @throws RnnkitError ERR_BUSY / ERR_DISPOSED / ERR_NATIVE (the Promise rejects)
+ * @throws TypeError when there is no tokenizer or it lacks encode / decode, or an option has the wrong type
+ * @throws RangeError for an out-of-range option, or a tokenizer whose size or special ids do not fit the model
  * @example
- * const names = await generateText(model, tok, { n: 10, temperature: 0.8, seed: 7 });
+ * const texts = await generateText(model, tok, { prime: 'Ma', n: 5, seed: 7 });
+ * const same = await generateText(model, { prime: 'Ma', n: 5, seed: 7 }); // model.tokenizer
  */
-export async function generateText(model: Model, tokenizer: SamplingTokenizer, options?: GenerateTextOptions): Promise<string[]> {
-  if (
-    tokenizer === null ||
-    typeof tokenizer !== 'object' ||
-    typeof tokenizer.encode !== 'function' ||
-    typeof tokenizer.decode !== 'function'
-  ) {
-    throw typeError('a tokenizer (CharTokenizer or WordTokenizer)', 'tokenizer', tokenizer);
-  }
-  const o = optionalObject(options, 'options');
+export async function generateText(model: Model, options?: GenerateTextOptions): Promise<string[]>;
+export async function generateText(
+  model: Model,
+  tokenizer: SamplingTokenizer | undefined,
+  options?: GenerateTextOptions,
+): Promise<string[]>;
+export async function generateText(model: Model, ...args: unknown[]): Promise<string[]> {
+  const explicit = args.length >= 2 || isTokenizerLike(args[0]);
+  const tokenizer = samplingTokenizer(model, explicit ? args[0] : undefined, explicit);
+  const o = optionalObject(explicit ? args[1] : args[0], 'options');
   knownKeys(o, ['prime', 'maxLength', 'n', 'temperature', 'topK', 'topP', 'seed', 'condition'], 'options');
   const primeText = o.prime ?? '';
   if (typeof primeText !== 'string') throw typeError('a string', 'options.prime', primeText);
@@ -162,6 +166,34 @@ export async function generateText(model: Model, tokenizer: SamplingTokenizer, o
     const text = tokenizer.decode(seq);
     return text.length > 0 ? primeText + joiner + text : primeText;
   });
+}
+
+function isTokenizerLike(v: unknown): v is SamplingTokenizer {
+  return v !== null && typeof v === 'object' && typeof (v as SamplingTokenizer).encode === 'function';
+}
+
+/**
+ * The tokenizer generateText samples through: the given one (when `explicit`,
+ * even undefined, which means the model's) or model.tokenizer, checked against
+ * the model: its size, when it has one, is the model's vocabulary, and its
+ * special ids are ids of the model.
+ */
+function samplingTokenizer(model: Model, given: unknown, explicit: boolean): SamplingTokenizer {
+  const name = explicit && given !== undefined ? 'tokenizer' : 'model.tokenizer';
+  const tok = explicit && given !== undefined ? given : model.tokenizer;
+  if (tok === undefined) throw typeError('a tokenizer (the model has none: pass one, or set model.tokenizer)', 'tokenizer', undefined);
+  if (!isTokenizerLike(tok) || typeof tok.decode !== 'function') {
+    throw typeError('a tokenizer (CharTokenizer or WordTokenizer)', name, tok);
+  }
+  const input = model.config.input as { vocabSize?: number };
+  const vocab = input.vocabSize;
+  if (vocab !== undefined && tok.size !== undefined && tok.size !== vocab) {
+    throw rangeError(`a tokenizer of ${vocab} ids (the model's vocabSize)`, name, received(`a tokenizer of ${tok.size} ids`));
+  }
+  for (const key of ['padId', 'unkId', 'bosId', 'eosId'] as const) {
+    if (vocab !== undefined) integer(tok[key], `${name}.${key}`, 0, vocab - 1);
+  }
+  return tok;
 }
 
 /** Softmax of each row of a [rows, V] block, in place. */

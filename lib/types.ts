@@ -18,13 +18,15 @@ export interface Tensor {
 }
 
 /**
- * A batch of token ids, batch-first: rows of ids (ragged rows allowed, padded
- * with 0, lengths inferred) or a dense `[B, T]` Int32Array.
+ * A batch of token ids, batch-first: rows of ids, each an array or an
+ * Int32Array such as `tok.encode` returns (ragged rows allowed, padded with 0,
+ * lengths inferred), or a dense `[B, T]` Int32Array.
  *
  * @example
  * const x: TokenInput = [[1, 2, 3], [4, 5]];
+ * const y: TokenInput = [tok.encode('a b'), tok.encode('c')];
  */
-export type TokenInput = number[][] | { data: Int32Array; shape: number[] };
+export type TokenInput = (number[] | Int32Array)[] | { data: Int32Array; shape: number[] };
 
 /**
  * A batch of feature vectors, batch-first: `[B][T][D]` nested arrays (ragged

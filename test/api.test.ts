@@ -302,6 +302,14 @@ test('nested and tensor inputs give the same result', async (t) => {
   const a = await tm.predict(x);
   const b = await tm.predict({ data: Int32Array.from([1, 2, 3, 4, 5, 0]), shape: [2, 3] }, { lengths: [3, 2] });
   t.deepEqual(a.data, b.data);
+  // rows as Int32Arrays (what a tokenizer's encode returns), alone or mixed with arrays
+  t.deepEqual((await tm.predict([Int32Array.of(1, 2, 3), Int32Array.of(4, 5)])).data, a.data);
+  t.deepEqual((await tm.predict([Int32Array.of(1, 2, 3), [4, 5]])).data, a.data);
+  await t.throwsAsync(tm.predict([Int32Array.of(1, 9)]), { instanceOf: RangeError, message: /for inputs\[0\]\[1\] but received number 9/ });
+  await t.throwsAsync(tm.predict([Float32Array.of(1, 2)] as never), {
+    instanceOf: TypeError,
+    message: /^Expected an array of token ids or an Int32Array for inputs\[0\] but received Float32Array/,
+  });
 
   const fm = sequential({ input: { features: 2 }, layers: [layers.lstm({ units: 3 })], loss: 'mse' });
   const xf = features(2, 3, 2);

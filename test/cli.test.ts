@@ -155,6 +155,7 @@ test('train: stopping (Ctrl-C / io.signal) still saves the model and the plot, e
   const r = await run(['train', join(dir, 'input.txt'), ...TINY, '--out', out], AbortSignal.abort());
   t.is(r.code, 130, r.stderr);
   t.regex(r.stderr, /stopping after the current step/);
+  t.is(r.stdout.split('samples (')[1]?.trimEnd().split('\n').length, 1 + 2, 'the samples are printed after Ctrl-C too');
   t.true((await stat(out)).size > 0);
   assertWellFormedSvg(t, await readFile(`${out}.loss.svg`, 'utf8'));
   const m = await load(out);
@@ -166,7 +167,7 @@ test('train: a missing or empty text file is exit 1 with the file name', async (
   const missing = join(dir, 'no-such.txt');
   const r = await run(['train', missing, ...TINY]);
   t.is(r.code, EXIT_ERROR);
-  t.is(r.stderr, `rnnkit: cannot read '${missing}': no such file\n`);
+  t.is(r.stderr, `rnnkit: cannot read '${missing}': no such file (ENOENT)\n`);
   t.is(r.stdout, '');
   const empty = join(dir, 'empty.txt');
   await writeFile(empty, '');
@@ -276,6 +277,15 @@ test('sample: prints --n lines, each starting with the prime', async (t) => {
   t.is(lines.pop(), '', 'ends with a newline');
   t.is(lines.length, 4);
   for (const line of lines) t.true(line.startsWith('the '), line);
+});
+
+test('sample: --prime characters the model never saw are named in a warning on stderr, and sampling goes on', async (t) => {
+  const r = await run(['sample', model, '--n', '2', '--prime', 'the Ω', '--max-length', '10', '--seed', '7']);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stderr, 'warning: --prime has 1 character the model never saw, sampled from as <unk>: "Ω"\n');
+  t.is(r.stdout.trimEnd().split('\n').length, 2);
+  const known = await run(['sample', model, '--n', '1', '--prime', 'the ', '--max-length', '10']);
+  t.is(known.stderr, '', 'no warning when every character is known');
 });
 
 test('sample: the same --seed gives the same output, another seed other output', async (t) => {
@@ -408,7 +418,7 @@ built('dist/cli.js runs as a program, directly and through a symlink (npm bin)',
   t.is(viaLink.stdout.trimEnd().split('\n').length, 2);
   const err = await exec(process.execPath, [dist, 'train', join(dir, 'missing.txt')]).catch((e: { code: number; stderr: string }) => e);
   t.is((err as { code: number }).code, 1);
-  t.regex((err as { stderr: string }).stderr, /^rnnkit: cannot read '.*missing\.txt': no such file\n$/);
+  t.regex((err as { stderr: string }).stderr, /^rnnkit: cannot read '.*missing\.txt': no such file \(ENOENT\)\n$/);
   const usage = await exec(process.execPath, [dist, 'train', 'x.txt', '--units', 'many']).catch((e: { code: number }) => e);
   t.is((usage as { code: number }).code, 2);
 });

@@ -167,6 +167,48 @@ test('a model whose output makes <eos> certain stops at once', async (t) => {
   t.deepEqual(await generateText(m, tok, { n: 2, prime: 'ab' }), ['ab', 'ab']);
 });
 
+test('generateText without a tokenizer samples through model.tokenizer, as with it', async (t) => {
+  const m = lm(2);
+  const options = { n: 3, maxLength: 12, seed: 5, prime: 'ab' };
+  const given = await generateText(m, tok, options);
+  t.deepEqual(await generateText(m, options), given);
+  t.deepEqual(await generateText(m, undefined, options), given);
+  m.tokenizer = undefined;
+  const err = await t.throwsAsync(generateText(m, options), { instanceOf: TypeError });
+  t.regex(
+    err!.message,
+    /^Expected a tokenizer \(the model has none: pass one, or set model\.tokenizer\) for tokenizer but received undefined$/,
+  );
+  m.dispose();
+});
+
+test('generateText refuses a tokenizer whose size is not the model vocabulary, naming both sizes', async (t) => {
+  const m = lm(1);
+  const bigger = CharTokenizer.fromText('abcdefghijklmnopqrstuvwxyz');
+  const smaller = CharTokenizer.fromText('ab');
+  for (const [other, name] of [
+    [bigger, 'tokenizer'],
+    [smaller, 'tokenizer'],
+  ] as const) {
+    await t.throwsAsync(generateText(m, other, { n: 1 }), {
+      instanceOf: RangeError,
+      message: `Expected a tokenizer of ${V} ids (the model's vocabSize) for ${name} but received a tokenizer of ${other.size} ids`,
+    });
+  }
+  m.tokenizer = bigger; // the model's own tokenizer is checked the same way, named as model.tokenizer
+  await t.throwsAsync(generateText(m, { n: 1 }), {
+    instanceOf: RangeError,
+    message: /for model\.tokenizer but received a tokenizer of 30 ids$/,
+  });
+  // a tokenizer without a size: its special ids must be ids of the model
+  const sizeless = { kind: 'char' as const, padId: 0, unkId: 1, bosId: V, eosId: 3, encode: () => new Int32Array(0), decode: () => '' };
+  await t.throwsAsync(generateText(m, sizeless, { n: 1 }), {
+    instanceOf: RangeError,
+    message: /for tokenizer\.bosId but received number 10$/,
+  });
+  m.dispose();
+});
+
 test('maxLength bounds the output when no stop token comes', async (t) => {
   const m = lm(1);
   forceToken(m, 5, 50);

@@ -237,6 +237,27 @@ test('word: decode(encode(s)) is the lowercased text with normalized spacing', (
   t.is(tok.decode(tok.encode('THE TOY', { addBos: true, addEos: true })), 'the toy');
 });
 
+test('word: decode puts quotes against what they quote, as the text had them', (t) => {
+  const s = 'he said "hi there" and left. "yes," she said, "go."';
+  const tok = WordTokenizer.fromText([s, 'a b c']);
+  t.is(tok.decode(tok.encode(s)), s);
+  t.is(tok.decode(tok.encode('" a " b " c "')), '"a" b "c"');
+  // an unclosed quote opens; the Brown corpus's `` and '' and typographic quotes pair up too
+  t.is(tok.decode(tok.encode('" a b')), '"a b');
+  const pairs = WordTokenizer.fromText("`` hi '' “ yes ” ok", { pattern: /``|''|\S+/g });
+  t.is(pairs.decode(pairs.encode("`` hi '' “ yes ” ok")), "``hi'' “yes” ok");
+});
+
+test('unknownTokens lists the pieces encode turns into <unk>, each once', (t) => {
+  const words = WordTokenizer.fromText('the cat sat');
+  t.deepEqual(words.unknownTokens('The dog and the cow and the cat'), ['dog', 'and', 'cow']);
+  t.deepEqual(words.unknownTokens('the cat'), []);
+  t.deepEqual(words.unknownTokens('<eos>'), ['<', 'eos', '>'], 'special spellings are text');
+  const chars = CharTokenizer.fromText('abc');
+  t.deepEqual(chars.unknownTokens('abxcyx'), ['x', 'y']);
+  t.throws(() => chars.unknownTokens(3 as never), { instanceOf: TypeError, message: /for text but received number 3/ });
+});
+
 test('word: lowercase option (default true)', (t) => {
   const def = WordTokenizer.fromText('The the THE');
   t.deepEqual(def.tokens().slice(4), ['the']);

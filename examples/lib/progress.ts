@@ -20,19 +20,20 @@ export function seconds(s: number): string {
 
 /**
  * A live cli-progress bar for one `fit` call on a terminal (batch, loss in
- * bits per token, tokens/s); on a pipe, in a test or in CI it draws nothing.
- * Call `done()` to clear it before printing the epoch line.
+ * bits per `unit`, the unit the example's epoch lines use, and tokens/s); on a
+ * pipe, in a test or in CI it draws nothing. Call `done()` to clear it before
+ * printing the epoch line.
  *
  * @example
- * const bar = batchStatus('epoch 3/20');
+ * const bar = batchStatus('epoch 3/20', 'char');
  * await model.fit(data, { onBatchEnd: bar.update });
  * bar.done();
  */
-export function batchStatus(label: string): { update: (b: BatchLog) => void; done: () => void } {
+export function batchStatus(label: string, unit = 'token'): { update: (b: BatchLog) => void; done: () => void } {
   if (!process.stdout.isTTY) return { update() {}, done() {} };
   const bar = new cliProgress.SingleBar(
     {
-      format: `${label} {bar} {value}/{total} | {bits} bits/token | {speed} tok/s`,
+      format: `${label} {bar} {value}/{total} | {bits} bits/${unit} | {speed} tok/s`,
       barsize: 24,
       hideCursor: true,
       clearOnComplete: true,

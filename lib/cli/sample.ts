@@ -37,6 +37,17 @@ export async function sample(file: string, o: SampleCommandOptions, io: CliIO): 
   try {
     const tok = model.tokenizer;
     if (!tok) throw new CliError(`'${file}' has no tokenizer: sample needs a language model trained on text (rnnkit train)`);
+    const unknown = tok.unknownTokens(o.prime);
+    if (unknown.length > 0) {
+      const list =
+        unknown
+          .slice(0, 10)
+          .map((w) => JSON.stringify(w))
+          .join(', ') + (unknown.length > 10 ? ', ...' : '');
+      io.stderr.write(
+        `warning: --prime has ${unknown.length} ${tok.kind === 'word' ? 'word' : 'character'}${unknown.length === 1 ? '' : 's'} the model never saw, sampled from as <unk>: ${list}\n`,
+      );
+    }
     const texts = await generateText(model, tok, {
       prime: o.prime,
       temperature: o.temperature,

@@ -10,6 +10,7 @@ import { basename, dirname, extname } from 'node:path';
 import { layers as L, type LayerInput } from '../layers.js';
 import { sequential } from '../sequential.js';
 import { holdOut, textStream } from '../data.js';
+import { fsReason } from '../io.js';
 import { generateText } from '../sample.js';
 import { CharTokenizer, WordTokenizer } from '../tokenizers/index.js';
 import type { EpochLog, History } from '../train.js';
@@ -52,14 +53,6 @@ export const VALIDATION_SHARE = 0.1;
 const CLIP_NORM = 5;
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT), after saving. */
 export const EXIT_INTERRUPTED = 130;
-
-function fsReason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EISDIR') return 'it is a directory';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  return err instanceof Error ? err.message : String(err);
-}
 
 /**
  * Reads a UTF-8 text file (a BOM is dropped).
@@ -205,11 +198,11 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
     try {
       await writeFile(plot, lossCurveSvg({ title, batches: history.batches, batchesPerEpoch, epochs: history.epochs }));
     } catch (err) {
-      throw new CliError(`cannot write '${plot}': ${fsReason(err)}`, { cause: err });
+      throw new CliError(`cannot write '${plot}': ${fsReason(err, plot)}`, { cause: err });
     }
     io.stdout.write(`saved ${out}\nloss curve ${plot}\n`);
-    if (history.aborted) return EXIT_INTERRUPTED;
 
+    // samples of what was learned, also after Ctrl-C (the model is saved by then)
     if (o.samples > 0) {
       const temperature = 0.8;
       const texts = await generateText(model, tok, {
@@ -221,7 +214,7 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
       io.stdout.write(`samples (temperature ${temperature}; try: rnnkit sample ${out}):\n`);
       for (const t of texts) io.stdout.write(`  ${oneLine(t)}\n`);
     }
-    return 0;
+    return history.aborted ? EXIT_INTERRUPTED : 0;
   } finally {
     model.dispose();
   }

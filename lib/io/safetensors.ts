@@ -421,6 +421,6 @@ export async function writeSafetensors(
   try {
     await replaceFile(path, bytes);
   } catch (err) {
-    throw new RnnkitError('ERR_SAFETENSORS', `Cannot write safetensors file '${path}': ${fsReason(err)}`, { cause: err });
+    throw new RnnkitError('ERR_SAFETENSORS', `Cannot write safetensors file '${path}': ${fsReason(err, path)}`, { cause: err });
   }
 }

@@ -119,6 +119,24 @@ export abstract class Tokenizer {
   }
 
   /**
+   * The pieces of `text` that are not in the vocabulary (each once, in order of
+   * appearance): what {@link encode} turns into `<unk>`.
+   *
+   * @throws TypeError when `text` is not a string
+   * @example
+   * WordTokenizer.fromText('the cat').unknownTokens('the dog and the cow'); // ['dog', 'and', 'cow']
+   */
+  unknownTokens(text: string): string[] {
+    if (typeof text !== 'string') throw typeError('a string', 'text', text);
+    const out = new Set<string>();
+    for (const piece of this.split(text)) {
+      const id = this.#ids.get(piece);
+      if (id === undefined || id < NUM_SPECIAL) out.add(piece);
+    }
+    return [...out];
+  }
+
+  /**
    * Ids to text. By default drops `<pad>`, `<bos>`, `<eos>` and shows
    * `<unk>` as the text "<unk>"; with `skipSpecial: false` shows all four.
    *

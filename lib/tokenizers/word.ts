@@ -26,7 +26,11 @@ const DEFAULT_FLAGS = 'gu';
 /** No space before these when decoding. */
 const CLOSING: ReadonlySet<string> = new Set([',', '.', ';', ':', '!', '?', ')', ']', '}', "'"]);
 /** No space after these when decoding. */
-const OPENING: ReadonlySet<string> = new Set(['(', '[', '{']);
+const OPENING: ReadonlySet<string> = new Set(['(', '[', '{', '`', '``', '“', '‘']);
+/** Closing quotes: no space before them (Brown's '' and the typographic ones). */
+const CLOSING_QUOTES: ReadonlySet<string> = new Set(["''", '”', '’']);
+/** Quotes that open and close alike: the first of a pair opens, the next one closes. */
+const PAIRED_QUOTES: ReadonlySet<string> = new Set(['"']);
 
 /**
  * Options of {@link WordTokenizer.fromText}.
@@ -72,8 +76,10 @@ function splitWords(text: string, settings: WordSettings): string[] {
  * lowercasing first by default. `decode` joins tokens with spaces, except
  * none before `, . ; : ! ? ) ] } '` and none after `( [ {`, so
  * `decode(encode(s))` gives the lowercased text with normalized spacing
- * (`"Hello , world ( again )"` -> `"hello, world (again)"`); other marks,
- * such as `"` or `-`, stand between spaces.
+ * (`"Hello , world ( again )"` -> `"hello, world (again)"`). Quotes hug what
+ * they quote: `"` alternately opens and closes (`he said " hi "` -> `he said
+ * "hi"`), as do `` `` `` / `''` (the Brown corpus's) and `“` / `”`; other
+ * marks, such as `-`, stand between spaces.
  *
  * Special tokens: with the default pattern, text like "<unk>" splits into
  * '<', 'unk', '>'. A custom pattern that yields a token spelled like a
@@ -185,9 +191,20 @@ export class WordTokenizer extends Tokenizer {
 
   protected override join(tokens: readonly string[]): string {
     let out = '';
-    for (let i = 0; i < tokens.length; i++) {
-      const token = tokens[i]!;
-      const glue = i === 0 || CLOSING.has(token) || OPENING.has(tokens[i - 1]!);
+    let open = ''; // the paired quote ('"') opened and not yet closed
+    let glueNext = true; // no space before the next token (the start, or after an opening mark)
+    for (const token of tokens) {
+      let glue = glueNext || CLOSING.has(token) || CLOSING_QUOTES.has(token);
+      glueNext = OPENING.has(token);
+      if (PAIRED_QUOTES.has(token)) {
+        if (open === token) {
+          glue = true; // closes: against the word before it
+          open = '';
+        } else if (open === '') {
+          glueNext = true; // opens: against the word after it
+          open = token;
+        }
+      }
       out += glue ? token : ' ' + token;
     }
     return out;
