@@ -50,6 +50,7 @@ export type {
 export { languageModelData, textStream } from './data.js';
 export type { Dataset, RowDataset, SequenceDataset, StreamDataset } from './data.js';
 export type { BatchLog, EpochLog, Evaluation, FitOptions, History } from './train.js';
+export type { CheckpointOptions, EarlyStopping, LrSchedule } from './schedules.js';
 export { generateText } from './sample.js';
 export { loadSeq2Seq, Seq2Seq, seq2seq } from './seq2seq.js';
 export type { Seq2SeqConfig, Seq2SeqData, Seq2SeqFitOptions, Seq2SeqStepOptions, TranslateOptions, Translation } from './seq2seq.js';

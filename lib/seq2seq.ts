@@ -24,6 +24,7 @@ import { LIMITS } from './limits.js';
 import { layers as layerFactories } from './layers.js';
 import { handleOf, stepTogether } from './compute.js';
 import { normalizeConfig } from './config.js';
+import { loopStateOf, restoreLoopState } from './schedules.js';
 import { batchRows } from './data.js';
 import { Model } from './model.js';
 import type { Dtype, FloatArray } from './native.js';
@@ -458,18 +459,27 @@ export class Seq2Seq {
         batches: Math.ceil(N / s.batchSize),
         rows: N,
         stateful: false,
-        step: async (i, order) => {
+        step: async (i, order, _state, options) => {
           const rows = batchRows(i, s.batchSize, N, order);
           const tgt = rows.map((r) => d.targets[r]!);
           const r = await this.trainStep(
             rows.map((r) => d.sources[r]!),
             tgt,
-            s.step,
+            options,
           );
           return r.skipped ? { skipped: true, loss: NaN, tokens: 0 } : { loss: r.loss, tokens: tgt.reduce((a, t) => a + t.length + 1, 0) };
         },
         ...(validation ? { validate: () => this.evaluate(validation, { batchSize: s.batchSize }) } : {}),
         metrics: (loss) => ({ perplexity: Math.exp(loss), bitsPerToken: loss / Math.LN2 }),
+        save: (path) => this.save(path),
+        snapshot: () => {
+          const enc = this.encoder.getWeights();
+          const dec = this.decoder.getWeights();
+          return () => {
+            this.encoder.setWeights(enc);
+            this.decoder.setWeights(dec);
+          };
+        },
       },
       s,
     );
@@ -691,6 +701,7 @@ export class Seq2Seq {
         decoder: dec.header,
         sourceTokenizer: this.sourceTokenizer ? this.sourceTokenizer.toJSON() : null,
         targetTokenizer: this.targetTokenizer ? this.targetTokenizer.toJSON() : null,
+        ...(loopStateOf(this) ? { loop: loopStateOf(this) } : {}),
       },
       arrays: [...prefixed('encoder', enc.arrays), ...prefixed('decoder', dec.arrays)],
     });
@@ -729,6 +740,7 @@ export class Seq2Seq {
       if (typeof header.epoch !== 'number' || !Number.isInteger(header.epoch) || header.epoch < 0)
         throw bad('the epoch counter is not a non-negative integer');
       m.epoch = header.epoch;
+      restoreLoopState(m, header.loop, path);
       if (header.sourceTokenizer) m.sourceTokenizer = tokenizerFromJSON(header.sourceTokenizer);
       if (header.targetTokenizer) m.targetTokenizer = tokenizerFromJSON(header.targetTokenizer);
     } catch (err) {

@@ -7,7 +7,17 @@ import { planBatches, type Batch, type Dataset } from './data.js';
 import { RnnkitError, typeError } from './errors.js';
 import type { TrainStepOptions } from './calls.js';
 import type { Model } from './model.js';
-import type { OptimizerConfig } from './optimizer.js';
+import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
+import {
+  ensureLoopState,
+  loopPolicies,
+  lrAt,
+  plateauStep,
+  type CheckpointOptions,
+  type EarlyStopping,
+  type LoopPolicies,
+  type LrSchedule,
+} from './schedules.js';
 import type { LayerState } from './types.js';
 import { boolean, integer, knownKeys, number, oneOf, optionalObject, withDefault } from './validate.js';
 
@@ -30,6 +40,8 @@ export interface EpochLog {
   valPerplexity?: number;
   valBitsPerToken?: number;
   valAccuracy?: number;
+  /** the learning rate of this epoch's steps (options.lrSchedule, else the optimizer's) */
+  lr: number;
   tokensPerSec: number;
   seconds: number;
 }
@@ -65,6 +77,10 @@ export interface History {
   aborted: boolean;
   /** steps skipped because they were not finite (options.nonFinite 'skip') */
   skipped: number;
+  /** true when options.earlyStopping ended training before options.epochs */
+  stoppedEarly: boolean;
+  /** with options.earlyStopping: the epoch (model.epoch numbering) whose monitored loss was the best */
+  bestEpoch?: number;
 }
 
 /**
@@ -91,6 +107,12 @@ export interface FitOptions {
   nonFinite?: 'throw' | 'skip';
   /** shuffling seed (default: the model's seed); the order of epoch e depends only on (seed, e) */
   seed?: number;
+  /** a per-epoch learning-rate schedule over the optimizer's lr (see {@link LrSchedule}) */
+  lrSchedule?: LrSchedule;
+  /** stop when the monitored loss (validation, else training) stops improving (see {@link EarlyStopping}) */
+  earlyStopping?: EarlyStopping;
+  /** save the model during training, atomically (see {@link CheckpointOptions}) */
+  checkpoint?: CheckpointOptions;
   onBatchEnd?: (log: BatchLog) => void | Promise<void>;
   onEpochEnd?: (log: EpochLog) => void | Promise<void>;
 }
@@ -201,6 +223,9 @@ const FIT_KEYS = [
   'onBatchEnd',
   'onEpochEnd',
   'nonFinite',
+  'lrSchedule',
+  'earlyStopping',
+  'checkpoint',
 ] as const;
 
 function callback(value: unknown, name: string): ((log: never) => unknown) | undefined {
@@ -227,6 +252,10 @@ export interface FitSettings {
   step: Pick<TrainStepOptions, 'optimizer' | 'clipNorm' | 'clipValue' | 'nonFinite'>;
   /** options.validation, unchecked: each model kind checks its own data */
   validation: unknown;
+  /** options.lrSchedule, earlyStopping and checkpoint, checked */
+  policies: LoopPolicies;
+  /** the optimizer's lr, which a schedule scales */
+  baseLr: number;
 }
 
 /**
@@ -256,7 +285,16 @@ export function fitSettings(options: unknown, defaultSeed: number): FitSettings 
     onEpochEnd: callback(opts.onEpochEnd, 'options.onEpochEnd') as FitOptions['onEpochEnd'],
     step,
     validation: opts.validation,
+    policies: loopPolicies(opts),
+    baseLr: toNativeOptimizer(step.optimizer, undefined, undefined).lr,
   };
+}
+
+/** The per-step options of an epoch at learning rate `lr` (the optimizer given, or the default, with that lr). */
+function stepAt(s: FitSettings, lr: number): FitSettings['step'] {
+  if (s.policies.schedule === undefined) return s.step;
+  const o = s.step.optimizer ?? toNativeOptimizer(undefined, undefined, undefined).type;
+  return { ...s.step, optimizer: { ...(typeof o === 'string' ? { type: o } : o), lr } as OptimizerConfig };
 }
 
 /**
@@ -312,9 +350,13 @@ export interface TrainingPlan {
   readonly rows: number;
   /** streams: batches in order, each carrying the previous one's final state */
   readonly stateful: boolean;
-  /** one optimizer step on batch i of this epoch's order (undefined: in order) */
-  step(i: number, order: number[] | undefined, state: LayerState[] | undefined): Promise<StepOutcome>;
+  /** one optimizer step on batch i of this epoch's order (undefined: in order) with this epoch's step options */
+  step(i: number, order: number[] | undefined, state: LayerState[] | undefined, options: FitSettings['step']): Promise<StepOutcome>;
   validate?: () => Promise<Evaluation>;
+  /** saves the model (options.checkpoint) */
+  save(path: string): Promise<void>;
+  /** a copy of the weights now, as a function that puts them back (earlyStopping.restoreBest) */
+  snapshot(): () => void;
   metrics(loss: number): { perplexity?: number; bitsPerToken?: number };
 }
 
@@ -328,10 +370,17 @@ export interface TrainingPlan {
  * const history = await trainLoop(model, plan, fitSettings(options, model.config.seed));
  */
 export async function trainLoop(target: { epoch: number }, plan: TrainingPlan, s: FitSettings): Promise<History> {
-  const history: History = { epochs: [], batches: [], aborted: false, skipped: 0 };
-  for (let e = 0; e < s.epochs && !history.aborted; e++) {
+  const history: History = { epochs: [], batches: [], aborted: false, skipped: 0, stoppedEarly: false };
+  const { schedule, earlyStopping, checkpoint } = s.policies;
+  const loop = schedule?.type === 'plateau' || checkpoint?.keepBest ? ensureLoopState(target) : undefined;
+  let best = Infinity; // early stopping: the best monitored loss of this call
+  let wait = 0;
+  let restoreBest: (() => void) | undefined;
+  for (let e = 0; e < s.epochs && !history.aborted && !history.stoppedEarly; e++) {
     const epoch = target.epoch;
     const order = s.shuffle && !plan.stateful ? permutation(plan.rows, s.seed, epoch) : undefined;
+    const lr = schedule ? lrAt(schedule, epoch, s.baseLr, loop) : s.baseLr;
+    const stepOptions = stepAt(s, lr);
     const t0 = performance.now();
     let lossSum = 0;
     let tokens = 0;
@@ -341,7 +390,7 @@ export async function trainLoop(target: { epoch: number }, plan: TrainingPlan, s
         history.aborted = true;
         break;
       }
-      const r = await plan.step(i, order, state);
+      const r = await plan.step(i, order, state, stepOptions);
       if (r.skipped) {
         history.skipped++;
         state = undefined; // the state of a skipped window is not carried on
@@ -359,7 +408,7 @@ export async function trainLoop(target: { epoch: number }, plan: TrainingPlan, s
     if (history.aborted && tokens === 0) break;
     const seconds = (performance.now() - t0) / 1e3;
     const loss = tokens > 0 ? lossSum / tokens : NaN; // NaN, not 0, when every step of the epoch was skipped
-    const log: EpochLog = { epoch, loss, ...plan.metrics(loss), tokensPerSec: tokens / seconds, seconds };
+    const log: EpochLog = { epoch, loss, ...plan.metrics(loss), lr, tokensPerSec: tokens / seconds, seconds };
     if (plan.validate) {
       const v = await plan.validate();
       log.valLoss = v.loss;
@@ -367,10 +416,36 @@ export async function trainLoop(target: { epoch: number }, plan: TrainingPlan, s
       if (v.bitsPerToken !== undefined) log.valBitsPerToken = v.bitsPerToken;
       if (v.accuracy !== undefined) log.valAccuracy = v.accuracy;
     }
-    if (!history.aborted) target.epoch = epoch + 1;
     history.epochs.push(log);
+    if (!history.aborted) {
+      // the policies judge whole epochs only: what a loss "improves" on is the validation loss, else the training loss
+      const monitored = log.valLoss ?? log.loss;
+      const improved = Number.isFinite(monitored) && monitored < best - (earlyStopping?.minDelta ?? 0);
+      target.epoch = epoch + 1;
+      if (schedule?.type === 'plateau') plateauStep(schedule, loop!, monitored);
+      if (earlyStopping) {
+        if (improved) {
+          best = monitored;
+          wait = 0;
+          history.bestEpoch = epoch;
+          if (earlyStopping.restoreBest) restoreBest = plan.snapshot();
+        } else if (++wait >= earlyStopping.patience) {
+          history.stoppedEarly = e + 1 < s.epochs;
+        }
+      }
+      if (checkpoint) {
+        if (!checkpoint.keepBest) {
+          if ((e + 1) % checkpoint.every === 0) await plan.save(checkpoint.path);
+        } else if (Number.isFinite(monitored) && (loop!.checkpointBest === null || monitored < loop!.checkpointBest)) {
+          loop!.checkpointBest = monitored;
+          await plan.save(checkpoint.path);
+        }
+      }
+    }
     if (s.onEpochEnd) await s.onEpochEnd(log);
   }
+  // the best epoch's weights, when a later one is where training ended
+  if (restoreBest && history.bestEpoch !== target.epoch - 1) restoreBest();
   return history;
 }
 
@@ -396,10 +471,10 @@ export async function fit(model: Model, data: Dataset, options?: FitOptions): Pr
       batches: plan.batches,
       rows: plan.rows,
       stateful: plan.stateful,
-      async step(i, order, state) {
+      async step(i, order, state, options) {
         const b = plan.batch(i, order);
         const r = await model.trainStep(b.inputs, b.targets, {
-          ...s.step,
+          ...options,
           lengths: b.lengths,
           ...(b.condition ? { condition: b.condition } : {}),
           ...(b.carry && state ? { initialState: state } : {}),
@@ -410,6 +485,11 @@ export async function fit(model: Model, data: Dataset, options?: FitOptions): Pr
       },
       ...(validation !== undefined ? { validate: () => evaluate(model, validation, { batchSize: s.batchSize }) } : {}),
       metrics: (loss) => lossMetrics(model, loss),
+      save: (path) => model.save(path),
+      snapshot() {
+        const weights = model.getWeights();
+        return () => model.setWeights(weights);
+      },
     },
     s,
   );

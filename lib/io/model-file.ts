@@ -4,6 +4,7 @@
  * with PyTorch's names (`model.saveSafetensors`, `loadSafetensors`).
  * Functions over a model; `Model`'s methods call them.
  */
+import { loopStateOf, restoreLoopState } from '../schedules.js';
 import { handleOf } from '../compute.js';
 import type { SequentialConfig } from '../config.js';
 import { RnnkitError, typeError } from '../errors.js';
@@ -71,6 +72,7 @@ export function toCheckpoint(model: Model): CheckpointParts {
     step: training.step,
     optimizer: { type: training.optimizer.type, steps: training.optimizer.steps },
     weights: h.weights.map((w) => ({ name: w.name, shape: w.shape, offset: w.offset, size: w.size })),
+    ...(loopStateOf(model) ? { loop: loopStateOf(model) } : {}),
   };
   return {
     header,
@@ -137,6 +139,7 @@ export function fromCheckpoint(parts: CheckpointParts, file: string): Model {
     const epoch = header.epoch;
     if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 0) throw bad('the epoch counter is not a non-negative integer');
     model.epoch = epoch;
+    restoreLoopState(model, header.loop, file);
     if (header.tokenizer !== null && header.tokenizer !== undefined) model.tokenizer = tokenizerFromJSON(header.tokenizer);
   } catch (err) {
     model.dispose();

@@ -1,0 +1,282 @@
+// fit's per-epoch policies (lib/schedules.ts, run by lib/train.ts's one loop for
+// Model and Seq2Seq): learning-rate schedules, early stopping, checkpoints, and
+// exact resumption of all of them from a saved model.
+import test from 'ava';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CharTokenizer, languageModelData, layers, load, loadSeq2Seq, RnnkitError, sequential, type FitOptions } from '../lib/index.js';
+import { decodeCheckpoint, encodeCheckpoint } from '../lib/io/checkpoint.js';
+import { lrAt, plateauStep, type CheckedSchedule, type LoopState } from '../lib/schedules.js';
+import { smallSeq2Seq } from './helpers/models.js';
+
+const text = ['anna', 'bob', 'carla', 'dave', 'eve', 'frank', 'gina', 'hank', 'ida', 'jo'];
+const tok = CharTokenizer.fromText(text);
+const data = languageModelData(
+  text.map((s) => tok.encode(s)),
+  { bos: tok.bosId, eos: tok.eosId },
+);
+const validation = languageModelData(
+  ['anna', 'eve'].map((s) => tok.encode(s)),
+  { bos: tok.bosId, eos: tok.eosId },
+);
+
+function model() {
+  const m = sequential({
+    input: { vocabSize: tok.size },
+    layers: [layers.lstm({ units: 12 }), layers.dropout({ rate: 0.2 }), layers.dense({ units: tok.size })],
+    seed: 9,
+  });
+  m.tokenizer = tok;
+  return m;
+}
+
+async function tmp(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rnnkit-policies-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const close = (a: number, b: number) => Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b));
+
+test('lrAt: step, exponential, cosine with warm-up and plateau follow their formulas', (t) => {
+  const step: CheckedSchedule = { type: 'step', stepSize: 10, gamma: 0.5 };
+  t.deepEqual(
+    [0, 9, 10, 25].map((e) => lrAt(step, e, 0.1)),
+    [0.1, 0.1, 0.05, 0.025],
+  );
+  const exp: CheckedSchedule = { type: 'exponential', gamma: 0.9 };
+  t.true(close(lrAt(exp, 3, 1), 0.729));
+  const cos: CheckedSchedule = { type: 'cosine', epochs: 12, warmup: 2, minLr: 0.01 };
+  t.true(close(lrAt(cos, 0, 0.3), 0.1), 'warm-up: lr (e + 1) / (warmup + 1)');
+  t.true(close(lrAt(cos, 1, 0.3), 0.2));
+  t.true(close(lrAt(cos, 2, 0.3), 0.3), 'the cosine starts at lr after the warm-up');
+  t.true(close(lrAt(cos, 7, 0.3), 0.155), 'half way: (lr + minLr) / 2');
+  t.true(close(lrAt(cos, 12, 0.3), 0.01) && close(lrAt(cos, 40, 0.3), 0.01), 'minLr at and after epochs');
+  const plateau: Extract<CheckedSchedule, { type: 'plateau' }> = {
+    type: 'plateau',
+    factor: 0.5,
+    patience: 1,
+    threshold: 0.01,
+    minLr: 0.02,
+  };
+  const s: LoopState = { lrScale: 1, plateauBest: null, plateauWait: 0, checkpointBest: null };
+  const lrs: number[] = [];
+  for (const loss of [1, 0.5, 0.499, 0.498, 0.497, 0.3, NaN, 0.3]) {
+    plateauStep(plateau, s, loss);
+    lrs.push(lrAt(plateau, 0, 0.1, s));
+  }
+  // 0.499 and 0.498 are not 1% better than 0.5: the second such epoch is more than patience 1, so the lr halves
+  t.deepEqual(lrs, [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.025]);
+  for (let i = 0; i < 10; i++) plateauStep(plateau, s, 1);
+  t.is(lrAt(plateau, 0, 0.1, s), 0.02, 'never below minLr');
+});
+
+test('fit reports the lr of each epoch, and a schedule trains exactly as that lr set by hand epoch by epoch', async (t) => {
+  const opts = { batchSize: 3, optimizer: { type: 'sgd' as const, lr: 0.5, momentum: 0.5 }, clipNorm: 1 };
+  const scheduled = model();
+  const h = await scheduled.fit(data, { ...opts, epochs: 4, lrSchedule: { type: 'step', stepSize: 2, gamma: 0.1 } });
+  t.deepEqual(
+    h.epochs.map((e) => e.lr),
+    [0.5, 0.5, 0.5 * 0.1, 0.5 * 0.1],
+  );
+  const byHand = model();
+  for (const lr of h.epochs.map((e) => e.lr)) await byHand.fit(data, { ...opts, epochs: 1, optimizer: { ...opts.optimizer, lr } });
+  t.deepEqual(scheduled.getWeights(), byHand.getWeights());
+  const plain = await model().fit(data, { epochs: 1, optimizer: 'adam' });
+  t.is(plain.epochs[0]!.lr, 1e-3, "without a schedule: the optimizer's lr (Adam's default)");
+  scheduled.dispose();
+  byHand.dispose();
+});
+
+test('reduce-on-plateau lowers the lr when the validation loss stops improving', async (t) => {
+  const m = model();
+  // an lr too small to move the validation loss by 1%: every epoch after the first is a bad one
+  const h = await m.fit(data, {
+    epochs: 5,
+    validation,
+    optimizer: { type: 'sgd', lr: 1e-9 },
+    lrSchedule: { type: 'plateau', factor: 0.5, patience: 1, threshold: 0.01 },
+  });
+  t.deepEqual(
+    h.epochs.map((e) => e.lr),
+    [1e-9, 1e-9, 1e-9, 5e-10, 5e-10],
+  );
+  m.dispose();
+});
+
+test('early stopping: stops after patience epochs without improvement and can restore the best weights', async (t) => {
+  const still = model();
+  const h = await still.fit(data, {
+    epochs: 10,
+    validation,
+    optimizer: { type: 'sgd', lr: 1e-12 },
+    earlyStopping: { patience: 2, minDelta: 1e-3 },
+  });
+  t.true(h.stoppedEarly);
+  t.is(h.epochs.length, 3, 'epoch 0 sets the best; 1 and 2 do not beat it by minDelta');
+  t.is(h.bestEpoch, 0);
+  t.is(still.epoch, 3);
+  still.dispose();
+
+  // an lr so large that the first epoch is the best one: restoreBest ends with its weights
+  const opts = { batchSize: 5, validation, optimizer: { type: 'sgd' as const, lr: 40 }, clipNorm: 1, shuffle: false };
+  const diverging = model();
+  const hd = await diverging.fit(data, { ...opts, epochs: 6, earlyStopping: { patience: 2, restoreBest: true } });
+  t.true(hd.bestEpoch !== undefined && hd.bestEpoch < diverging.epoch - 1, `best epoch ${hd.bestEpoch} of ${diverging.epoch}`);
+  const reference = model();
+  await reference.fit(data, { ...opts, epochs: hd.bestEpoch! + 1 });
+  t.deepEqual(diverging.getWeights(), reference.getWeights(), "the best epoch's weights");
+  t.false((await model().fit(data, { epochs: 2, earlyStopping: { patience: 5 } })).stoppedEarly, 'not stopped: stoppedEarly false');
+  diverging.dispose();
+  reference.dispose();
+});
+
+test('checkpoint: saves every N epochs, or only at a new best, atomically', async (t) => {
+  const dir = await tmp(t);
+  const every = join(dir, 'every.rnnkit');
+  const m = model();
+  const saved: number[] = [];
+  await m.fit(data, {
+    epochs: 5,
+    checkpoint: { path: every, every: 2 },
+    onEpochEnd: async () => {
+      try {
+        const f = await load(every);
+        saved.push(f.epoch);
+        f.dispose();
+      } catch {
+        saved.push(-1);
+      }
+    },
+  });
+  t.deepEqual(saved, [-1, 2, 2, 4, 4], 'written after epochs 2 and 4');
+  const best = join(dir, 'best.rnnkit');
+  const h = await m.fit(data, {
+    epochs: 4,
+    validation,
+    optimizer: { type: 'sgd', lr: 40 },
+    clipNorm: 1,
+    checkpoint: { path: best, keepBest: true },
+  });
+  const valLosses = h.epochs.map((e) => e.valLoss!);
+  const bestAt = valLosses.indexOf(Math.min(...valLosses));
+  const file = await load(best);
+  t.is(file.epoch, h.epochs[bestAt]!.epoch + 1, `the file holds the best epoch (val losses ${valLosses.map((v) => v.toFixed(3)).join(', ')})`);
+  t.deepEqual((await readdir(dir)).sort(), ['best.rnnkit', 'every.rnnkit'], 'no temporary files');
+  file.dispose();
+  m.dispose();
+});
+
+test('resume: fit 2 + save + load + fit 2 equals fit 4, with a plateau schedule and a keepBest checkpoint', async (t) => {
+  const dir = await tmp(t);
+  const opts = (path: string): FitOptions => ({
+    batchSize: 3,
+    validation,
+    optimizer: { type: 'adam', lr: 0.05 },
+    lrSchedule: { type: 'plateau', factor: 0.5, patience: 0, threshold: 0.3 },
+    checkpoint: { path, keepBest: true },
+  });
+  const straight = model();
+  const h = await straight.fit(data, { ...opts(join(dir, 'a.rnnkit')), epochs: 4 });
+  const first = model();
+  const h1 = await first.fit(data, { ...opts(join(dir, 'b.rnnkit')), epochs: 2 });
+  await first.save(join(dir, 'resume.rnnkit'));
+  first.dispose();
+  const resumed = await load(join(dir, 'resume.rnnkit'));
+  const h2 = await resumed.fit(data, { ...opts(join(dir, 'b.rnnkit')), epochs: 2 });
+  const lrs = [...h1.epochs, ...h2.epochs].map((e) => e.lr);
+  t.deepEqual(
+    lrs,
+    h.epochs.map((e) => e.lr),
+    `the plateau's state was saved: ${lrs.join(', ')}`,
+  );
+  t.true(new Set(lrs).size > 1, 'the schedule changed the lr in this run');
+  t.deepEqual(resumed.getWeights(), straight.getWeights());
+  t.is((await load(join(dir, 'b.rnnkit'))).epoch, (await load(join(dir, 'a.rnnkit'))).epoch, 'the best checkpoints agree');
+  resumed.dispose();
+  straight.dispose();
+});
+
+test('Seq2Seq.fit runs the same policies through the shared loop, and its file keeps their state', async (t) => {
+  const dir = await tmp(t);
+  const s = smallSeq2Seq(6, 4, { seed: 3 });
+  const sources = [
+    [3, 4, 5],
+    [5, 4],
+    [4, 3],
+    [3, 5, 4],
+  ];
+  const targets = sources.map((r) => [...r].reverse());
+  const path = join(dir, 's2s.rnnkit');
+  const h = await s.fit(
+    { sources, targets },
+    {
+      epochs: 6,
+      batchSize: 2,
+      validation: { sources, targets },
+      optimizer: { type: 'sgd', lr: 1e-12 },
+      lrSchedule: { type: 'plateau', factor: 0.5, patience: 0, threshold: 0.01 },
+      earlyStopping: { patience: 3 },
+      checkpoint: { path, keepBest: true },
+    },
+  );
+  t.true(h.stoppedEarly);
+  t.is(h.epochs.length, 4);
+  t.deepEqual(
+    h.epochs.map((e) => e.lr),
+    [1e-12, 1e-12, 5e-13, 2.5e-13],
+  );
+  const loaded = await loadSeq2Seq(path);
+  t.is(loaded.epoch, 1, 'the best (first) epoch was saved');
+  s.dispose();
+  loaded.dispose();
+});
+
+test('bad policy options are TypeErrors / RangeErrors naming the option', async (t) => {
+  const m = model();
+  const cases: [unknown, RegExp, typeof TypeError | typeof RangeError][] = [
+    [{ lrSchedule: 'cosine' }, /for options\.lrSchedule but received string/, TypeError],
+    [{ lrSchedule: { type: 'linear' } }, /for options\.lrSchedule\.type but received string 'linear'/, RangeError],
+    [{ lrSchedule: { type: 'step' } }, /for options\.lrSchedule\.stepSize but received undefined/, TypeError],
+    [{ lrSchedule: { type: 'step', stepSize: 0 } }, /in \[1, .*for options\.lrSchedule\.stepSize but received number 0/, RangeError],
+    [{ lrSchedule: { type: 'step', stepSize: 2, gamma: 1.5 } }, /for options\.lrSchedule\.gamma but received number 1\.5/, RangeError],
+    [{ lrSchedule: { type: 'exponential', gamma: 0 } }, /for options\.lrSchedule\.gamma but received number 0/, RangeError],
+    [
+      { lrSchedule: { type: 'cosine', epochs: 5, warmup: 5 } },
+      /in \[0, 4\] for options\.lrSchedule\.warmup but received number 5/,
+      RangeError,
+    ],
+    [{ lrSchedule: { type: 'plateau', factor: 1 } }, /for options\.lrSchedule\.factor but received number 1/, RangeError],
+    [{ lrSchedule: { type: 'exponential', gamma: 0.5, stepSize: 2 } }, /unknown key 'stepSize'/, TypeError],
+    [{ earlyStopping: true }, /for options\.earlyStopping but received boolean/, TypeError],
+    [{ earlyStopping: { patience: -1 } }, /for options\.earlyStopping\.patience but received number -1/, RangeError],
+    [{ earlyStopping: { restoreBest: 'yes' } }, /for options\.earlyStopping\.restoreBest but received string/, TypeError],
+    [{ earlyStopping: { minDelta: -0.1 } }, /for options\.earlyStopping\.minDelta but received number -0\.1/, RangeError],
+    [{ checkpoint: { path: '' } }, /a non-empty string for options\.checkpoint\.path but received string ''/, TypeError],
+    [{ checkpoint: { path: 'x', every: 0 } }, /for options\.checkpoint\.every but received number 0/, RangeError],
+    [{ checkpoint: { path: 'x', best: true } }, /unknown key 'best'/, TypeError],
+  ];
+  for (const [options, message, instanceOf] of cases) {
+    await t.throwsAsync(m.fit(data, options as FitOptions), { instanceOf, message }, JSON.stringify(options));
+  }
+  t.is(m.epoch, 0, 'nothing trained');
+  m.dispose();
+});
+
+test('a model file whose loop state is damaged fails with ERR_CHECKPOINT naming the file', async (t) => {
+  const dir = await tmp(t);
+  const file = join(dir, 'm.rnnkit');
+  const m = model();
+  await m.fit(data, { epochs: 1, validation, lrSchedule: { type: 'plateau' } });
+  await m.save(file);
+  const parts = decodeCheckpoint(await readFile(file), file);
+  t.deepEqual(Object.keys(parts.header.loop as object).sort(), ['checkpointBest', 'lrScale', 'plateauBest', 'plateauWait']);
+  for (const loop of [{ lrScale: 2, plateauBest: null, plateauWait: 0, checkpointBest: null }, { lrScale: 1 }, 'x']) {
+    await writeFile(file, encodeCheckpoint({ header: { ...parts.header, loop }, arrays: parts.arrays }));
+    const err = await t.throwsAsync(load(file), { instanceOf: RnnkitError });
+    t.is((err as RnnkitError).code, 'ERR_CHECKPOINT');
+    t.is(err!.message, `Invalid model file '${file}': its training loop state is damaged`);
+  }
+  m.dispose();
+});
