@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CharTokenizer, languageModelData, layers, load, loadSeq2Seq, RnnkitError, sequential, type FitOptions } from '../lib/index.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../lib/io/checkpoint.js';
 import { lrAt, plateauStep, type CheckedSchedule, type LoopState } from '../lib/schedules.js';
-import { smallSeq2Seq } from './helpers/models.js';
+import { REVERSE_PAIRS, smallSeq2Seq } from './helpers/models.js';
 
 const text = ['anna', 'bob', 'carla', 'dave', 'eve', 'frank', 'gina', 'hank', 'ida', 'jo'];
 const tok = CharTokenizer.fromText(text);
@@ -21,21 +21,22 @@ const validation = languageModelData(
   { bos: tok.bosId, eos: tok.eosId },
 );
 
-function model() {
-  const m = sequential({
+/** A char LM with dropout (so that resuming must restore the mask counter too). */
+const model = () =>
+  sequential({
     input: { vocabSize: tok.size },
     layers: [layers.lstm({ units: 12 }), layers.dropout({ rate: 0.2 }), layers.dense({ units: tok.size })],
     seed: 9,
   });
-  m.tokenizer = tok;
-  return m;
-}
 
 async function tmp(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'rnnkit-policies-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/** Options of a fit whose SGD lr is too small to move the validation loss: every epoch after the first is a bad one. */
+const still = (lr: number, options: FitOptions): FitOptions => ({ validation, optimizer: { type: 'sgd', lr }, ...options });
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b));
 
@@ -92,12 +93,7 @@ test('fit reports the lr of each epoch, and a schedule trains exactly as that lr
 test('reduce-on-plateau lowers the lr when the validation loss stops improving', async (t) => {
   const m = model();
   // an lr too small to move the validation loss by 1%: every epoch after the first is a bad one
-  const h = await m.fit(data, {
-    epochs: 5,
-    validation,
-    optimizer: { type: 'sgd', lr: 1e-9 },
-    lrSchedule: { type: 'plateau', factor: 0.5, patience: 1, threshold: 0.01 },
-  });
+  const h = await m.fit(data, still(1e-9, { epochs: 5, lrSchedule: { type: 'plateau', factor: 0.5, patience: 1, threshold: 0.01 } }));
   t.deepEqual(
     h.epochs.map((e) => e.lr),
     [1e-9, 1e-9, 1e-9, 5e-10, 5e-10],
@@ -106,18 +102,13 @@ test('reduce-on-plateau lowers the lr when the validation loss stops improving',
 });
 
 test('early stopping: stops after patience epochs without improvement and can restore the best weights', async (t) => {
-  const still = model();
-  const h = await still.fit(data, {
-    epochs: 10,
-    validation,
-    optimizer: { type: 'sgd', lr: 1e-12 },
-    earlyStopping: { patience: 2, minDelta: 1e-3 },
-  });
+  const flat = model();
+  const h = await flat.fit(data, still(1e-12, { epochs: 10, earlyStopping: { patience: 2, minDelta: 1e-3 } }));
   t.true(h.stoppedEarly);
   t.is(h.epochs.length, 3, 'epoch 0 sets the best; 1 and 2 do not beat it by minDelta');
   t.is(h.bestEpoch, 0);
-  t.is(still.epoch, 3);
-  still.dispose();
+  t.is(flat.epoch, 3);
+  flat.dispose();
 
   // an lr so large that the first epoch is the best one: restoreBest ends with its weights
   const opts = { batchSize: 5, validation, optimizer: { type: 'sgd' as const, lr: 40 }, clipNorm: 1, shuffle: false };
@@ -162,7 +153,11 @@ test('checkpoint: saves every N epochs, or only at a new best, atomically', asyn
   const valLosses = h.epochs.map((e) => e.valLoss!);
   const bestAt = valLosses.indexOf(Math.min(...valLosses));
   const file = await load(best);
-  t.is(file.epoch, h.epochs[bestAt]!.epoch + 1, `the file holds the best epoch (val losses ${valLosses.map((v) => v.toFixed(3)).join(', ')})`);
+  t.is(
+    file.epoch,
+    h.epochs[bestAt]!.epoch + 1,
+    `the file holds the best epoch (val losses ${valLosses.map((v) => v.toFixed(3)).join(', ')})`,
+  );
   t.deepEqual((await readdir(dir)).sort(), ['best.rnnkit', 'every.rnnkit'], 'no temporary files');
   file.dispose();
   m.dispose();
@@ -201,26 +196,16 @@ test('resume: fit 2 + save + load + fit 2 equals fit 4, with a plateau schedule 
 test('Seq2Seq.fit runs the same policies through the shared loop, and its file keeps their state', async (t) => {
   const dir = await tmp(t);
   const s = smallSeq2Seq(6, 4, { seed: 3 });
-  const sources = [
-    [3, 4, 5],
-    [5, 4],
-    [4, 3],
-    [3, 5, 4],
-  ];
-  const targets = sources.map((r) => [...r].reverse());
   const path = join(dir, 's2s.rnnkit');
-  const h = await s.fit(
-    { sources, targets },
-    {
-      epochs: 6,
-      batchSize: 2,
-      validation: { sources, targets },
-      optimizer: { type: 'sgd', lr: 1e-12 },
-      lrSchedule: { type: 'plateau', factor: 0.5, patience: 0, threshold: 0.01 },
-      earlyStopping: { patience: 3 },
-      checkpoint: { path, keepBest: true },
-    },
-  );
+  const h = await s.fit(REVERSE_PAIRS, {
+    epochs: 6,
+    batchSize: 2,
+    validation: REVERSE_PAIRS,
+    optimizer: { type: 'sgd', lr: 1e-12 },
+    lrSchedule: { type: 'plateau', factor: 0.5, patience: 0, threshold: 0.01 },
+    earlyStopping: { patience: 3 },
+    checkpoint: { path, keepBest: true },
+  });
   t.true(h.stoppedEarly);
   t.is(h.epochs.length, 4);
   t.deepEqual(

@@ -7,7 +7,7 @@
  */
 import test from 'ava';
 import { layers, Model, RnnkitError, sequential, type Tensor } from '../lib/index.js';
-import { nativeOptimizer, rawDense, smallSeq2Seq } from './helpers/models.js';
+import { nativeOptimizer, rawDense, REVERSE_PAIRS, smallSeq2Seq } from './helpers/models.js';
 
 /** Everything a failed step must leave alone: weights, optimizer moments, counters. */
 function snapshot(model: Model): { params: number[]; m: number[]; v: number[]; step: unknown; steps: unknown; epoch: number } {
@@ -327,18 +327,7 @@ test('Seq2Seq: a step refused by the decoder (ERR_NONFINITE) leaves the encoder 
 
 test("Seq2Seq nonFinite 'skip': refused steps resolve as skipped, fit counts them, nothing changes", async (t) => {
   const s = smallSeq2Seq(6, 4, { seed: 3 });
-  const src = [
-    [3, 4, 5],
-    [5, 4],
-    [4, 3],
-    [3, 5, 4],
-  ];
-  const tgt = [
-    [5, 4, 3],
-    [4, 5],
-    [3, 4],
-    [4, 5, 3],
-  ];
+  const { sources: src, targets: tgt } = REVERSE_PAIRS;
   const opt = { type: 'adam' as const, lr: 1e-3, weightDecay: 1 };
   await s.trainStep(src, tgt, { optimizer: opt });
   poisonDecoder(s); // every update of the decoder is refused

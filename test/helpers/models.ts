@@ -20,6 +20,18 @@ export function smallSeq2Seq(V = 5, units = 3, overrides: Partial<Seq2SeqConfig>
   return seq2seq({ ...config, ...overrides });
 }
 
+/** Four (source, reversed source) pairs over ids 3..5, for {@link smallSeq2Seq}(6, ...). */
+const SOURCES = [
+  [3, 4, 5],
+  [5, 4],
+  [4, 3],
+  [3, 5, 4],
+];
+export const REVERSE_PAIRS: { sources: number[][]; targets: number[][] } = {
+  sources: SOURCES,
+  targets: SOURCES.map((r) => [...r].reverse()),
+};
+
 /** A NativeModel of one linear dense layer over `V` token ids, crossEntropy; any spec field overridable. */
 export function rawDense(V = 5, overrides: Partial<NativeModelSpec> = {}): NativeModel {
   const spec: NativeModelSpec = {
