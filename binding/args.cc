@@ -123,7 +123,8 @@ ModelSpec parseSpec(const Napi::Value& v, bool& isDouble) {
                                   {"gru", LayerType::Gru},
                                   {"lstm", LayerType::Lstm},
                                   {"dense", LayerType::Dense},
-                                  {"dropout", LayerType::Dropout}});
+                                  {"dropout", LayerType::Dropout},
+                                  {"embedding", LayerType::Embedding}});
     if (ls.type == LayerType::Dropout) {
       ls.rate = getUnitOpen(l, "rate", ctx);
     } else {
@@ -136,7 +137,10 @@ ModelSpec parseSpec(const Napi::Value& v, bool& isDouble) {
                                            {"sigmoid", Activation::Sigmoid},
                                            {"tanh", Activation::Tanh},
                                            {"relu", Activation::Relu}});
+      ls.tieEmbedding = !l.Get("tieEmbedding").IsUndefined() && getBool(l, "tieEmbedding", ctx);  // optional, false
     }
+    if (ls.type == LayerType::Embedding && !l.Get("paddingIdx").IsUndefined())  // optional, -1 (none)
+      ls.paddingIdx = getInt(l, "paddingIdx", ctx, -1, limits::kMaxInputSize);
     if (ls.type == LayerType::Rnn || ls.type == LayerType::Gru || ls.type == LayerType::Lstm) {
       ls.bidirectional = getBool(l, "bidirectional", ctx);
       ls.returnSequences = getBool(l, "returnSequences", ctx);

@@ -126,6 +126,8 @@ export function layerShapes(config: Pick<ModelConfig, 'input' | 'layers'>): Laye
       shape = { seq: layer.returnSequences, width: (layer.bidirectional ? 2 : 1) * layer.units };
     } else if (layer.type === 'dense') {
       shape = { seq: shape.seq, width: layer.units };
+    } else if (layer.type === 'embedding') {
+      shape = { seq: shape.seq, width: layer.dim };
     }
     out.push(shape);
   }
@@ -153,8 +155,9 @@ function checkStructure(config: Omit<ModelConfig, 'seed' | 'dtype'>): void {
     if (isRecurrent(layer) && !layer.returnSequences) collapsed = i;
   });
   if ('vocabSize' in config.input && layers[0]!.type === 'dropout') {
-    throw rangeError('a recurrent or dense first layer for token input', `${PATH}.layers[0].type`, 'dropout');
+    throw rangeError('a recurrent, dense or embedding first layer for token input', `${PATH}.layers[0].type`, 'dropout');
   }
+  checkEmbedding(config);
   const last = layers[layers.length - 1]!;
   const lastPath = `${PATH}.layers[${layers.length - 1}]`;
   if (loss === 'crossEntropy' || loss === 'binaryCrossEntropy') {
@@ -170,6 +173,40 @@ function checkStructure(config: Omit<ModelConfig, 'seed' | 'dtype'>): void {
       throw rangeError(`${allowed.map((a) => `'${a}'`).join(' or ')} (loss '${loss}')`, `${lastPath}.activation`, last.activation);
     }
   }
+}
+
+/** An embedding only first over token input, its paddingIdx a token, a tied dense layer the table's transpose. */
+function checkEmbedding(config: Omit<ModelConfig, 'seed' | 'dtype'>): void {
+  const { layers, input } = config;
+  const vocab = 'vocabSize' in input ? input.vocabSize : undefined;
+  layers.forEach((layer, i) => {
+    const path = `${PATH}.layers[${i}]`;
+    if (layer.type === 'embedding') {
+      if (i !== 0 || vocab === undefined) {
+        throw rangeError('an embedding only as the first layer of a token-input model', `${path}.type`, 'embedding');
+      }
+      if (layer.paddingIdx !== undefined && layer.paddingIdx >= vocab) {
+        throw rangeError(`a token id in [0, ${vocab - 1}] (config.input.vocabSize)`, `${path}.paddingIdx`, layer.paddingIdx);
+      }
+    }
+    if (layer.type === 'dense' && layer.tieEmbedding) {
+      const first = layers[0]!;
+      if (first.type !== 'embedding') {
+        throw rangeError('an embedding as the first layer (its table is the tied weight)', `${path}.tieEmbedding`, true);
+      }
+      if (layer.units !== vocab) {
+        throw rangeError(`units = the vocabulary, ${vocab} (a tied weight is the embedding table)`, `${path}.units`, layer.units);
+      }
+      const width = i === 0 ? vocab : layerShapes(config)[i - 1]!.width;
+      if (width !== first.dim) {
+        throw rangeError(
+          `an input as wide as the embedding (dim ${first.dim}) for a tied weight`,
+          `${path}.tieEmbedding`,
+          received(`an input of width ${width}`),
+        );
+      }
+    }
+  });
 }
 
 /**
@@ -238,9 +275,11 @@ function nativeLayer(layer: LayerConfig): NativeLayerSpec {
         returnSequences: layer.returnSequences,
       };
     case 'dense':
-      return { type: 'dense', units: layer.units, activation: layer.activation };
+      return { type: 'dense', units: layer.units, activation: layer.activation, ...(layer.tieEmbedding ? { tieEmbedding: true } : {}) };
     case 'dropout':
       return { type: 'dropout', rate: layer.rate };
+    case 'embedding':
+      return { type: 'embedding', units: layer.dim, paddingIdx: layer.paddingIdx ?? -1 };
   }
 }
 

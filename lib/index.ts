@@ -61,6 +61,8 @@ export type {
   DenseOptions,
   DropoutConfig,
   DropoutOptions,
+  EmbeddingConfig,
+  EmbeddingOptions,
   GruConfig,
   GruOptions,
   LayerConfig,

@@ -1,5 +1,5 @@
 /**
- * Layer factories: `layers.lstm/gru/rnn/dense/dropout(options)` return plain,
+ * Layer factories: `layers.lstm/gru/rnn/dense/dropout/embedding(options)` return plain,
  * frozen config objects discriminated by `type`, with every default filled in.
  * Options are checked eagerly, so a typo fails where it is written.
  */
@@ -76,6 +76,29 @@ export interface DenseConfig {
   readonly units: number;
   /** 'linear' (default), 'softmax', 'sigmoid', 'tanh' or 'relu' */
   readonly activation: 'linear' | 'softmax' | 'sigmoid' | 'tanh' | 'relu';
+  /**
+   * present (true) when the weight is the first layer's embedding table (weight
+   * tying, Press & Wolf 2017): units must be the vocabulary and the input as wide
+   * as the embedding; the layer then has only its bias of its own
+   */
+  readonly tieEmbedding?: true;
+  readonly name?: string;
+}
+
+/**
+ * A token embedding, the first layer of a token-input model: a table of one
+ * `dim`-wide row per token id (PyTorch's nn.Embedding: weight [vocabSize, dim],
+ * initialised N(0, 1)). Its gradient touches only the rows of the batch's
+ * tokens; the row of `paddingIdx` (if given) starts at zero and gets no gradient.
+ *
+ * @example
+ * const l: EmbeddingConfig = layers.embedding({ dim: 64, paddingIdx: 0 });
+ */
+export interface EmbeddingConfig {
+  readonly type: 'embedding';
+  readonly dim: number;
+  /** a token id whose row stays zero and gets no gradient (e.g. `<pad>`) */
+  readonly paddingIdx?: number;
   readonly name?: string;
 }
 
@@ -98,7 +121,7 @@ export interface DropoutConfig {
  * @example
  * const stack: LayerConfig[] = [layers.lstm({ units: 8 }), layers.dense({ units: 4 })];
  */
-export type LayerConfig = LstmConfig | GruConfig | RnnConfig | DenseConfig | DropoutConfig;
+export type LayerConfig = LstmConfig | GruConfig | RnnConfig | DenseConfig | DropoutConfig | EmbeddingConfig;
 
 /**
  * A recurrent layer's normalized config.
@@ -161,6 +184,20 @@ export interface RnnOptions {
 export interface DenseOptions {
   units: number;
   activation?: DenseConfig['activation'];
+  /** share the first layer's embedding table as the weight (default false) */
+  tieEmbedding?: boolean;
+  name?: string;
+}
+
+/**
+ * Options of {@link layers}.embedding.
+ *
+ * @example
+ * const o: EmbeddingOptions = { dim: 128, paddingIdx: 0 };
+ */
+export interface EmbeddingOptions {
+  dim: number;
+  paddingIdx?: number;
   name?: string;
 }
 
@@ -188,7 +225,8 @@ export type LayerInput =
   | ({ type: 'gru' } & GruOptions)
   | ({ type: 'rnn' } & RnnOptions)
   | ({ type: 'dense' } & DenseOptions)
-  | ({ type: 'dropout' } & DropoutOptions);
+  | ({ type: 'dropout' } & DropoutOptions)
+  | ({ type: 'embedding' } & EmbeddingOptions);
 
 const RECURRENT_KEYS = ['type', 'units', 'returnSequences', 'bidirectional', 'name'] as const;
 
@@ -241,12 +279,23 @@ function rnnFrom(value: unknown, path: string): RnnConfig {
 
 function denseFrom(value: unknown, path: string): DenseConfig {
   const opts = object(value, path);
-  knownKeys(opts, ['type', 'units', 'activation', 'name'], path);
+  knownKeys(opts, ['type', 'units', 'activation', 'tieEmbedding', 'name'], path);
   const n = units(opts, path);
   const activation = withDefault(opts.activation, 'linear' as const, (v) =>
     oneOf(v, `${path}.activation`, ['linear', 'softmax', 'sigmoid', 'tanh', 'relu'] as const),
   );
-  return named({ type: 'dense' as const, units: n, activation }, opts, path);
+  const tie = withDefault(opts.tieEmbedding, false, (v) => boolean(v, `${path}.tieEmbedding`));
+  return named({ type: 'dense' as const, units: n, activation, ...(tie ? { tieEmbedding: true as const } : {}) }, opts, path);
+}
+
+function embeddingFrom(value: unknown, path: string): EmbeddingConfig {
+  const opts = object(value, path);
+  knownKeys(opts, ['type', 'dim', 'paddingIdx', 'name'], path);
+  if (opts.dim === undefined) throw typeError('an integer', `${path}.dim`, undefined);
+  const dim = integer(opts.dim, `${path}.dim`, 1, MAX_UNITS);
+  // the upper bound (the vocabulary) is checked with the model's input
+  const pad = opts.paddingIdx === undefined ? {} : { paddingIdx: integer(opts.paddingIdx, `${path}.paddingIdx`, 0, LIMITS.inputSize - 1) };
+  return named({ type: 'embedding' as const, dim, ...pad }, opts, path);
 }
 
 function dropoutFrom(value: unknown, path: string): DropoutConfig {
@@ -263,6 +312,7 @@ const BUILDERS = {
   rnn: rnnFrom,
   dense: denseFrom,
   dropout: dropoutFrom,
+  embedding: embeddingFrom,
 } as const;
 
 /**
@@ -275,7 +325,7 @@ const BUILDERS = {
  */
 export function normalizeLayer(value: unknown, path: string): LayerConfig {
   const opts = object(value, path);
-  const type = oneOf(opts.type, `${path}.type`, ['lstm', 'gru', 'rnn', 'dense', 'dropout'] as const);
+  const type = oneOf(opts.type, `${path}.type`, ['lstm', 'gru', 'rnn', 'dense', 'dropout', 'embedding'] as const);
   return BUILDERS[type](opts, path);
 }
 
@@ -306,8 +356,9 @@ function withType<T>(type: string, options: unknown, build: (v: unknown, p: stri
  *   `peephole: true` means 'diagonal'.
  * - `gru({ units, returnSequences = true, bidirectional = false, variant = 'full', resetAfter = true, name })`
  * - `rnn({ units, returnSequences = true, bidirectional = false, activation = 'tanh', name })`
- * - `dense({ units, activation = 'linear', name })`
+ * - `dense({ units, activation = 'linear', tieEmbedding = false, name })`
  * - `dropout({ rate, name })` with 0 <= rate < 1
+ * - `embedding({ dim, paddingIdx, name })`: the first layer of a token-input model
  *
  * `units` is an integer in [1, 65536]; `name` a non-empty string without '.'.
  *
@@ -359,5 +410,13 @@ export const layers = Object.freeze({
    */
   dropout(options: DropoutOptions): DropoutConfig {
     return withType('dropout', options, dropoutFrom, 'layers.dropout() options');
+  },
+  /**
+   * A token embedding layer config (the first layer of a token-input model).
+   * @throws TypeError / RangeError for invalid options
+   * @example layers.embedding({ dim: 128, paddingIdx: 0 })
+   */
+  embedding(options: EmbeddingOptions): EmbeddingConfig {
+    return withType('embedding', options, embeddingFrom, 'layers.embedding() options');
   },
 });

@@ -42,8 +42,9 @@ export type NativeLayerSpec =
       bidirectional: boolean;
       returnSequences: boolean;
     }
-  | { type: 'dense'; units: number; activation: 'linear' | 'softmax' | 'sigmoid' | 'tanh' | 'relu' }
-  | { type: 'dropout'; rate: number };
+  | { type: 'dense'; units: number; activation: 'linear' | 'softmax' | 'sigmoid' | 'tanh' | 'relu'; tieEmbedding?: boolean }
+  | { type: 'dropout'; rate: number }
+  | { type: 'embedding'; units: number; paddingIdx: number };
 
 export interface NativeModelSpec {
   inputKind: 'tokens' | 'features';

@@ -15,20 +15,23 @@ namespace rnnkit {
 
 template <class T>
 void DenseLayer<T>::describe(int index, size_t& offset, std::vector<ParamInfo>& table) {
-  wOff_ = offset;
-  table.push_back({index, "weight", {K_, D_}, offset, (size_t)K_ * D_});
-  offset += (size_t)K_ * D_;
+  if (!tied_) {
+    wOff_ = offset;
+    table.push_back({index, "weight", {K_, D_}, offset, (size_t)K_ * D_});
+    offset += (size_t)K_ * D_;
+  }
   bOff_ = offset;
   table.push_back({index, "bias", {K_}, offset, (size_t)K_});
   offset += K_;
 }
 
-// PyTorch's nn.Linear initialisation: weight and bias ~ U(-1/sqrt(D), 1/sqrt(D)).
+// PyTorch's nn.Linear initialisation: weight and bias ~ U(-1/sqrt(D), 1/sqrt(D)); a
+// tied weight keeps the embedding's values.
 template <class T>
 void DenseLayer<T>::init(T* params, uint64_t seed) {
   Rng rng(seed);
   const double k = 1.0 / std::sqrt((double)D_);
-  for (size_t i = wOff_; i < bOff_ + K_; ++i) params[i] = (T)((2 * rng.uniform() - 1) * k);
+  for (size_t i = tied_ ? bOff_ : wOff_; i < bOff_ + K_; ++i) params[i] = (T)((2 * rng.uniform() - 1) * k);
 }
 
 // The products over all rows whose other operand is the weight matrix use the
@@ -94,12 +97,7 @@ Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in,
   if (in.seq)  // padded positions produce no output
     for (int r = 0; r < rows; ++r)
       if (!ctx.active(r / ctx.B, r % ctx.B)) std::fill(y + (size_t)r * K, y + (size_t)(r + 1) * K, T(0));
-  Act<T> a;
-  a.data = y;
-  a.rows = rows;
-  a.cols = K;
-  a.seq = in.seq;
-  return a;
+  return outputAct<T>(y, rows, K, in.seq);
 }
 
 template <class T>

@@ -7,6 +7,9 @@
 namespace rnnkit {
 
 // y = act(x W^T + b), weight (K, D), bias (K); applied to every row of its input.
+// Tied (spec.tieEmbedding, Press & Wolf 2017): W is the embedding table [V, D] of the
+// model's first layer, so the layer owns only its bias, and both layers' gradients
+// add into the one table.
 template <class T>
 class DenseLayer : public Layer<T> {
  public:
@@ -19,6 +22,11 @@ class DenseLayer : public Layer<T> {
   void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, const LayerIO<T>& io,
                 int layerIndex) override;
 
+  // Ties the weight to the parameters at `offset` (an embedding table of K x D); before describe.
+  void tieTo(size_t offset) {
+    tied_ = true;
+    wOff_ = offset;
+  }
   Activation activation() const { return spec_.activation; }
   // Pre-activation (logits) of the last forward: losses use them for stable log-softmax / log-sigmoid.
   const T* pre() const { return spec_.activation == Activation::Linear ? out_.data() : pre_.data(); }
@@ -30,6 +38,7 @@ class DenseLayer : public Layer<T> {
   LayerSpec spec_;
   int D_, K_;
   size_t wOff_ = 0, bOff_ = 0;
+  bool tied_ = false;
   bool smallWeights(int rows) const;
   std::vector<T> out_, pre_, wt_, dwt_;
   std::vector<T> wT_;  // (D, K) W^T for the split forward product

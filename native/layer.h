@@ -34,6 +34,17 @@ struct Act {
   bool seq = true;  // rows are T*B time-major (true) or B (false)
 };
 
+// The Act of a layer's own output buffer: rows x cols, time-major sequence rows or not.
+template <class T>
+inline Act<T> outputAct(const T* data, int rows, int cols, bool seq) {
+  Act<T> a;
+  a.data = data;
+  a.rows = rows;
+  a.cols = cols;
+  a.seq = seq;
+  return a;
+}
+
 // Per-call state of one layer, passed by the model to forward / backward (never set
 // from outside through public fields): a recurrent layer's initial states and the
 // gradients arriving at its final states, and whether a dense layer's dOut is already

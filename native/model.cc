@@ -10,6 +10,7 @@
 #include "blas.h"
 #include "cell_steps.h"
 #include "dense.h"
+#include "embedding.h"
 #include "errors.h"
 #include "limits.h"
 #include "ops.h"
@@ -38,6 +39,16 @@ size_t validateSpec(const ModelSpec& spec) {
       if (i == 0 && spec.tokens) fail(at + ": dropout cannot be the first layer over token inputs");
       continue;
     }
+    if (l.type == LayerType::Embedding) {
+      if (i != 0 || !spec.tokens) fail(at + ": an embedding must be the first layer of a token-input model");
+      if (l.units < 1 || l.units > limits::kMaxUnits)
+        fail(at + ".units must be in [1, " + std::to_string(limits::kMaxUnits) + "]");
+      if (l.paddingIdx < -1 || l.paddingIdx >= spec.inputSize)
+        fail(at + ".paddingIdx must be -1 or a token id in [0, " + std::to_string(spec.inputSize - 1) + "]");
+      params += (size_t)spec.inputSize * l.units;
+      cols = l.units;
+      continue;
+    }
     if (l.units < 1 || l.units > limits::kMaxUnits)
       fail(at + ".units must be in [1, " + std::to_string(limits::kMaxUnits) + "]");
     if (isRecurrent(l.type)) {
@@ -48,7 +59,14 @@ size_t validateSpec(const ModelSpec& spec) {
       seq = l.returnSequences;
       cols = (l.bidirectional ? 2 : 1) * l.units;
     } else {
-      params += (size_t)l.units * ((size_t)cols + 1);
+      if (l.tieEmbedding) {
+        if (spec.layers[0].type != LayerType::Embedding)
+          fail(at + ".tieEmbedding needs an embedding as the first layer");
+        if (l.units != spec.inputSize || cols != spec.layers[0].units)
+          fail(at + ".tieEmbedding needs units = the vocabulary (" + std::to_string(spec.inputSize) +
+               ") and an input as wide as the embedding (" + std::to_string(spec.layers[0].units) + ")");
+      }
+      params += (size_t)l.units * (l.tieEmbedding ? 1 : (size_t)cols + 1);
       cols = l.units;
     }
   }
@@ -108,7 +126,11 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
       recurrentAt_.push_back(i);
       layer = r;
     } else if (l.type == LayerType::Dense) {
-      layer = new DenseLayer<T>(l, cols);
+      auto* d = new DenseLayer<T>(l, cols);
+      if (l.tieEmbedding) d->tieTo(static_cast<EmbeddingLayer<T>*>(layers_[0].get())->weightOffset());
+      layer = d;
+    } else if (l.type == LayerType::Embedding) {
+      layer = new EmbeddingLayer<T>(l, cols);
     } else {
       layer = new DropoutLayer<T>(l);
     }

@@ -92,12 +92,7 @@ Act<T> RecurrentLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>&
   const size_t rows = spec_.returnSequences ? (size_t)ctx.T * ctx.B : (size_t)ctx.B;
   T* out = ensure(out_, rows * ld);
   for (int d = 0; d < dirs_; ++d) forwardDir(ctx, params, in, io, d, out + d * H_, ld);
-  Act<T> a;
-  a.data = out;
-  a.rows = (int)rows;
-  a.cols = ld;
-  a.seq = spec_.returnSequences;
-  return a;
+  return outputAct<T>(out, (int)rows, ld, spec_.returnSequences);
 }
 
 template <class T>

@@ -6,7 +6,7 @@
 
 namespace rnnkit {
 
-enum class LayerType { Rnn, Gru, Lstm, Dense, Dropout };
+enum class LayerType { Rnn, Gru, Lstm, Dense, Dropout, Embedding };
 enum class Activation { Linear, Softmax, Sigmoid, Tanh, Relu };
 enum class Peephole { None, Diagonal, Full };
 enum class LossType { CrossEntropy, BinaryCrossEntropy, Mse };
@@ -21,7 +21,9 @@ struct LayerSpec {
   bool gruMinimal = false;  // gru variant 'minimal' (update gate only)
   bool resetAfter = true;   // gru 'full': reset gate applied after the recurrent product (PyTorch)
   Peephole peephole = Peephole::None;
-  double rate = 0;  // dropout
+  double rate = 0;            // dropout
+  int paddingIdx = -1;        // embedding: the token whose row stays zero and gets no gradient; -1 = none
+  bool tieEmbedding = false;  // dense: the weight is the first layer's embedding table (units = vocabulary)
 };
 
 struct ModelSpec {

@@ -29,6 +29,15 @@ Cases:
   lstm_2layer_h0          nn.LSTM 2 layers, non-zero h0 and c0 (initial-state grads)
   gru_bidir_h0_sum        nn.GRU bidirectional 1 layer, non-zero h0, reduction 'sum'
   rnn_relu_sum            nn.RNN(relu) 1 layer, reduction 'sum'
+  emb_lstm                nn.Embedding -> nn.LSTM -> nn.Linear
+  emb_gru_pad             nn.Embedding(padding_idx=0) -> nn.GRU 2 layers -> nn.Linear
+  emb_lstm_tied           nn.Embedding -> nn.LSTM -> nn.Linear sharing the embedding's weight (Press & Wolf)
+
+Embedding cases (emb=E): the input is nn.Embedding(V, E) instead of the one-hot
+rows; rnnkit's layers.0 is the embedding ('layers.0.weight' [V, E]), the
+recurrent layers follow it (layers.1..K) and the dense layer is layers.K+1.
+With tie, nn.Linear's weight is the embedding's (named_parameters lists it
+once, as rnnkit's table does) and the dense layer has only 'layers.K+1.bias'.
 
 Each file holds: name, config (the rnnkit sequential() description), tokens
 [B,T] and targets [B,T] (batch-first, padded with 0), lengths, optional
@@ -85,6 +94,12 @@ CASES = [
          lengths=[4, 5, 2, 1], h0=True, reduction='sum', seed=111),
     dict(name='rnn_relu_sum', cell='rnn', act='relu', K=1, bidir=False, V=7, H=6, B=3, T=6,
          lengths=[6, 1, 5], h0=False, reduction='sum', seed=112),
+    dict(name='emb_lstm', cell='lstm', K=1, bidir=False, V=12, H=6, B=4, T=5, emb=5,
+         lengths=[5, 3, 1, 4], h0=False, reduction='mean', seed=113),
+    dict(name='emb_gru_pad', cell='gru', K=2, bidir=False, V=10, H=5, B=4, T=6, emb=4, pad=0,
+         lengths=[6, 2, 5, 3], h0=False, reduction='mean', seed=114),
+    dict(name='emb_lstm_tied', cell='lstm', K=1, bidir=False, V=11, H=6, B=4, T=5, emb=6, tie=True,
+         lengths=[4, 5, 2, 3], h0=False, reduction='mean', seed=115),
 ]
 
 ADAM = {'type': 'adam', 'lr': 0.01}
@@ -108,7 +123,8 @@ def tensor_json(t):
 class Net(nn.Module):
     def __init__(self, c):
         super().__init__()
-        kw = dict(input_size=c['V'], hidden_size=c['H'], num_layers=c['K'], bidirectional=c['bidir'],
+        self.emb = nn.Embedding(c['V'], c['emb'], padding_idx=c.get('pad')) if c.get('emb') else None
+        kw = dict(input_size=c.get('emb') or c['V'], hidden_size=c['H'], num_layers=c['K'], bidirectional=c['bidir'],
                   batch_first=True)
         if c['cell'] == 'rnn':
             self.rnn = nn.RNN(nonlinearity=c['act'], **kw)
@@ -118,11 +134,18 @@ class Net(nn.Module):
             self.rnn = nn.LSTM(**kw)
         self.dirs = 2 if c['bidir'] else 1
         self.linear = nn.Linear(c['H'] * self.dirs, c['V'])
+        if c.get('tie'):
+            assert c['H'] * self.dirs == c['emb']
+            self.linear.weight = self.emb.weight
         self.c = c
+
+    def embed(self, tokens):
+        """The rows the recurrent module reads: the embedding's, else one-hot."""
+        return self.emb(tokens) if self.emb is not None else F.one_hot(tokens, self.c['V']).double()
 
     def forward(self, tokens, lengths, hx):
         c = self.c
-        x = F.one_hot(tokens, c['V']).double()
+        x = self.embed(tokens)
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out_packed, hn = self.rnn(packed, hx)
         out, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=c['T'])
@@ -130,21 +153,25 @@ class Net(nn.Module):
         return self.linear(out)  # [B, T, V]; padded positions hold the bias
 
 
-def rnnkit_name(torch_name, K):
-    """torch parameter name -> rnnkit weight name."""
+def rnnkit_name(torch_name, K, first=0):
+    """torch parameter name -> rnnkit weight name; `first` is the index of the first recurrent layer (1 after an embedding)."""
+    if torch_name.startswith('emb.'):
+        return 'layers.0.' + torch_name[len('emb.'):]
     if torch_name.startswith('linear.'):
-        return 'layers.%d.%s' % (K, torch_name[len('linear.'):])
+        return 'layers.%d.%s' % (first + K, torch_name[len('linear.'):])
     assert torch_name.startswith('rnn.'), torch_name
     local = torch_name[len('rnn.'):]  # e.g. weight_ih_l1_reverse
     kind, rest = local.rsplit('_l', 1)  # 'weight_ih', '1_reverse'
     parts = rest.split('_', 1)
     k = int(parts[0])
     suffix = '_' + parts[1] if len(parts) > 1 else ''
-    return 'layers.%d.%s_l0%s' % (k, kind, suffix)
+    return 'layers.%d.%s_l0%s' % (first + k, kind, suffix)
 
 
 def make_config(c):
     layers = []
+    if c.get('emb'):
+        layers.append(dict({'type': 'embedding', 'dim': c['emb']}, **({'paddingIdx': c['pad']} if 'pad' in c else {})))
     for _ in range(c['K']):
         spec = {'type': c['cell'], 'units': c['H'], 'bidirectional': c['bidir'], 'returnSequences': True}
         if c['cell'] == 'rnn':
@@ -155,7 +182,7 @@ def make_config(c):
         else:
             spec['peephole'] = False
         layers.append(spec)
-    layers.append({'type': 'dense', 'units': c['V'], 'activation': 'linear'})
+    layers.append(dict({'type': 'dense', 'units': c['V'], 'activation': 'linear'}, **({'tieEmbedding': True} if c.get('tie') else {})))
     return {'input': {'vocabSize': c['V']}, 'layers': layers, 'loss': 'crossEntropy',
             'reduction': c['reduction']}
 
@@ -240,7 +267,7 @@ def check_unpacked(net, c, tokens, lengths, h0, c0, output):
     with torch.no_grad():
         for b in range(c['B']):
             n = int(lengths[b])
-            x = F.one_hot(tokens[b:b + 1, :n], c['V']).double()
+            x = net.embed(tokens[b:b + 1, :n])
             hx = None
             if h0 is not None:
                 hb = h0[:, b:b + 1].contiguous()
@@ -254,14 +281,15 @@ def check_unpacked(net, c, tokens, lengths, h0, c0, output):
 def make_case(c):
     net, tokens, targets, lengths, mask, h0, c0 = build(c)
     K, dirs = c['K'], net.dirs
+    first = 1 if c.get('emb') else 0
     if h0 is not None:
         h0.requires_grad_(True)
         if c0 is not None:
             c0.requires_grad_(True)
-    weights = {rnnkit_name(n, K): tensor_json(p) for n, p in net.named_parameters()}
+    weights = {rnnkit_name(n, K, first): tensor_json(p) for n, p in net.named_parameters()}
     logits, loss = run_forward(net, c, tokens, lengths, mask, h0, c0, targets)
     loss.backward()
-    grads = {rnnkit_name(n, K): tensor_json(p.grad) for n, p in net.named_parameters()}
+    grads = {rnnkit_name(n, K, first): tensor_json(p.grad) for n, p in net.named_parameters()}
     assert set(grads) == set(weights)
     params = list(net.parameters())
     norm1 = grad_norm(params)
@@ -271,7 +299,9 @@ def make_case(c):
     check_unpacked(net, c, tokens, lengths, h0, c0, output)
     fx = {
         'name': c['name'],
-        'description': '%s%s %d layer(s)%s, V=%d H=%d B=%d T=%d, reduction %s%s' % (
+        'description': '%s%s%s %d layer(s)%s, V=%d H=%d B=%d T=%d, reduction %s%s' % (
+            ('nn.Embedding(%d%s) -> ' % (c['emb'], ', padding_idx=%d' % c['pad'] if 'pad' in c else '')
+             if c.get('emb') else '') + ('tied ' if c.get('tie') else ''),
             'nn.' + {'rnn': 'RNN', 'gru': 'GRU', 'lstm': 'LSTM'}[c['cell']],
             '(%s)' % c['act'] if c['cell'] == 'rnn' else '', K, ' bidirectional' if c['bidir'] else '',
             c['V'], c['H'], c['B'], c['T'], c['reduction'], ', non-zero initial state' if c['h0'] else ''),

@@ -29,7 +29,7 @@ const TOL: Record<Dtype, { tensor: number; step: number }> = {
   float32: { tensor: 1e-5, step: 1e-4 },
   float64: { tensor: 1e-9, step: 1e-9 },
 };
-const MIN_FIXTURES = 12;
+const MIN_FIXTURES = 15;
 
 const fixtures = loadParityFixtures();
 
@@ -43,7 +43,13 @@ function buildLayer(spec: FixtureLayer) {
     case 'lstm':
       return layers.lstm({ ...common, peephole: spec.peephole ?? false });
     case 'dense':
-      return layers.dense({ units: spec.units, activation: (spec.activation ?? 'linear') as 'linear' });
+      return layers.dense({
+        units: spec.units,
+        activation: (spec.activation ?? 'linear') as 'linear',
+        tieEmbedding: spec.tieEmbedding ?? false,
+      });
+    case 'embedding':
+      return layers.embedding({ dim: spec.dim!, ...(spec.paddingIdx !== undefined ? { paddingIdx: spec.paddingIdx } : {}) });
     default:
       throw new Error(`parity fixture: unknown layer type ${JSON.stringify(spec)}`);
   }
@@ -52,7 +58,7 @@ function buildLayer(spec: FixtureLayer) {
 /** The recurrent layers' state shapes [dirs, B, H], in order. */
 function stateShapes(fx: ParityFixture): number[][] {
   const B = fx.tokens.length;
-  return fx.config.layers.filter((l) => l.type !== 'dense').map((l) => [l.bidirectional ? 2 : 1, B, l.units]);
+  return fx.config.layers.filter((l) => l.type !== 'dense' && l.type !== 'embedding').map((l) => [l.bidirectional ? 2 : 1, B, l.units]);
 }
 
 function buildModel(fx: ParityFixture, dtype: Dtype) {

@@ -180,6 +180,8 @@ export function torchUnsupported(layer: LayerConfig): string | undefined {
     return 'a GRU with resetAfter false (reset gate before W_hn; torch.nn.GRU applies it after)';
   if (isRecurrent(layer) && !layer.returnSequences)
     return 'a recurrent layer with returnSequences false (a language model scores every step)';
+  if (layer.type === 'embedding') return 'an embedding layer (templates/train.py does not build nn.Embedding yet)';
+  if (layer.type === 'dense' && layer.tieEmbedding) return 'a dense layer tied to an embedding';
   return undefined;
 }
 

@@ -299,6 +299,39 @@ static LayerSpec dense(int units, Activation a) {
   return l;
 }
 
+static LayerSpec embedding(int dim, int paddingIdx = -1) {
+  LayerSpec l;
+  l.type = LayerType::Embedding;
+  l.units = dim;
+  l.paddingIdx = paddingIdx;
+  return l;
+}
+
+// An embedding's padding row: zero at initialisation, no gradient although the
+// batch uses it (nn.Embedding(padding_idx)), the other rows' gradients as without it.
+static void checkPaddingRow() {
+  ModelSpec spec;
+  spec.tokens = true;
+  spec.inputSize = 5;
+  spec.seed = 3;
+  spec.layers = {embedding(4, 2), rec(LayerType::Gru), dense(5, Activation::Softmax)};
+  Model<double> m(spec);
+  const int B = 2, Tn = 3;
+  std::vector<int32_t> lengths = {3, 2}, tokens = {2, 1, 2, 4, 2, 0}, classes = {1, 2, 3, 0, 4, 0};
+  Batch<double> batch = tokenBatch<double>(B, Tn, tokens, lengths);
+  Targets<double> tg;
+  tg.classes = classes.data();
+  GradientResult<double> g;
+  m.gradients(batch, tg, true, g);
+  bool zeroRow = true, zeroGrad = true, others = false;
+  for (int j = 0; j < 4; ++j) {
+    zeroRow = zeroRow && m.params()[2 * 4 + j] == 0;
+    zeroGrad = zeroGrad && g.grads[2 * 4 + j] == 0;
+    others = others || g.grads[1 * 4 + j] != 0;
+  }
+  check(zeroRow && zeroGrad && others, "embedding: the padding row is zero and gets no gradient; used rows do");
+}
+
 static ModelSpec lm(std::vector<LayerSpec> layers) {
   ModelSpec s;
   s.tokens = true;
@@ -400,6 +433,23 @@ int main(int argc, char** argv) {
   gradcheck("lstm full peephole", lm({rec(LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Full; })}));
   gradcheck("bidirectional lstm + gru stack", lm({rec(LayerType::Lstm, [](LayerSpec& l) { l.bidirectional = true; }),
                                                   rec(LayerType::Gru, [](LayerSpec& l) { l.bidirectional = true; })}));
+  gradcheck("embedding + lstm", lm({embedding(4), rec(LayerType::Lstm)}));
+  gradcheck("embedding + bidirectional gru, 21 rows (split)",
+            lm({embedding(4), rec(LayerType::Gru, [](LayerSpec& l) { l.bidirectional = true; })}), 21);
+  {
+    ModelSpec tied = lm({embedding(3), rec(LayerType::Lstm)});
+    tied.layers.back().tieEmbedding = true;  // dense (5, 3) is the embedding table
+    gradcheck("embedding + lstm + tied dense", tied);
+    tied.layers.back().activation = Activation::Linear;
+    gradcheck("embedding + lstm + tied dense, 21 rows (split)", tied, 21);
+    tied.inputSize = 23;
+    tied.layers = {embedding(19), rec(LayerType::Lstm, [](LayerSpec& l) { l.units = 19; }),
+                   dense(23, Activation::Linear)};
+    tied.layers.back().tieEmbedding = true;
+    floatMatchesDouble("embedding + lstm + tied dense", tied, 3);
+    floatMatchesDouble("embedding + lstm + tied dense", tied, 21);
+  }
+  checkPaddingRow();
   gradcheckCondition("lstm", lm({rec(LayerType::Lstm)}));
   gradcheckCondition("bidirectional gru + rnn",
                      lm({rec(LayerType::Gru, [](LayerSpec& l) { l.bidirectional = true; }), rec(LayerType::Rnn)}));

@@ -17,8 +17,14 @@ export interface FixtureState {
 }
 
 export interface FixtureLayer {
-  type: 'rnn' | 'gru' | 'lstm' | 'dense';
+  type: 'rnn' | 'gru' | 'lstm' | 'dense' | 'embedding';
+  /** every layer but the embedding */
   units: number;
+  /** embedding */
+  dim?: number;
+  paddingIdx?: number;
+  /** dense */
+  tieEmbedding?: boolean;
   bidirectional?: boolean;
   returnSequences?: boolean;
   activation?: string;

@@ -1,0 +1,41 @@
+// An embedding: the first layer of a token-input model, a table of one row per
+// token (PyTorch's nn.Embedding: weight [V, E]).
+//
+//   y[t, b] = W[token[t, b]]   (a row gather; zeros at padded positions)
+//   dW[v]  += sum of dy[t, b] over the valid positions with token[t, b] == v
+//
+// The gradient touches only the rows of tokens in the batch (a scatter over
+// T*B rows, never a sweep of [V, E]). `paddingIdx` >= 0 names a token whose row
+// is zero at initialisation and gets no gradient (nn.Embedding(padding_idx)),
+// so plain SGD never moves it; an optimizer with weight decay or moments (Adam)
+// still updates every row it has a moment for, as PyTorch's dense optimizers do.
+// A dense layer with tieEmbedding shares W as its weight (dense.h).
+#pragma once
+#include <vector>
+
+#include "layer.h"
+
+namespace rnnkit {
+
+template <class T>
+class EmbeddingLayer : public Layer<T> {
+ public:
+  EmbeddingLayer(const LayerSpec& spec, int vocab) : V_(vocab), E_(spec.units), pad_(spec.paddingIdx) {}
+  void describe(int index, size_t& offset, std::vector<ParamInfo>& table) override;
+  void init(T* params, uint64_t seed) override;
+  bool seqOut(bool seqIn) const override { return seqIn; }
+  int outCols(int) const override { return E_; }
+  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int layerIndex) override;
+  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, const LayerIO<T>& io,
+                int layerIndex) override;
+  size_t workspaceBytes() const override { return bytesOf(out_); }
+  // The table's offset in the parameter block (a tied dense layer's weight).
+  size_t weightOffset() const { return wOff_; }
+
+ private:
+  int V_, E_, pad_;
+  size_t wOff_ = 0;
+  std::vector<T> out_;  // (T*B, E)
+};
+
+}  // namespace rnnkit
