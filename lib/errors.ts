@@ -117,7 +117,15 @@ export function rangeError(what: string, name: string, value: unknown): RangeErr
  * if ((err as RnnkitError).code === 'ERR_BUSY') await previousCall;
  */
 export type RnnkitErrorCode =
-  'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE' | 'ERR_CHECKPOINT' | 'ERR_SAFETENSORS' | 'ERR_TORCH_PACKAGE' | 'ERR_TORCH';
+  | 'ERR_BUSY'
+  | 'ERR_DISPOSED'
+  | 'ERR_NATIVE'
+  | 'ERR_NONFINITE'
+  | 'ERR_CHECKPOINT'
+  | 'ERR_SAFETENSORS'
+  | 'ERR_TORCH_PACKAGE'
+  | 'ERR_TORCH'
+  | 'ERR_VECTORS';
 
 const CODES: ReadonlySet<string> = new Set<RnnkitErrorCode>([
   'ERR_BUSY',
@@ -137,7 +145,8 @@ const CODES: ReadonlySet<string> = new Set<RnnkitErrorCode>([
  * written), `ERR_SAFETENSORS` (a safetensors file cannot be read or written,
  * or does not fit the model), `ERR_TORCH_PACKAGE` (a PyTorch training package
  * or train.py's output directory cannot be written or read, or is damaged),
- * `ERR_TORCH` (torchrun or PyTorch is missing, or training under it failed)
+ * `ERR_TORCH` (torchrun or PyTorch is missing, or training under it failed),
+ * `ERR_VECTORS` (a word-vector file cannot be read or is malformed)
  * or `ERR_NATIVE` (anything else the core reports, e.g. out of memory).
  *
  * @throws never
