@@ -80,6 +80,24 @@ function program(io: CliIO, run: (code: Promise<number>) => void): Command {
         `vocabulary cap including 4 special tokens (default: none for char, ${WORD_MAX_VOCAB} for word)`,
       ).argParser(intIn(5, 2 ** 31 - 1)),
     )
+    .addOption(
+      new Option('--embedding <dim>', 'an embedding of this width as the first layer (instead of one-hot rows)').argParser(intIn(1, 65536)),
+    )
+    .addOption(new Option('--tie', 'the output layer shares the embedding table (needs --embedding = --units)'))
+    .addOption(new Option('--threads <n>', "rnnkit's threads (default: OPENBLAS_NUM_THREADS or the cores)").argParser(intIn(1, 64)))
+    .addOption(
+      new Option('--time-budget <seconds>', 'stop after the step that spends this many seconds, then save (exit 0)').argParser(
+        numberIn(0, 1e9, true),
+      ),
+    )
+    .addOption(
+      new Option('--early-stopping <patience>', 'stop after this many epochs without a better validation loss; keep the best').argParser(
+        intIn(0, 1e6),
+      ),
+    )
+    .addOption(
+      new Option('--resume <model-file>', 'continue training a saved model (its architecture and tokenizer; those options are ignored)'),
+    )
     .addOption(new Option('--samples <n>', 'texts sampled at the end (0: none)').argParser(intIn(0, 1000)).default(3))
     .addOption(new Option('-o, --out <file>', 'model file; the loss curve goes to <file>.loss.svg (default: <text-file name>.rnnkit)'))
     .action((file: string, opts: TrainCommandOptions) => run(train(file, opts, io)));

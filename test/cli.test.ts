@@ -163,6 +163,75 @@ test('train: stopping (Ctrl-C / io.signal) still saves the model and the plot, e
   m.dispose();
 });
 
+test('train: --embedding and --tie build an embedding-first, tied model; --tie needs --embedding = --units', async (t) => {
+  const out = join(dir, 'tied.rnnkit');
+  const r = await run(['train', join(dir, 'input.txt'), ...TINY, '--level', 'word', '--embedding', '16', '--tie', '--out', out]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /model: lstm 1x16, embedding 16 tied, /);
+  const m = await load(out);
+  t.is(m.config.layers[0]!.type, 'embedding');
+  t.deepEqual(m.config.layers.at(-1), { type: 'dense', units: m.tokenizer!.size, activation: 'linear', tieEmbedding: true });
+  t.is((m.config.layers[0] as { paddingIdx?: number }).paddingIdx, m.tokenizer!.padId);
+  m.dispose();
+  for (const [args, message] of [
+    [['--tie'], '--tie needs --embedding (the table the output layer shares)'],
+    [['--tie', '--embedding', '8'], '--tie needs --embedding equal to --units (the output layer reads 16 units): got --embedding 8'],
+  ] as const) {
+    const bad = await run(['train', join(dir, 'input.txt'), ...TINY, ...args, '--out', join(dir, 'bad.rnnkit')]);
+    t.is(bad.code, 1);
+    t.is(bad.stderr, `rnnkit: ${message}\n`);
+  }
+});
+
+test.serial('train: --resume continues a saved model on the text (its tokenizer and epoch), --threads sets the threads', async (t) => {
+  const out = join(dir, 'resumed.rnnkit');
+  const r = await run([
+    'train',
+    join(dir, 'input.txt'),
+    '--resume',
+    model,
+    '--epochs',
+    '1',
+    '--samples',
+    '0',
+    '--threads',
+    '1',
+    '--out',
+    out,
+  ]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /model: lstm 1x16 \(resumed from .*input\.rnnkit, epoch 1\)/);
+  const m = await load(out);
+  t.is(m.epoch, 2, 'one more epoch on top of the first');
+  m.dispose();
+  const { info, setThreads } = await import('../lib/index.js');
+  t.is(info().threads, 1);
+  setThreads(2);
+  const none = await run(['train', join(dir, 'input.txt'), '--resume', join(dir, 'none.rnnkit'), '--out', out]);
+  t.is(none.code, 1);
+  t.regex(none.stderr, /none\.rnnkit/);
+});
+
+test('train: --time-budget stops after the step that spends it, saves, prints samples and exits 0', async (t) => {
+  const out = join(dir, 'budget.rnnkit');
+  const r = await run(['train', join(dir, 'input.txt'), ...TINY, '--epochs', '1000', '--time-budget', '0.5', '--out', out]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /the time budget of 0\.5 s is spent; stopping after the current step/);
+  t.is(r.stdout.split('samples (')[1]?.trimEnd().split('\n').length, 1 + 2);
+  const m = await load(out);
+  t.true(m.epoch < 1000, `stopped at epoch ${m.epoch}`);
+  m.dispose();
+});
+
+test('train: --early-stopping stops when the validation loss stops improving and keeps the best epoch', async (t) => {
+  const out = join(dir, 'early.rnnkit');
+  // a learning rate far too large: the validation loss gets worse after the first epochs
+  const r = await run(['train', join(dir, 'input.txt'), ...TINY, '--epochs', '30', '--lr', '5', '--early-stopping', '1', '--out', out]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /early stopping: kept the weights of epoch \d+ \(best validation loss\)/);
+  t.true((r.stdout.match(/^epoch /gm) ?? []).length < 30);
+});
+
 test('train: a missing or empty text file is exit 1 with the file name', async (t) => {
   const missing = join(dir, 'no-such.txt');
   const r = await run(['train', missing, ...TINY]);

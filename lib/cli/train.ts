@@ -7,7 +7,10 @@
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname } from 'node:path';
-import { layers as L, type LayerInput } from '../layers.js';
+import { isRecurrent, layers as L, type LayerInput } from '../layers.js';
+import { load } from '../io/model-file.js';
+import type { Model } from '../model.js';
+import { setThreads } from '../runtime.js';
 import { sequential } from '../sequential.js';
 import { holdOut, textStream } from '../data.js';
 import { fsReason } from '../io.js';
@@ -43,6 +46,18 @@ export interface TrainCommandOptions {
   minFrequency?: number;
   /** default: no cap for characters, 10000 for words */
   maxVocab?: number;
+  /** an embedding of this width as the first layer (token ids, not one-hot rows) */
+  embedding?: number;
+  /** the output layer shares the embedding table (needs embedding = units) */
+  tie?: boolean;
+  /** rnnkit's threads for this run (rnnkit.setThreads) */
+  threads?: number;
+  /** seconds of training; the run stops after the step that passes it, then saves as after Ctrl-C (exit 0) */
+  timeBudget?: number;
+  /** continue training this saved model (its architecture and tokenizer) on the text */
+  resume?: string;
+  /** stop after this many epochs without a better validation loss, keeping the best epoch's weights */
+  earlyStopping?: number;
 }
 
 /** Default vocabulary cap of word-level models (including the 4 specials). */
@@ -74,6 +89,15 @@ export async function readText(file: string): Promise<string> {
   } catch (err) {
     throw new CliError(`'${file}' is not UTF-8 text`, { cause: err });
   }
+}
+
+/** A saved model's architecture in the words of the epoch lines: `lstm 2x128, embedding 64 tied`. */
+function describeModel(m: Model): string {
+  const rec = m.config.layers.filter(isRecurrent);
+  const first = m.config.layers[0]!;
+  const last = m.config.layers.at(-1)!;
+  const emb = first.type === 'embedding' ? `, embedding ${first.dim}${last.type === 'dense' && last.tieEmbedding ? ' tied' : ''}` : '';
+  return `${rec[0]?.type ?? 'dense'} ${rec.length}x${rec[0]?.units ?? 0}${emb}`;
 }
 
 /** `input.txt` -> `input.rnnkit` (in the working directory). */
@@ -117,13 +141,26 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
   ) {
     throw new CliError(`cannot write '${out}': no such directory '${folder}'`);
   }
+  if (o.tie && o.embedding === undefined) throw new CliError('--tie needs --embedding (the table the output layer shares)');
+  if (o.tie && o.embedding !== o.units) {
+    throw new CliError(
+      `--tie needs --embedding equal to --units (the output layer reads ${o.units} units): got --embedding ${o.embedding}`,
+    );
+  }
+  if (o.threads !== undefined) setThreads(o.threads);
+  const resumed = o.resume === undefined ? undefined : await load(o.resume);
+  if (resumed && !resumed.tokenizer) {
+    resumed.dispose();
+    throw new CliError(`'${o.resume}' has no tokenizer: --resume needs a language model saved by rnnkit train`);
+  }
   const vocab = {
     ...(o.minFrequency !== undefined ? { minFrequency: o.minFrequency } : {}),
     ...(o.maxVocab !== undefined ? { maxVocab: o.maxVocab } : o.level === 'word' ? { maxVocab: WORD_MAX_VOCAB } : {}),
   };
-  const tok = o.level === 'char' ? CharTokenizer.fromText(text, vocab) : WordTokenizer.fromText(text, vocab);
+  const tok = resumed?.tokenizer ?? (o.level === 'char' ? CharTokenizer.fromText(text, vocab) : WordTokenizer.fromText(text, vocab));
+  const level = tok.kind;
   const ids = tok.encode(text);
-  const unit = o.level === 'char' ? 'characters' : 'word tokens';
+  const unit = level === 'char' ? 'characters' : 'word tokens';
   if (ids.length < 2) throw new CliError(`'${file}' is too short: ${ids.length} ${unit} (at least 2 needed)`);
 
   // The tail is the validation text when it can fill one window and its target, else there is none.
@@ -133,19 +170,22 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
   const data = textStream(trainIds, { seqLen: o.seqLen });
   const validation = split.validation ? textStream(split.validation, { seqLen: o.seqLen }) : undefined;
 
-  const stack: LayerInput[] = [];
+  const stack: LayerInput[] = o.embedding === undefined ? [] : [L.embedding({ dim: o.embedding, paddingIdx: tok.padId })];
   for (let i = 0; i < o.layers; i++) {
     stack.push(L[o.cell]({ units: o.units }));
     if (o.dropout > 0) stack.push(L.dropout({ rate: o.dropout }));
   }
-  stack.push(L.dense({ units: tok.size, activation: 'linear' }));
-  const model = sequential({ input: { vocabSize: tok.size }, layers: stack, loss: 'crossEntropy', seed: o.seed });
+  stack.push(L.dense({ units: tok.size, activation: 'linear', tieEmbedding: o.tie ?? false }));
+  const model = resumed ?? sequential({ input: { vocabSize: tok.size }, layers: stack, loss: 'crossEntropy', seed: o.seed });
   model.tokenizer = tok;
+  const shape = resumed
+    ? describeModel(resumed)
+    : `${o.cell} ${o.layers}x${o.units}${o.embedding !== undefined ? `, embedding ${o.embedding}${o.tie ? ' tied' : ''}` : ''}`;
 
   try {
     io.stdout.write(
       `${file}: ${n(ids.length)} ${unit}, vocabulary ${n(tok.size)}; train ${n(trainIds.length)}, validation ${held > 0 ? n(held) : 'none (text too short)'}\n` +
-        `model: ${o.cell} ${o.layers}x${o.units}${o.dropout > 0 ? `, dropout ${o.dropout}` : ''}, ${n(model.numParams)} parameters; ` +
+        `model: ${resumed ? `${shape} (resumed from ${o.resume}, epoch ${resumed.epoch})` : shape}${o.dropout > 0 && !resumed ? `, dropout ${o.dropout}` : ''}, ${n(model.numParams)} parameters; ` +
         `batch ${o.batchSize}, seq-len ${o.seqLen}, adam lr ${o.lr}, ${o.epochs} epoch${o.epochs === 1 ? '' : 's'}\n`,
     );
 
@@ -166,6 +206,17 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
     if (io.signal?.aborted) onAbort();
     io.signal?.addEventListener('abort', onAbort, { once: true });
     process.on('SIGINT', onSigint);
+    // the time budget stops like Ctrl-C, after the current step, but is a normal end (exit 0)
+    let outOfTime = false;
+    const budget =
+      o.timeBudget === undefined
+        ? undefined
+        : setTimeout(() => {
+            outOfTime = true;
+            bar.stop();
+            io.stderr.write(`rnnkit: the time budget of ${o.timeBudget} s is spent; stopping after the current step\n`);
+            controller.abort();
+          }, o.timeBudget * 1000);
 
     const first = model.epoch;
     let batchesPerEpoch = 1;
@@ -177,6 +228,7 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
         optimizer: { type: 'adam', lr: o.lr },
         clipNorm: CLIP_NORM,
         ...(validation ? { validation } : {}),
+        ...(o.earlyStopping !== undefined ? { earlyStopping: { patience: o.earlyStopping, restoreBest: true } } : {}),
         signal: controller.signal,
         onBatchEnd: (b) => {
           batchesPerEpoch = b.batches;
@@ -184,17 +236,18 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
         },
         onEpochEnd: (e) => {
           bar.stop();
-          io.stdout.write(`${epochLine(e, first, o.epochs, o.level)}${controller.signal.aborted ? '  (stopped early)' : ''}\n`);
+          io.stdout.write(`${epochLine(e, first, o.epochs, level)}${controller.signal.aborted ? '  (stopped early)' : ''}\n`);
         },
       });
     } finally {
+      if (budget) clearTimeout(budget);
       process.off('SIGINT', onSigint);
       io.signal?.removeEventListener('abort', onAbort);
       bar.stop();
     }
 
     await model.save(out);
-    const title = `rnnkit train ${basename(file)}: ${o.cell} ${o.layers}x${o.units}, ${o.level} level`;
+    const title = `rnnkit train ${basename(file)}: ${shape}, ${level} level`;
     try {
       await writeFile(plot, lossCurveSvg({ title, batches: history.batches, batchesPerEpoch, epochs: history.epochs }));
     } catch (err) {
@@ -203,18 +256,20 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
     io.stdout.write(`saved ${out}\nloss curve ${plot}\n`);
 
     // samples of what was learned, also after Ctrl-C (the model is saved by then)
+    if (history.stoppedEarly)
+      io.stdout.write(`early stopping: kept the weights of epoch ${history.bestEpoch! + 1 - first} (best validation loss)\n`);
     if (o.samples > 0) {
       const temperature = 0.8;
       const texts = await generateText(model, tok, {
         n: o.samples,
-        maxLength: o.level === 'char' ? 200 : 50,
+        maxLength: level === 'char' ? 200 : 50,
         temperature,
         seed: o.seed,
       });
       io.stdout.write(`samples (temperature ${temperature}; try: rnnkit sample ${out}):\n`);
       for (const t of texts) io.stdout.write(`  ${oneLine(t)}\n`);
     }
-    return history.aborted ? EXIT_INTERRUPTED : 0;
+    return history.aborted && !outOfTime ? EXIT_INTERRUPTED : 0;
   } finally {
     model.dispose();
   }
