@@ -144,6 +144,8 @@ ModelSpec parseSpec(const Napi::Value& v, bool& isDouble) {
     if (ls.type == LayerType::Rnn || ls.type == LayerType::Gru || ls.type == LayerType::Lstm) {
       ls.bidirectional = getBool(l, "bidirectional", ctx);
       ls.returnSequences = getBool(l, "returnSequences", ctx);
+      if (!l.Get("dropout").IsUndefined()) ls.inputDropout = getUnitOpen(l, "dropout", ctx);  // optional, 0
+      if (!l.Get("recurrentDropout").IsUndefined()) ls.recurrentDropout = getUnitOpen(l, "recurrentDropout", ctx);
     }
     if (ls.type == LayerType::Rnn)
       ls.activation =

@@ -3,7 +3,7 @@
  * rules, the shapes that flow through the layers, and the native spec.
  */
 import { rangeError, received, typeError } from './errors.js';
-import { isRecurrent, normalizeLayer, type LayerConfig, type LayerInput } from './layers.js';
+import { isRecurrent, normalizeLayer, type LayerConfig, type RecurrentConfig, type LayerInput } from './layers.js';
 import type { Dtype, NativeLayerSpec, NativeModelSpec } from './native.js';
 import { LIMITS } from './limits.js';
 import { integer, isObject, knownKeys, object, oneOf, withDefault } from './validate.js';
@@ -158,6 +158,19 @@ function checkStructure(config: Omit<ModelConfig, 'seed' | 'dtype'>): void {
     throw rangeError('a recurrent, dense or embedding first layer for token input', `${PATH}.layers[0].type`, 'dropout');
   }
   checkEmbedding(config);
+  layers.forEach((layer, i) => {
+    const path = `${PATH}.layers[${i}]`;
+    if (isRecurrent(layer) && layer.dropout !== undefined && i === 0 && 'vocabSize' in config.input) {
+      throw rangeError('feature inputs (an embedding first, not token ids) for input dropout', `${path}.dropout`, layer.dropout);
+    }
+    if (layer.type === 'gru' && layer.recurrentDropout !== undefined && layer.variant === 'full' && !layer.resetAfter) {
+      throw rangeError(
+        'a GRU with resetAfter true (or the minimal GRU) for recurrent dropout',
+        `${path}.recurrentDropout`,
+        layer.recurrentDropout,
+      );
+    }
+  });
   const last = layers[layers.length - 1]!;
   const lastPath = `${PATH}.layers[${layers.length - 1}]`;
   if (loss === 'crossEntropy' || loss === 'binaryCrossEntropy') {
@@ -247,6 +260,14 @@ export function normalizeConfig(value: unknown): ModelConfig {
   return Object.freeze({ input, layers, loss, reduction, seed, dtype, condition: Object.freeze({ features }) });
 }
 
+/** A recurrent layer's variational dropout rates, for the native spec (absent when 0). */
+function variational(layer: RecurrentConfig): { dropout?: number; recurrentDropout?: number } {
+  return {
+    ...(layer.dropout !== undefined ? { dropout: layer.dropout } : {}),
+    ...(layer.recurrentDropout !== undefined ? { recurrentDropout: layer.recurrentDropout } : {}),
+  };
+}
+
 function nativeLayer(layer: LayerConfig): NativeLayerSpec {
   switch (layer.type) {
     case 'lstm':
@@ -256,6 +277,7 @@ function nativeLayer(layer: LayerConfig): NativeLayerSpec {
         peephole: layer.peephole,
         bidirectional: layer.bidirectional,
         returnSequences: layer.returnSequences,
+        ...variational(layer),
       };
     case 'gru':
       return {
@@ -265,6 +287,7 @@ function nativeLayer(layer: LayerConfig): NativeLayerSpec {
         resetAfter: layer.resetAfter,
         bidirectional: layer.bidirectional,
         returnSequences: layer.returnSequences,
+        ...variational(layer),
       };
     case 'rnn':
       return {
@@ -273,6 +296,7 @@ function nativeLayer(layer: LayerConfig): NativeLayerSpec {
         activation: layer.activation,
         bidirectional: layer.bidirectional,
         returnSequences: layer.returnSequences,
+        ...variational(layer),
       };
     case 'dense':
       return { type: 'dense', units: layer.units, activation: layer.activation, ...(layer.tieEmbedding ? { tieEmbedding: true } : {}) };

@@ -23,6 +23,14 @@ export interface RecurrentConfigBase {
   readonly returnSequences: boolean;
   /** run a backward direction too and concatenate both outputs; default false */
   readonly bidirectional: boolean;
+  /**
+   * variational dropout on the layer's inputs (Gal & Ghahramani 2016; Keras's
+   * `dropout`): one mask per sequence, the same at every step, training only;
+   * present when > 0. Needs feature inputs (an embedding first, not token ids).
+   */
+  readonly dropout?: number;
+  /** the same on h<t-1> where it enters the recurrent product (Keras's `recurrent_dropout`); present when > 0 */
+  readonly recurrentDropout?: number;
   /** prefix of the layer's weight names instead of `layers.<i>` */
   readonly name?: string;
 }
@@ -141,6 +149,10 @@ export interface LstmOptions {
   units: number;
   returnSequences?: boolean;
   bidirectional?: boolean;
+  /** variational input dropout rate in [0, 1) (default 0) */
+  dropout?: number;
+  /** variational recurrent dropout rate in [0, 1) (default 0) */
+  recurrentDropout?: number;
   /** false / 'none' (default), true / 'diagonal', or 'full' */
   peephole?: boolean | 'none' | 'diagonal' | 'full';
   name?: string;
@@ -156,6 +168,10 @@ export interface GruOptions {
   units: number;
   returnSequences?: boolean;
   bidirectional?: boolean;
+  /** variational input dropout rate in [0, 1) (default 0) */
+  dropout?: number;
+  /** variational recurrent dropout rate in [0, 1) (default 0) */
+  recurrentDropout?: number;
   variant?: 'full' | 'minimal';
   resetAfter?: boolean;
   name?: string;
@@ -171,6 +187,10 @@ export interface RnnOptions {
   units: number;
   returnSequences?: boolean;
   bidirectional?: boolean;
+  /** variational input dropout rate in [0, 1) (default 0) */
+  dropout?: number;
+  /** variational recurrent dropout rate in [0, 1) (default 0) */
+  recurrentDropout?: number;
   activation?: 'tanh' | 'relu';
   name?: string;
 }
@@ -228,7 +248,7 @@ export type LayerInput =
   | ({ type: 'dropout' } & DropoutOptions)
   | ({ type: 'embedding' } & EmbeddingOptions);
 
-const RECURRENT_KEYS = ['type', 'units', 'returnSequences', 'bidirectional', 'name'] as const;
+const RECURRENT_KEYS = ['type', 'units', 'returnSequences', 'bidirectional', 'dropout', 'recurrentDropout', 'name'] as const;
 
 function units(opts: Dict, path: string): number {
   if (opts.units === undefined) throw typeError('an integer', `${path}.units`, undefined);
@@ -241,10 +261,15 @@ function named<T extends object>(config: T, opts: Dict, path: string): Readonly<
 }
 
 function recurrentBase(opts: Dict, path: string) {
+  const rate = (key: 'dropout' | 'recurrentDropout') => withDefault(opts[key], 0, (v) => number(v, `${path}.${key}`, UNIT_OPEN));
+  const dropout = rate('dropout');
+  const recurrentDropout = rate('recurrentDropout');
   return {
     units: units(opts, path),
     returnSequences: withDefault(opts.returnSequences, true, (v) => boolean(v, `${path}.returnSequences`)),
     bidirectional: withDefault(opts.bidirectional, false, (v) => boolean(v, `${path}.bidirectional`)),
+    ...(dropout > 0 ? { dropout } : {}),
+    ...(recurrentDropout > 0 ? { recurrentDropout } : {}),
   };
 }
 
@@ -352,7 +377,7 @@ function withType<T>(type: string, options: unknown, build: (v: unknown, p: stri
  * Layer factories. Each returns a frozen config object with its defaults
  * filled in, to be listed in `sequential({ layers })`.
  *
- * - `lstm({ units, returnSequences = true, bidirectional = false, peephole = false, name })`;
+ * - `lstm({ units, returnSequences = true, bidirectional = false, peephole = false, dropout = 0, recurrentDropout = 0, name })`;
  *   `peephole: true` means 'diagonal'.
  * - `gru({ units, returnSequences = true, bidirectional = false, variant = 'full', resetAfter = true, name })`
  * - `rnn({ units, returnSequences = true, bidirectional = false, activation = 'tanh', name })`

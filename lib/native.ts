@@ -25,23 +25,26 @@ import type { Info } from './runtime.js';
 export type Dtype = 'float32' | 'float64';
 export type FloatArray = Float32Array | Float64Array;
 
+/** A recurrent layer's variational dropout rates (optional: 0). */
+type Variational = { dropout?: number; recurrentDropout?: number };
+
 export type NativeLayerSpec =
-  | { type: 'rnn'; units: number; activation: 'tanh' | 'relu'; bidirectional: boolean; returnSequences: boolean }
-  | {
+  | ({ type: 'rnn'; units: number; activation: 'tanh' | 'relu'; bidirectional: boolean; returnSequences: boolean } & Variational)
+  | ({
       type: 'gru';
       units: number;
       variant: 'full' | 'minimal';
       resetAfter: boolean;
       bidirectional: boolean;
       returnSequences: boolean;
-    }
-  | {
+    } & Variational)
+  | ({
       type: 'lstm';
       units: number;
       peephole: 'none' | 'diagonal' | 'full';
       bidirectional: boolean;
       returnSequences: boolean;
-    }
+    } & Variational)
   | { type: 'dense'; units: number; activation: 'linear' | 'softmax' | 'sigmoid' | 'tanh' | 'relu'; tieEmbedding?: boolean }
   | { type: 'dropout'; rate: number }
   | { type: 'embedding'; units: number; paddingIdx: number };

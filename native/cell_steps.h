@@ -65,13 +65,15 @@ struct StepAt {
   const Ctx& ctx;
   bool split;  // rows split across threads: the step kernel on W^T; else the gemm seam on W
   int t, b0, b1, H, GH;
-  T* hp;   // (B, H) h<t-1>
-  T* hc;   // (B, H) h<t>
-  T* cp;   // (B, H) LSTM c<t-1>, else null
-  T* cc;   // (B, H) LSTM c<t>, else null
-  T* tc;   // (B, H) LSTM tanh(c<t>), else null
-  T* at;   // (B, GH) gate pre-activations (input side) in, activations out
-  T* aux;  // (B, H) GRU: W_hn h<t-1> + b_hn (reset after) or r * h<t-1> (before), else null
+  T* hp;                     // (B, H) h<t-1>
+  T* hc;                     // (B, H) h<t>
+  T* cp;                     // (B, H) LSTM c<t-1>, else null
+  T* cc;                     // (B, H) LSTM c<t>, else null
+  T* tc;                     // (B, H) LSTM tanh(c<t>), else null
+  T* at;                     // (B, GH) gate pre-activations (input side) in, activations out
+  T* aux;                    // (B, H) GRU: W_hn h<t-1> + b_hn (reset after) or r * h<t-1> (before), else null
+  const T* rmask = nullptr;  // (B, H) recurrent dropout mask (scaled keep / 0), else null
+  T* rbuf = nullptr;         // (B, H) with rmask: scratch of its product operand / gradient
   int M() const { return b1 - b0; }
   bool active(int b) const { return ctx.active(t, b); }
   template <class P>
@@ -95,9 +97,15 @@ struct ForwardStep : StepAt<T> {
     if (this->split) stepGemm<T>(M, N, H, A, H, WT + col0, rows, C, ldc, false);
     else parallelGemm<T>(this->ctx.pool, false, true, M, N, H, T(1), A, H, W + (size_t)col0 * H, H, T(0), C, ldc);
   }
-  // tmp = h<t-1> times the first N rows of W_hh, transposed
+  // tmp = h<t-1> (times the recurrent dropout mask) times the first N rows of W_hh, transposed
   void recurrentProduct(int N) const {
-    product(N, this->row(this->hp, this->b0), Whh, WhhT, this->GH, 0, tmp + (size_t)this->b0 * this->GH, this->GH);
+    const T* A = this->row(this->hp, this->b0);
+    if (this->rmask) {
+      const size_t n = (size_t)this->M() * this->H, at = (size_t)this->b0 * this->H;
+      for (size_t i = 0; i < n; ++i) this->rbuf[at + i] = A[i] * this->rmask[at + i];
+      A = this->rbuf + at;
+    }
+    product(N, A, Whh, WhhT, this->GH, 0, tmp + (size_t)this->b0 * this->GH, this->GH);
   }
   const T* q(int b) const { return tmp + (size_t)b * this->GH; }
   // kernel(b) for each active row; a row past its length carries h (and c) unchanged.
@@ -134,10 +142,13 @@ struct BackwardStep : StepAt<T> {
     else
       parallelGemm<T>(this->ctx.pool, false, false, this->M(), N, K, T(1), A, lda, W, ldw, acc ? T(1) : T(0), C, ldc);
   }
-  // dh<t-1> += G (M, K) W_hh rows [0, K), for a gradient block G of rows GH wide
+  // dh<t-1> += G (M, K) W_hh rows [0, K) (times the recurrent dropout mask), for a gradient block G of rows GH wide
   void recurrentProduct(const T* G, int K) const {
     const int H = this->H, GH = this->GH;
-    product(H, K, G + (size_t)this->b0 * GH, GH, Whh, H, this->row(dhn, this->b0), H, true);
+    if (!this->rmask) return product(H, K, G + (size_t)this->b0 * GH, GH, Whh, H, this->row(dhn, this->b0), H, true);
+    product(H, K, G + (size_t)this->b0 * GH, GH, Whh, H, this->row(this->rbuf, this->b0), H, false);
+    const size_t n = (size_t)this->M() * H, at = (size_t)this->b0 * H;
+    for (size_t i = 0; i < n; ++i) dhn[at + i] += this->rbuf[at + i] * this->rmask[at + i];
   }
   T* g(int b) const { return dx + (size_t)b * this->GH; }
   // kernel(b) for each active row; a row past its length passes dh (and dc)
@@ -166,7 +177,7 @@ struct WeightGrads {
   int H, GH, TB;
   const T* dxp;    // (T*B, GH) input-side gate gradients
   const T* dhp;    // (T*B, GH) recurrent-side ones (dxp but for the GRU with the reset after)
-  const T* hprev;  // (T*B, H) h<t-1> for every t
+  const T* hprev;  // (T*B, H) h<t-1> for every t, times the recurrent dropout mask when there is one
   const T* cprev;  // (T*B, H) c<t-1> for every t (LSTM), else null
   const T* aux;    // (T*B, H) the GRU's aux for every t, else null
   T* dWhh;         // (GH, H)

@@ -55,6 +55,13 @@ size_t validateSpec(const ModelSpec& spec) {
       if (!seq) fail(at + ": a recurrent layer needs a sequence, but an earlier layer has returnSequences false");
       if (l.type == LayerType::Rnn && l.activation != Activation::Tanh && l.activation != Activation::Relu)
         fail(at + ".activation must be tanh or relu");
+      if (!(l.inputDropout >= 0 && l.inputDropout < limits::kUnitOpenMax) ||
+          !(l.recurrentDropout >= 0 && l.recurrentDropout < limits::kUnitOpenMax))
+        fail(at + ".inputDropout and .recurrentDropout must be in [0, 1)");
+      if (l.inputDropout > 0 && i == 0 && spec.tokens)
+        fail(at + ".inputDropout needs feature inputs (an embedding or another layer first), not token ids");
+      if (l.recurrentDropout > 0 && l.type == LayerType::Gru && !l.gruMinimal && !l.resetAfter)
+        fail(at + ".recurrentDropout is not supported for a GRU with resetAfter false");
       params += recurrentParams(l, cols);  // exactly what RecurrentLayer::describe lays out
       seq = l.returnSequences;
       cols = (l.bidirectional ? 2 : 1) * l.units;

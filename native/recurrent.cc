@@ -34,13 +34,15 @@ const T* transposed(std::vector<T>& buf, uint64_t cached, uint64_t version, cons
 // the gates and the GRU's aux at t. c, tc and aux may be null.
 template <class T>
 StepAt<T> stepAt(const Ctx& ctx, bool split, int t, int b0, int b1, int H, int GH, int prev, int cur, T* h, T* c, T* tc,
-                 T* xp, T* aux) {
+                 T* xp, T* aux, const T* rmask, T* rbuf) {
   const size_t BH = (size_t)ctx.B * H;
   auto at = [&](T* p, size_t i) { return p ? p + i * BH : nullptr; };
   StepAt<T> s{ctx,         split,      t,           b0,         b1,        H,       GH,
               at(h, prev), at(h, cur), at(c, prev), at(c, cur), at(tc, t), nullptr, nullptr};
   s.at = xp + (size_t)t * ctx.B * GH;
   s.aux = at(aux, t);
+  s.rmask = rmask;
+  s.rbuf = rbuf;
   return s;
 }
 
@@ -87,7 +89,10 @@ void RecurrentLayer<T>::init(T* params, uint64_t seed) {
 }
 
 template <class T>
-Act<T> RecurrentLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int) {
+Act<T> RecurrentLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io,
+                                  int layerIndex) {
+  layer_ = layerIndex;
+  dropout_ = ctx.training && (spec_.inputDropout > 0 || spec_.recurrentDropout > 0);
   const int ld = dirs_ * H_;
   const size_t rows = spec_.returnSequences ? (size_t)ctx.T * ctx.B : (size_t)ctx.B;
   T* out = ensure(out_, rows * ld);
@@ -117,8 +122,21 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
     table = projectionTable(ctx, Wih, GH, D_, r.wt, r.wtVersion);
   } else {
     for (size_t row = 0; row < TB; ++row) std::memcpy(xp + row * GH, bih, sizeof(T) * GH);
-    parallelGemm<T>(ctx.pool, false, true, (int)TB, GH, D_, T(1), in.data, D_, Wih, D_, T(1), xp, GH);
+    const T* x = in.data;  // (T*B, D)
+    if (dropout_) {
+      drawMasks(ctx, r, d);
+      if (spec_.inputDropout > 0) {  // the same input mask at every step (row t*B + b has mask row b)
+        T* xm = ensure(r.xm, TB * D_);
+        for (size_t row = 0; row < TB; ++row)
+          for (int j = 0; j < D_; ++j) xm[row * D_ + j] = x[row * D_ + j] * r.inMask[(row % B) * D_ + j];
+        x = xm;
+      }
+    }
+    parallelGemm<T>(ctx.pool, false, true, (int)TB, GH, D_, T(1), x, D_, Wih, D_, T(1), xp, GH);
   }
+  if (in.tokens && dropout_) drawMasks(ctx, r, d);
+  const T* rmask = dropout_ && spec_.recurrentDropout > 0 ? r.recMask.data() : nullptr;
+  T* rbuf = rmask ? ensure(rbuf_, BH) : nullptr;
 
   // 2. Initial state.
   T* hb = ensure(r.h, (TB + B) * H);  // (T+1, B, H)
@@ -161,7 +179,7 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
             else std::fill(dst, dst + GH, T(0));
           }
         const ForwardStep<T> step{
-            stepAt(ctx, split, t, b0, b1, H, GH, prevIdx(d, t), curIdx(d, t), hb, cb, tcb, xp, aux),
+            stepAt(ctx, split, t, b0, b1, H, GH, prevIdx(d, t), curIdx(d, t), hb, cb, tcb, xp, aux, rmask, rbuf),
             tmp,
             tmp2,
             Whh,
@@ -237,6 +255,8 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
     T* dhn = ensure(dhn_, BH);
     T* dc = lstm ? ensure(dc_, BH) : nullptr;
     T* dcn = lstm ? ensure(dcn_, BH) : nullptr;
+    const T* rmask = dropout_ && spec_.recurrentDropout > 0 ? r.recMask.data() : nullptr;
+    T* rbuf = rmask ? ensure(rbuf_, BH) : nullptr;
     T* tmp = ensure(tmp_, (size_t)B * GH);
 
     // Gradient arriving at the final state: the last-step output's gradient, or zero.
@@ -280,9 +300,9 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
               for (int j = 0; j < H; ++j) dhc[b * H + j] += dOut[((size_t)t * B + b) * ld + j];
         T* dx = dxp + (size_t)t * B * GH;
         T* dhh = dhp + (size_t)t * B * GH;
-        cell.backward(
-            BackwardStep<T>{stepAt(ctx, chunks > 1, t, b0, b1, H, GH, prevIdx(d, t), curIdx(d, t), hb, cb, tc, xp, aux),
-                            dx, dhh, dhc, dhnc, dcc, dcnc, tmp, Whh, P, dPk});
+        cell.backward(BackwardStep<T>{
+            stepAt(ctx, chunks > 1, t, b0, b1, H, GH, prevIdx(d, t), curIdx(d, t), hb, cb, tc, xp, aux, rmask, rbuf),
+            dx, dhh, dhc, dhnc, dcc, dcnc, tmp, Whh, P, dPk});
         for (int b = b0; b < b1; ++b) {
           if (!ctx.active(t, b)) continue;
           const T* g = dx + (size_t)b * GH;
@@ -310,9 +330,16 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
     std::memcpy(dh0_.data() + d * BH, dh, sizeof(T) * BH);
     if (lstm) std::memcpy(dc0_.data() + d * BH, dc, sizeof(T) * BH);
 
-    // Weight gradients: one GEMM each over all T*B rows.
-    cell.weightGrads(WeightGrads<T>{ctx, H, GH, (int)TB, dxp, dhp, hb + (d == 0 ? 0 : BH),
-                                    lstm ? cb + (d == 0 ? 0 : BH) : nullptr, aux, dParams + r.off.whh, dP});
+    // Weight gradients: one GEMM each over all T*B rows (h<t-1> times the recurrent mask, as the product saw it).
+    const T* hprev = hb + (d == 0 ? 0 : BH);
+    if (rmask) {
+      T* hm = ensure(hprevM_, TB * H);
+      for (size_t row = 0; row < TB; ++row)
+        for (int j = 0; j < H; ++j) hm[row * H + j] = hprev[row * H + j] * rmask[(row % B) * H + j];
+      hprev = hm;
+    }
+    cell.weightGrads(WeightGrads<T>{ctx, H, GH, (int)TB, dxp, dhp, hprev, lstm ? cb + (d == 0 ? 0 : BH) : nullptr, aux,
+                                    dParams + r.off.whh, dP});
     for (int k = 0; k < chunks; ++k) {
       const T* dbk = parts + (size_t)k * partLen;
       for (int j = 0; j < GH; ++j) dbih[j] += dbk[j];
@@ -330,11 +357,38 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
     } else if (in.tokens) {
       scatterProjection(ctx, dxp, GH, D_, in.tokens, dWih, r.dwt);
     } else {
-      parallelGemm<T>(ctx.pool, true, false, GH, D_, (int)TB, T(1), dxp, GH, in.data, D_, T(1), dWih, D_);
-      if (dIn)
+      const bool masked = dropout_ && spec_.inputDropout > 0;
+      parallelGemm<T>(ctx.pool, true, false, GH, D_, (int)TB, T(1), dxp, GH, masked ? r.xm.data() : in.data, D_, T(1),
+                      dWih, D_);
+      if (dIn && !masked) {
         parallelGemm<T>(ctx.pool, false, false, (int)TB, D_, GH, T(1), dxp, GH, Wih, D_, d == 0 ? T(0) : T(1), dIn, D_);
+      } else if (dIn) {  // dIn (+)= (dxp W_ih) times the input mask
+        T* g = ensure(dxIn_, TB * D_);
+        parallelGemm<T>(ctx.pool, false, false, (int)TB, D_, GH, T(1), dxp, GH, Wih, D_, T(0), g, D_);
+        for (size_t row = 0; row < TB; ++row)
+          for (int j = 0; j < D_; ++j) {
+            const T v = g[row * D_ + j] * r.inMask[(row % B) * D_ + j];
+            dIn[row * D_ + j] = d == 0 ? v : dIn[row * D_ + j] + v;
+          }
+      }
     }
   });
+}
+
+// One mask per sequence (row b) and direction, the same at every step: keep with
+// probability 1 - rate, scaled by 1 / (1 - rate) (inverted dropout, as the dropout layer).
+template <class T>
+void RecurrentLayer<T>::drawMasks(const Ctx& ctx, Dir& r, int d) {
+  auto draw = [&](std::vector<T>& m, int width, double rate, uint64_t kind) {
+    if (rate <= 0) return;
+    T* p = ensure(m, (size_t)ctx.B * width);
+    const T keep = T(1) / T(1 - rate);
+    const uint64_t salt = (kind * 2 + (uint64_t)d) << 40;  // distinct streams per mask and direction
+    for (size_t i = 0; i < (size_t)ctx.B * width; ++i)
+      p[i] = hashUniform(ctx.seed, ctx.step, (uint64_t)layer_, salt + i) >= rate ? keep : T(0);
+  };
+  draw(r.inMask, D_, spec_.inputDropout, 1);
+  draw(r.recMask, H_, spec_.recurrentDropout, 2);
 }
 
 template class RecurrentLayer<float>;

@@ -66,7 +66,13 @@ class RecurrentLayer : public Layer<T> {
     std::vector<T> whhT;   // (H, G*H) W_hh^T for the forward step GEMM (cached per parameter version)
     std::vector<T> peepT;  // (H, 3H) full peephole P^T, likewise
     uint64_t tVersion = ~0ull;
+    // Variational dropout of the last training forward (spec.inputDropout / recurrentDropout)
+    std::vector<T> inMask;   // (B, D) scaled keep / 0, the same at every step
+    std::vector<T> recMask;  // (B, H)
+    std::vector<T> xm;       // (T*B, D) the masked inputs
   };
+  // Draws the direction's masks for this training step (a pure function of seed, step, layer, direction).
+  void drawMasks(const Ctx& ctx, Dir& r, int d);
 
   void forwardDir(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int d, T* out, int outLd);
   void backwardDir(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, const LayerIO<T>& io, int d,
@@ -76,10 +82,12 @@ class RecurrentLayer : public Layer<T> {
  public:
   size_t workspaceBytes() const override {
     size_t n = bytesOf(out_) + bytesOf(tmp_) + bytesOf(tmp2_) + bytesOf(dh_) + bytesOf(dhn_) + bytesOf(dc_) +
-               bytesOf(dcn_) + bytesOf(dh0_) + bytesOf(dc0_) + bytesOf(dPpart_) + bytesOf(rowParts_);
+               bytesOf(dcn_) + bytesOf(dh0_) + bytesOf(dc0_) + bytesOf(dPpart_) + bytesOf(rowParts_) + bytesOf(rbuf_) +
+               bytesOf(hprevM_) + bytesOf(dxIn_);
     for (const Dir& r : dir_)
       n += bytesOf(r.xp) + bytesOf(r.h) + bytesOf(r.c) + bytesOf(r.tc) + bytesOf(r.aux) + bytesOf(r.dxp) +
-           bytesOf(r.dhp) + bytesOf(r.wt) + bytesOf(r.dwt) + bytesOf(r.whhT) + bytesOf(r.peepT);
+           bytesOf(r.dhp) + bytesOf(r.wt) + bytesOf(r.dwt) + bytesOf(r.whhT) + bytesOf(r.peepT) + bytesOf(r.inMask) +
+           bytesOf(r.recMask) + bytesOf(r.xm);
     return n;
   }
 
@@ -88,13 +96,16 @@ class RecurrentLayer : public Layer<T> {
 
   LayerSpec spec_;
   int D_, H_, G_, dirs_;
+  int layer_ = 0;         // the layer's index (seeds its dropout masks)
+  bool dropout_ = false;  // the last forward was a training one with variational dropout
   Dir dir_[2];
-  std::vector<T> out_;                  // (T, B, dirs*H) or (B, dirs*H)
-  std::vector<T> tmp_, tmp2_;           // (B, G*H), (B, 3H)
-  std::vector<T> dh_, dhn_, dc_, dcn_;  // (B, H)
-  std::vector<T> dh0_, dc0_;            // (dirs, B, H)
-  std::vector<T> dPpart_;               // (threads, 3H) per-thread diagonal peephole gradients
-  std::vector<T> rowParts_;             // (threads, ...) per-thread bias / token gradient sums
+  std::vector<T> out_;                   // (T, B, dirs*H) or (B, dirs*H)
+  std::vector<T> tmp_, tmp2_;            // (B, G*H), (B, 3H)
+  std::vector<T> dh_, dhn_, dc_, dcn_;   // (B, H)
+  std::vector<T> dh0_, dc0_;             // (dirs, B, H)
+  std::vector<T> dPpart_;                // (threads, 3H) per-thread diagonal peephole gradients
+  std::vector<T> rowParts_;              // (threads, ...) per-thread bias / token gradient sums
+  std::vector<T> rbuf_, hprevM_, dxIn_;  // dropout: (B, H) scratch, (T*B, H) masked h<t-1>, (T*B, D) dIn scratch
 };
 
 }  // namespace rnnkit

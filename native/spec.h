@@ -21,7 +21,11 @@ struct LayerSpec {
   bool gruMinimal = false;  // gru variant 'minimal' (update gate only)
   bool resetAfter = true;   // gru 'full': reset gate applied after the recurrent product (PyTorch)
   Peephole peephole = Peephole::None;
-  double rate = 0;            // dropout
+  double rate = 0;  // dropout
+  // recurrent: variational dropout (Gal & Ghahramani 2016), one mask per sequence and
+  // direction, the same at every step, training only: on the inputs (features) and on
+  // h<t-1> where it enters the recurrent product
+  double inputDropout = 0, recurrentDropout = 0;
   int paddingIdx = -1;        // embedding: the token whose row stays zero and gets no gradient; -1 = none
   bool tieEmbedding = false;  // dense: the weight is the first layer's embedding table (units = vocabulary)
 };

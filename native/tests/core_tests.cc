@@ -341,6 +341,24 @@ static ModelSpec lm(std::vector<LayerSpec> layers) {
   return s;
 }
 
+// Variational dropout is off outside training (the outputs equal those of the same
+// model without it) and on in training (they differ).
+static void checkDropoutOff() {
+  ModelSpec plain = lm({embedding(4), rec(LayerType::Lstm)});
+  ModelSpec dropped = plain;
+  dropped.layers[1].inputDropout = 0.5;
+  dropped.layers[1].recurrentDropout = 0.5;
+  Model<double> a(plain), b(dropped);
+  const int B = 2, Tn = 3;
+  std::vector<int32_t> lengths = {3, 2}, tokens = {1, 2, 3, 4, 0, 0};
+  Batch<double> batch = tokenBatch<double>(B, Tn, tokens, lengths);
+  ForwardResult<double> ra, rb, rt;
+  a.forward(batch, false, ra);
+  b.forward(batch, false, rb);
+  b.forward(batch, true, rt);
+  check(ra.output == rb.output && rt.output != rb.output, "recurrent dropout: off at inference, on in training");
+}
+
 // Model::step over two models: a non-finite loss, and an update that only the second
 // model refuses, are ErrorKind::NonFinite and leave both parameter blocks as they were.
 static void checkJointStep(ModelSpec spec) {
@@ -450,6 +468,32 @@ int main(int argc, char** argv) {
     floatMatchesDouble("embedding + lstm + tied dense", tied, 21);
   }
   checkPaddingRow();
+  {
+    // variational dropout: fixed masks within one gradients() call (the step counter does not move)
+    auto drop = [](LayerType t, double inRate, double recRate, std::function<void(LayerSpec&)> f = nullptr) {
+      return rec(t, [=](LayerSpec& l) {
+        l.inputDropout = inRate;
+        l.recurrentDropout = recRate;
+        if (f) f(l);
+      });
+    };
+    gradcheck("lstm, recurrent dropout 0.3", lm({drop(LayerType::Lstm, 0, 0.3)}));
+    gradcheck("gru resetAfter, recurrent dropout 0.3", lm({drop(LayerType::Gru, 0, 0.3)}));
+    gradcheck("gru minimal, recurrent dropout 0.4",
+              lm({drop(LayerType::Gru, 0, 0.4, [](LayerSpec& l) { l.gruMinimal = true; })}));
+    gradcheck("embedding + rnn, input and recurrent dropout", lm({embedding(4), drop(LayerType::Rnn, 0.4, 0.3)}));
+    gradcheck("lstm + bidirectional gru with input and recurrent dropout, 21 rows (split)",
+              lm({drop(LayerType::Lstm, 0, 0.25, [](LayerSpec& l) { l.peephole = Peephole::Full; }),
+                  drop(LayerType::Gru, 0.3, 0.3, [](LayerSpec& l) { l.bidirectional = true; })}),
+              21);
+    ModelSpec s = lm({embedding(19), drop(LayerType::Lstm, 0.3, 0.3, [](LayerSpec& l) { l.units = 19; })});
+    s.inputSize = 23;
+    s.layers.back().units = 23;
+    setThreadCount(2);
+    floatMatchesDouble("embedding + lstm, input and recurrent dropout", s, 3);
+    floatMatchesDouble("embedding + lstm, input and recurrent dropout", s, 21);
+    checkDropoutOff();
+  }
   gradcheckCondition("lstm", lm({rec(LayerType::Lstm)}));
   gradcheckCondition("bidirectional gru + rnn",
                      lm({rec(LayerType::Gru, [](LayerSpec& l) { l.bidirectional = true; }), rec(LayerType::Rnn)}));
