@@ -21,10 +21,11 @@ template <class T>
 class EmbeddingLayer : public Layer<T> {
  public:
   EmbeddingLayer(const LayerSpec& spec, int vocab) : V_(vocab), E_(spec.units), pad_(spec.paddingIdx) {}
+  // A row of E values per position, for every position of the input.
+  int outCols(int) const override { return E_; }
+  bool seqOut(bool seqIn) const override { return seqIn; }
   void describe(int index, size_t& offset, std::vector<ParamInfo>& table) override;
   void init(T* params, uint64_t seed) override;
-  bool seqOut(bool seqIn) const override { return seqIn; }
-  int outCols(int) const override { return E_; }
   Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int layerIndex) override;
   void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, const LayerIO<T>& io,
                 int layerIndex) override;
