@@ -83,6 +83,12 @@ function program(io: CliIO, run: (code: Promise<number>) => void): Command {
     .addOption(
       new Option('--embedding <dim>', 'an embedding of this width as the first layer (instead of one-hot rows)').argParser(intIn(1, 65536)),
     )
+    .addOption(
+      new Option(
+        '--recurrent-dropout <rate>',
+        "variational dropout on each recurrent layer's state into its recurrent product, 0 to 0.99",
+      ).argParser(numberIn(0, 0.99)),
+    )
     .addOption(new Option('--tie', 'the output layer shares the embedding table (needs --embedding = --units)'))
     .addOption(new Option('--threads <n>', "rnnkit's threads (default: OPENBLAS_NUM_THREADS or the cores)").argParser(intIn(1, 64)))
     .addOption(

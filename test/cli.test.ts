@@ -165,13 +165,27 @@ test('train: stopping (Ctrl-C / io.signal) still saves the model and the plot, e
 
 test('train: --embedding and --tie build an embedding-first, tied model; --tie needs --embedding = --units', async (t) => {
   const out = join(dir, 'tied.rnnkit');
-  const r = await run(['train', join(dir, 'input.txt'), ...TINY, '--level', 'word', '--embedding', '16', '--tie', '--out', out]);
+  const r = await run([
+    'train',
+    join(dir, 'input.txt'),
+    ...TINY,
+    '--level',
+    'word',
+    '--embedding',
+    '16',
+    '--tie',
+    '--recurrent-dropout',
+    '0.2',
+    '--out',
+    out,
+  ]);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /model: lstm 1x16, embedding 16 tied, /);
   const m = await load(out);
   t.is(m.config.layers[0]!.type, 'embedding');
   t.deepEqual(m.config.layers.at(-1), { type: 'dense', units: m.tokenizer!.size, activation: 'linear', tieEmbedding: true });
   t.is((m.config.layers[0] as { paddingIdx?: number }).paddingIdx, m.tokenizer!.padId);
+  t.is((m.config.layers[1] as { recurrentDropout?: number }).recurrentDropout, 0.2);
   m.dispose();
   for (const [args, message] of [
     [['--tie'], '--tie needs --embedding (the table the output layer shares)'],

@@ -48,6 +48,8 @@ export interface TrainCommandOptions {
   maxVocab?: number;
   /** an embedding of this width as the first layer (token ids, not one-hot rows) */
   embedding?: number;
+  /** variational recurrent dropout of every recurrent layer */
+  recurrentDropout?: number;
   /** the output layer shares the embedding table (needs embedding = units) */
   tie?: boolean;
   /** rnnkit's threads for this run (rnnkit.setThreads) */
@@ -172,7 +174,7 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
 
   const stack: LayerInput[] = o.embedding === undefined ? [] : [L.embedding({ dim: o.embedding, paddingIdx: tok.padId })];
   for (let i = 0; i < o.layers; i++) {
-    stack.push(L[o.cell]({ units: o.units }));
+    stack.push(L[o.cell]({ units: o.units, ...(o.recurrentDropout ? { recurrentDropout: o.recurrentDropout } : {}) }));
     if (o.dropout > 0) stack.push(L.dropout({ rate: o.dropout }));
   }
   stack.push(L.dense({ units: tok.size, activation: 'linear', tieEmbedding: o.tie ?? false }));
