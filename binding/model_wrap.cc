@@ -47,6 +47,12 @@ class Task : public Napi::AsyncWorker {
   }
   Task(Napi::Env env, ModelWrap* owner, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done)
       : Task(env, std::vector<ModelWrap*>{owner}, std::move(work), std::move(done)) {}
+  // A reader's task: `release` (on the main thread) instead of the owners' release().
+  Task(Napi::Env env, ModelWrap* owner, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
+       std::function<void()> release)
+      : Task(env, owner, std::move(work), std::move(done)) {
+    release_ = std::move(release);
+  }
   Napi::Promise promise() const { return deferred_.Promise(); }
 
   void Execute() override {
@@ -64,7 +70,7 @@ class Task : public Napi::AsyncWorker {
     }
   }
   void OnOK() override {
-    for (ModelWrap* o : owners_) o->release();
+    releaseAll();
     Napi::Env env = Env();
     try {
       deferred_.Resolve(done_(env));
@@ -73,7 +79,7 @@ class Task : public Napi::AsyncWorker {
     }
   }
   void OnError(const Napi::Error& e) override {
-    for (ModelWrap* o : owners_) o->release();
+    releaseAll();
     deferred_.Reject(codedError(Env(), kind_, e.Message(), codeOf(kind_)).Value());
   }
 
@@ -83,7 +89,13 @@ class Task : public Napi::AsyncWorker {
   std::vector<Napi::ObjectReference> ownerRefs_;
   std::function<void()> work_;
   std::function<Napi::Value(Napi::Env)> done_;
+  std::function<void()> release_;
   ErrorKind kind_ = ErrorKind::Native;
+
+  void releaseAll() {
+    if (release_) return release_();
+    for (ModelWrap* o : owners_) o->release();
+  }
 };
 
 // info[i] as a boolean, `fallback` when absent or undefined.
@@ -201,7 +213,9 @@ void ModelWrap::adjustExternal(Napi::Env env) {
   // so a dropped model that trained on big batches is collected as soon as V8
   // would collect that much JavaScript memory.
   const size_t block = f32_ ? f32_->numParams() * sizeof(float) : f64_ ? f64_->numParams() * sizeof(double) : 0;
-  const size_t held = f32_ ? f32_->memoryBytes() : f64_ ? f64_->memoryBytes() : 0;
+  size_t held = f32_ ? f32_->memoryBytes() : f64_ ? f64_->memoryBytes() : 0;
+  for (const auto& r : idle32_) held += r->memoryBytes();  // the readers' buffers
+  for (const auto& r : idle64_) held += r->memoryBytes();
   const int64_t want = (int64_t)std::max(block * 4, held);
   if (want != external_) {
     Napi::MemoryManagement::AdjustExternalMemory(env, want - external_);
@@ -210,9 +224,48 @@ void ModelWrap::adjustExternal(Napi::Env env) {
 }
 
 void ModelWrap::freeModel() {
+  idle32_.clear();  // readers point at the model's weights: freed first
+  idle64_.clear();
   f32_.reset();
   f64_.reset();
   adjustExternal(Env());
+}
+
+template <>
+std::vector<std::shared_ptr<Model<float>>>& ModelWrap::idleReaders<float>() {
+  return idle32_;
+}
+template <>
+std::vector<std::shared_ptr<Model<double>>>& ModelWrap::idleReaders<double>() {
+  return idle64_;
+}
+
+template <class T>
+Napi::Value ModelWrap::startReader(Napi::Env env, Model<T>& owner, std::function<void(Model<T>&)> work,
+                                   std::function<Napi::Value(Napi::Env)> done) {
+  auto& idle = idleReaders<T>();
+  std::shared_ptr<Model<T>> reader;
+  if (idle.empty()) {
+    reader = Model<T>::readerOf(owner);
+  } else {
+    reader = std::move(idle.back());
+    idle.pop_back();
+  }
+  auto* task = new Task(
+      env, this, [reader, work] { work(*reader); }, std::move(done),
+      [this, reader] {
+        idleReaders<T>().push_back(reader);
+        releaseReader();
+      });
+  ++readers_;  // until the task's OnOK / OnError calls releaseReader()
+  task->Queue();
+  return task->promise();
+}
+
+void ModelWrap::releaseReader() {
+  --readers_;
+  if (disposed_ && readers_ == 0) freeModel();
+  else adjustExternal(Env());
 }
 
 void ModelWrap::release() {
@@ -221,8 +274,8 @@ void ModelWrap::release() {
   else adjustExternal(Env());
 }
 
-Napi::Value ModelWrap::refuse(Napi::Env env) {
-  const char* code = disposed_ ? "ERR_DISPOSED" : busy_ ? "ERR_BUSY" : nullptr;
+Napi::Value ModelWrap::refuse(Napi::Env env, bool reader) {
+  const char* code = disposed_ ? "ERR_DISPOSED" : busy_ || (!reader && readers_ > 0) ? "ERR_BUSY" : nullptr;
   if (!code) return Napi::Value();
   const std::string msg = disposed_ ? "the model has been disposed"
                                     : "the model is busy with another call; await it before starting the next";
@@ -244,7 +297,7 @@ static void throwIfDisposed(Napi::Env env, bool disposed) {
 
 void ModelWrap::requireIdle(Napi::Env env) const {
   throwIfDisposed(env, disposed_);
-  if (busy_)
+  if (busy_ || readers_ > 0)
     throw codedError(env, ErrorKind::Native, "the model is busy with another call; await it first", "ERR_BUSY");
 }
 
@@ -333,17 +386,21 @@ Napi::Value ModelWrap::forwardT(const Napi::CallbackInfo& info, Model<T>& m) {
   auto res = std::make_shared<ForwardResult<T>>();
   res->wantOutput = optionalBool(info, 2, "wantOutput", true);
   Model<T>* mp = &m;
+  auto done = [=](Napi::Env e) -> Napi::Value {
+    Napi::Object o = Napi::Object::New(e);
+    o.Set("output", toTypedArray<T>(e, res->output.data(), res->output.size()));
+    Napi::Array shape = Napi::Array::New(e, res->shape.size());
+    for (size_t k = 0; k < res->shape.size(); ++k) shape.Set((uint32_t)k, res->shape[k]);
+    o.Set("outputShape", shape);
+    o.Set("finalStates", statesToJs<T>(e, res->finalH, res->finalC));
+    return o;
+  };
+  // inference on a reader; a training forward stays on the model (backwardFrom reuses its activations)
+  if (!training)
+    return startReader<T>(
+        env, m, [=](Model<T>& r) { r.forward(batch->view(), false, *res); }, done);
   return start(
-      env, [=] { mp->forward(batch->view(), training, *res); },
-      [=](Napi::Env e) -> Napi::Value {
-        Napi::Object o = Napi::Object::New(e);
-        o.Set("output", toTypedArray<T>(e, res->output.data(), res->output.size()));
-        Napi::Array shape = Napi::Array::New(e, res->shape.size());
-        for (size_t k = 0; k < res->shape.size(); ++k) shape.Set((uint32_t)k, res->shape[k]);
-        o.Set("outputShape", shape);
-        o.Set("finalStates", statesToJs<T>(e, res->finalH, res->finalC));
-        return o;
-      });
+      env, [=] { mp->forward(batch->view(), training, *res); }, done);
 }
 
 template <class T>
@@ -397,7 +454,9 @@ Napi::Value ModelWrap::trainStepT(const Napi::CallbackInfo& info, Model<T>& m) {
 }
 
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
-  return async(info, [&](auto& m) { return forwardT(info, m); });
+  const bool inference = info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value();
+  return async(
+      info, [&](auto& m) { return forwardT(info, m); }, inference);
 }
 
 Napi::Value ModelWrap::Gradients(const Napi::CallbackInfo& info) {
@@ -475,9 +534,8 @@ Napi::Value ModelWrap::evaluateT(const Napi::CallbackInfo& info, Model<T>& m) {
   auto batch = std::make_shared<OwnedBatch<T>>(parseBatch<T>(info[0], m));
   auto targets = std::make_shared<OwnedTargets<T>>(parseTargets<T>(info[1], m, *batch));
   auto res = std::make_shared<typename Model<T>::Evaluation>();
-  Model<T>* mp = &m;
-  return start(
-      env, [=] { *res = mp->evaluate(batch->view(), targets->view()); },
+  return startReader<T>(
+      env, m, [=](Model<T>& r) { *res = r.evaluate(batch->view(), targets->view()); },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Object o = Napi::Object::New(e);
         o.Set("lossSum", res->lossSum);
@@ -489,7 +547,8 @@ Napi::Value ModelWrap::evaluateT(const Napi::CallbackInfo& info, Model<T>& m) {
 }
 
 Napi::Value ModelWrap::Evaluate(const Napi::CallbackInfo& info) {
-  return async(info, [&](auto& m) { return evaluateT(info, m); });
+  return async(
+      info, [&](auto& m) { return evaluateT(info, m); }, true);
 }
 
 template <class T>
@@ -503,11 +562,10 @@ Napi::Value ModelWrap::generateT(const Napi::CallbackInfo& info, Model<T>& m) {
   if (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull())
     readFloatArray<T>(info[2], "condition", (size_t)g.n * std::max(m.spec().conditionFeatures, 1), *condition);
   auto out = std::make_shared<std::vector<std::vector<int32_t>>>();
-  Model<T>* mp = &m;
-  return start(
-      env,
-      [=] {
-        mp->generate(g, states->hViews(), states->cViews(), condition->empty() ? nullptr : condition->data(), *out);
+  return startReader<T>(
+      env, m,
+      [=](Model<T>& r) {
+        r.generate(g, states->hViews(), states->cViews(), condition->empty() ? nullptr : condition->data(), *out);
       },
       [=](Napi::Env e) -> Napi::Value {
         Napi::Array arr = Napi::Array::New(e, out->size());
@@ -521,7 +579,8 @@ Napi::Value ModelWrap::generateT(const Napi::CallbackInfo& info, Model<T>& m) {
 }
 
 Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
-  return async(info, [&](auto& m) { return generateT(info, m); });
+  return async(
+      info, [&](auto& m) { return generateT(info, m); }, true);
 }
 
 // OptimizerSpec::Type by name, in enum order (getTrainingState writes, setTrainingState reads them).
@@ -655,7 +714,7 @@ Napi::Value ModelWrap::StepTogether(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
   disposed_ = true;
-  if (!busy_) freeModel();
+  if (!busy_ && readers_ == 0) freeModel();
   return info.Env().Undefined();
 }
 

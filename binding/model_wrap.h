@@ -77,8 +77,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   template <class T>
   void setTrainingStateT(const Napi::Value& v, Model<T>& m);
 
-  // Rejects with ERR_DISPOSED / ERR_BUSY, or returns an empty value when a call may start.
-  Napi::Value refuse(Napi::Env env);
+  // Rejects with ERR_DISPOSED / ERR_BUSY, or returns an empty value when a call may start
+  // (a reader while no writer runs; a writer while nothing runs).
+  Napi::Value refuse(Napi::Env env, bool reader = false);
   // Throws ERR_DISPOSED / ERR_BUSY: synchronous reads and writes of the weights wait for no call.
   void requireIdle(Napi::Env env) const;
   // fn(model) on the float32 or float64 model, whichever this wraps (the one dispatch on dtype).
@@ -88,10 +89,21 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   }
   // An async method: refused (a rejected promise) while busy or disposed, else fn(model).
   template <class F>
-  Napi::Value async(const Napi::CallbackInfo& info, F&& fn) {
-    if (Napi::Value r = refuse(info.Env()); !r.IsEmpty()) return r;
+  Napi::Value async(const Napi::CallbackInfo& info, F&& fn, bool reader = false) {
+    if (Napi::Value r = refuse(info.Env(), reader); !r.IsEmpty()) return r;
     return withModel(fn);
   }
+  // Inference (forward in inference mode, evaluate, generate) runs on a reader of the
+  // model (Model::readerOf: its own buffers and threads over these weights), so such
+  // calls run at the same time; a reader is taken from the idle ones or made, and
+  // returned when the call ends. Readers and a writer (any other call) exclude each
+  // other: either is refused with ERR_BUSY while the other runs.
+  template <class T>
+  Napi::Value startReader(Napi::Env env, Model<T>& owner, std::function<void(Model<T>&)> work,
+                          std::function<Napi::Value(Napi::Env)> done);
+  template <class T>
+  std::vector<std::shared_ptr<Model<T>>>& idleReaders();
+  void releaseReader();
   // Marks the model busy, queues the task and returns its promise.
   // Queues `work` on the libuv pool (the model busy until it ends); `done` builds the
   // promise's value on the main thread.
@@ -102,7 +114,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   std::unique_ptr<Model<float>> f32_;
   std::unique_ptr<Model<double>> f64_;
   bool isDouble_ = false;  // kept after dispose, so dtype stays true
-  bool busy_ = false;
+  bool busy_ = false;      // a writer runs
+  int readers_ = 0;        // readers running
+  std::vector<std::shared_ptr<Model<float>>> idle32_;
+  std::vector<std::shared_ptr<Model<double>>> idle64_;
   bool disposed_ = false;
   int64_t external_ = 0;  // bytes reported to V8
 };

@@ -211,7 +211,7 @@ for (const variant of ['word', 'word-emb'] as const) {
   const bpw = totalBits / words;
   const bpc = totalBits / heldChars;
   const line =
-    `word LSTM ${wordUnits}${variant === 'word-emb' ? `, embedding ${embeddingDim} tied` : ', one-hot'}, vocabulary ${V}, ` +
+    `word LSTM ${wordUnits}${variant === 'word-emb' ? ` with embedding ${embeddingDim} tied` : ''}, vocabulary ${V}, ` +
     `${model.numParams.toLocaleString('en-US')} parameters: held-out perplexity ${(2 ** bpw).toFixed(1)}, ${bpw.toFixed(3)} bits per word, ` +
     `${bpc.toFixed(3)} bits per character (${r.epochs.toFixed(2)} epochs in ${seconds(r.trainSeconds)}; ` +
     `${((100 * unk) / words).toFixed(1)}% of held-out words are <unk>)`;

@@ -33,8 +33,8 @@ const TRAIN_KEYS = [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm', 'retur
 
 /**
  * A sequential recurrent model. Create it with {@link sequential} (or `new Model(config)`, which is the same). Async methods run
- * on a worker thread; one call at a time per model (a second concurrent call rejects with code `ERR_BUSY`). Call
- * {@link Model.dispose} to free native memory early.
+ * on a worker thread; inference calls run together, a call that changes the model alone (a conflicting call rejects with code
+ * `ERR_BUSY`; docs/api.md, Conventions). Call {@link Model.dispose} to free native memory early.
  *
  * @throws TypeError / RangeError for an invalid config (see {@link sequential})
  * @example

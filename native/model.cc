@@ -177,6 +177,14 @@ template <class T>
 Model<T>::~Model() = default;
 
 template <class T>
+std::unique_ptr<Model<T>> Model<T>::readerOf(const Model& owner) {
+  auto r = std::make_unique<Model<T>>(owner.spec_);
+  r->owner_ = &owner;
+  r->params_ = std::vector<T>();  // the owner's weights are used; none of its own
+  return r;
+}
+
+template <class T>
 size_t Model<T>::memoryBytes() const {
   size_t n = bytesOf(params_) + bytesOf(grads_) + bytesOf(opt_.m) + bytesOf(opt_.v) + bytesOf(stageParams_) +
              bytesOf(stageOpt_.m) + bytesOf(stageOpt_.v) + bytesOf(last_.condition) + bytesOf(condS_) +
@@ -243,8 +251,8 @@ void Model<T>::conditionForward(const Batch<T>& batch) {
   RecurrentLayer<T>* r = recurrent_[0];
   const int dirs = r->dirs(), H = r->units();
   T* S = ensure(condS_, (size_t)B * R);
-  for (int b = 0; b < B; ++b) std::memcpy(S + (size_t)b * R, params_.data() + condB_, sizeof(T) * R);
-  parallelGemm<T>(&pool_, false, true, B, R, K, T(1), batch.condition, K, params_.data() + condW_, K, T(1), S, R);
+  for (int b = 0; b < B; ++b) std::memcpy(S + (size_t)b * R, weights() + condB_, sizeof(T) * R);
+  parallelGemm<T>(&pool_, false, true, B, R, K, T(1), batch.condition, K, weights() + condW_, K, T(1), S, R);
   for (size_t i = 0; i < (size_t)B * R; ++i) S[i] = tanhT(S[i]);
   T* h0 = ensure(condH0_, (size_t)dirs * B * H);
   T* c0 = r->hasCell() ? ensure(condC0_, (size_t)dirs * B * H) : nullptr;
@@ -292,7 +300,7 @@ void Model<T>::bindStates(const Batch<T>& batch) {
 template <class T>
 void Model<T>::rememberForward(const Batch<T>& batch, bool training) {
   last_.training = training;
-  last_.version = version_;
+  last_.version = weightsVersion();
   last_.step = step_;
   last_.h0.resize(recurrent_.size());
   last_.c0.resize(recurrent_.size());
@@ -313,7 +321,8 @@ void Model<T>::rememberForward(const Batch<T>& batch, bool training) {
 // value (bitwise): the binding copies every call's arguments afresh.
 template <class T>
 bool Model<T>::sameForward(const Batch<T>& batch, bool training) const {
-  if (!last_.valid || training != last_.training || version_ != last_.version || step_ != last_.step) return false;
+  if (!last_.valid || training != last_.training || weightsVersion() != last_.version || step_ != last_.step)
+    return false;
   const int B = batch.B, Tn = batch.Tn;
   if (B != ctx_.B || Tn != ctx_.T || !batch.lengths) return false;
   if (std::memcmp(batch.lengths, lengths_.data(), sizeof(int32_t) * B) != 0) return false;
@@ -350,7 +359,7 @@ const Act<T>& Model<T>::runForward(const Batch<T>& batch, bool training) {
   ctx_.training = training;
   ctx_.seed = spec_.seed;
   ctx_.step = step_;
-  ctx_.version = version_;
+  ctx_.version = weightsVersion();
   ctx_.pool = &pool_;
 
   // Batch-first in, time-major inside: row t*B + b.
@@ -374,7 +383,7 @@ const Act<T>& Model<T>::runForward(const Batch<T>& batch, bool training) {
   }
   bindStates(batch);
   for (size_t i = 0; i < layers_.size(); ++i)
-    acts_[i + 1] = layers_[i]->forward(ctx_, params_.data(), acts_[i], io_[i], (int)i);
+    acts_[i + 1] = layers_[i]->forward(ctx_, weights(), acts_[i], io_[i], (int)i);
   return acts_.back();
 }
 

@@ -66,15 +66,21 @@ class Model {
  public:
   explicit Model(const ModelSpec& spec);
   ~Model();
+  // A reader of `owner`: its own per-call buffers and threads over the owner's
+  // weights, for inference (forward, evaluate, generate) at the same time as other
+  // readers. It holds no parameters, gradients or optimizer state of its own; the owner
+  // must outlive it and must not change its weights while a reader runs (the binding
+  // refuses writers while readers run).
+  static std::unique_ptr<Model> readerOf(const Model& owner);
 
   const ModelSpec& spec() const { return spec_; }
-  size_t numParams() const { return params_.size(); }
+  size_t numParams() const { return owner_ ? owner_->params_.size() : params_.size(); }
   // Bytes the model holds natively: parameters, gradients, optimizer moments and
   // every per-call buffer (activations grow with the largest (T, B) seen).
   size_t memoryBytes() const;
   const std::vector<ParamInfo>& paramTable() const { return table_; }
   std::vector<StateInfo> stateTable() const;
-  const T* params() const { return params_.data(); }
+  const T* params() const { return weights(); }
   // Write access to the parameter block; invalidates caches derived from it.
   T* mutableParams() {
     ++version_;
@@ -152,6 +158,11 @@ class Model {
   bool sameForward(const Batch<T>& batch, bool training) const;
   void checkBatch(const Batch<T>& batch) const;
   void collectFinalStates(int B, std::vector<std::vector<T>>& h, std::vector<std::vector<T>>& c) const;
+  // The weights every call computes with, and their version: the owner's for a reader.
+  const T* weights() const { return owner_ ? owner_->params_.data() : params_.data(); }
+  uint64_t weightsVersion() const { return owner_ ? owner_->version_ : version_; }
+
+  const Model* owner_ = nullptr;  // set for a reader (readerOf)
 
   ModelSpec spec_;
   std::vector<std::unique_ptr<Layer<T>>> layers_;

@@ -1,6 +1,8 @@
 /**
- * Concurrency: one call at a time per model (a conflicting call is refused
- * with ERR_BUSY, never races), dispose() while busy is safe, several models
+ * Concurrency: inference calls (predict, forward, evaluate, generate, step,
+ * translate) run at the same time on one model; a call that changes the model
+ * runs alone (a conflicting call is refused with ERR_BUSY, never races),
+ * dispose() while busy is safe, several models
  * train at once with the same results as alone, the addon works in
  * worker_threads, and the event loop stays responsive while a long native
  * step runs.
@@ -79,6 +81,70 @@ test('a busy model refuses every conflicting call with ERR_BUSY (async and sync)
     model.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('inference calls run at the same time on one model and give what they give one by one', async (t) => {
+  const model = busyModel(5);
+  const { x, y } = tokens(16, 40);
+  const gen = (seed: number) => ({ prime: [2], maxLength: 200, n: 2, seed, temperature: 0.9 });
+  const alone = {
+    predict: await model.predict(x),
+    generate: await Promise.resolve().then(async () => [await model.generate(gen(1)), await model.generate(gen(2))]),
+    evaluate: await model.evaluateBatch(x, y),
+    step: await model.step(model.initialState(), 2),
+  };
+  const [p1, p2, g1, g2, e1, s1] = await Promise.all([
+    model.predict(x),
+    model.predict(x),
+    model.generate(gen(1)),
+    model.generate(gen(2)),
+    model.evaluateBatch(x, y),
+    model.step(model.initialState(), 2),
+  ]);
+  t.deepEqual(p1.data, alone.predict.data);
+  t.deepEqual(p2.data, alone.predict.data);
+  t.deepEqual([g1, g2], alone.generate);
+  t.is(e1.lossSum, alone.evaluate.lossSum);
+  t.deepEqual(s1.probs, alone.step.probs);
+  // Seq2Seq translations (readers on both models) at the same time, equal to one by one
+  const { smallSeq2Seq } = await import('./helpers/models.js');
+  const s2s = smallSeq2Seq(8, 6, { seed: 2 });
+  const src = [
+    [3, 4, 5, 6],
+    [7, 6],
+  ];
+  const one = await s2s.translate(src, { beamWidth: 3, maxLength: 8 });
+  t.deepEqual(await Promise.all([s2s.translate(src, { beamWidth: 3, maxLength: 8 }), s2s.translate(src, { beamWidth: 3, maxLength: 8 })]), [
+    one,
+    one,
+  ]);
+  s2s.dispose();
+  model.dispose();
+});
+
+test('a writer is refused with ERR_BUSY while readers run, and readers while a writer runs; no read is torn', async (t) => {
+  const model = busyModel(6);
+  const { x, y } = tokens(16, 40);
+  const before = await model.predict(x);
+  const readers = [model.generate({ prime: [2], maxLength: 3000, seed: 1 }), model.predict(x)];
+  await rejectsCode(t, model.trainStep(x, y), 'ERR_BUSY', 'trainStep while readers run');
+  await rejectsCode(t, () => model.setWeights(model.weightNames.length ? {} : {}), 'ERR_BUSY', 'setWeights while readers run');
+  await rejectsCode(t, model.applyGradients({}), 'ERR_BUSY', 'applyGradients while readers run');
+  const [, during] = (await Promise.all(readers)) as [unknown, Tensor];
+  t.deepEqual(during.data, before.data, 'the weights did not change under the readers');
+  const writing = model.trainStep(x, y, { optimizer: { type: 'sgd', lr: 0.5 } });
+  await rejectsCode(t, model.predict(x), 'ERR_BUSY', 'predict while a trainStep runs');
+  await writing;
+  t.notDeepEqual((await model.predict(x)).data, before.data, 'the writer ran once the readers were done');
+  // dispose while readers run: they settle, later calls are refused
+  const late = [model.generate({ prime: [2], maxLength: 2000, seed: 3 }), model.predict(x)];
+  model.dispose();
+  const settled = await Promise.allSettled(late);
+  t.true(
+    settled.every((r) => r.status === 'fulfilled'),
+    JSON.stringify(settled.map((r) => r.status)),
+  );
+  await rejectsCode(t, async () => model.predict(x), 'ERR_DISPOSED', 'predict after dispose');
 });
 
 test('tokenizer-driven helpers refuse too (generateText while training)', async (t) => {
