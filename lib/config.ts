@@ -303,7 +303,7 @@ function nativeLayer(layer: LayerConfig): NativeLayerSpec {
     case 'dropout':
       return { type: 'dropout', rate: layer.rate };
     case 'embedding':
-      return { type: 'embedding', units: layer.dim, paddingIdx: layer.paddingIdx ?? -1 };
+      return { type: 'embedding', units: layer.dim, paddingIdx: layer.paddingIdx ?? -1, frozen: layer.trainable === false };
   }
 }
 

@@ -107,6 +107,8 @@ export interface EmbeddingConfig {
   readonly dim: number;
   /** a token id whose row stays zero and gets no gradient (e.g. `<pad>`) */
   readonly paddingIdx?: number;
+  /** present (false) when the table is frozen: no gradient, never updated (pretrained vectors kept) */
+  readonly trainable?: false;
   readonly name?: string;
 }
 
@@ -218,6 +220,8 @@ export interface DenseOptions {
 export interface EmbeddingOptions {
   dim: number;
   paddingIdx?: number;
+  /** false freezes the table (Keras's trainable, PyTorch's freeze); default true */
+  trainable?: boolean;
   name?: string;
 }
 
@@ -315,12 +319,13 @@ function denseFrom(value: unknown, path: string): DenseConfig {
 
 function embeddingFrom(value: unknown, path: string): EmbeddingConfig {
   const opts = object(value, path);
-  knownKeys(opts, ['type', 'dim', 'paddingIdx', 'name'], path);
+  knownKeys(opts, ['type', 'dim', 'paddingIdx', 'trainable', 'name'], path);
   if (opts.dim === undefined) throw typeError('an integer', `${path}.dim`, undefined);
   const dim = integer(opts.dim, `${path}.dim`, 1, MAX_UNITS);
   // the upper bound (the vocabulary) is checked with the model's input
   const pad = opts.paddingIdx === undefined ? {} : { paddingIdx: integer(opts.paddingIdx, `${path}.paddingIdx`, 0, LIMITS.inputSize - 1) };
-  return named({ type: 'embedding' as const, dim, ...pad }, opts, path);
+  const trainable = withDefault(opts.trainable, true, (v) => boolean(v, `${path}.trainable`));
+  return named({ type: 'embedding' as const, dim, ...pad, ...(trainable ? {} : { trainable: false as const }) }, opts, path);
 }
 
 function dropoutFrom(value: unknown, path: string): DropoutConfig {

@@ -47,7 +47,7 @@ export type NativeLayerSpec =
     } & Variational)
   | { type: 'dense'; units: number; activation: 'linear' | 'softmax' | 'sigmoid' | 'tanh' | 'relu'; tieEmbedding?: boolean }
   | { type: 'dropout'; rate: number }
-  | { type: 'embedding'; units: number; paddingIdx: number };
+  | { type: 'embedding'; units: number; paddingIdx: number; frozen: boolean };
 
 export interface NativeModelSpec {
   inputKind: 'tokens' | 'features';

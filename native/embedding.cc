@@ -50,6 +50,7 @@ Act<T> EmbeddingLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>&
 template <class T>
 void EmbeddingLayer<T>::backward(const Ctx& ctx, const T*, T* dParams, const Act<T>& in, T* dOut, T*, const LayerIO<T>&,
                                  int) {
+  if (frozen_) return;
   T* dW = dParams + wOff_;
   const int E = E_;
   for (int r = 0; r < in.rows; ++r) {

@@ -20,7 +20,8 @@ namespace rnnkit {
 template <class T>
 class EmbeddingLayer : public Layer<T> {
  public:
-  EmbeddingLayer(const LayerSpec& spec, int vocab) : V_(vocab), E_(spec.units), pad_(spec.paddingIdx) {}
+  EmbeddingLayer(const LayerSpec& spec, int vocab)
+      : V_(vocab), E_(spec.units), pad_(spec.paddingIdx), frozen_(spec.frozen) {}
   // A row of E values per position, for every position of the input.
   int outCols(int) const override { return E_; }
   bool seqOut(bool seqIn) const override { return seqIn; }
@@ -35,6 +36,7 @@ class EmbeddingLayer : public Layer<T> {
 
  private:
   int V_, E_, pad_;
+  bool frozen_;  // no gradient (Model::step also leaves the table as it was)
   size_t wOff_ = 0;
   std::vector<T> out_;  // (T*B, E)
 };

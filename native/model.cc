@@ -138,6 +138,7 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
       layer = d;
     } else if (l.type == LayerType::Embedding) {
       layer = new EmbeddingLayer<T>(l, cols);
+      if (l.frozen) frozen_.push_back({offset, offset + (size_t)cols * l.units});
     } else {
       layer = new DropoutLayer<T>(l);
     }
@@ -189,7 +190,7 @@ size_t Model<T>::memoryBytes() const {
   size_t n = bytesOf(params_) + bytesOf(grads_) + bytesOf(opt_.m) + bytesOf(opt_.v) + bytesOf(stageParams_) +
              bytesOf(stageOpt_.m) + bytesOf(stageOpt_.v) + bytesOf(last_.condition) + bytesOf(condS_) +
              bytesOf(condH0_) + bytesOf(condC0_) + bytesOf(condDS_) + bytesOf(dCond_) + bytesOf(lengths_) +
-             bytesOf(tokens_) + bytesOf(x_);
+             bytesOf(tokens_) + bytesOf(x_) + bytesOf(frozenKeep_);
   for (const auto& d : dActs_) n += bytesOf(d);
   for (const auto& l : layers_) n += l->workspaceBytes();
   return n;
@@ -474,7 +475,10 @@ double Model<T>::step(const std::vector<Model<T>*>& models, const OptimizerSpec&
     for (size_t j = 0; j < i; ++j)
       if (models[j] == models[i]) throwNative("internal: step() given the same model twice");
   }
-  for (Model<T>* m : models) m->gradsReady_ = false;  // used now, whatever follows
+  for (Model<T>* m : models) {
+    m->gradsReady_ = false;  // used now, whatever follows
+    for (auto [a, b] : m->frozen_) std::fill(m->grads_.begin() + a, m->grads_.begin() + b, T(0));
+  }
   if (!std::isfinite(loss))
     throwNonFinite("non-finite loss (" + std::to_string(loss) + "); the weights were left unchanged");
   // The global L2 norm over every block (one model: its own norm, unchanged to the bit).
@@ -503,14 +507,30 @@ double Model<T>::step(const std::vector<Model<T>*>& models, const OptimizerSpec&
                    "; is the learning rate too large?); the weights were left unchanged");
   };
   const size_t last = models.size() - 1;
+  auto keepFrozen = [](Model<T>* x) {  // the frozen ranges' values, put back after the update
+    x->frozenKeep_.clear();
+    for (auto [a, b] : x->frozen_)
+      x->frozenKeep_.insert(x->frozenKeep_.end(), x->params_.begin() + a, x->params_.begin() + b);
+  };
+  auto restoreFrozen = [](Model<T>* x, std::vector<T>& p) {
+    size_t at = 0;
+    for (auto [a, b] : x->frozen_) {
+      std::copy(x->frozenKeep_.begin() + at, x->frozenKeep_.begin() + at + (b - a), p.begin() + a);
+      at += b - a;
+    }
+  };
   for (size_t i = 0; i < last; ++i) {
     Model<T>* m = models[i];
+    keepFrozen(m);
     m->stageParams_ = m->params_;
     m->stageOpt_ = m->opt_;
     if (!optimizerStep(m->stageParams_.data(), m->grads_.data(), m->params_.size(), opt, m->stageOpt_)) refuse();
+    restoreFrozen(m, m->stageParams_);
   }
   Model<T>* m = models[last];
+  keepFrozen(m);
   if (!optimizerStep(m->params_.data(), m->grads_.data(), m->params_.size(), opt, m->opt_)) refuse();
+  restoreFrozen(m, m->params_);
   for (size_t i = 0; i < last; ++i) {
     std::swap(models[i]->params_, models[i]->stageParams_);
     std::swap(models[i]->opt_, models[i]->stageOpt_);

@@ -163,6 +163,11 @@ class Model {
   uint64_t weightsVersion() const { return owner_ ? owner_->version_ : version_; }
 
   const Model* owner_ = nullptr;  // set for a reader (readerOf)
+  // Parameter ranges [begin, end) of frozen layers (an embedding with frozen): step()
+  // zeroes their gradient and restores their values after the update, so neither the
+  // gradient nor weight decay moves them.
+  std::vector<std::pair<size_t, size_t>> frozen_;
+  std::vector<T> frozenKeep_;  // their values during step()
 
   ModelSpec spec_;
   std::vector<std::unique_ptr<Layer<T>>> layers_;

@@ -27,6 +27,7 @@ struct LayerSpec {
   // h<t-1> where it enters the recurrent product
   double inputDropout = 0, recurrentDropout = 0;
   int paddingIdx = -1;        // embedding: the token whose row stays zero and gets no gradient; -1 = none
+  bool frozen = false;        // embedding: no gradient and never updated (pretrained vectors kept as they are)
   bool tieEmbedding = false;  // dense: the weight is the first layer's embedding table (units = vocabulary)
 };
 

@@ -57,6 +57,32 @@ test('one SGD step moves only the embedding rows of the tokens in the batch; the
   m.dispose();
 });
 
+test('a frozen embedding (trainable: false) stays as set while the rest trains, even with weight decay', async (t) => {
+  const m = sequential({
+    input: { vocabSize: V },
+    layers: [layers.embedding({ dim: 4, trainable: false }), layers.gru({ units: 4 }), layers.dense({ units: V })],
+    seed: 1,
+  });
+  t.is((m.config.layers[0] as { trainable?: boolean }).trainable, false);
+  const table = m.getWeights()['layers.0.weight']!;
+  const before = m.getWeights();
+  for (let i = 0; i < 3; i++) await m.trainStep([[1, 2, 3]], [[2, 3, 4]], { optimizer: { type: 'adamw', lr: 0.05, weightDecay: 0.5 } });
+  const after = m.getWeights();
+  t.deepEqual(after['layers.0.weight'], table);
+  t.notDeepEqual(after['layers.1.weight_hh_l0'], before['layers.1.weight_hh_l0']);
+  const g = await m.gradients([[1, 2, 3]], [[2, 3, 4]]);
+  t.true(
+    g.grads['layers.0.weight']!.data.every((v) => v === 0),
+    'no gradient',
+  );
+  t.throws(() => layers.embedding({ dim: 4, trainable: 'no' as never }), {
+    instanceOf: TypeError,
+    message: /options\.trainable but received string/,
+  });
+  t.false('trainable' in layers.embedding({ dim: 4 }), 'a trainable table shows no field');
+  m.dispose();
+});
+
 test('a tied model trains, samples, and saves / loads / round-trips safetensors with the table shared', async (t) => {
   const dir = await tmp(t);
   const m = lm(true);

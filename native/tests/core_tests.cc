@@ -332,6 +332,37 @@ static void checkPaddingRow() {
   check(zeroRow && zeroGrad && others, "embedding: the padding row is zero and gets no gradient; used rows do");
 }
 
+// A frozen embedding: no gradient, and its table unchanged by AdamW steps (whose
+// weight decay would move every other weight), while the other layers train.
+static void checkFrozenEmbedding() {
+  ModelSpec spec;
+  spec.tokens = true;
+  spec.inputSize = 5;
+  spec.seed = 4;
+  spec.layers = {embedding(3), rec(LayerType::Lstm), dense(5, Activation::Linear)};
+  spec.layers[0].frozen = true;
+  Model<float> m(spec);
+  const std::vector<float> before(m.params(), m.params() + m.numParams());
+  const int B = 2, Tn = 3;
+  std::vector<int32_t> lengths = {3, 2}, tokens = {1, 2, 3, 4, 0, 0}, classes = {2, 3, 1, 1, 3, 0};
+  Batch<float> batch = tokenBatch<float>(B, Tn, tokens, lengths);
+  Targets<float> tg;
+  tg.classes = classes.data();
+  OptimizerSpec opt;
+  opt.type = OptimizerSpec::AdamW;
+  opt.lr = 0.05;
+  opt.weightDecay = 0.1;
+  double norm = 0;
+  for (int i = 0; i < 3; ++i) m.trainStep(batch, tg, opt, norm);
+  const size_t table = 5 * 3;
+  const bool kept = std::equal(before.begin(), before.begin() + table, m.params());
+  const bool trained = !std::equal(before.begin() + table, before.end(), m.params() + table);
+  GradientResult<float> g;
+  m.gradients(batch, tg, true, g);
+  const bool noGrad = std::all_of(g.grads.begin(), g.grads.begin() + table, [](float v) { return v == 0; });
+  check(kept && trained && noGrad, "embedding: a frozen table gets no gradient and AdamW steps leave it as it was");
+}
+
 static ModelSpec lm(std::vector<LayerSpec> layers) {
   ModelSpec s;
   s.tokens = true;
@@ -468,6 +499,7 @@ int main(int argc, char** argv) {
     floatMatchesDouble("embedding + lstm + tied dense", tied, 21);
   }
   checkPaddingRow();
+  checkFrozenEmbedding();
   {
     // variational dropout: fixed masks within one gradients() call (the step counter does not move)
     auto drop = [](LayerType t, double inRate, double recRate, std::function<void(LayerSpec&)> f = nullptr) {
