@@ -60,6 +60,7 @@ import type {
   DenseConfig,
   ExportTorchOptions,
   DropoutConfig,
+  EmbeddingConfig,
   EpochLog,
   Evaluation,
   FitOptions,
@@ -121,7 +122,12 @@ expectTypeOf(layers.rnn({ units: 8, activation: 'relu', bidirectional: true })).
 expectTypeOf(layers.dense({ units: 4, activation: 'softmax' })).toEqualTypeOf<DenseConfig>();
 expectTypeOf(layers.dropout({ rate: 0.1, name: 'drop' })).toEqualTypeOf<DropoutConfig>();
 expectTypeOf(layers.lstm({ units: 4, peephole: true, returnSequences: false }).peephole).toEqualTypeOf<'none' | 'diagonal' | 'full'>();
-expectTypeOf<LayerConfig['type']>().toEqualTypeOf<'lstm' | 'gru' | 'rnn' | 'dense' | 'dropout'>();
+expectTypeOf<LayerConfig['type']>().toEqualTypeOf<'lstm' | 'gru' | 'rnn' | 'dense' | 'dropout' | 'embedding'>();
+expectTypeOf(layers.embedding({ dim: 8, paddingIdx: 0 })).toEqualTypeOf<EmbeddingConfig>();
+expectTypeOf(layers.dense({ units: 4, tieEmbedding: true }).tieEmbedding).toEqualTypeOf<true | undefined>();
+expectTypeOf(layers.lstm({ units: 4, dropout: 0.1, recurrentDropout: 0.2 }).recurrentDropout).toEqualTypeOf<number | undefined>();
+// @ts-expect-error -- an embedding's width is dim, not units
+layers.embedding({ units: 8 });
 
 // @ts-expect-error -- units must be a number
 layers.lstm({ units: '32' });
@@ -389,8 +395,10 @@ await model.generate({ maxLength: '20' });
 await generateText(model, charTok, { prime: [BOS_ID] });
 // @ts-expect-error -- generateText has no stopTokens (it stops at <eos>)
 await generateText(model, charTok, { stopTokens: [EOS_ID] });
-// @ts-expect-error -- the tokenizer comes before the options
-await generateText(model, { prime: 'a' });
+// without a tokenizer: model.tokenizer
+expectTypeOf(generateText(model, { prime: 'a' })).toEqualTypeOf<Promise<string[]>>();
+// @ts-expect-error -- generateText primes with text, also without a tokenizer
+await generateText(model, { prime: [BOS_ID] });
 
 // ---- tokenizers -------------------------------------------------------------------------
 
@@ -554,7 +562,15 @@ await writeSafetensors('w.safetensors', { w: [1, 2, 3] });
 // ---- errors -------------------------------------------------------------------------------
 
 expectTypeOf<RnnkitErrorCode>().toEqualTypeOf<
-  'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE' | 'ERR_CHECKPOINT' | 'ERR_SAFETENSORS' | 'ERR_TORCH_PACKAGE' | 'ERR_TORCH'
+  | 'ERR_BUSY'
+  | 'ERR_DISPOSED'
+  | 'ERR_NATIVE'
+  | 'ERR_NONFINITE'
+  | 'ERR_CHECKPOINT'
+  | 'ERR_SAFETENSORS'
+  | 'ERR_TORCH_PACKAGE'
+  | 'ERR_TORCH'
+  | 'ERR_VECTORS'
 >();
 const error = new RnnkitError('ERR_CHECKPOINT', 'bad file', { cause: new Error('short read') });
 expectTypeOf(error).toExtend<Error>();
