@@ -165,20 +165,8 @@ test('train: stopping (Ctrl-C / io.signal) still saves the model and the plot, e
 
 test('train: --embedding and --tie build an embedding-first, tied model; --tie needs --embedding = --units', async (t) => {
   const out = join(dir, 'tied.rnnkit');
-  const r = await run([
-    'train',
-    join(dir, 'input.txt'),
-    ...TINY,
-    '--level',
-    'word',
-    '--embedding',
-    '16',
-    '--tie',
-    '--recurrent-dropout',
-    '0.2',
-    '--out',
-    out,
-  ]);
+  const flags = ['--level', 'word', '--embedding', '16', '--tie', '--recurrent-dropout', '0.2'];
+  const r = await run(['train', join(dir, 'input.txt'), ...TINY, ...flags, '--out', out]);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /model: lstm 1x16, embedding 16 tied, /);
   const m = await load(out);
