@@ -207,20 +207,24 @@ def unsupported(layer):
         return 'a GRU with resetAfter false (reset gate before W_hn; torch.nn.GRU applies it after)'
     if layer['type'] in RECURRENT and not layer.get('returnSequences', True):
         return 'a recurrent layer with returnSequences false (a language model scores every step)'
+    if layer['type'] in RECURRENT and (layer.get('dropout') or layer.get('recurrentDropout')):
+        return 'variational (input or recurrent) dropout (torch.nn.LSTM / GRU / RNN drop only between layers)'
     return None
 
 
 class RnnkitNet(nn.Module):
     """The rnnkit sequential model as torch modules, in an nn.ModuleList called `layers`, so that
     state_dict() names are rnnkit's getWeights() names (layers.<i>.weight_ih_l0, layers.<i>.weight, ...).
-    Token ids go in one-hot, as rnnkit's token input is defined (a row gather of weight_ih_l0)."""
+    Token ids go in one-hot, as rnnkit's token input is defined (a row gather of weight_ih_l0), or
+    through an nn.Embedding when the first layer is one. A dense layer with tieEmbedding shares the
+    embedding's weight (its name in `tied`: in state_dict() but not in rnnkit's files)."""
 
     def __init__(self, config):
         super().__init__()
         if 'vocabSize' not in config['input'] or config.get('condition') or config['loss'] != 'crossEntropy':
             raise BadPackage('the config is not a token-input crossEntropy language model without a condition')
         self.vocab = config['input']['vocabSize']
-        self.activations, mods, width = [], [], self.vocab
+        self.activations, mods, width, self.tied = [], [], self.vocab, []
         for i, layer in enumerate(config['layers']):
             why = unsupported(layer)
             if why:
@@ -232,8 +236,18 @@ class RnnkitNet(nn.Module):
                     kw['nonlinearity'] = layer['activation']
                 mods.append(RECURRENT[kind](**kw))
                 width = layer['units'] * (2 if layer['bidirectional'] else 1)
+            elif kind == 'embedding' and i == 0:
+                mods.append(nn.Embedding(self.vocab, layer['dim'], padding_idx=layer.get('paddingIdx')))
+                if layer.get('trainable', True) is False:
+                    mods[-1].weight.requires_grad_(False)  # frozen, as rnnkit's trainable: false
+                width = layer['dim']
             elif kind == 'dense':
                 mods.append(nn.Linear(width, layer['units']))
+                if layer.get('tieEmbedding'):
+                    if not isinstance(mods[0], nn.Embedding) or mods[-1].weight.shape != mods[0].weight.shape:
+                        raise BadPackage('config.layers[%d].tieEmbedding does not fit the embedding' % i)
+                    mods[-1].weight = mods[0].weight
+                    self.tied.append('layers.%d.weight' % i)
                 width = layer['units']
             elif kind == 'dropout':
                 mods.append(nn.Dropout(layer['rate']))
@@ -245,7 +259,7 @@ class RnnkitNet(nn.Module):
     def forward(self, ids):
         """ids [B, T] -> logits [B, T, V]: the last dense layer's pre-activation, which rnnkit's
         crossEntropy scores whether its activation is 'linear' or 'softmax'."""
-        x = F.one_hot(ids, self.vocab).to(next(self.parameters()).dtype)
+        x = ids if isinstance(self.layers[0], nn.Embedding) else F.one_hot(ids, self.vocab).to(next(self.parameters()).dtype)
         last = len(self.layers) - 1
         for i, (m, act) in enumerate(zip(self.layers, self.activations)):
             x = m(x)[0] if isinstance(m, nn.RNNBase) else m(x)
@@ -411,6 +425,9 @@ def main(argv):
     config = json.loads(metadata['rnnkit.config'])
     dtype = torch.float64 if config.get('dtype') == 'float64' else torch.float32
     net = RnnkitNet(config).to(dtype)
+    for name in net.tied:  # the shared table is stored once, under the embedding's name
+        if 'layers.0.weight' in weights:
+            weights[name] = weights['layers.0.weight']
     try:
         net.load_state_dict(weights, strict=True)
     except RuntimeError as err:
@@ -513,7 +530,8 @@ def write_result(out, net, metadata, result):
     shutil.rmtree(temp, ignore_errors=True)
     os.mkdir(temp)
     try:
-        write_safetensors(os.path.join(temp, 'model.safetensors'), net.state_dict(), metadata)
+        state = {k: v for k, v in net.state_dict().items() if k not in net.tied}
+        write_safetensors(os.path.join(temp, 'model.safetensors'), state, metadata)
         with open(os.path.join(temp, 'result.json'), 'w') as f:
             json.dump(result, f, indent=2)
             f.flush()

@@ -510,6 +510,40 @@ withTorch(
   },
 );
 
+withTorch(
+  `parity: an embedding (padding row, tied output) and a frozen one, through nn.Embedding, 20 steps within 1e-4, and back ${NEEDS}`,
+  async (t) => {
+    for (const trainable of [true, false]) {
+      const model = sequential({
+        input: { vocabSize: TOK.size },
+        seed: 3,
+        layers: [
+          layers.embedding({ dim: 10, paddingIdx: TOK.padId, trainable }),
+          layers.lstm({ units: 10 }),
+          layers.dense({ units: TOK.size, tieEmbedding: trainable }),
+        ],
+      });
+      model.tokenizer = TOK;
+      const table = model.getWeights()['layers.0.weight']!;
+      const { torch, rnnkit, dir } = await parity(
+        t,
+        model,
+        { seqLen: 16, batchSize: 4, epochs: 2, clipNorm: 1, optimizer: { type: 'adamw', lr: 1e-2, weightDecay: 0.1 }, validationShare: 0 },
+        20,
+      );
+      t.is(torch.length, 20);
+      const rel = maxRelative(torch, rnnkit);
+      t.log(`trainable ${trainable}: max relative difference over 20 steps ${rel.toExponential(2)}`);
+      t.true(rel < 1e-4, `trainable ${trainable}: max relative difference ${rel}`);
+      const { model: back } = await importTorch(join(dir, 'out'));
+      t.deepEqual(back.weightNames, model.weightNames, 'the tied table comes back once, under the embedding');
+      if (!trainable) t.deepEqual(back.getWeights()['layers.0.weight'], table, 'a frozen table comes back as it went');
+      back.dispose();
+      model.dispose();
+    }
+  },
+);
+
 withTorch(`train.py refuses a damaged package (exit 4, naming the file) and an existing --out (exit 2) ${NEEDS}`, async (t) => {
   const dir = await tmp(t);
   const model = lm([layers.gru({ units: 4 })]);

@@ -182,8 +182,6 @@ export function torchUnsupported(layer: LayerConfig): string | undefined {
     return 'a recurrent layer with returnSequences false (a language model scores every step)';
   if (isRecurrent(layer) && (layer.dropout !== undefined || layer.recurrentDropout !== undefined))
     return 'variational (input or recurrent) dropout (torch.nn.LSTM / GRU / RNN drop only between layers)';
-  if (layer.type === 'embedding') return 'an embedding layer (templates/train.py does not build nn.Embedding yet)';
-  if (layer.type === 'dense' && layer.tieEmbedding) return 'a dense layer tied to an embedding';
   return undefined;
 }
 
