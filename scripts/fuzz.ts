@@ -620,6 +620,23 @@ const KINDS: readonly Kind[] = [
     lm: true,
   },
   {
+    name: 'embedding-tied-vdrop-lm',
+    config: () => ({
+      input: { vocabSize: 7 },
+      layers: [
+        layers.embedding({ dim: 4, paddingIdx: 0 }),
+        layers.lstm({ units: 4, dropout: 0.2, recurrentDropout: 0.3 }),
+        layers.dense({ units: 7, tieEmbedding: true }),
+      ],
+      seed: 7,
+    }),
+    tokens: 7,
+    K: 7,
+    seq: true,
+    loss: 'crossEntropy',
+    lm: true,
+  },
+  {
     name: 'lstm-full-peephole-f64',
     config: () => ({
       input: { features: 2 },
@@ -1108,6 +1125,28 @@ const NATIVE_SPECS: readonly NativeModelSpec[] = [
     seed: 3,
     dtype: 'float32',
     conditionFeatures: 2,
+  },
+  {
+    inputKind: 'tokens',
+    inputSize: 6,
+    layers: [
+      { type: 'embedding', units: 3, paddingIdx: 0, frozen: false },
+      {
+        type: 'gru',
+        units: 3,
+        variant: 'full',
+        resetAfter: true,
+        bidirectional: false,
+        returnSequences: true,
+        dropout: 0.2,
+        recurrentDropout: 0.2,
+      },
+      { type: 'dense', units: 6, activation: 'linear', tieEmbedding: true },
+    ],
+    loss: 'crossEntropy',
+    reduction: 'mean',
+    seed: 5,
+    dtype: 'float32',
   },
   {
     inputKind: 'features',
