@@ -264,7 +264,13 @@ Napi::Value ModelWrap::startReader(Napi::Env env, Model<T>& owner, std::function
 
 void ModelWrap::releaseReader() {
   --readers_;
-  if (disposed_ && readers_ == 0) freeModel();
+  if (readers_ == 0 && pending_) {  // the waiting writer starts now
+    Napi::AsyncWorker* task = pending_;
+    pending_ = nullptr;
+    task->Queue();
+    return;
+  }
+  if (disposed_ && readers_ == 0 && !busy_) freeModel();
   else adjustExternal(Env());
 }
 
@@ -274,8 +280,8 @@ void ModelWrap::release() {
   else adjustExternal(Env());
 }
 
-Napi::Value ModelWrap::refuse(Napi::Env env, bool reader) {
-  const char* code = disposed_ ? "ERR_DISPOSED" : busy_ || (!reader && readers_ > 0) ? "ERR_BUSY" : nullptr;
+Napi::Value ModelWrap::refuse(Napi::Env env, bool reader, bool wait) {
+  const char* code = disposed_ ? "ERR_DISPOSED" : busy_ || (!reader && !wait && readers_ > 0) ? "ERR_BUSY" : nullptr;
   if (!code) return Napi::Value();
   const std::string msg = disposed_ ? "the model has been disposed"
                                     : "the model is busy with another call; await it before starting the next";
@@ -284,10 +290,12 @@ Napi::Value ModelWrap::refuse(Napi::Env env, bool reader) {
   return d.Promise();
 }
 
-Napi::Value ModelWrap::start(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done) {
+Napi::Value ModelWrap::start(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
+                             bool wait) {
   auto* task = new Task(env, this, std::move(work), std::move(done));
-  busy_ = true;  // until the task's OnOK / OnError calls release()
-  task->Queue();
+  busy_ = true;  // until the task's OnOK / OnError calls release(); new calls are refused meanwhile
+  if (wait && readers_ > 0) pending_ = task;  // queued when the last reader ends (releaseReader)
+  else task->Queue();
   return task->promise();
 }
 
@@ -435,6 +443,7 @@ Napi::Value ModelWrap::trainStepT(const Napi::CallbackInfo& info, Model<T>& m) {
   const OptimizerSpec opt = parseOptimizer(info[2]);
   if (info.Length() > 3 && !info[3].IsBoolean() && !info[3].IsUndefined()) throwType(env, "a boolean", "returnState");
   const bool returnState = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  const bool wait = optionalBool(info, 4, "wait", false);
   auto out = std::make_shared<std::pair<double, double>>();
   auto states = std::make_shared<ForwardResult<T>>();
   Model<T>* mp = &m;
@@ -450,7 +459,8 @@ Napi::Value ModelWrap::trainStepT(const Napi::CallbackInfo& info, Model<T>& m) {
         o.Set("gradNorm", out->second);
         if (returnState) o.Set("finalStates", statesToJs<T>(e, states->finalH, states->finalC));
         return o;
-      });
+      },
+      wait);
 }
 
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
@@ -464,7 +474,10 @@ Napi::Value ModelWrap::Gradients(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
-  return async(info, [&](auto& m) { return trainStepT(info, m); });
+  // wait (argument 4): started once the readers running now have ended, instead of ERR_BUSY
+  const bool wait = info.Length() > 4 && info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
+  return async(
+      info, [&](auto& m) { return trainStepT(info, m); }, false, wait);
 }
 
 template <class T>

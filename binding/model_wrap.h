@@ -78,8 +78,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   void setTrainingStateT(const Napi::Value& v, Model<T>& m);
 
   // Rejects with ERR_DISPOSED / ERR_BUSY, or returns an empty value when a call may start
-  // (a reader while no writer runs; a writer while nothing runs).
-  Napi::Value refuse(Napi::Env env, bool reader = false);
+  // (a reader while no writer runs or waits; a writer while nothing runs, or with `wait`
+  // while only readers run: it then waits for them).
+  Napi::Value refuse(Napi::Env env, bool reader = false, bool wait = false);
   // Throws ERR_DISPOSED / ERR_BUSY: synchronous reads and writes of the weights wait for no call.
   void requireIdle(Napi::Env env) const;
   // fn(model) on the float32 or float64 model, whichever this wraps (the one dispatch on dtype).
@@ -89,8 +90,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   }
   // An async method: refused (a rejected promise) while busy or disposed, else fn(model).
   template <class F>
-  Napi::Value async(const Napi::CallbackInfo& info, F&& fn, bool reader = false) {
-    if (Napi::Value r = refuse(info.Env(), reader); !r.IsEmpty()) return r;
+  Napi::Value async(const Napi::CallbackInfo& info, F&& fn, bool reader = false, bool wait = false) {
+    if (Napi::Value r = refuse(info.Env(), reader, wait); !r.IsEmpty()) return r;
     return withModel(fn);
   }
   // Inference (forward in inference mode, evaluate, generate) runs on a reader of the
@@ -107,15 +108,18 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // Marks the model busy, queues the task and returns its promise.
   // Queues `work` on the libuv pool (the model busy until it ends); `done` builds the
   // promise's value on the main thread.
-  Napi::Value start(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done);
+  // With `wait` and readers running, the task waits (pending_) until the last of them ends.
+  Napi::Value start(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
+                    bool wait = false);
   void freeModel();
   void adjustExternal(Napi::Env env);
 
   std::unique_ptr<Model<float>> f32_;
   std::unique_ptr<Model<double>> f64_;
-  bool isDouble_ = false;  // kept after dispose, so dtype stays true
-  bool busy_ = false;      // a writer runs
-  int readers_ = 0;        // readers running
+  bool isDouble_ = false;                 // kept after dispose, so dtype stays true
+  bool busy_ = false;                     // a writer runs
+  int readers_ = 0;                       // readers running
+  Napi::AsyncWorker* pending_ = nullptr;  // a writer waiting for the readers (busy_ is set for it)
   std::vector<std::shared_ptr<Model<float>>> idle32_;
   std::vector<std::shared_ptr<Model<double>>> idle64_;
   bool disposed_ = false;

@@ -76,6 +76,12 @@ export interface TrainStepOptions extends CallOptions {
    * optimizer state stay as they were before the step.
    */
   nonFinite?: 'throw' | 'skip';
+  /**
+   * a step that arrives while inference calls run on the model: 'reject' (default)
+   * rejects with ERR_BUSY; 'wait' starts it when they have ended (new calls are
+   * refused with ERR_BUSY while it waits and runs)
+   */
+  whenBusy?: 'reject' | 'wait';
 }
 
 /**

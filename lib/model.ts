@@ -24,12 +24,12 @@ import { summary } from './summary.js';
 import { toTargets } from './targets.js';
 import { floatData, tensor } from './tensor.js';
 import type { Tokenizer } from './tokenizers/index.js';
-import { evaluate, fit, nonFiniteOption, skipNonFinite, type Evaluation, type FitOptions, type History } from './train.js';
+import { evaluate, fit, nonFiniteOption, skipNonFinite, whenBusyOption, type Evaluation, type FitOptions, type History } from './train.js';
 import type { FloatArray, LayerState, ModelInput, StateTensors, Targets, Tensor } from './types.js';
 import { boolean, knownKeys, optionalObject, withDefault } from './validate.js';
 
 const COMMON_KEYS = ['lengths', 'initialState', 'condition'] as const;
-const TRAIN_KEYS = [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm', 'returnState', 'nonFinite'];
+const TRAIN_KEYS = [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm', 'returnState', 'nonFinite', 'whenBusy'];
 
 /**
  * A sequential recurrent model. Create it with {@link sequential} (or `new Model(config)`, which is the same). Async methods run
@@ -249,9 +249,12 @@ export class Model {
     const nonFinite = withDefault(opts.nonFinite, 'throw' as const, nonFiniteOption);
     const optimizer = toNativeOptimizer(opts.optimizer, opts.clipValue, opts.clipNorm);
     const returnState = withDefault(opts.returnState, false, (v) => boolean(v, 'options.returnState'));
+    const wait = whenBusyOption(opts.whenBusy) === 'wait';
     const t = this.#targets(targets, batch);
     // the native step checks before it writes: nothing changed, so skipping is safe
-    const res = await skipNonFinite(nonFinite === 'skip', () => this.#run(site, () => handle.trainStep(batch, t, optimizer, returnState)));
+    const res = await skipNonFinite(nonFinite === 'skip', () =>
+      this.#run(site, () => handle.trainStep(batch, t, optimizer, returnState, wait)),
+    );
     if ('skipped' in res) return res;
     return {
       loss: res.loss,

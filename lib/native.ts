@@ -196,7 +196,14 @@ export interface NativeModel {
   forward(batch: NativeBatch, training: boolean, wantOutput?: boolean): Promise<NativeForwardResult>;
   /** wantGrads false: `grads` comes back empty; the gradient stays in the model for stepTogether */
   gradients(batch: NativeBatch, targets: NativeTargets, training: boolean, wantGrads?: boolean): Promise<NativeGradientsResult>;
-  trainStep(batch: NativeBatch, targets: NativeTargets, optimizer: NativeOptimizer, returnState?: boolean): Promise<NativeTrainResult>;
+  trainStep(
+    batch: NativeBatch,
+    targets: NativeTargets,
+    optimizer: NativeOptimizer,
+    returnState?: boolean,
+    /** start once the running readers have ended instead of ERR_BUSY */
+    wait?: boolean,
+  ): Promise<NativeTrainResult>;
   /** loss summed over valid positions (inference mode), their count, and how many were right */
   evaluate(
     batch: NativeBatch,

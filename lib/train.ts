@@ -105,6 +105,8 @@ export interface FitOptions {
   signal?: AbortSignal;
   /** 'skip' skips a step whose loss, gradient or update is not finite (history.skipped counts them); default 'throw' */
   nonFinite?: 'throw' | 'skip';
+  /** each step, as trainStep's: 'wait' waits for running inference calls instead of ERR_BUSY (default 'reject') */
+  whenBusy?: 'reject' | 'wait';
   /** shuffling seed (default: the model's seed); the order of epoch e depends only on (seed, e) */
   seed?: number;
   /** a per-epoch learning-rate schedule over the optimizer's lr (see {@link LrSchedule}) */
@@ -226,6 +228,7 @@ const FIT_KEYS = [
   'lrSchedule',
   'earlyStopping',
   'checkpoint',
+  'whenBusy',
 ] as const;
 
 function callback(value: unknown, name: string): ((log: never) => unknown) | undefined {
@@ -249,7 +252,7 @@ export interface FitSettings {
   onBatchEnd: FitOptions['onBatchEnd'];
   onEpochEnd: FitOptions['onEpochEnd'];
   /** the per-step options, passed on to each trainStep */
-  step: Pick<TrainStepOptions, 'optimizer' | 'clipNorm' | 'clipValue' | 'nonFinite'>;
+  step: Pick<TrainStepOptions, 'optimizer' | 'clipNorm' | 'clipValue' | 'nonFinite' | 'whenBusy'>;
   /** options.validation, unchecked: each model kind checks its own data */
   validation: unknown;
   /** options.lrSchedule, earlyStopping and checkpoint, checked */
@@ -275,6 +278,7 @@ export function fitSettings(options: unknown, defaultSeed: number): FitSettings 
   if (opts.clipNorm !== undefined) step.clipNorm = number(opts.clipNorm, 'options.clipNorm', { min: 0, minExclusive: true });
   if (opts.clipValue !== undefined) step.clipValue = number(opts.clipValue, 'options.clipValue', { min: 0, minExclusive: true });
   if (opts.nonFinite !== undefined) step.nonFinite = nonFiniteOption(opts.nonFinite);
+  if (opts.whenBusy !== undefined) step.whenBusy = whenBusyOption(opts.whenBusy);
   return {
     epochs: withDefault(opts.epochs, 1, (v) => integer(v, 'options.epochs', 0, 1e9)),
     batchSize: withDefault(opts.batchSize, 32, (v) => integer(v, 'options.batchSize', 1, 1e6)),
@@ -295,6 +299,17 @@ function stepAt(s: FitSettings, lr: number): FitSettings['step'] {
   if (s.policies.schedule === undefined) return s.step;
   const o = s.step.optimizer ?? toNativeOptimizer(undefined, undefined, undefined).type;
   return { ...s.step, optimizer: { ...(typeof o === 'string' ? { type: o } : o), lr } as OptimizerConfig };
+}
+
+/**
+ * Checks `options.whenBusy` ('reject' | 'wait'; undefined: 'reject').
+ *
+ * @throws TypeError / RangeError naming options.whenBusy
+ * @example
+ * const wait = whenBusyOption(opts.whenBusy) === 'wait';
+ */
+export function whenBusyOption(value: unknown): 'reject' | 'wait' {
+  return value === undefined ? 'reject' : oneOf(value, 'options.whenBusy', ['reject', 'wait'] as const);
 }
 
 /**

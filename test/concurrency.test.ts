@@ -147,6 +147,36 @@ test('a writer is refused with ERR_BUSY while readers run, and readers while a w
   await rejectsCode(t, async () => model.predict(x), 'ERR_DISPOSED', 'predict after dispose');
 });
 
+test("trainStep / fit with whenBusy: 'wait' start when the running readers end; calls meanwhile are refused", async (t) => {
+  const model = busyModel(7);
+  const twin = busyModel(7);
+  const { x, y } = tokens(16, 40);
+  const before = await model.predict(x);
+  const reading = model.predict(x);
+  const generating = model.generate({ prime: [2], maxLength: 2000, seed: 1 });
+  const step = model.trainStep(x, y, { optimizer: { type: 'sgd', lr: 0.5 }, whenBusy: 'wait' });
+  await rejectsCode(t, model.predict(x), 'ERR_BUSY', 'a reader while a writer waits');
+  await rejectsCode(t, model.trainStep(x, y, { whenBusy: 'wait' }), 'ERR_BUSY', 'a second writer while one waits');
+  t.deepEqual((await reading).data, before.data, 'the running readers saw the weights from before the step');
+  await generating;
+  const r = await step;
+  t.is(
+    r.loss,
+    (await twin.trainStep(x, y, { optimizer: { type: 'sgd', lr: 0.5 } })).loss,
+    'the waiting step is the step it would be alone',
+  );
+  t.deepEqual((await model.predict(x)).data, (await twin.predict(x)).data);
+  // fit passes it to each step; with no readers it just runs
+  const lm = languageModelData([[4, 5, 6, 7]], { bos: 2, eos: 3 });
+  const gen = model.generate({ prime: [2], maxLength: 500, seed: 2 });
+  const h = await model.fit(lm, { epochs: 1, whenBusy: 'wait' });
+  await gen;
+  t.is(h.epochs.length, 1);
+  await t.throwsAsync(model.trainStep(x, y, { whenBusy: 'later' as never }), { instanceOf: RangeError, message: /options\.whenBusy/ });
+  model.dispose();
+  twin.dispose();
+});
+
 test('tokenizer-driven helpers refuse too (generateText while training)', async (t) => {
   const model = busyModel(2);
   const tok = CharTokenizer.fromText('abcdefghijklmnopqrstuvwxyz01'); // 4 + 28 = 32 ids
