@@ -561,9 +561,9 @@ await writeSafetensors('w.safetensors', { w: [1, 2, 3] });
 
 // ---- errors -------------------------------------------------------------------------------
 
-const CALL_CODES = ['ERR_BUSY', 'ERR_DISPOSED', 'ERR_NATIVE', 'ERR_NONFINITE'] as const;
-const FILE_CODES = ['ERR_CHECKPOINT', 'ERR_SAFETENSORS', 'ERR_TORCH_PACKAGE', 'ERR_TORCH', 'ERR_VECTORS'] as const;
-expectTypeOf<RnnkitErrorCode>().toEqualTypeOf<(typeof CALL_CODES)[number] | (typeof FILE_CODES)[number]>();
+type CallCode = 'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE';
+type FileCode = 'ERR_CHECKPOINT' | 'ERR_SAFETENSORS' | 'ERR_TORCH_PACKAGE' | 'ERR_TORCH' | 'ERR_VECTORS';
+expectTypeOf<RnnkitErrorCode>().toEqualTypeOf<CallCode | FileCode>();
 const error = new RnnkitError('ERR_CHECKPOINT', 'bad file', { cause: new Error('short read') });
 expectTypeOf(error).toExtend<Error>();
 expectTypeOf(error.code).toEqualTypeOf<RnnkitErrorCode>();
