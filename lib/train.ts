@@ -7,7 +7,7 @@ import { planBatches, type Batch, type Dataset } from './data.js';
 import { RnnkitError, typeError } from './errors.js';
 import type { TrainStepOptions } from './calls.js';
 import type { Model } from './model.js';
-import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
+import { DEFAULT_OPTIMIZER, toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
 import {
   ensureLoopState,
   loopPolicies,
@@ -297,7 +297,7 @@ export function fitSettings(options: unknown, defaultSeed: number): FitSettings 
 /** The per-step options of an epoch at learning rate `lr` (the optimizer given, or the default, with that lr). */
 function stepAt(s: FitSettings, lr: number): FitSettings['step'] {
   if (s.policies.schedule === undefined) return s.step;
-  const o = s.step.optimizer ?? toNativeOptimizer(undefined, undefined, undefined).type;
+  const o = s.step.optimizer ?? DEFAULT_OPTIMIZER;
   return { ...s.step, optimizer: { ...(typeof o === 'string' ? { type: o } : o), lr } as OptimizerConfig };
 }
 

@@ -9,7 +9,9 @@ import { createInterface } from 'node:readline';
 import { fsReason } from './io.js';
 import { rangeError, received, RnnkitError, typeError } from './errors.js';
 import type { Model } from './model.js';
+import { LIMITS } from './limits.js';
 import { NUM_SPECIAL } from './tokenizers/special.js';
+import { integer, knownKeys, optionalObject } from './validate.js';
 import type { Tokenizer } from './tokenizers/index.js';
 import type { Tensor } from './types.js';
 
@@ -51,10 +53,9 @@ export async function readWordVectors(path: string, tokenizer: Tokenizer, option
   if (tokenizer === null || typeof tokenizer !== 'object' || typeof tokenizer.idOf !== 'function' || typeof tokenizer.size !== 'number') {
     throw typeError('a tokenizer (WordTokenizer or CharTokenizer)', 'tokenizer', tokenizer);
   }
-  let dim = options?.dim;
-  if (dim !== undefined && (!Number.isInteger(dim) || dim < 1 || dim > 65536)) {
-    throw rangeError('an integer in [1, 65536]', 'options.dim', dim);
-  }
+  const opts = optionalObject(options, 'options');
+  knownKeys(opts, ['dim'], 'options');
+  let dim = opts.dim === undefined ? undefined : integer(opts.dim, 'options.dim', 1, LIMITS.units);
   const V = tokenizer.size;
   const bad = (what: string, cause?: unknown) =>
     new RnnkitError('ERR_VECTORS', `Cannot read word vectors '${path}': ${what}`, cause === undefined ? undefined : { cause });
