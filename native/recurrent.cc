@@ -29,6 +29,19 @@ const T* transposed(std::vector<T>& buf, uint64_t cached, uint64_t version, cons
   return buf.data();
 }
 
+// dst (rows, width) (+)= src times a per-sequence mask (B, width): time-major row
+// t*B + b takes mask row b, the same at every step (variational dropout). Returns dst.
+template <class T>
+T* maskRows(T* dst, const T* src, size_t rows, int width, const T* mask, int B, bool accumulate) {
+  for (size_t row = 0; row < rows; ++row) {
+    const T* m = mask + (row % B) * width;
+    T* o = dst + row * width;
+    const T* x = src + row * width;
+    for (int j = 0; j < width; ++j) o[j] = accumulate ? o[j] + x[j] * m[j] : x[j] * m[j];
+  }
+  return dst;
+}
+
 // The state at step t of a direction, for rows [b0, b1): the (B, ...) blocks of
 // h and c at indices prev (h<t-1>) and cur (h<t>) of (T+1, B, H), of tanh(c),
 // the gates and the GRU's aux at t. c, tc and aux may be null.
@@ -126,10 +139,7 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
     if (dropout_) {
       drawMasks(ctx, r, d);
       if (spec_.inputDropout > 0) {  // the same input mask at every step (row t*B + b has mask row b)
-        T* xm = ensure(r.xm, TB * D_);
-        for (size_t row = 0; row < TB; ++row)
-          for (int j = 0; j < D_; ++j) xm[row * D_ + j] = x[row * D_ + j] * r.inMask[(row % B) * D_ + j];
-        x = xm;
+        x = maskRows(ensure(r.xm, TB * D_), x, TB, D_, r.inMask.data(), B, false);
       }
     }
     parallelGemm<T>(ctx.pool, false, true, (int)TB, GH, D_, T(1), x, D_, Wih, D_, T(1), xp, GH);
@@ -333,10 +343,7 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
     // Weight gradients: one GEMM each over all T*B rows (h<t-1> times the recurrent mask, as the product saw it).
     const T* hprev = hb + (d == 0 ? 0 : BH);
     if (rmask) {
-      T* hm = ensure(hprevM_, TB * H);
-      for (size_t row = 0; row < TB; ++row)
-        for (int j = 0; j < H; ++j) hm[row * H + j] = hprev[row * H + j] * rmask[(row % B) * H + j];
-      hprev = hm;
+      hprev = maskRows(ensure(hprevM_, TB * H), hprev, TB, H, rmask, B, false);
     }
     cell.weightGrads(WeightGrads<T>{ctx, H, GH, (int)TB, dxp, dhp, hprev, lstm ? cb + (d == 0 ? 0 : BH) : nullptr, aux,
                                     dParams + r.off.whh, dP});
@@ -365,11 +372,7 @@ void RecurrentLayer<T>::backwardDir(const Ctx& ctx, const T* params, T* dParams,
       } else if (dIn) {  // dIn (+)= (dxp W_ih) times the input mask
         T* g = ensure(dxIn_, TB * D_);
         parallelGemm<T>(ctx.pool, false, false, (int)TB, D_, GH, T(1), dxp, GH, Wih, D_, T(0), g, D_);
-        for (size_t row = 0; row < TB; ++row)
-          for (int j = 0; j < D_; ++j) {
-            const T v = g[row * D_ + j] * r.inMask[(row % B) * D_ + j];
-            dIn[row * D_ + j] = d == 0 ? v : dIn[row * D_ + j] + v;
-          }
+        maskRows(dIn, g, TB, D_, r.inMask.data(), B, d != 0);
       }
     }
   });
