@@ -94,7 +94,10 @@ struct ForwardStep : StepAt<T> {
   // C (M, N) = A (M, H) W[col0 .. col0+N)^T for W (rows, H) with transpose WT (H, rows)
   void product(int N, const T* A, const T* W, const T* WT, int rows, int col0, T* C, int ldc) const {
     const int M = this->M(), H = this->H;
-    if (this->split) stepGemm<T>(M, N, H, A, H, WT + col0, rows, C, ldc, false);
+    if (this->ctx.rowExact && this->split) stepGemmNT<T>(M, N, H, A, H, W + (size_t)col0 * H, H, C, ldc, false);
+    else if (this->ctx.rowExact)
+      rowExactGemmNT<T>(this->ctx.pool, M, N, H, A, H, W + (size_t)col0 * H, H, C, ldc, false);
+    else if (this->split) stepGemm<T>(M, N, H, A, H, WT + col0, rows, C, ldc, false);
     else parallelGemm<T>(this->ctx.pool, false, true, M, N, H, T(1), A, H, W + (size_t)col0 * H, H, T(0), C, ldc);
   }
   // tmp = h<t-1> (times the recurrent dropout mask) times the first N rows of W_hh, transposed

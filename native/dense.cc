@@ -55,7 +55,9 @@ Act<T> DenseLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>& in,
     gatherProjection(ctx, W, bias, K, D_, in.tokens, y, wt_, wtVersion_);
   } else {
     for (int r = 0; r < rows; ++r) std::memcpy(y + (size_t)r * K, bias, sizeof(T) * K);
-    if (smallWeights(rows)) {  // y += in W^T, rows split across threads, W^T (D, K) cache-resident
+    if (ctx.rowExact) {
+      rowExactGemmNT<T>(ctx.pool, rows, K, D_, in.data, D_, W, D_, y, K, true);
+    } else if (smallWeights(rows)) {  // y += in W^T, rows split across threads, W^T (D, K) cache-resident
       T* WT = ensure(wT_, (size_t)D_ * K);
       for (int k = 0; k < K; ++k)
         for (int d = 0; d < D_; ++d) WT[(size_t)d * K + k] = W[(size_t)k * D_ + d];

@@ -22,6 +22,7 @@ struct Ctx {
   uint64_t step = 0;           // dropout mask counter (advanced by each training step)
   uint64_t version = 0;        // bumped whenever the parameters change: keys caches derived from them
   WorkerPool* pool = nullptr;  // the model's threads for row splits (parallel.h)
+  bool rowExact = false;       // Batch::rowExact: forward products on rowExactGemmNT
   bool active(int t, int b) const { return t < lengths[b]; }
 };
 

@@ -253,7 +253,8 @@ void Model<T>::conditionForward(const Batch<T>& batch) {
   const int dirs = r->dirs(), H = r->units();
   T* S = ensure(condS_, (size_t)B * R);
   for (int b = 0; b < B; ++b) std::memcpy(S + (size_t)b * R, weights() + condB_, sizeof(T) * R);
-  parallelGemm<T>(&pool_, false, true, B, R, K, T(1), batch.condition, K, weights() + condW_, K, T(1), S, R);
+  if (batch.rowExact) rowExactGemmNT<T>(&pool_, B, R, K, batch.condition, K, weights() + condW_, K, S, R, true);
+  else parallelGemm<T>(&pool_, false, true, B, R, K, T(1), batch.condition, K, weights() + condW_, K, T(1), S, R);
   for (size_t i = 0; i < (size_t)B * R; ++i) S[i] = tanhT(S[i]);
   T* h0 = ensure(condH0_, (size_t)dirs * B * H);
   T* c0 = r->hasCell() ? ensure(condC0_, (size_t)dirs * B * H) : nullptr;
@@ -362,6 +363,7 @@ const Act<T>& Model<T>::runForward(const Batch<T>& batch, bool training) {
   ctx_.step = step_;
   ctx_.version = weightsVersion();
   ctx_.pool = &pool_;
+  ctx_.rowExact = batch.rowExact && !training;
 
   // Batch-first in, time-major inside: row t*B + b.
   Act<T>& in = acts_[0];

@@ -150,4 +150,14 @@ template <class T>
 void parallelGemm(WorkerPool* pool, bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda,
                   const T* B, int ldb, T beta, T* C, int ldc);
 
+// C (M, N) (+)= A (M, K) W (N, K)^T, split like parallelGemm, on rnnkit's own
+// stepGemmNT whatever the size: each element of C is then the same bits whichever
+// rows and columns share its product (stepgemm.cc: one reduction tree per dot
+// product), so a row computed in a batch equals the row computed alone. The forward
+// products of a rowExact call (Batch::rowExact: generation, the batched sampler) go
+// here instead of OpenBLAS, whose kernels round differently by size.
+template <class T>
+void rowExactGemmNT(WorkerPool* pool, int M, int N, int K, const T* A, int lda, const T* W, int ldw, T* C, int ldc,
+                    bool accumulate);
+
 }  // namespace rnnkit

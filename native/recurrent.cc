@@ -142,7 +142,8 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
         x = maskRows(ensure(r.xm, TB * D_), x, TB, D_, r.inMask.data(), B, false);
       }
     }
-    parallelGemm<T>(ctx.pool, false, true, (int)TB, GH, D_, T(1), x, D_, Wih, D_, T(1), xp, GH);
+    if (ctx.rowExact) rowExactGemmNT<T>(ctx.pool, (int)TB, GH, D_, x, D_, Wih, D_, xp, GH, true);
+    else parallelGemm<T>(ctx.pool, false, true, (int)TB, GH, D_, T(1), x, D_, Wih, D_, T(1), xp, GH);
   }
   if (in.tokens && dropout_) drawMasks(ctx, r, d);
   const T* rmask = dropout_ && spec_.recurrentDropout > 0 ? r.recMask.data() : nullptr;
@@ -174,10 +175,11 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
     // unsplit batch (fewer than 16 rows, e.g. batch-1 sampling) goes through the gemm
     // seam on the original layout: rnnkit's small-row kernels, a large product split
     // across the pool by columns.
-    const bool split = rowChunks(B) > 1;
-    const T* WhhT = split ? transposed(r.whhT, r.tVersion, ctx.version, Whh, GH, H) : nullptr;          // (H, GH)
-    const T* PT = split && tmp2 ? transposed(r.peepT, r.tVersion, ctx.version, P, 3 * H, H) : nullptr;  // (H, 3H)
-    if (split) r.tVersion = ctx.version;
+    // A rowExact call keeps the original layout (rowExactGemmNT's kernel) either way.
+    const bool split = rowChunks(B) > 1, transpose = split && !ctx.rowExact;
+    const T* WhhT = transpose ? transposed(r.whhT, r.tVersion, ctx.version, Whh, GH, H) : nullptr;          // (H, GH)
+    const T* PT = transpose && tmp2 ? transposed(r.peepT, r.tVersion, ctx.version, P, 3 * H, H) : nullptr;  // (H, 3H)
+    if (transpose) r.tVersion = ctx.version;
     forRows(ctx.pool, B, [&](int b0, int b1, int) {
       for (int s = 0; s < Tn; ++s) {
         const int t = d == 0 ? s : Tn - 1 - s;

@@ -148,7 +148,11 @@ inline __attribute__((always_inline)) typename Vec<T, VB>::type fold(typename Ve
 }
 
 // out[r] = sum of the lanes of v[r], r < N (a power of two). Level by level: N vectors
-// with groups of G lanes; vector j's group q holds output map[j][q].
+// with groups of G lanes; vector j's group q holds output map[j][q]. Every sum is the
+// same halving tree (lane l + lane l + L/2, then l + L/4, ...) whatever N is: the
+// folds take its first levels, the scalar adds the rest. So a row's dot products do
+// not depend on how many rows or W rows a tile takes (MR x 2 or 1 x 8), and a row of
+// C is the same bits whatever M is: batched sampling relies on it (rowGemmNT).
 template <class T, int VB, int N, int G>
 inline __attribute__((always_inline)) void reduceLanes(typename Vec<T, VB>::type (&v)[N],
                                                        const int (&map)[N][VB / sizeof(T)], T* out) {
@@ -170,9 +174,11 @@ inline __attribute__((always_inline)) void reduceLanes(typename Vec<T, VB>::type
     for (int j = 0; j < N; ++j)
 #pragma GCC unroll 16
       for (int q = 0; q < groups; ++q) {
-        T s = v[j][q * G];
-        for (int l = 1; l < G; ++l) s += v[j][q * G + l];
-        out[map[j][q]] = s;
+        T s[G];
+        for (int l = 0; l < G; ++l) s[l] = v[j][q * G + l];
+        for (int w = G / 2; w >= 1; w /= 2)  // the halving tree the folds began
+          for (int l = 0; l < w; ++l) s[l] += s[l + w];
+        out[map[j][q]] = s[0];
       }
   }
 }

@@ -4,6 +4,7 @@
 
 #include "blas.h"
 #include "parallel.h"
+#include "stepgemm.h"
 
 namespace rnnkit {
 namespace {
@@ -37,43 +38,64 @@ int hardwareThreads() {
   return hw;
 }
 
-template <class T>
-void parallelGemm(WorkerPool* pool, bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda,
-                  const T* B, int ldb, T beta, T* C, int ldc) {
+namespace {
+
+// Runs product(rows, i0, len) over chunks of C (M, N) from the product's FLOPs:
+// rows [i0, i0 + len) when rows, else columns. The longer side of C is split, in
+// multiples of 16 (whole GEMM register tiles), kChunksPerThread chunks per thread;
+// one call on the caller when the product is small or there is no pool.
+template <class F>
+void splitProduct(WorkerPool* pool, int M, int N, int K, F&& product) {
   const double flops = 2.0 * M * N * K;
   const int threads = splitThreads();
-  // Split the longer side of C, in multiples of 16 (whole GEMM register tiles),
-  // kChunksPerThread chunks per thread.
   const bool rows = M >= N;
   const int len = rows ? M : N;
   int n = pool && threads > 1 && flops >= kSplitFlops ? std::min(kChunksPerThread * threads, len / 16) : 1;
-  if (n <= 1) return gemm<T>(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (n <= 1) return product(true, 0, M);
   const int chunk = ((len + n - 1) / n + 15) / 16 * 16;
   n = (len + chunk - 1) / chunk;
   struct Job {
-    bool transA, transB, rows;
-    int M, N, K, chunk;
-    T alpha, beta;
-    const T *A, *B;
-    T* C;
-    int lda, ldb, ldc;
-  } job{transA, transB, rows, M, N, K, chunk, alpha, beta, A, B, C, lda, ldb, ldc};
+    F& product;
+    bool rows;
+    int len, chunk;
+  } job{product, rows, len, chunk};
   pool->run(
       n,
       [](void* p, int k) {
-        const Job& j = *static_cast<const Job*>(p);
-        const int i0 = k * j.chunk, len = std::min(j.chunk, (j.rows ? j.M : j.N) - i0);
-        if (len <= 0) return;
-        if (j.rows)  // rows i0.. of op(A) and C
-          gemm<T>(j.transA, j.transB, len, j.N, j.K, j.alpha, j.transA ? j.A + i0 : j.A + (size_t)i0 * j.lda, j.lda,
-                  j.B, j.ldb, j.beta, j.C + (size_t)i0 * j.ldc, j.ldc);
-        else  // columns i0.. of op(B) and C
-          gemm<T>(j.transA, j.transB, j.M, len, j.K, j.alpha, j.A, j.lda,
-                  j.transB ? j.B + (size_t)i0 * j.ldb : j.B + i0, j.ldb, j.beta, j.C + i0, j.ldc);
+        Job& j = *static_cast<Job*>(p);
+        const int i0 = k * j.chunk, len = std::min(j.chunk, j.len - i0);
+        if (len > 0) j.product(j.rows, i0, len);
       },
       &job, threads);
 }
 
+}  // namespace
+
+template <class T>
+void parallelGemm(WorkerPool* pool, bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda,
+                  const T* B, int ldb, T beta, T* C, int ldc) {
+  splitProduct(pool, M, N, K, [&](bool rows, int i0, int len) {
+    if (rows)  // rows i0.. of op(A) and C
+      gemm<T>(transA, transB, len, N, K, alpha, transA ? A + i0 : A + (size_t)i0 * lda, lda, B, ldb, beta,
+              C + (size_t)i0 * ldc, ldc);
+    else  // columns i0.. of op(B) and C
+      gemm<T>(transA, transB, M, len, K, alpha, A, lda, transB ? B + (size_t)i0 * ldb : B + i0, ldb, beta, C + i0, ldc);
+  });
+}
+
+template <class T>
+void rowExactGemmNT(WorkerPool* pool, int M, int N, int K, const T* A, int lda, const T* W, int ldw, T* C, int ldc,
+                    bool accumulate) {
+  splitProduct(pool, M, N, K, [&](bool rows, int i0, int len) {
+    if (rows) stepGemmNT<T>(len, N, K, A + (size_t)i0 * lda, lda, W, ldw, C + (size_t)i0 * ldc, ldc, accumulate);
+    else stepGemmNT<T>(M, len, K, A, lda, W + (size_t)i0 * ldw, ldw, C + i0, ldc, accumulate);
+  });
+}
+
+template void rowExactGemmNT<float>(WorkerPool*, int, int, int, const float*, int, const float*, int, float*, int,
+                                    bool);
+template void rowExactGemmNT<double>(WorkerPool*, int, int, int, const double*, int, const double*, int, double*, int,
+                                     bool);
 template void parallelGemm<float>(WorkerPool*, bool, bool, int, int, int, float, const float*, int, const float*, int,
                                   float, float*, int);
 template void parallelGemm<double>(WorkerPool*, bool, bool, int, int, int, double, const double*, int, const double*,

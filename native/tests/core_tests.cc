@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -425,6 +426,70 @@ static void checkJointStep(ModelSpec spec) {
         "joint step: the second model's refused update writes neither model");
 }
 
+// stepGemmNT gives each element of C the same bits whatever M, N and the element's
+// place in its tile are: the whole product against each row alone and against
+// column blocks of W (the splits rowExactGemmNT makes).
+template <class T>
+static void stepGemmNTRowExact(const char* type, int M, int N, int K) {
+  Rng rng(21);
+  std::vector<T> A((size_t)M * K), W((size_t)N * K), C((size_t)M * N), R(N);
+  for (auto& v : A) v = (T)(rng.uniform() - 0.5);
+  for (auto& v : W) v = (T)(rng.uniform() - 0.5);
+  stepGemmNT<T>(M, N, K, A.data(), K, W.data(), K, C.data(), N, false);
+  int differ = 0;
+  for (int i = 0; i < M; ++i) {
+    stepGemmNT<T>(1, N, K, A.data() + (size_t)i * K, K, W.data(), K, R.data(), N, false);
+    differ += std::memcmp(R.data(), C.data() + (size_t)i * N, sizeof(T) * N) != 0;
+    for (int j0 = 0; j0 < N; j0 += 3) {  // 3 W rows at a time: every offset in a tile
+      const int n = std::min(3, N - j0);
+      stepGemmNT<T>(1, n, K, A.data() + (size_t)i * K, K, W.data() + (size_t)j0 * K, K, R.data(), n, false);
+      differ += std::memcmp(R.data(), C.data() + (size_t)i * N + j0, sizeof(T) * n) != 0;
+    }
+  }
+  check(differ == 0,
+        std::string("stepGemmNT<") + type + "> " + std::to_string(M) + "x" + std::to_string(N) + "x" +
+            std::to_string(K) + ": each row alone and each block of W rows give the same bits",
+        std::to_string(differ) + " blocks differ");
+}
+
+// A rowExact forward (what generate runs): every row of a 40-row batch, with a
+// different row count per thread chunk, gives the bits of the same row alone, outputs
+// and final states (what the batched sampler relies on for per-request seeds).
+static void rowExactForward(const std::string& name, ModelSpec spec, bool condition = false) {
+  spec.seed = 3;
+  if (condition) spec.conditionFeatures = 4;
+  Model<float> m(spec);
+  const int B = 40, Tn = 3;
+  std::vector<int32_t> tokens((size_t)B * Tn), lengths(B, Tn);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = (int32_t)((i * 7 + i / 5) % spec.inputSize);
+  std::vector<float> cond((size_t)B * 4);
+  for (size_t i = 0; i < cond.size(); ++i) cond[i] = (float)std::sin(0.7 * i);
+  Batch<float> batch = tokenBatch<float>(B, Tn, tokens, lengths);
+  batch.rowExact = true;
+  if (condition) batch.condition = cond.data();
+  ForwardResult<float> all;
+  m.forward(batch, false, all);
+  const size_t out = all.output.size() / B;
+  int differ = 0;
+  for (int b = 0; b < B; b += 3) {
+    Batch<float> one = tokenBatch<float>(1, Tn, tokens, lengths);
+    one.tokens = tokens.data() + (size_t)b * Tn;
+    one.rowExact = true;
+    if (condition) one.condition = cond.data() + (size_t)b * 4;
+    ForwardResult<float> r;
+    m.forward(one, false, r);
+    differ += std::memcmp(r.output.data(), all.output.data() + b * out, sizeof(float) * out) != 0;
+    for (size_t k = 0; k < r.finalH.size(); ++k) {
+      const size_t H = r.finalH[k].size();  // one direction (the LM layers are forward-only)
+      differ += std::memcmp(r.finalH[k].data(), all.finalH[k].data() + b * H, sizeof(float) * H) != 0;
+      if (!r.finalC[k].empty())
+        differ += std::memcmp(r.finalC[k].data(), all.finalC[k].data() + b * H, sizeof(float) * H) != 0;
+    }
+  }
+  check(differ == 0, "rowExact forward " + name + ": rows of a 40-row batch equal the rows alone",
+        std::to_string(differ) + " blocks differ");
+}
+
 int main(int argc, char** argv) {
   std::printf("# kernels at isa %s\n", isaName(isa()));
   if (argc > 1 && std::string(argv[1]) == "--isa") return 0;  // the level alone (test/native-core.test.ts)
@@ -444,6 +509,8 @@ int main(int argc, char** argv) {
   testStepGemm<float>("float", 1, 2048, 512, true);
   testStepGemm<double>("double", 1, 17, 9, true);
   testStepGemm<double>("double", 11, 6, 21, true);
+  for (int K : {7, 37, 256}) stepGemmNTRowExact<float>("float", 21, 45, K);
+  stepGemmNTRowExact<double>("double", 13, 19, 33);
   {
     auto cell = [](LayerType t, std::function<void(LayerSpec&)> f = nullptr) {
       return rec(t, [f](LayerSpec& l) {
@@ -469,7 +536,17 @@ int main(int argc, char** argv) {
       s.layers.back().units = 23;
       floatMatchesDouble(c.first, s, 3);   // one thread, small-row products
       floatMatchesDouble(c.first, s, 21);  // row chunks of 16 + 5 on the step kernel
+      if (!c.second.bidirectional) rowExactForward(c.first, s);
     }
+    ModelSpec deep = lm({cell(LayerType::Lstm), cell(LayerType::Gru), dense(29, Activation::Tanh)});
+    deep.inputSize = 23;
+    deep.layers.back().units = 23;
+    rowExactForward("lstm + gru + dense tanh", deep);
+    rowExactForward("lstm + gru + dense tanh, with a condition", deep, true);
+    ModelSpec emb = lm({embedding(21), cell(LayerType::Lstm)});
+    emb.inputSize = 23;
+    emb.layers.back().units = 23;
+    rowExactForward("embedding + lstm", emb);
   }
   gradcheck("rnn tanh", lm({rec(LayerType::Rnn)}));
   gradcheck("rnn relu", lm({rec(LayerType::Rnn, [](LayerSpec& l) { l.activation = Activation::Relu; })}));
