@@ -28,6 +28,11 @@ struct Batch {
   // the number of recurrent layers.
   std::vector<const T*> h0, c0;
   const T* condition = nullptr;  // (B, conditionFeatures) when the model has a condition
+  // Inference whose rows are each the same bits as that row alone (any B, any rows
+  // beside it): every forward product on rowExactGemmNT (parallel.h). generate()
+  // sets it, so that a request sampled in a batch (the batched sampler) gets the
+  // sequence model.generate gives it alone.
+  bool rowExact = false;
 };
 
 template <class T>
@@ -137,6 +142,14 @@ class Model {
   // condition: (n, conditionFeatures) for a model with a condition, else nullptr.
   void generate(const GenerateSpec& spec, const std::vector<const T*>& h0, const std::vector<const T*>& c0,
                 const T* condition, std::vector<std::vector<int32_t>>& out);
+  // Throws RangeError unless the model can be sampled: token inputs, sequence outputs,
+  // a final dense layer (softmax or linear), no bidirectional layer.
+  void checkSampling() const;
+  // The forward sampling runs (generate, SamplingBatch): a rowExact inference forward of
+  // batch (every row batch.Tn long); logits receives the last step's pre-activations
+  // of the final dense layer (B, V), h / c each recurrent layer's final state (B, H).
+  void samplingForward(Batch<T> batch, std::vector<T>& logits, std::vector<std::vector<T>>& h,
+                       std::vector<std::vector<T>>& c);
 
   // Optimizer moments and step counts, for checkpoints.
   const OptimizerState<T>& optimizerState() const { return opt_; }
