@@ -13,11 +13,8 @@ SamplingBatch<T>::SamplingBatch(Model<T>& m) : m_(m) {
   m.checkSampling();
   V_ = m.outputCols();
   conditionFeatures_ = m.spec().conditionFeatures;
-  for (const StateInfo& s : m.stateTable()) {
-    (void)s;
-    h_.emplace_back();
-    c_.emplace_back();
-  }
+  h_.resize(m.stateTable().size());
+  c_.resize(h_.size());
 }
 
 template <class T>
