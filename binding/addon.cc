@@ -16,6 +16,7 @@
 #include "limits.h"
 #include "model_wrap.h"
 #include "parallel.h"
+#include "sampler_wrap.h"
 
 namespace rnnkit {
 namespace binding {
@@ -140,6 +141,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   blasCoreAtLoad();
   threadCount();  // takes OpenBLAS's thread count as rnnkit's and makes OpenBLAS single-threaded, before any product
   exports.Set("NativeModel", ModelWrap::Init(env));
+  exports.Set("NativeSampler", SamplerWrap::Init(env));
   exports.Set("limits", Limits(env));
   exports.Set("sgemmBench", Napi::Function::New(env, SgemmBenchJs, "sgemmBench"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));

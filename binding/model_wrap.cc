@@ -9,94 +9,12 @@
 
 #include "args.h"
 #include "errors.h"
+#include "task.h"
 
 namespace rnnkit {
 namespace binding {
 
 namespace {
-
-Napi::Error codedError(Napi::Env env, ErrorKind kind, const std::string& msg, const char* code) {
-  Napi::Error e = kind == ErrorKind::Type    ? Napi::TypeError::New(env, msg)
-                  : kind == ErrorKind::Range ? Napi::RangeError::New(env, msg)
-                                             : Napi::Error::New(env, msg);
-  if (code) e.Set("code", Napi::String::New(env, code));
-  return e;
-}
-
-// The stable code of a core error kind; TypeError / RangeError carry none.
-const char* codeOf(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::NonFinite: return "ERR_NONFINITE";
-    case ErrorKind::Native: return "ERR_NATIVE";
-    default: return nullptr;
-  }
-}
-
-// Runs `work` on the libuv pool, then `done` on the main thread to build the result.
-// The models it works on (one, or several for stepTogether) stay alive and busy until then.
-class Task : public Napi::AsyncWorker {
- public:
-  Task(Napi::Env env, std::vector<ModelWrap*> owners, std::function<void()> work,
-       std::function<Napi::Value(Napi::Env)> done)
-      : Napi::AsyncWorker(env, "rnnkit"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        owners_(std::move(owners)),
-        work_(std::move(work)),
-        done_(std::move(done)) {
-    for (ModelWrap* o : owners_) ownerRefs_.push_back(Napi::Persistent(o->Value()));  // keep the models alive
-  }
-  Task(Napi::Env env, ModelWrap* owner, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done)
-      : Task(env, std::vector<ModelWrap*>{owner}, std::move(work), std::move(done)) {}
-  // A reader's task: `release` (on the main thread) instead of the owners' release().
-  Task(Napi::Env env, ModelWrap* owner, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
-       std::function<void()> release)
-      : Task(env, owner, std::move(work), std::move(done)) {
-    release_ = std::move(release);
-  }
-  Napi::Promise promise() const { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      work_();
-    } catch (const Error& e) {
-      kind_ = e.kind;
-      SetError(e.what());
-    } catch (const std::bad_alloc&) {
-      kind_ = ErrorKind::Native;
-      SetError("out of memory while running the model");
-    } catch (const std::exception& e) {
-      kind_ = ErrorKind::Native;
-      SetError(e.what());
-    }
-  }
-  void OnOK() override {
-    releaseAll();
-    Napi::Env env = Env();
-    try {
-      deferred_.Resolve(done_(env));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    }
-  }
-  void OnError(const Napi::Error& e) override {
-    releaseAll();
-    deferred_.Reject(codedError(Env(), kind_, e.Message(), codeOf(kind_)).Value());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::vector<ModelWrap*> owners_;
-  std::vector<Napi::ObjectReference> ownerRefs_;
-  std::function<void()> work_;
-  std::function<Napi::Value(Napi::Env)> done_;
-  std::function<void()> release_;
-  ErrorKind kind_ = ErrorKind::Native;
-
-  void releaseAll() {
-    if (release_) return release_();
-    for (ModelWrap* o : owners_) o->release();
-  }
-};
 
 // info[i] as a boolean, `fallback` when absent or undefined.
 bool optionalBool(const Napi::CallbackInfo& info, size_t i, const char* name, bool fallback) {
@@ -117,18 +35,6 @@ Napi::Array statesToJs(Napi::Env env, const std::vector<std::vector<T>>& h, cons
   return out;
 }
 
-// Runs a spec-level error from the core as a JS RangeError on the main thread.
-template <class F>
-auto guard(Napi::Env env, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    throw codedError(env, e.kind, e.what(), codeOf(e.kind));
-  } catch (const std::bad_alloc&) {
-    throw codedError(env, ErrorKind::Range, "out of memory: the model is too large to allocate", "ERR_NATIVE");
-  }
-}
-
 }  // namespace
 
 static void throwIfDisposed(Napi::Env env, bool disposed);
@@ -137,6 +43,13 @@ static void throwIfDisposed(Napi::Env env, bool disposed);
 // `this` (e.g. through Object.getOwnPropertyDescriptor) is told apart from a
 // NativeModel before anything is unwrapped. A constant, not mutable state.
 static const napi_type_tag kNativeModelTag = {0x726e6e6b69744e4dULL, 0x6f64656c54616731ULL};
+
+ModelWrap* ModelWrap::fromValue(Napi::Env env, const Napi::Value& v) {
+  bool tagged = false;
+  if (!v.IsObject() || napi_check_object_type_tag(env, v, &kNativeModelTag, &tagged) != napi_ok || !tagged)
+    return nullptr;
+  return Unwrap(v.As<Napi::Object>());
+}
 
 ModelWrap* ModelWrap::checkedThis(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -270,14 +183,22 @@ void ModelWrap::releaseReader() {
     task->Queue();
     return;
   }
-  if (disposed_ && readers_ == 0 && !busy_) freeModel();
+  freeIfDone();
+}
+
+void ModelWrap::samplerClosed() {
+  --samplers_;
+  freeIfDone();
+}
+
+void ModelWrap::freeIfDone() {
+  if (disposed_ && readers_ == 0 && samplers_ == 0 && !busy_) freeModel();
   else adjustExternal(Env());
 }
 
 void ModelWrap::release() {
   busy_ = false;
-  if (disposed_) freeModel();
-  else adjustExternal(Env());
+  freeIfDone();
 }
 
 Napi::Value ModelWrap::refuse(Napi::Env env, bool reader, bool wait) {
@@ -706,11 +627,8 @@ Napi::Value ModelWrap::StepTogether(const Napi::CallbackInfo& info) {
   if (arr.Length() < 1) throwRangeJs(env, "at least one model", "models", "array of length 0");
   std::vector<ModelWrap*> wraps;
   for (uint32_t i = 0; i < arr.Length(); ++i) {
-    Napi::Value v = arr.Get(i);
-    bool tagged = false;
-    if (!v.IsObject() || napi_check_object_type_tag(env, v, &kNativeModelTag, &tagged) != napi_ok || !tagged)
-      throwType(env, "a NativeModel", "models[" + std::to_string(i) + "]");
-    ModelWrap* w = Unwrap(v.As<Napi::Object>());
+    ModelWrap* w = fromValue(env, arr.Get(i));
+    if (!w) throwType(env, "a NativeModel", "models[" + std::to_string(i) + "]");
     for (ModelWrap* o : wraps)
       if (o == w) throwRangeJs(env, "distinct models", "models", "the same model twice");
     if (!wraps.empty() && w->isDouble_ != wraps[0]->isDouble_)
@@ -727,7 +645,7 @@ Napi::Value ModelWrap::StepTogether(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
   disposed_ = true;
-  if (!busy_ && readers_ == 0) freeModel();
+  freeIfDone();
   return info.Env().Undefined();
 }
 

@@ -25,6 +25,13 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   // Called by a finishing task on the main thread.
   void release();
+  // The NativeModel `v` wraps, or null when it is not one (checked by its type tag).
+  static ModelWrap* fromValue(Napi::Env env, const Napi::Value& v);
+
+  // The batched sampler (binding/sampler_wrap.cc) is a reader of the model: it holds a
+  // reader slot (readers_) while it has live sequences, and the model's memory stays
+  // until every sampler made on it has closed (samplers_).
+  friend class SamplerWrap;
 
  private:
   // Getters on the prototype: check that `this` is a NativeModel (TypeError if not).
@@ -105,6 +112,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   template <class T>
   std::vector<std::shared_ptr<Model<T>>>& idleReaders();
   void releaseReader();
+  void samplerClosed();
+  // dispose() was called and nothing reads or writes the model any more: free it.
+  void freeIfDone();
   // Marks the model busy, queues the task and returns its promise.
   // Queues `work` on the libuv pool (the model busy until it ends); `done` builds the
   // promise's value on the main thread.
@@ -118,7 +128,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   std::unique_ptr<Model<double>> f64_;
   bool isDouble_ = false;                 // kept after dispose, so dtype stays true
   bool busy_ = false;                     // a writer runs
-  int readers_ = 0;                       // readers running
+  int readers_ = 0;                       // readers running (a batched sampler with live sequences counts as one)
+  int samplers_ = 0;                      // open batched samplers: they read the weights, so dispose waits for them
   Napi::AsyncWorker* pending_ = nullptr;  // a writer waiting for the readers (busy_ is set for it)
   std::vector<std::shared_ptr<Model<float>>> idle32_;
   std::vector<std::shared_ptr<Model<double>>> idle64_;

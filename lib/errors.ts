@@ -125,7 +125,8 @@ export type RnnkitErrorCode =
   | 'ERR_SAFETENSORS'
   | 'ERR_TORCH_PACKAGE'
   | 'ERR_TORCH'
-  | 'ERR_VECTORS';
+  | 'ERR_VECTORS'
+  | 'ERR_CLOSED';
 
 const CODES: ReadonlySet<string> = new Set<RnnkitErrorCode>([
   'ERR_BUSY',
@@ -134,6 +135,7 @@ const CODES: ReadonlySet<string> = new Set<RnnkitErrorCode>([
   'ERR_NONFINITE',
   'ERR_CHECKPOINT',
   'ERR_SAFETENSORS',
+  'ERR_CLOSED',
 ]);
 
 /**
@@ -146,7 +148,8 @@ const CODES: ReadonlySet<string> = new Set<RnnkitErrorCode>([
  * or does not fit the model), `ERR_TORCH_PACKAGE` (a PyTorch training package
  * or train.py's output directory cannot be written or read, or is damaged),
  * `ERR_TORCH` (torchrun or PyTorch is missing, or training under it failed),
- * `ERR_VECTORS` (a word-vector file cannot be read or is malformed)
+ * `ERR_VECTORS` (a word-vector file cannot be read or is malformed),
+ * `ERR_CLOSED` (the batched sampler was closed before the request ended)
  * or `ERR_NATIVE` (anything else the core reports, e.g. out of memory).
  *
  * @throws never

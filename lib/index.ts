@@ -55,6 +55,8 @@ export { generateText } from './sample.js';
 export { loadSeq2Seq, Seq2Seq, seq2seq } from './seq2seq.js';
 export type { Seq2SeqConfig, Seq2SeqData, Seq2SeqFitOptions, Seq2SeqStepOptions, TranslateOptions, Translation } from './seq2seq.js';
 export type { GenerateOptions, GenerateTextOptions, SamplingTokenizer } from './sample.js';
+export { BatchedSampler, batchedSampler } from './sampler.js';
+export type { BatchedSamplerOptions, SampledToken, SampleRequest, TextSampleRequest } from './sampler.js';
 export { layers } from './layers.js';
 export { readWordVectors, useWordVectors } from './vectors.js';
 export type { WordVectors } from './vectors.js';

@@ -236,6 +236,34 @@ export interface NativeModel {
   dispose(): void;
 }
 
+/** One request's news from a {@link NativeSampler} run: the tokens it drew, and whether it ended. */
+export interface NativeSamplerEvent {
+  id: number;
+  tokens: Int32Array;
+  ended: boolean;
+}
+
+/**
+ * A batched sampler over one NativeModel (binding/sampler_wrap.cc): requests join its batch
+ * between runs and leave when they end. add / cancel / run while a run is in flight throw
+ * (reject) ERR_BUSY; after close() they fail with ERR_CLOSED.
+ */
+export interface NativeSampler {
+  /** a sequence that joins at the next run (options.n must be 1); condition: the model's conditionFeatures values */
+  add(id: number, options: NativeGenerateOptions, condition: FloatArray | null): void;
+  /** the sequence leaves at the next run, which reports it ended */
+  cancel(id: number): void;
+  /**
+   * Advances the batch on the pool until a sequence ends, wake() or about 4 ms. Rejects
+   * ERR_BUSY while a writer runs or waits and the sampler holds no reader slot.
+   */
+  run(): Promise<{ events: NativeSamplerEvent[]; writerWaiting: boolean }>;
+  /** ends the run in flight at its next step */
+  wake(): void;
+  /** frees the sampler (after the run in flight, if any); the model may then be freed */
+  close(): void;
+}
+
 /** What the binary reports about itself: the public `Info` without the loaded file's path, which `info()` adds. */
 export type NativeInfo = Omit<Info, 'binary'>;
 
@@ -253,6 +281,7 @@ export interface NativeModelClass {
 
 export interface NativeBinding {
   NativeModel: NativeModelClass;
+  NativeSampler: new (model: NativeModel) => NativeSampler;
   /** runs n x n x n sgemm `reps` times and returns GFLOP/s (benchmarks) */
   sgemmBench(n: number, reps: number): Promise<number>;
   info(): NativeInfo;

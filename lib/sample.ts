@@ -149,23 +149,51 @@ export async function generateText(
 export async function generateText(model: Model, ...args: unknown[]): Promise<string[]> {
   const explicit = args.length >= 2 || isTokenizerLike(args[0]);
   const tokenizer = samplingTokenizer(model, explicit ? args[0] : undefined, explicit);
-  const o = optionalObject(explicit ? args[1] : args[0], 'options');
-  knownKeys(o, ['prime', 'maxLength', 'n', 'temperature', 'topK', 'topP', 'seed', 'condition'], 'options');
+  const { options, primeText } = textRequest(tokenizer, explicit ? args[1] : args[0], ['n']);
+  const out = await model.generate(options);
+  return out.map((seq) => textOf(tokenizer, primeText, seq));
+}
+
+/**
+ * A text request as generate options: `<bos>` and the encoded prime, stopping at `<eos>`,
+ * never `<unk>`, `<pad>` or `<bos>` (what {@link generateText} and the batched sampler's text
+ * requests sample). `extraKeys`: option keys passed through besides the one-sequence ones.
+ *
+ * @throws TypeError / RangeError naming the option
+ * @example
+ * const { options, primeText } = textRequest(tok, { prime: 'Ma', seed: 7 }, []);
+ */
+export function textRequest(
+  tokenizer: SamplingTokenizer,
+  value: unknown,
+  extraKeys: readonly string[],
+): { options: GenerateOptions; primeText: string } {
+  const o = optionalObject(value, 'options');
+  knownKeys(o, ['prime', 'maxLength', 'temperature', 'topK', 'topP', 'seed', 'condition', ...extraKeys], 'options');
   const primeText = o.prime ?? '';
   if (typeof primeText !== 'string') throw typeError('a string', 'options.prime', primeText);
-  const primeIds = tokenizer.encode(primeText);
   const { prime: _ignored, ...rest } = o;
-  const out = await model.generate({
+  const options = {
     ...(rest as GenerateOptions),
-    prime: [tokenizer.bosId, ...primeIds],
+    prime: [tokenizer.bosId, ...tokenizer.encode(primeText)],
     stopTokens: [tokenizer.eosId],
     banTokens: [tokenizer.unkId, tokenizer.padId, tokenizer.bosId],
-  });
-  const joiner = tokenizer.kind === 'word' && primeText.length > 0 ? ' ' : '';
-  return out.map((seq) => {
-    const text = tokenizer.decode(seq);
-    return text.length > 0 ? primeText + joiner + text : primeText;
-  });
+  };
+  return { options, primeText };
+}
+
+/**
+ * The text of a sampled sequence: the prime, then the decoded tokens (a space between
+ * them for word tokens).
+ *
+ * @throws never
+ * @example
+ * textOf(tok, 'Ma', [14, 20]); // 'Mary'
+ */
+export function textOf(tokenizer: SamplingTokenizer, primeText: string, seq: ArrayLike<number>): string {
+  const text = tokenizer.decode(seq);
+  if (text.length === 0) return primeText;
+  return primeText + (tokenizer.kind === 'word' && primeText.length > 0 ? ' ' : '') + text;
 }
 
 function isTokenizerLike(v: unknown): v is SamplingTokenizer {
@@ -178,7 +206,7 @@ function isTokenizerLike(v: unknown): v is SamplingTokenizer {
  * the model: its size, when it has one, is the model's vocabulary, and its
  * special ids are ids of the model.
  */
-function samplingTokenizer(model: Model, given: unknown, explicit: boolean): SamplingTokenizer {
+export function samplingTokenizer(model: Model, given: unknown, explicit: boolean): SamplingTokenizer {
   const name = explicit && given !== undefined ? 'tokenizer' : 'model.tokenizer';
   const tok = explicit && given !== undefined ? given : model.tokenizer;
   if (tok === undefined) throw typeError('a tokenizer (the model has none: pass one, or set model.tokenizer)', 'tokenizer', undefined);
@@ -240,6 +268,25 @@ export async function generate(model: Model, options?: GenerateOptions): Promise
   const site = callSite();
   const h = handleOf(model);
   const handle = h.native();
+  const { g, states, cond } = generateCall(model, options);
+  const res = await h.run(site, () => handle.generate(g, states, cond));
+  return res.map((a) => Array.from(a));
+}
+
+/**
+ * generate options checked against a language model, as the native call takes them: the
+ * options, the initial states and the condition rows (one owner for generate and the
+ * batched sampler's requests).
+ *
+ * @throws TypeError / RangeError for invalid options, or a model that is not a language model
+ * @example
+ * const { g, states, cond } = generateCall(model, { maxLength: 40, seed: 7 });
+ */
+export function generateCall(
+  model: Model,
+  options: unknown,
+): { g: NativeGenerateOptions; states: ReturnType<typeof toInitialStates> | null; cond: FloatArray | null } {
+  const h = handleOf(model);
   checkLanguageModel(model);
   const { config } = model;
   const vocab = (config.input as { vocabSize: number }).vocabSize;
@@ -259,8 +306,7 @@ export async function generate(model: Model, options?: GenerateOptions): Promise
   } else if (condition !== undefined) {
     throw rangeError('no condition (the model was built without one, or initialState[0] is given)', 'options.condition', condition);
   }
-  const res = await h.run(site, () => handle.generate(g, states, cond));
-  return res.map((a) => Array.from(a));
+  return { g, states, cond };
 }
 
 /**

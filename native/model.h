@@ -69,6 +69,7 @@ struct GenerateSpec {
 template <class T>
 class Model {
  public:
+  using Scalar = T;
   explicit Model(const ModelSpec& spec);
   ~Model();
   // A reader of `owner`: its own per-call buffers and threads over the owner's
