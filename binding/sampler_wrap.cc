@@ -32,6 +32,10 @@ namespace {
 
 // How long a run advances before it returns the tokens drawn so far (streams flush).
 constexpr double kFlushMs = 4.0;
+// After wake() (requests arrived or were cancelled), how long the run goes on before it
+// returns for them: arrivals within it join together, and a stream of arrivals costs
+// at most one return a millisecond.
+constexpr double kJoinMs = 1.0;
 
 }  // namespace
 
@@ -132,7 +136,8 @@ Napi::Value SamplerWrap::Wake(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// run(): advances the batch on the pool. Resolves { events: [{ id, tokens, ended }],
+// run(waiting): advances the batch on the pool (waiting: requests wait for a free slot, so
+// the run returns as soon as a sequence ends). Resolves { events: [{ id, tokens, ended }],
 // writerWaiting }. Rejects ERR_BUSY while a writer runs or waits and the sampler holds no
 // reader slot (retry later), ERR_DISPOSED once the model is disposed and the batch had
 // drained, ERR_CLOSED after close().
@@ -159,14 +164,17 @@ Napi::Value SamplerWrap::Run(const Napi::CallbackInfo& info) {
     auto events = std::make_shared<Events>();
     SamplingBatch<T>* batch = s.batch.get();
     std::atomic<bool>* wake = &wake_;
+    const bool waiting = info.Length() > 0 && info[0].ToBoolean().Value();
     auto* task = new Task(
         env, owner_,
-        [batch, events, wake] {
+        [batch, events, wake, waiting] {
           const auto t0 = std::chrono::steady_clock::now();
+          const size_t live = batch->size();
           auto yield = [&] {
-            return wake->load(std::memory_order_relaxed) ||
-                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() >=
-                       kFlushMs;
+            const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            // a slot freed while requests wait for one: return so they join
+            return ms >= kFlushMs || (ms >= kJoinMs && wake->load(std::memory_order_relaxed)) ||
+                   (waiting && batch->size() < live);
           };
           batch->advance(limits::kMaxGenerateLength, yield, *events);
         },

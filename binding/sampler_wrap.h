@@ -10,11 +10,14 @@
 namespace rnnkit {
 namespace binding {
 
+// new NativeSampler(nativeModel): TypeError for anything else, ERR_DISPOSED for a disposed
+// model, RangeError for a model that is not a language model.
 class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
  public:
-  static Napi::Function Init(Napi::Env env);
   explicit SamplerWrap(const Napi::CallbackInfo& info);
   ~SamplerWrap() override;
+  // The NativeSampler class (binding/addon.cc exports it).
+  static Napi::Function Init(Napi::Env env);
 
  private:
   template <class T>
@@ -43,8 +46,8 @@ class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
   Napi::ObjectReference ownerRef_;
   std::unique_ptr<State<float>> f32_;
   std::unique_ptr<State<double>> f64_;
-  bool running_ = false;        // a run is in flight (the batch is the pool thread's)
-  bool holding_ = false;        // the sampler holds one of the model's reader slots
+  bool running_ = false;  // a run is in flight (the batch is the pool thread's)
+  bool holding_ = false;  // the sampler holds one of the model's reader slots
   bool closed_ = false;
   bool writerWaiting_ = false;  // at the end of the last run
   std::atomic<bool> wake_{false};

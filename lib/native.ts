@@ -254,10 +254,11 @@ export interface NativeSampler {
   /** the sequence leaves at the next run, which reports it ended */
   cancel(id: number): void;
   /**
-   * Advances the batch on the pool until a sequence ends, wake() or about 4 ms. Rejects
-   * ERR_BUSY while a writer runs or waits and the sampler holds no reader slot.
+   * Advances the batch on the pool for about 4 ms, or until no sequence is left, 1 ms after
+   * wake(), or (waiting: requests wait for a slot) until a sequence ends. Rejects ERR_BUSY
+   * while a writer runs or waits and the sampler holds no reader slot.
    */
-  run(): Promise<{ events: NativeSamplerEvent[]; writerWaiting: boolean }>;
+  run(waiting: boolean): Promise<{ events: NativeSamplerEvent[]; writerWaiting: boolean }>;
   /** ends the run in flight at its next step */
   wake(): void;
   /** frees the sampler (after the run in flight, if any); the model may then be freed */

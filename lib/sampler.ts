@@ -286,7 +286,7 @@ export class BatchedSampler {
     const queued = this.#queue.indexOf(r);
     if (queued >= 0) this.#queue.splice(queued, 1);
     else if (this.#live.has(r.id)) {
-      this.#cancels.push(r.id);  // its slot frees at the next step
+      this.#cancels.push(r.id); // its slot frees at the next step
       this.#kick();
     }
   }
@@ -294,10 +294,13 @@ export class BatchedSampler {
   #kick(): void {
     if (this.#inRun) this.#native.wake();
     if (!this.#pump) {
-      this.#pump = this.#loop().finally(() => {
-        this.#pump = null;
-        if (!this.#closed && (this.#queue.length > 0 || this.#cancels.length > 0)) this.#kick();
-      });
+      // from the next turn of the event loop: every request made in this one starts in the first run
+      this.#pump = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => this.#loop())
+        .finally(() => {
+          this.#pump = null;
+          if (!this.#closed && (this.#queue.length > 0 || this.#cancels.length > 0)) this.#kick();
+        });
     }
   }
 
@@ -327,11 +330,11 @@ export class BatchedSampler {
       let res: { events: NativeSamplerEvent[]; writerWaiting: boolean };
       this.#inRun = true;
       try {
-        res = await h.run(this.#site, () => this.#native.run());
+        res = await h.run(this.#site, () => this.#native.run(this.#queue.length > 0));
       } catch (err) {
         if (this.#closed) return;
         if (err instanceof RnnkitError && err.code === 'ERR_BUSY') {
-          await sleep(WRITER_POLL_MS);  // a writer has the model: the batch resumes when it ends
+          await sleep(WRITER_POLL_MS); // a writer has the model: the batch resumes when it ends
           continue;
         }
         for (const r of [...this.#queue, ...this.#live.values()]) this.#settle(r, err);

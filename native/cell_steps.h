@@ -83,21 +83,31 @@ struct StepAt {
   T* gates(int b) const { return at + (size_t)b * GH; }
 };
 
+// The leading dimension of a transposed weight (H, rows): rows, padded by a cache line
+// where a row would span a multiple of 1 KB (rows a power-of-two stride apart share a
+// few cache sets). One core, M = 1, stepGemm on W_hh^T: LSTM-256 31.0 us at ld = 4H,
+// 25.7 padded; LSTM-512 194 and 168 (.scratch microbenchmark in the #19 notes).
+inline int transposedLd(int rows, size_t elem) { return rows * elem % 1024 == 0 ? rows + (int)(64 / elem) : rows; }
+
 // A forward step: the recurrent products into tmp, then the gate kernels.
 template <class T>
 struct ForwardStep : StepAt<T> {
-  T* tmp;               // (B, GH) recurrent products
-  T* tmp2;              // (B, 3H) full-peephole products c<t-1> P^T, else null
-  const T *Whh, *WhhT;  // (GH, H) and, split, its transpose (H, GH)
-  const T *P, *PT;      // peepholes and, full and split, P^T (H, 3H)
-  const T* bhh;         // (GH)
+  T* tmp;                            // (B, GH) recurrent products
+  T* tmp2;                           // (B, 3H) full-peephole products c<t-1> P^T, else null
+  const T *Whh, *WhhT;               // (GH, H) and, split, its transpose (H, GH)
+  const T *P, *PT;                   // peepholes and, full and split, P^T (H, 3H)
+  const T* bhh;                      // (GH)
+  const PackedWeights<T>*WhhP, *PP;  // rowExact: W_hh and (full) P packed, else null
   // C (M, N) = A (M, H) W[col0 .. col0+N)^T for W (rows, H) with transpose WT (H, rows)
-  void product(int N, const T* A, const T* W, const T* WT, int rows, int col0, T* C, int ldc) const {
-    const int M = this->M(), H = this->H;
-    if (this->ctx.rowExact && this->split) stepGemmNT<T>(M, N, H, A, H, W + (size_t)col0 * H, H, C, ldc, false);
-    else if (this->ctx.rowExact)
-      rowExactGemmNT<T>(this->ctx.pool, M, N, H, A, H, W + (size_t)col0 * H, H, C, ldc, false);
-    else if (this->split) stepGemm<T>(M, N, H, A, H, WT + col0, rows, C, ldc, false);
+  // (leading dimension transposedLd(rows)) or, rowExact, packed Wp
+  void product(int N, const T* A, const T* W, const T* WT, const PackedWeights<T>* Wp, int rows, int col0, T* C,
+               int ldc) const {
+    const int M = this->M(), H = this->H, ld = transposedLd(rows, sizeof(T));
+    if (this->ctx.rowExact) {  // a row split runs on its own thread already
+      const auto [panels, n] = Wp->span(col0, N);
+      rowExactPanelGemm<T>(this->split ? nullptr : this->ctx.pool, M, H, A, H, Wp->data.data(), panels, n, col0, C,
+                           ldc);
+    } else if (this->split) stepGemm<T>(M, N, H, A, H, WT + col0, ld, C, ldc, false);
     else parallelGemm<T>(this->ctx.pool, false, true, M, N, H, T(1), A, H, W + (size_t)col0 * H, H, T(0), C, ldc);
   }
   // tmp = h<t-1> (times the recurrent dropout mask) times the first N rows of W_hh, transposed
@@ -108,7 +118,7 @@ struct ForwardStep : StepAt<T> {
       for (size_t i = 0; i < n; ++i) this->rbuf[at + i] = A[i] * this->rmask[at + i];
       A = this->rbuf + at;
     }
-    product(N, A, Whh, WhhT, this->GH, 0, tmp + (size_t)this->b0 * this->GH, this->GH);
+    product(N, A, Whh, WhhT, WhhP, this->GH, 0, tmp + (size_t)this->b0 * this->GH, this->GH);
   }
   const T* q(int b) const { return tmp + (size_t)b * this->GH; }
   // kernel(b) for each active row; a row past its length carries h (and c) unchanged.
@@ -227,7 +237,7 @@ struct LstmCell : PlainRecurrentWeights {
   void forward(const ForwardStep<T>& s) const {
     const int H = s.H;
     s.recurrentProduct(s.GH);
-    if (full()) s.product(3 * H, s.row(s.cp, s.b0), s.P, s.PT, 3 * H, 0, s.tmp2 + (size_t)s.b0 * 3 * H, 3 * H);
+    if (full()) s.product(3 * H, s.row(s.cp, s.b0), s.P, s.PT, s.PP, 3 * H, 0, s.tmp2 + (size_t)s.b0 * 3 * H, 3 * H);
     const T* peep = diag() ? s.P : nullptr;
     s.eachRow([&](int b) {
       const T* fullq = full() ? s.tmp2 + (size_t)b * 3 * H : nullptr;
@@ -315,7 +325,7 @@ struct GruBeforeCell {
       if (s.active(b)) cells::fast::gruBeforeGates(H, s.gates(b), s.q(b), s.bhh, s.row(s.hp, b), s.row(s.aux, b));
       else std::fill(s.row(s.aux, b), s.row(s.aux, b) + H, T(0));
     }
-    s.product(H, s.row(s.aux, s.b0), s.Whh, s.WhhT, GH, 2 * H, s.tmp + (size_t)s.b0 * GH + 2 * H, GH);
+    s.product(H, s.row(s.aux, s.b0), s.Whh, s.WhhT, s.WhhP, GH, 2 * H, s.tmp + (size_t)s.b0 * GH + 2 * H, GH);
     s.eachRow([&](int b) {
       cells::fast::gruBeforeOutput(H, s.gates(b), s.q(b) + 2 * H, s.bhh + 2 * H, s.row(s.hp, b), s.row(s.hc, b));
     });

@@ -22,10 +22,11 @@ namespace {
 // parameters changed since it was made (cached == version).
 template <class T>
 const T* transposed(std::vector<T>& buf, uint64_t cached, uint64_t version, const T* W, int rows, int cols) {
-  if (buf.size() != (size_t)rows * cols) buf.assign((size_t)rows * cols, T(0));
+  const int ld = transposedLd(rows, sizeof(T));
+  if (buf.size() != (size_t)ld * cols) buf.assign((size_t)ld * cols, T(0));
   else if (cached == version) return buf.data();
   for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j) buf[(size_t)j * rows + i] = W[(size_t)i * cols + j];
+    for (int j = 0; j < cols; ++j) buf[(size_t)j * ld + i] = W[(size_t)i * cols + j];
   return buf.data();
 }
 
@@ -175,8 +176,12 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
     // unsplit batch (fewer than 16 rows, e.g. batch-1 sampling) goes through the gemm
     // seam on the original layout: rnnkit's small-row kernels, a large product split
     // across the pool by columns.
-    // A rowExact call keeps the original layout (rowExactGemmNT's kernel) either way.
+    // A rowExact call packs the recurrent weights in column panels instead (rowExactPanelGemm).
     const bool split = rowChunks(B) > 1, transpose = split && !ctx.rowExact;
+    if (ctx.rowExact) {
+      r.whhP.pack(Whh, GH, H, GH == 3 * H ? std::vector<int>{0, 2 * H, GH} : std::vector<int>{0, GH}, ctx.version);
+      if (tmp2) r.peepP.pack(P, 3 * H, H, {0, 3 * H}, ctx.version);
+    }
     const T* WhhT = transpose ? transposed(r.whhT, r.tVersion, ctx.version, Whh, GH, H) : nullptr;          // (H, GH)
     const T* PT = transpose && tmp2 ? transposed(r.peepT, r.tVersion, ctx.version, P, 3 * H, H) : nullptr;  // (H, 3H)
     if (transpose) r.tVersion = ctx.version;
@@ -198,7 +203,9 @@ void RecurrentLayer<T>::forwardDir(const Ctx& ctx, const T* params, const Act<T>
             WhhT,
             P,
             PT,
-            bhh};
+            bhh,
+            ctx.rowExact ? &r.whhP : nullptr,
+            ctx.rowExact && tmp2 ? &r.peepP : nullptr};
         cell.forward(step);
         if (spec_.returnSequences) {
           for (int b = b0; b < b1; ++b) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "layer.h"
+#include "parallel.h"
 
 namespace rnnkit {
 
@@ -66,6 +67,7 @@ class RecurrentLayer : public Layer<T> {
     std::vector<T> whhT;   // (H, G*H) W_hh^T for the forward step GEMM (cached per parameter version)
     std::vector<T> peepT;  // (H, 3H) full peephole P^T, likewise
     uint64_t tVersion = ~0ull;
+    PackedWeights<T> whhP, peepP;  // rowExact forwards: W_hh and P packed in column panels
     // Variational dropout of the last training forward (spec.inputDropout / recurrentDropout)
     std::vector<T> inMask;   // (B, D) scaled keep / 0, the same at every step
     std::vector<T> recMask;  // (B, H)
@@ -86,8 +88,8 @@ class RecurrentLayer : public Layer<T> {
                bytesOf(hprevM_) + bytesOf(dxIn_);
     for (const Dir& r : dir_)
       n += bytesOf(r.xp) + bytesOf(r.h) + bytesOf(r.c) + bytesOf(r.tc) + bytesOf(r.aux) + bytesOf(r.dxp) +
-           bytesOf(r.dhp) + bytesOf(r.wt) + bytesOf(r.dwt) + bytesOf(r.whhT) + bytesOf(r.peepT) + bytesOf(r.inMask) +
-           bytesOf(r.recMask) + bytesOf(r.xm);
+           bytesOf(r.dhp) + bytesOf(r.wt) + bytesOf(r.dwt) + bytesOf(r.whhT) + bytesOf(r.peepT) + bytesOf(r.whhP.data) +
+           bytesOf(r.peepP.data) + bytesOf(r.inMask) + bytesOf(r.recMask) + bytesOf(r.xm);
     return n;
   }
 

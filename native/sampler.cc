@@ -142,7 +142,7 @@ void SamplingBatch<T>::advance(int maxSteps, const std::function<bool()>& yield,
     const size_t n = rows_.size();
     next.assign(n, 0);
     gone.assign(n, 0);
-    bool ended = false;
+    bool ended = false;  // some row ends at this draw
     for (size_t r = 0; r < n; ++r) {
       Row& row = rows_[r];
       int32_t tok = 0;
@@ -176,7 +176,7 @@ void SamplingBatch<T>::advance(int maxSteps, const std::function<bool()>& yield,
       batch.c0.push_back(c_[k].empty() ? nullptr : c_[k].data());
     }
     m_.samplingForward(batch, logits_, h_, c_);  // reads h0 / c0 before it writes h / c
-    if (ended || yield()) break;
+    if (yield()) break;
   }
 }
 

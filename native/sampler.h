@@ -42,9 +42,10 @@ class SamplingBatch {
            std::vector<std::vector<T>> h0 = {}, std::vector<std::vector<T>> c0 = {});
   // Ends the sequence at the next advance() (its tokens so far are not reported again).
   void cancel(uint64_t id);
-  // Primes the added sequences, then steps every live one a token at a time until one
-  // ends, `yield()` returns true or maxSteps steps ran; appends an Event for each
-  // sequence that drew tokens or ended.
+  // Primes the added sequences, then steps every live one a token at a time until
+  // none is left, `yield()` returns true (asked after each step) or maxSteps steps
+  // ran; appends an Event for each sequence that drew tokens or ended. Sequences that
+  // end leave the batch at once; the others go on.
   void advance(int maxSteps, const std::function<bool()>& yield, std::vector<Event>& events);
   // Sequences live or waiting for their prime.
   size_t size() const { return rows_.size() + added_.size(); }

@@ -74,22 +74,22 @@ inline __attribute__((always_inline)) void tileV(int K, const T* __restrict A, i
   V acc[MR][NV];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) acc[i][j] = V{};
   for (int k = 0; k < K; ++k) {
     V b[NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) b[j] = *(const V*)(B + (size_t)k * ldb + j * L);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       const T a = A[(size_t)i * lda + k];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) acc[i][j] += a * b[j];
     }
   }
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) {
       V* c = (V*)(C + (size_t)i * ldc + j * L);
       *c = accumulate ? *c + acc[i][j] : acc[i][j];
@@ -97,24 +97,32 @@ inline __attribute__((always_inline)) void tileV(int K, const T* __restrict A, i
 }
 
 // VB = the vector width in bytes of the level: the tile is MR rows x 2 vectors.
+// Rows left over (all of them when M < MR, e.g. batch-1 sampling) go one at a time,
+// 8 vectors of C per tile, so that 8 independent sums hide the FMA latency. Every
+// element of C is one sum in k order (acc += a * b) in every tile shape, so a row is
+// the same bits here as in an MR-row tile: a row of C does not depend on M
+// (rowExactPanelGemm relies on it).
 template <class T, int MR, int VB>
 inline __attribute__((always_inline)) void kernelNN(int M, int N, int K, const T* A, int lda, const T* B, int ldb, T* C,
                                                     int ldc, bool accumulate) {
-  constexpr int NR = 2 * VB / (int)sizeof(T);
+  constexpr int L = VB / (int)sizeof(T), NR = 2 * L, WIDE = 8 * L;
+  const int full = M / MR * MR;
   for (int j = 0; j < N; j += NR) {
     const int nr = N - j < NR ? N - j : NR;
-    int i = 0;
-    if (nr == NR) {
-      for (; i + MR <= M; i += MR)
+    for (int i = 0; i < full; i += MR) {
+      if (nr == NR)
         tileV<T, MR, 2, VB>(K, A + (size_t)i * lda, lda, B + j, ldb, C + (size_t)i * ldc + j, ldc, accumulate);
-      for (; i < M; ++i)
-        tileV<T, 1, 2, VB>(K, A + (size_t)i * lda, lda, B + j, ldb, C + (size_t)i * ldc + j, ldc, accumulate);
-    } else {  // the right edge of C
-      for (; i + MR <= M; i += MR)
+      else  // the right edge of C
         tile<T, MR, NR>(K, A + (size_t)i * lda, lda, B + j, ldb, C + (size_t)i * ldc + j, ldc, nr, accumulate);
-      for (; i < M; ++i)
-        tile<T, 1, NR>(K, A + (size_t)i * lda, lda, B + j, ldb, C + (size_t)i * ldc + j, ldc, nr, accumulate);
     }
+  }
+  for (int i = full; i < M; ++i) {
+    const T* a = A + (size_t)i * lda;
+    T* c = C + (size_t)i * ldc;
+    int j = 0;
+    for (; j + WIDE <= N; j += WIDE) tileV<T, 1, 8, VB>(K, a, lda, B + j, ldb, c + j, ldc, accumulate);
+    for (; j + NR <= N; j += NR) tileV<T, 1, 2, VB>(K, a, lda, B + j, ldb, c + j, ldc, accumulate);
+    if (j < N) tile<T, 1, NR>(K, a, lda, B + j, ldb, c + j, ldc, N - j, accumulate);
   }
 }
 

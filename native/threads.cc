@@ -92,6 +92,28 @@ void rowExactGemmNT(WorkerPool* pool, int M, int N, int K, const T* A, int lda, 
   });
 }
 
+template <class T>
+void rowExactPanelGemm(WorkerPool* pool, int M, int K, const T* A, int lda, const T* packed, const Panel* panels, int n,
+                       int col0, T* C, int ldc) {
+  auto one = [&](int k) {
+    const Panel& p = panels[k];
+    stepGemm<T>(M, p.width, K, A, lda, packed + p.offset, p.width, C + (p.col - col0), ldc, false);
+  };
+  int cols = 0;
+  for (int k = 0; k < n; ++k) cols += panels[k].width;
+  const int threads = splitThreads();
+  if (!pool || threads <= 1 || n < 2 || 2.0 * M * cols * K < kSplitFlops) {
+    for (int k = 0; k < n; ++k) one(k);
+    return;
+  }
+  pool->run(
+      n, [](void* f, int k) { (*static_cast<decltype(one)*>(f))(k); }, &one, threads);
+}
+
+template void rowExactPanelGemm<float>(WorkerPool*, int, int, const float*, int, const float*, const Panel*, int, int,
+                                       float*, int);
+template void rowExactPanelGemm<double>(WorkerPool*, int, int, const double*, int, const double*, const Panel*, int,
+                                        int, double*, int);
 template void rowExactGemmNT<float>(WorkerPool*, int, int, int, const float*, int, const float*, int, float*, int,
                                     bool);
 template void rowExactGemmNT<double>(WorkerPool*, int, int, int, const double*, int, const double*, int, double*, int,

@@ -53,7 +53,10 @@ test('40 concurrent requests give each the sequence model.generate gives it alon
     const [alone] = await model.generate(requests[i]!);
     t.deepEqual(batched[i], alone, `request ${i}`);
   }
-  t.true(batched.some((s) => s.length < requests[batched.indexOf(s)]!.maxLength), 'some requests stopped early');
+  t.true(
+    batched.some((s) => s.length < requests[batched.indexOf(s)]!.maxLength),
+    'some requests stopped early',
+  );
   await sampler.close();
 });
 
@@ -195,7 +198,10 @@ test('a bad request fails alone with a TypeError / RangeError naming the option'
   t.throws(() => batchedSampler(model, { maxBatch: 0 }), { instanceOf: RangeError, message: /options\.maxBatch/ });
   t.throws(() => batchedSampler(model, { maxWaitMs: -1 }), { instanceOf: RangeError, message: /options\.maxWaitMs/ });
   t.throws(() => batchedSampler(model, { size: 3 } as never), { instanceOf: TypeError, message: /unknown key 'size'/ });
-  const classifier = sequential({ input: { vocabSize: 5 }, layers: [layers.lstm({ units: 4, returnSequences: false }), layers.dense({ units: 2 })] });
+  const classifier = sequential({
+    input: { vocabSize: 5 },
+    layers: [layers.lstm({ units: 4, returnSequences: false }), layers.dense({ units: 2 })],
+  });
   t.throws(() => batchedSampler(classifier), { instanceOf: RangeError, message: /language model/ });
   await sampler.close();
 });
