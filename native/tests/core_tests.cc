@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "blas.h"
@@ -467,9 +468,18 @@ static void rowExactForward(const std::string& name, ModelSpec spec, bool condit
   Batch<float> batch = tokenBatch<float>(B, Tn, tokens, lengths);
   batch.rowExact = true;
   if (condition) batch.condition = cond.data();
-  ForwardResult<float> all;
+  ForwardResult<float> all, plain;
   m.forward(batch, false, all);
   const size_t out = all.output.size() / B;
+  // the same values as an ordinary forward (OpenBLAS and the split step kernels), to rounding
+  batch.rowExact = false;
+  m.forward(batch, false, plain);
+  double worst = 0;
+  for (size_t i = 0; i < all.output.size(); ++i)
+    worst =
+        std::max(worst, std::abs((double)all.output[i] - plain.output[i]) / (1 + std::abs((double)plain.output[i])));
+  check(worst < 1e-5, "rowExact forward " + name + ": the values of an ordinary forward",
+        "relative error " + std::to_string(worst));
   int differ = 0;
   for (int b = 0; b < B; b += 3) {
     Batch<float> one = tokenBatch<float>(1, Tn, tokens, lengths);
@@ -547,6 +557,21 @@ int main(int argc, char** argv) {
     emb.inputSize = 23;
     emb.layers.back().units = 23;
     rowExactForward("embedding + lstm", emb);
+    // products big enough to split across the pool, over several packed panels, the
+    // GRU's n-gate panels starting at 2H
+    for (const auto& [name, t, f] : std::vector<std::tuple<std::string, LayerType, std::function<void(LayerSpec&)>>>{
+             {"lstm 200", LayerType::Lstm, nullptr},
+             {"gru reset before 150", LayerType::Gru, [](LayerSpec& l) { l.resetAfter = false; }},
+             {"lstm full peephole 90", LayerType::Lstm, [](LayerSpec& l) { l.peephole = Peephole::Full; }}}) {
+      const int units = name == "lstm 200" ? 200 : name == "gru reset before 150" ? 150 : 90;
+      ModelSpec big = lm({rec(t, [&](LayerSpec& l) {
+        l.units = units;
+        if (f) f(l);
+      })});
+      big.inputSize = 23;
+      big.layers.back().units = 23;
+      rowExactForward(name, big);
+    }
   }
   gradcheck("rnn tanh", lm({rec(LayerType::Rnn)}));
   gradcheck("rnn relu", lm({rec(LayerType::Rnn, [](LayerSpec& l) { l.activation = Activation::Relu; })}));
