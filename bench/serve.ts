@@ -18,11 +18,13 @@
  *
  *   npm run bench:serve
  *   npm run bench:serve -- --clients 1,32 --rounds 5 --units 512
+ *   npm run bench:serve -- --neighbours 2     # two busy processes beside it
  */
 import { parseArgs } from 'node:util';
 import { batchedSampler, layers, sequential, type Model } from '../lib/index.js';
 import { median } from './configs.js';
 import { printTable } from './harness.js';
+import { startNeighbours } from './neighbours.js';
 
 /** A string option with its default. */
 const option = (fallback: string) => ({ type: 'string', default: fallback }) as const;
@@ -34,6 +36,8 @@ const { values: args } = parseArgs({
     vocab: option('64'),
     rounds: option('3'),
     'min-requests': option('16'),
+    /** busy single-threaded processes beside the benchmark (bench/neighbours.ts) */
+    neighbours: option('0'),
   },
 });
 const levels = args.clients.split(',').map(Number);
@@ -95,7 +99,10 @@ async function load(mode: Mode, clients: number): Promise<Run> {
   return { tokensPerSecond: drawn / seconds, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
 }
 
-console.log(`bench:serve  LSTM-${args.units} V=${V}, ${tokens} tokens a request, ${rounds} rounds (medians)`);
+const neighbours = startNeighbours(Number(args.neighbours));
+console.log(
+  `bench:serve  LSTM-${args.units} V=${V}, ${tokens} tokens a request, ${rounds} rounds (medians), ${args.neighbours} busy neighbours`,
+);
 await load('batched', 4); // warm up both paths
 await load('serialized', 1);
 const rows: (string | number)[][] = [];
@@ -122,4 +129,5 @@ printTable(
   ['clients', 'batched tok/s', 'serialized tok/s', 'ratio', 'batched p50 ms', 'batched p99 ms', 'serial p50 ms', 'serial p99 ms'],
   rows,
 );
+neighbours.stop();
 model.dispose();

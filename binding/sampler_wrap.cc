@@ -3,10 +3,14 @@
 // It owns a reader of the model (Model::readerOf: its own buffers over the shared
 // weights) and a SamplingBatch (native/sampler.h) that lives across calls. The
 // JavaScript side adds requests and cancels them between runs; run() advances the
-// batch on the libuv pool and resolves with the tokens drawn, after a sequence ends,
-// after wake() (a request arrived or was cancelled), or about every kFlushMs so that
-// streams see their tokens. add / cancel / run while a run is in flight are refused:
-// the batch is touched by one thread at a time.
+// batch on the libuv pool and resolves with the tokens drawn: when no sequence is left,
+// soon after a sequence ends (kJoinMs; at once when requests wait for its slot) or after
+// wake() (a request arrived or was cancelled), and, while a stream is live, about every
+// kFlushMs so that it sees its tokens. Without streams a run does not return on a timer:
+// every return is a hand-off between threads, which on a loaded machine can wait a
+// scheduler slice (batch-1 requests beside 2 busy processes ran at 0.75x the serialized
+// speed with a 4 ms flush for all). add / cancel / run while a run is in flight are
+// refused: the batch is touched by one thread at a time.
 //
 // The model's readers / writer rule: the sampler takes a reader slot when a run starts
 // with live sequences and keeps it until the batch is empty, so a writer (trainStep,
@@ -32,9 +36,9 @@ namespace {
 
 // How long a run advances before it returns the tokens drawn so far (streams flush).
 constexpr double kFlushMs = 4.0;
-// After wake() (requests arrived or were cancelled), how long the run goes on before it
-// returns for them: arrivals within it join together, and a stream of arrivals costs
-// at most one return a millisecond.
+// After wake() (requests arrived or were cancelled) or a sequence's end, how long the run
+// goes on before it returns: arrivals within it join together, and a stream of arrivals
+// or ends costs at most one return a millisecond.
 constexpr double kJoinMs = 1.0;
 
 }  // namespace
@@ -136,8 +140,9 @@ Napi::Value SamplerWrap::Wake(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// run(waiting): advances the batch on the pool (waiting: requests wait for a free slot, so
-// the run returns as soon as a sequence ends). Resolves { events: [{ id, tokens, ended }],
+// run(waiting, streaming): advances the batch on the pool (waiting: requests wait for a
+// free slot, so the run returns as soon as a sequence ends; streaming: a stream is live,
+// so it returns every kFlushMs). Resolves { events: [{ id, tokens, ended }],
 // writerWaiting }. Rejects ERR_BUSY while a writer runs or waits and the sampler holds no
 // reader slot (retry later), ERR_DISPOSED once the model is disposed and the batch had
 // drained, ERR_CLOSED after close().
@@ -165,16 +170,17 @@ Napi::Value SamplerWrap::Run(const Napi::CallbackInfo& info) {
     SamplingBatch<T>* batch = s.batch.get();
     std::atomic<bool>* wake = &wake_;
     const bool waiting = info.Length() > 0 && info[0].ToBoolean().Value();
+    const bool streaming = info.Length() > 1 && info[1].ToBoolean().Value();
     auto* task = new Task(
         env, owner_,
-        [batch, events, wake, waiting] {
+        [batch, events, wake, waiting, streaming] {
           const auto t0 = std::chrono::steady_clock::now();
           const size_t live = batch->size();
           auto yield = [&] {
             const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-            // a slot freed while requests wait for one: return so they join
-            return ms >= kFlushMs || (ms >= kJoinMs && wake->load(std::memory_order_relaxed)) ||
-                   (waiting && batch->size() < live);
+            const bool ended = batch->size() < live;
+            return (streaming && ms >= kFlushMs) || (waiting && ended) ||
+                   (ms >= kJoinMs && (ended || wake->load(std::memory_order_relaxed)));
           };
           batch->advance(limits::kMaxGenerateLength, yield, *events);
         },

@@ -254,11 +254,12 @@ export interface NativeSampler {
   /** the sequence leaves at the next run, which reports it ended */
   cancel(id: number): void;
   /**
-   * Advances the batch on the pool for about 4 ms, or until no sequence is left, 1 ms after
-   * wake(), or (waiting: requests wait for a slot) until a sequence ends. Rejects ERR_BUSY
-   * while a writer runs or waits and the sampler holds no reader slot.
+   * Advances the batch on the pool until no sequence is left, about 1 ms after a sequence
+   * ends or wake(), at once when one ends while requests wait for a slot (`waiting`), and
+   * about every 4 ms while a stream is live (`streaming`). Rejects ERR_BUSY while a writer
+   * runs or waits and the sampler holds no reader slot.
    */
-  run(waiting: boolean): Promise<{ events: NativeSamplerEvent[]; writerWaiting: boolean }>;
+  run(waiting: boolean, streaming: boolean): Promise<{ events: NativeSamplerEvent[]; writerWaiting: boolean }>;
   /** ends the run in flight at its next step */
   wake(): void;
   /** frees the sampler (after the run in flight, if any); the model may then be freed */

@@ -330,7 +330,8 @@ export class BatchedSampler {
       let res: { events: NativeSamplerEvent[]; writerWaiting: boolean };
       this.#inRun = true;
       try {
-        res = await h.run(this.#site, () => this.#native.run(this.#queue.length > 0));
+        const streaming = [...this.#live.values()].some((r) => r.onTokens && !r.done);
+        res = await h.run(this.#site, () => this.#native.run(this.#queue.length > 0, streaming));
       } catch (err) {
         if (this.#closed) return;
         if (err instanceof RnnkitError && err.code === 'ERR_BUSY') {
