@@ -259,3 +259,21 @@ test('the event loop stays responsive while a big batch samples', async (t) => {
   // the sampling took many times longer than any stall of the loop: it ran off the loop
   t.true(h.max / 1e6 < Math.max(50, elapsed / 4), `max lag ${(h.max / 1e6).toFixed(1)} ms over ${elapsed.toFixed(0)} ms`);
 });
+
+test('two samplers and plain generate calls on one model run side by side, each as alone', async (t) => {
+  const tok = CharTokenizer.fromText(TEXT);
+  const model = charModel(tok);
+  const a = batchedSampler(model);
+  const b = batchedSampler(model, { maxBatch: 2 });
+  const ask = (seed: number) => ({ prime: [tok.bosId], maxLength: 80, seed });
+  const runs = await Promise.all([
+    ...[1, 2, 3].map((s) => a.generate(ask(s))),
+    ...[4, 5, 6].map((s) => b.generate(ask(s))),
+    model.generate({ ...ask(7), n: 2 }).then((r) => r[0]!),
+  ]);
+  const seeds = [1, 2, 3, 4, 5, 6, 7];
+  for (let i = 0; i < seeds.length; i++) t.deepEqual(runs[i], (await model.generate(ask(seeds[i]!)))[0]);
+  await Promise.all([a.close(), b.close()]);
+  model.dispose();
+  t.true(model.disposed);
+});
