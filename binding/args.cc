@@ -299,6 +299,7 @@ Batch<T> OwnedBatch<T>::view() const {
   b.h0 = states.hViews();
   b.c0 = states.cViews();
   b.condition = condition.empty() ? nullptr : condition.data();
+  b.rowExact = rowExact;
   return b;
 }
 
@@ -331,6 +332,11 @@ OwnedBatch<T> parseBatch(const Napi::Value& v, const Model<T>& model) {
   Napi::Value sv = o.Get("initialStates");
   if (!sv.IsUndefined() && !sv.IsNull()) {
     b.states = parseStates<T>(sv, model, b.B);
+  }
+  Napi::Value ev = o.Get("rowExact");
+  if (!ev.IsUndefined()) {
+    if (!ev.IsBoolean()) throwType(env, "a boolean", "batch.rowExact");
+    b.rowExact = ev.As<Napi::Boolean>().Value();
   }
   return b;
 }

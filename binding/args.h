@@ -41,6 +41,7 @@ struct OwnedBatch {
   std::vector<T> features;
   OwnedStates<T> states;     // initial states
   std::vector<T> condition;  // (B, conditionFeatures) or empty
+  bool rowExact = false;     // batch.rowExact: an inference forward on the row-exact kernels (Batch::rowExact)
   Batch<T> view() const;
 };
 

@@ -82,6 +82,12 @@ export function namedTensors(
   });
 }
 
+/** How {@link ComputeHandle.forward} runs: whether the output comes back, and on the row-exact kernels. */
+export interface ForwardHow {
+  wantOutput: boolean;
+  rowExact?: boolean;
+}
+
 /** What a model lends to the modules of functions over it (sampling, files, summary, Seq2Seq). */
 export interface ComputeHandle {
   /** the named weights, in parameter-block order */
@@ -96,8 +102,11 @@ export interface ComputeHandle {
   native(): NativeModel;
   /** runs an async native call as one of the model's own (busy accounting, error mapping) */
   run<T>(site: Error, fn: () => Promise<T>): Promise<T>;
-  /** Model.forward without copying the output back (its data is empty): the final states */
-  forward(inputs: ModelInput, options?: ForwardOptions): Promise<ForwardResult>;
+  /**
+   * Model.forward; by default without copying the output back (its data is empty: the final states). `rowExact`: an
+   * inference forward whose every row is the same bits whatever rows share the batch (Seq2Seq decoding)
+   */
+  forward(inputs: ModelInput, options?: ForwardOptions, how?: ForwardHow): Promise<ForwardResult>;
   /** Model.gradients leaving the gradient in the model for {@link stepTogether} (`grads` is {}) */
   gradients(inputs: ModelInput, targets: Targets, options?: GradientsOptions): Promise<GradientsResult>;
   /** Model.backwardFrom leaving the gradient in the model for {@link stepTogether} (`grads` is {}) */

@@ -57,6 +57,8 @@ export type { Seq2SeqConfig, Seq2SeqData, Seq2SeqFitOptions, Seq2SeqStepOptions,
 export type { GenerateOptions, GenerateTextOptions, SamplingTokenizer } from './sample.js';
 export { BatchedSampler, batchedSampler } from './sampler.js';
 export type { BatchedSamplerOptions, SampledToken, SampleRequest, TextSampleRequest } from './sampler.js';
+export { BatchedTranslator } from './translator.js';
+export type { TranslateRequest } from './translator.js';
 export { layers } from './layers.js';
 export { readWordVectors, useWordVectors } from './vectors.js';
 export type { WordVectors } from './vectors.js';

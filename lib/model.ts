@@ -5,7 +5,7 @@
  */
 import type { BackwardFromOptions, BatchEvaluation, CallOptions, ForwardOptions, ForwardResult } from './calls.js';
 import type { GradientsOptions, GradientsResult, StepResult, TrainStepOptions, TrainStepResult } from './calls.js';
-import { namedTensors, registerHandle, splitBlock, weightTable, type WeightEntry } from './compute.js';
+import { namedTensors, registerHandle, splitBlock, weightTable, type ForwardHow, type WeightEntry } from './compute.js';
 import { layerShapes, nativeSpec, normalizeConfig, type LayerShape, type ModelConfig, type SequentialConfig } from './config.js';
 import type { Dataset } from './data.js';
 import { callSite, fromNative, nativeCall, RnnkitError } from './errors.js';
@@ -88,7 +88,7 @@ export class Model {
       idle: () => this.#idle(),
       native: () => this.#alive(),
       run: (site, fn) => this.#run(site, fn),
-      forward: (x, o) => this.#forward(false, x, o),
+      forward: (x, o, how) => this.#forward(how ?? { wantOutput: false }, x, o),
       gradients: (x, y, o) => this.#gradients(false, x, y, o),
       backwardFrom: (x, o) => this.#backwardFrom(false, x, o),
     });
@@ -185,14 +185,14 @@ export class Model {
    * const next = await model.forward(x2, { initialState: finalState });
    */
   forward(inputs: ModelInput, options?: ForwardOptions): Promise<ForwardResult> {
-    return this.#forward(true, inputs, options);
+    return this.#forward({ wantOutput: true }, inputs, options);
   }
 
-  /** forward(); with `wantOutput` false the output stays native (its data comes back empty). */
-  async #forward(wantOutput: boolean, inputs: ModelInput, options?: ForwardOptions): Promise<ForwardResult> {
+  /** forward(); with `wantOutput` false the output stays native (its data comes back empty); `rowExact`: Batch::rowExact. */
+  async #forward(how: ForwardHow, inputs: ModelInput, options?: ForwardOptions): Promise<ForwardResult> {
     const { site, handle, opts, batch } = this.#prepare(inputs, options, [...COMMON_KEYS, 'training']);
     const training = withDefault(opts.training, false, (v) => boolean(v, 'options.training'));
-    const res = await this.#run(site, () => handle.forward(batch, training, wantOutput));
+    const res = await this.#run(site, () => handle.forward({ ...batch, rowExact: how.rowExact === true }, training, how.wantOutput));
     return {
       output: tensor(res.output, res.outputShape),
       finalState: stateTensors(res.finalStates, this.#states, batch.B),

@@ -99,6 +99,8 @@ export interface NativeBatch {
   initialStates?: (NativeState | null)[];
   /** [B, conditionFeatures] for a model with a condition (unless initialStates[0] is given) */
   condition?: FloatArray;
+  /** an inference forward on the row-exact kernels: each row's output is the same bits whatever rows share the batch */
+  rowExact?: boolean;
 }
 
 export interface NativeTargets {

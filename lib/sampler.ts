@@ -27,6 +27,8 @@ import {
   type GenerateTextOptions,
   type SamplingTokenizer,
 } from './sample.js';
+import { Seq2Seq } from './seq2seq.js';
+import { BatchedTranslator } from './translator.js';
 import type { FloatArray } from './types.js';
 import { integer, knownKeys, number, optionalObject, withDefault } from './validate.js';
 
@@ -126,8 +128,7 @@ export class BatchedSampler {
     const o = optionalObject(options, 'options');
     knownKeys(o, SAMPLER_KEYS, 'options');
     checkLanguageModel(model);
-    this.#maxBatch = withDefault(o.maxBatch, 256, (v) => integer(v, 'options.maxBatch', 1, 4096));
-    this.#maxWaitMs = withDefault(o.maxWaitMs, 0, (v) => number(v, 'options.maxWaitMs', { min: 0, max: 10_000 }));
+    ({ maxBatch: this.#maxBatch, maxWaitMs: this.#maxWaitMs } = batchOptions(o));
     this.#tokenizer = o.tokenizer === undefined ? undefined : samplingTokenizer(model, o.tokenizer, true);
     this.#model = model;
     try {
@@ -375,8 +376,9 @@ function piece(tokenizer: SamplingTokenizer, primeText: string, tokens: readonly
 
 /**
  * A batched sampler on a language model: concurrent `generate` / `generateText` / `stream`
- * requests are sampled together in one native batch. Close it before disposing of the
- * model (the model's memory is freed only after its samplers close).
+ * requests are sampled together in one native batch. On a Seq2Seq model, a
+ * {@link BatchedTranslator}: concurrent `translate` requests decoded together. Close it
+ * before disposing of the model (the model's memory is freed only after its samplers close).
  *
  * @throws TypeError / RangeError for invalid options or a model that is not a language model; RnnkitError ERR_DISPOSED
  * @example
@@ -384,6 +386,21 @@ function piece(tokenizer: SamplingTokenizer, primeText: string, tokens: readonly
  * const [a, b] = await Promise.all([sampler.generate({ seed: 1 }), sampler.generate({ seed: 2 })]);
  * await sampler.close();
  */
-export function batchedSampler(model: Model, options?: BatchedSamplerOptions): BatchedSampler {
-  return new BatchedSampler(model, options);
+export function batchedSampler(model: Seq2Seq, options?: Omit<BatchedSamplerOptions, 'tokenizer'>): BatchedTranslator;
+export function batchedSampler(model: Model, options?: BatchedSamplerOptions): BatchedSampler;
+export function batchedSampler(model: Model | Seq2Seq, options?: BatchedSamplerOptions): BatchedSampler | BatchedTranslator {
+  if (!(model instanceof Seq2Seq)) return new BatchedSampler(model, options);
+  const o = optionalObject(options, 'options');
+  knownKeys(o, ['maxBatch', 'maxWaitMs'], 'options');
+  const { maxBatch, maxWaitMs } = batchOptions(o);
+  if (model.encoder.disposed) throw new RnnkitError('ERR_DISPOSED', 'rnnkit: the model has been disposed');
+  return new BatchedTranslator(model, maxBatch, maxWaitMs);
+}
+
+/** maxBatch and maxWaitMs, checked, with their defaults (both kinds of sampler). */
+function batchOptions(o: Record<string, unknown>): { maxBatch: number; maxWaitMs: number } {
+  return {
+    maxBatch: withDefault(o.maxBatch, 256, (v) => integer(v, 'options.maxBatch', 1, 4096)),
+    maxWaitMs: withDefault(o.maxWaitMs, 0, (v) => number(v, 'options.maxWaitMs', { min: 0, max: 10_000 })),
+  };
 }

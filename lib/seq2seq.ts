@@ -128,6 +128,31 @@ export interface Translation {
   score: number;
 }
 
+/**
+ * Translate options checked against a model's config, with defaults (one owner for
+ * `translateWithScores` and the batched translator's requests). `extraKeys`: keys
+ * accepted besides the decoding ones.
+ *
+ * @throws TypeError / RangeError naming the option
+ * @example
+ * const { beamWidth, maxLength, alpha, ban } = translateOptions(m.config, { beamWidth: 4 }, []);
+ */
+export function translateOptions(
+  config: Pick<Seq2SeqConfig, 'bos' | 'eos' | 'targetVocab'>,
+  options: unknown,
+  extraKeys: readonly string[],
+): { beamWidth: number; maxLength: number; alpha: number; batchSize: number; ban: Set<number> } {
+  const o = optionalObject(options, 'options');
+  knownKeys(o, ['beamWidth', 'maxLength', 'lengthPenalty', 'banTokens', ...extraKeys], 'options');
+  const beamWidth = withDefault(o.beamWidth, 1, (v) => integer(v, 'options.beamWidth', 1, 1000));
+  const maxLength = withDefault(o.maxLength, 50, (v) => integer(v, 'options.maxLength', 1, 1e5));
+  const alpha = withDefault(o.lengthPenalty, 1, (v) => number(v, 'options.lengthPenalty', { min: 0, max: 10 }));
+  const batchSize = withDefault(o.batchSize, 64, (v) => integer(v, 'options.batchSize', 1, 1e5));
+  const ban = new Set([config.bos, ...tokenIds(o.banTokens ?? [], 'options.banTokens', config.targetVocab)]);
+  if (ban.has(config.eos)) throw rangeError('ids other than config.eos', 'options.banTokens', o.banTokens);
+  return { beamWidth, maxLength, alpha, batchSize, ban };
+}
+
 const FORMAT = 'rnnkit-seq2seq';
 const VERSION = 1;
 
@@ -556,14 +581,7 @@ export class Seq2Seq {
   async translateWithScores(sources: readonly (readonly number[] | Int32Array)[], options?: TranslateOptions): Promise<Translation[]> {
     if (!Array.isArray(sources)) throw typeError('an array of source sequences', 'sources', sources);
     const src = Array.from(sources, (s, i) => tokenIds(s, `sources[${i}]`, this.config.sourceVocab, { nonEmpty: true }));
-    const o = optionalObject(options, 'options');
-    knownKeys(o, ['beamWidth', 'maxLength', 'lengthPenalty', 'banTokens', 'batchSize'], 'options');
-    const beamWidth = withDefault(o.beamWidth, 1, (v) => integer(v, 'options.beamWidth', 1, 1000));
-    const maxLength = withDefault(o.maxLength, 50, (v) => integer(v, 'options.maxLength', 1, 1e5));
-    const alpha = withDefault(o.lengthPenalty, 1, (v) => number(v, 'options.lengthPenalty', { min: 0, max: 10 }));
-    const batchSize = withDefault(o.batchSize, 64, (v) => integer(v, 'options.batchSize', 1, 1e5));
-    const ban = new Set([this.config.bos, ...tokenIds(o.banTokens ?? [], 'options.banTokens', this.config.targetVocab)]);
-    if (ban.has(this.config.eos)) throw rangeError('ids other than config.eos', 'options.banTokens', o.banTokens);
+    const { beamWidth, maxLength, alpha, batchSize, ban } = translateOptions(this.config, options, ['batchSize']);
     const out: Translation[] = [];
     for (let i = 0; i < src.length; i += batchSize) {
       const chunk = src.slice(i, i + batchSize);
@@ -589,11 +607,16 @@ export class Seq2Seq {
     const { bos, eos, targetVocab: V } = this.config;
     const B = sources.length;
     const { src } = this.#batch(sources);
-    const enc = await this.encoder.forward({ data: src.data, shape: src.shape }, { lengths: src.lengths });
+    // Row-exact forwards: each source decodes to the same tokens whatever sources share its batch
+    // (the batched translator, sampler.ts, merges concurrent requests into one call).
+    const exact = { wantOutput: true, rowExact: true };
+    const [encoder, decoder] = [handleOf(this.encoder), handleOf(this.decoder)];
+    const enc = await encoder.forward({ data: src.data, shape: src.shape }, { lengths: src.lengths }, exact);
     // The first step runs from the encoder's state (through the bridge) on <bos>.
-    const first = await this.decoder.forward(
+    const first = await decoder.forward(
       sources.map(() => [bos]),
       this.#decoderStart(enc.finalState, B),
+      exact,
     );
     type Hyp = { tokens: number[]; logProb: number; row: number };
     const score = (h: { tokens: number[]; logProb: number }, ended: boolean) =>
@@ -663,9 +686,10 @@ export class Seq2Seq {
       for (const hs of next) for (const h of hs) h.row = index.get(h.row)!;
       live = next;
       if (rows.length === 0) break;
-      const step = await this.decoder.forward(
+      const step = await decoder.forward(
         tokens.map((tok) => [tok]),
         { initialState: gatherStates(states, rows) },
+        exact,
       );
       logits = step.output.data;
       states = step.finalState;

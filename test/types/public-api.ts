@@ -10,6 +10,9 @@
  */
 import { expectTypeOf } from 'expect-type';
 import {
+  batchedSampler,
+  BatchedSampler,
+  BatchedTranslator,
   BOS_ID,
   CharTokenizer,
   EOS_ID,
@@ -400,6 +403,19 @@ expectTypeOf(generateText(model, { prime: 'a' })).toEqualTypeOf<Promise<string[]
 // @ts-expect-error -- generateText primes with text, also without a tokenizer
 await generateText(model, { prime: [BOS_ID] });
 
+const sampler = batchedSampler(model, { maxBatch: 64, maxWaitMs: 2 });
+expectTypeOf(sampler).toEqualTypeOf<BatchedSampler>();
+expectTypeOf(sampler.generate({ prime: [BOS_ID], maxLength: 20, seed: 1, signal: new AbortController().signal })).toEqualTypeOf<
+  Promise<number[]>
+>();
+expectTypeOf(sampler.generateText({ prime: 'he', temperature: 0.8 })).toEqualTypeOf<Promise<string>>();
+for await (const token of sampler.stream({ prime: 'he' })) expectTypeOf(token).toEqualTypeOf<{ id: number; text?: string }>();
+expectTypeOf(sampler.close()).toEqualTypeOf<Promise<void>>();
+// @ts-expect-error -- a request is one sequence: no n
+await sampler.generate({ n: 2 });
+// @ts-expect-error -- no initialState in a request
+await sampler.generate({ initialState: [] });
+
 // ---- tokenizers -------------------------------------------------------------------------
 
 expectTypeOf(charTok).toEqualTypeOf<CharTokenizer>();
@@ -468,6 +484,13 @@ expectTypeOf(s2s.config.decoder).toEqualTypeOf<readonly LayerConfig[]>();
 const pairs = { sources: [[5, 6, 7]], targets: [new Int32Array([8, 9])] };
 expectTypeOf(await s2s.fit(pairs, { epochs: 1, batchSize: 16, validation: pairs, onEpochEnd: () => undefined })).toEqualTypeOf<History>();
 expectTypeOf(await s2s.translate(pairs.sources, { beamWidth: 4, maxLength: 20, lengthPenalty: 0.6 })).toEqualTypeOf<number[][]>();
+const translator = batchedSampler(s2s, { maxBatch: 32 });
+expectTypeOf(translator).toEqualTypeOf<BatchedTranslator>();
+expectTypeOf(translator.translate([5, 6, 7], { beamWidth: 4 })).toEqualTypeOf<Promise<number[]>>();
+// @ts-expect-error -- a translator takes no tokenizer
+batchedSampler(s2s, { tokenizer: charTok });
+// @ts-expect-error -- one source per request
+await translator.translate([[5, 6]]);
 expectTypeOf(await s2s.translateWithScores(pairs.sources)).toEqualTypeOf<Translation[]>();
 expectTypeOf((await s2s.evaluate(pairs)).accuracy).toEqualTypeOf<number>();
 expectTypeOf((await s2s.trainStep(pairs.sources, pairs.targets, { optimizer: 'adam' })).gradNorm).toEqualTypeOf<number>();
@@ -561,7 +584,7 @@ await writeSafetensors('w.safetensors', { w: [1, 2, 3] });
 
 // ---- errors -------------------------------------------------------------------------------
 
-type CallCode = 'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE';
+type CallCode = 'ERR_BUSY' | 'ERR_DISPOSED' | 'ERR_NATIVE' | 'ERR_NONFINITE' | 'ERR_CLOSED';
 type FileCode = 'ERR_CHECKPOINT' | 'ERR_SAFETENSORS' | 'ERR_TORCH_PACKAGE' | 'ERR_TORCH' | 'ERR_VECTORS';
 expectTypeOf<RnnkitErrorCode>().toEqualTypeOf<CallCode | FileCode>();
 const error = new RnnkitError('ERR_CHECKPOINT', 'bad file', { cause: new Error('short read') });
