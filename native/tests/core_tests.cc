@@ -456,11 +456,11 @@ static void stepGemmNTRowExact(const char* type, int M, int N, int K) {
 // A rowExact forward (what generate runs): every row of a 40-row batch, with a
 // different row count per thread chunk, gives the bits of the same row alone, outputs
 // and final states (what the batched sampler relies on for per-request seeds).
-static void rowExactForward(const std::string& name, ModelSpec spec, bool condition = false) {
+static void rowExactForwardT(const std::string& name, ModelSpec spec, bool condition, int Tn) {
   spec.seed = 3;
   if (condition) spec.conditionFeatures = 4;
   Model<float> m(spec);
-  const int B = 40, Tn = 3;
+  const int B = 40;
   std::vector<int32_t> tokens((size_t)B * Tn), lengths(B, Tn);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = (int32_t)((i * 7 + i / 5) % spec.inputSize);
   std::vector<float> cond((size_t)B * 4);
@@ -478,7 +478,8 @@ static void rowExactForward(const std::string& name, ModelSpec spec, bool condit
   for (size_t i = 0; i < all.output.size(); ++i)
     worst =
         std::max(worst, std::abs((double)all.output[i] - plain.output[i]) / (1 + std::abs((double)plain.output[i])));
-  check(worst < 1e-5, "rowExact forward " + name + ": the values of an ordinary forward",
+  check(worst < 1e-5,
+        "rowExact forward " + name + ", T = " + std::to_string(Tn) + ": the values of an ordinary forward",
         "relative error " + std::to_string(worst));
   int differ = 0;
   for (int b = 0; b < B; b += 3) {
@@ -496,8 +497,15 @@ static void rowExactForward(const std::string& name, ModelSpec spec, bool condit
         differ += std::memcmp(r.finalC[k].data(), all.finalC[k].data() + b * H, sizeof(float) * H) != 0;
     }
   }
-  check(differ == 0, "rowExact forward " + name + ": rows of a 40-row batch equal the rows alone",
+  check(differ == 0,
+        "rowExact forward " + name + ", T = " + std::to_string(Tn) + ": rows of a 40-row batch equal the rows alone",
         std::to_string(differ) + " blocks differ");
+}
+
+// Both ways a rowExact forward runs: T = 1 (a sampling step: the product split by panels)
+// and T = 3 (a prime: the rows split across threads).
+static void rowExactForward(const std::string& name, ModelSpec spec, bool condition = false) {
+  for (int Tn : {1, 3}) rowExactForwardT(name, spec, condition, Tn);
 }
 
 int main(int argc, char** argv) {
