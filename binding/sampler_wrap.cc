@@ -104,8 +104,8 @@ static uint64_t requestId(const Napi::Value& v) {
   return (uint64_t)d;
 }
 
-// add(id, options, condition | null): a sequence that joins the batch at the next run,
-// drawn as model.generate({ ...options, n: 1 }) draws it alone.
+// add(id, options, condition | null, initialStates | null): a sequence that joins the
+// batch at the next run, drawn as model.generate({ ...options, n: 1 }) draws it alone.
 Napi::Value SamplerWrap::Add(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   requireOpen(env, "add requests");
@@ -118,8 +118,15 @@ Napi::Value SamplerWrap::Add(const Napi::CallbackInfo& info) {
     std::vector<T> condition;
     if (hasCondition)
       readFloatArray<T>(info[2], "condition", (size_t)std::max(s.reader->spec().conditionFeatures, 1), condition);
+    // initial states for the one row (the batched translator: the decoder's start)
+    std::vector<std::vector<T>> h0, c0;
+    if (info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull()) {
+      OwnedStates<T> st = parseStates<T>(info[3], *s.reader, 1);  // per layer (1, H) or empty: zeros
+      h0 = std::move(st.h);
+      c0 = std::move(st.c);
+    }
     guard(env, [&] {
-      s.batch->add(id, g, 0, std::move(condition));
+      s.batch->add(id, g, 0, std::move(condition), std::move(h0), std::move(c0));
       return 0;
     });
   });

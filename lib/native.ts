@@ -252,7 +252,7 @@ export interface NativeSamplerEvent {
  */
 export interface NativeSampler {
   /** a sequence that joins at the next run (options.n must be 1); condition: the model's conditionFeatures values */
-  add(id: number, options: NativeGenerateOptions, condition: FloatArray | null): void;
+  add(id: number, options: NativeGenerateOptions, condition: FloatArray | null, initialStates?: (NativeState | null)[] | null): void;
   /** the sequence leaves at the next run, which reports it ended */
   cancel(id: number): void;
   /**

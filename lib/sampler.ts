@@ -85,6 +85,8 @@ interface Request {
   readonly id: number;
   readonly g: NativeGenerateOptions;
   readonly cond: FloatArray | null;
+  /** per recurrent layer the start state of the one row (the batched translator's decoder), or null */
+  readonly states?: ReturnType<typeof generateCall>['states'];
   readonly tokens: number[];
   /** called with each run's new tokens (streams) */
   onTokens?: (tokens: Int32Array) => void;
@@ -106,7 +108,22 @@ const DECODE_CONTEXT = 16;
  * Serves concurrent generation requests on one language model: see the module comment,
  * and docs/serving.md. Made by {@link batchedSampler}.
  */
+/**
+ * A request of full generate options, initialState included, checked by generateCall (the
+ * batched translator's greedy decoding on its decoder): resolves with the ids.
+ */
+export let submitGenerate: (sampler: BatchedSampler, options: GenerateOptions, signal?: AbortSignal) => Promise<number[]>;
+
 export class BatchedSampler {
+  static {
+    submitGenerate = async (sampler, options, signal) => {
+      const { g, cond, states } = generateCall(sampler.#model, options);
+      const r: Request = { id: sampler.#nextId++, g, cond, states, tokens: [], resolve: () => {}, reject: () => {}, done: false, signal };
+      await sampler.#submit(r);
+      return r.tokens;
+    };
+  }
+
   readonly #model: Model;
   readonly #native: NativeSampler;
   readonly #maxBatch: number;
@@ -311,7 +328,7 @@ export class BatchedSampler {
     while (this.#queue.length > 0 && this.#live.size < this.#maxBatch) {
       const r = this.#queue.shift()!;
       try {
-        this.#native.add(r.id, r.g, r.cond);
+        this.#native.add(r.id, r.g, r.cond, r.states ?? null);
       } catch (err) {
         this.#settle(r, fromNative(err, this.#site));
         continue;

@@ -153,6 +153,29 @@ export function translateOptions(
   return { beamWidth, maxLength, alpha, batchSize, ban };
 }
 
+/**
+ * The decoder's start for each source (a row-exact encoder forward through the bridge):
+ * element b is what greedy decoding of source b starts from. For the batched translator
+ * (translator.ts), which decodes on a batched sampler of the decoder; not exported from
+ * the package.
+ */
+export let decoderStarts: (
+  m: Seq2Seq,
+  sources: readonly Int32Array[],
+) => Promise<{ initialState?: LayerState[]; condition?: FloatArray }[]>;
+
+/** Row b of a layer state [dirs, B, H] as a [dirs, 1, H] state. */
+function sliceRow(state: LayerState, b: number, B: number): LayerState {
+  const one = (t: Tensor): Tensor => {
+    const [dirs, , H] = t.shape as [number, number, number];
+    const out = new (t.data.constructor as new (n: number) => FloatArray)(dirs * H);
+    for (let d = 0; d < dirs; d++) out.set(t.data.subarray((d * B + b) * H, (d * B + b + 1) * H), d * H);
+    return { shape: [dirs, 1, H], data: out };
+  };
+  const h = one(state.h as Tensor);
+  return state.c ? { h, c: one(state.c as Tensor) } : { h };
+}
+
 const FORMAT = 'rnnkit-seq2seq';
 const VERSION = 1;
 
@@ -594,6 +617,25 @@ export class Seq2Seq {
       beams.forEach((b, k) => out.push(b.score >= greedy[k]!.score ? b : greedy[k]!));
     }
     return out;
+  }
+
+  static {
+    decoderStarts = (m, sources) => m.#decoderStarts(sources);
+  }
+
+  async #decoderStarts(sources: readonly Int32Array[]): Promise<{ initialState?: LayerState[]; condition?: FloatArray }[]> {
+    const B = sources.length;
+    const { src } = this.#batch(sources);
+    const exact = { wantOutput: true, rowExact: true };
+    const enc = await handleOf(this.encoder).forward({ data: src.data, shape: src.shape }, { lengths: src.lengths }, exact);
+    const start = this.#decoderStart(enc.finalState, B);
+    return sources.map((_, b) => {
+      if ('condition' in start) {
+        const w = start.condition.shape[1]!;
+        return { condition: start.condition.data.slice(b * w, (b + 1) * w) };
+      }
+      return { initialState: start.initialState.map((l) => sliceRow(l, b, B)) };
+    });
   }
 
   /** Beam search for a batch of sources (beamWidth 1 = greedy), all beams stepped together. */

@@ -1,17 +1,26 @@
 /**
  * The batched translator: concurrent `translate` requests on one Seq2Seq model
- * merged into one decoding call (what `batchedSampler(seq2seq)` returns).
+ * decoded together (what `batchedSampler(seq2seq)` returns).
  *
- * Requests queue; while no batch is decoding, every queued request with the
- * same decoding options (beamWidth, maxLength, lengthPenalty, banTokens), up
- * to maxBatch, goes into one `translateWithScores` call, whose encoder and
- * decoder steps run on the row-exact kernels: each request gets the output
- * `translate` gives its source alone. Requests join at the next batch, not at
- * the next token (the decoding loop is the Seq2Seq's own, in TypeScript).
+ * Greedy `translate` requests (beamWidth 1) decode token by token on a batched
+ * sampler of the decoder (continuous batching, as the language-model sampler):
+ * the sources that arrive in one turn of the event loop are encoded in one
+ * row-exact forward, and each joins the running decoder batch at the next
+ * token, starting from its encoder's state, and leaves at `<eos>`.
+ *
+ * Beam search and `translateWithScores` (which needs each output's scores)
+ * queue instead: while no batch is decoding, every queued request with the
+ * same decoding options, up to maxBatch, goes into one `translateWithScores`
+ * call (the Seq2Seq's own decoding loop), and requests join at the next batch.
+ *
+ * Either way every forward is row-exact, so each request gets exactly the output
+ * `translate` gives its source alone.
  */
 import { RnnkitError, typeError } from './errors.js';
+import { BatchedSampler, submitGenerate } from './sampler.js';
 import type { Seq2Seq, TranslateOptions, Translation } from './seq2seq.js';
-import { translateOptions } from './seq2seq.js';
+import { decoderStarts, translateOptions } from './seq2seq.js';
+import type { FloatArray, LayerState } from './types.js';
 import { tokenIds } from './validate.js';
 
 /**
@@ -24,6 +33,9 @@ export interface TranslateRequest extends Omit<TranslateOptions, 'batchSize'> {
   /** rejects the request with `signal.reason`; a request already decoding finishes with its batch, unseen */
   signal?: AbortSignal;
 }
+
+/** Where greedy decoding of one source starts (Seq2Seq.decoderStarts). */
+type DecoderStart = { initialState?: LayerState[]; condition?: FloatArray };
 
 interface Pending {
   source: Int32Array;
@@ -48,17 +60,23 @@ export class BatchedTranslator {
   #decoding: Pending[] = [];
   #pump: Promise<void> | null = null;
   #closed = false;
+  /** the decoder's batched sampler (greedy requests) */
+  readonly #sampler: BatchedSampler;
+  /** greedy requests waiting for this turn's encoder forward */
+  #encoding: { source: Int32Array; start: (s: DecoderStart) => void; fail: (err: unknown) => void }[] = [];
+  #greedy = 0;
 
   /** @internal use `batchedSampler(seq2seq, options)` */
   constructor(model: Seq2Seq, maxBatch: number, maxWaitMs: number) {
     this.#model = model;
     this.#maxBatch = maxBatch;
     this.#maxWaitMs = maxWaitMs;
+    this.#sampler = new BatchedSampler(model.decoder, { maxBatch, maxWaitMs });
   }
 
   /** requests queued or decoding */
   get size(): number {
-    return this.#queue.length + this.#decoding.filter((r) => !r.done).length;
+    return this.#queue.length + this.#decoding.filter((r) => !r.done).length + this.#greedy;
   }
 
   /**
@@ -70,7 +88,45 @@ export class BatchedTranslator {
    * const ids = await translator.translate([5, 6, 7], { maxLength: 20 });
    */
   async translate(source: readonly number[] | Int32Array, options?: TranslateRequest): Promise<number[]> {
-    return (await this.translateWithScores(source, options)).tokens;
+    const { signal, ...rest } = (options ?? {}) as TranslateRequest & Record<string, unknown>;
+    const o = translateOptions(this.#model.config, rest, []);
+    if (o.beamWidth > 1) return (await this.translateWithScores(source, options)).tokens;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', 'options.signal', signal);
+    const config = this.#model.config;
+    const src = tokenIds(source, 'source', config.sourceVocab, { nonEmpty: true });
+    if (this.#closed) throw new RnnkitError('ERR_CLOSED', 'rnnkit: the batched translator has been closed');
+    this.#greedy++;
+    try {
+      const start = await this.#encode(src);
+      signal?.throwIfAborted();
+      const banTokens = [...o.ban];
+      return await submitGenerate(
+        this.#sampler,
+        { prime: [config.bos], maxLength: o.maxLength, temperature: 0, stopTokens: [config.eos], banTokens, ...start },
+        signal,
+      );
+    } finally {
+      this.#greedy--;
+    }
+  }
+
+  /** The decoder's start for `source`, from one row-exact encoder forward over every source queued this turn. */
+  #encode(source: Int32Array): Promise<DecoderStart> {
+    return new Promise((start, fail) => {
+      this.#encoding.push({ source, start, fail });
+      if (this.#encoding.length > 1) return;
+      setImmediate(() => {
+        const batch = this.#encoding;
+        this.#encoding = [];
+        decoderStarts(
+          this.#model,
+          batch.map((e) => e.source),
+        ).then(
+          (starts) => batch.forEach((e, i) => e.start(starts[i]!)),
+          (err: unknown) => batch.forEach((e) => e.fail(err)),
+        );
+      });
+    });
   }
 
   /**
@@ -115,7 +171,7 @@ export class BatchedTranslator {
       for (const r of [...this.#queue, ...this.#decoding]) this.#settle(r, err);
       this.#queue = [];
     }
-    await this.#pump;
+    await Promise.all([this.#pump, this.#sampler.close()]);
   }
 
   #settle(r: Pending, err: unknown, value?: Translation): void {

@@ -77,3 +77,35 @@ test('bad requests fail alone; abort and close settle requests; a disposed model
   const err = t.throws(() => batchedSampler(m), { instanceOf: RnnkitError });
   t.is((err as RnnkitError).code, 'ERR_DISPOSED');
 });
+
+for (const bridge of ['identity', 'projection'] as const) {
+  test(`greedy translate decodes token by token on the decoder's batched sampler (${bridge} bridge), each as alone`, async (t) => {
+    const m = seq2seq({
+      sourceVocab: 30,
+      targetVocab: 25,
+      bos: 1,
+      eos: 2,
+      encoder: [layers.lstm({ units: bridge === 'identity' ? 32 : 20, bidirectional: bridge === 'projection' })],
+      decoder: [layers.lstm({ units: 32 }), layers.gru({ units: 24 })],
+      seed: 9,
+    });
+    t.is(m.bridge, bridge);
+    const tr = batchedSampler(m, { maxBatch: 8 }); // more requests than slots: they queue and join as slots free
+    const first = sources.slice(0, 20).map((s) => tr.translate(s, { maxLength: 15 }));
+    await new Promise((r) => setTimeout(r, 1));
+    const later = sources.slice(20).map((s) => tr.translate(s, { maxLength: 15, banTokens: [3] })); // join a running batch
+    const got = await Promise.all([...first, ...later]);
+    for (let i = 0; i < sources.length; i++) {
+      const [alone] = await m.translate([sources[i]!], i < 20 ? { maxLength: 15 } : { maxLength: 15, banTokens: [3] });
+      t.deepEqual(got[i], alone, `source ${i}`);
+    }
+    t.is(tr.size, 0);
+    const ac = new AbortController();
+    const aborted = tr.translate(sources[0]!, { maxLength: 15, signal: ac.signal });
+    ac.abort(new Error('left'));
+    await t.throwsAsync(aborted, { message: 'left' });
+    await tr.close();
+    const late = await t.throwsAsync(tr.translate(sources[0]!), { instanceOf: RnnkitError });
+    t.is((late as RnnkitError).code, 'ERR_CLOSED');
+  });
+}
