@@ -14,7 +14,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { handleOf } from './compute.js';
-import { callSite, fromNative, rangeError, RnnkitError, typeError } from './errors.js';
+import { callSite, fromNative, RnnkitError, typeError } from './errors.js';
 import type { Model } from './model.js';
 import { native, type NativeGenerateOptions, type NativeSampler, type NativeSamplerEvent } from './native.js';
 import {
@@ -261,8 +261,7 @@ export class BatchedSampler {
     if (!base) knownKeys(o, REQUEST_KEYS, 'options');
     const { signal, ...rest } = base ? { signal: o.signal, ...base } : o;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', 'options.signal', signal);
-    const { g, cond } = generateCall(this.#model, rest);
-    if (g.n !== 1) throw rangeError('1 (a request is one sequence)', 'options.n', g.n);
+    const { g, cond } = generateCall(this.#model, rest); // n is not a request option: g.n is 1
     return { id: this.#nextId++, g, cond, tokens: [], resolve: () => {}, reject: () => {}, done: false, signal };
   }
 

@@ -166,7 +166,7 @@ struct Panel {
   int col, width;
 };
 
-// W (rows, K)^T packed in column panels of 512 bytes (parallel.h Panel), for the
+// W (rows, K)^T packed in column panels (Panel) of 512 bytes, for the
 // recurrence of a rowExact call (rowExactPanelGemm). `bounds` are the column offsets
 // where a product may start (0, ..., rows): a GRU's n-gate product starts at 2H, so
 // panels never straddle one. Repacked when the weights' version changes.
@@ -206,10 +206,10 @@ struct PackedWeights {
 // on stepGemm (C's columns from col0: panel p lands at p.col - col0), split across the
 // pool by panels. stepGemm computes every element of C as one sum in k order whatever
 // its tile, M or ld, so this too is row-exact: the recurrence of a rowExact call runs
-// here, on the recurrent weights packed once per weight version (PackedWeights,
-// cell_steps.h). A panel is read front to back; the same product on the plain
-// transpose walked k with a stride of a whole row (4 KB at LSTM-256), a new page
-// every step, and batch-1 sampling ran at 0.7-0.8x the NT kernel's speed.
+// here, on the recurrent weights packed once per weight version (PackedWeights). A
+// panel is read front to back; the same product on the plain transpose walked k with a
+// stride of a whole row (4 KB at LSTM-256), a new page every step, and batch-1
+// sampling ran at 0.7-0.8x the NT kernel's speed.
 template <class T>
 void rowExactPanelGemm(WorkerPool* pool, int M, int K, const T* A, int lda, const T* packed, const Panel* panels, int n,
                        int col0, T* C, int ldc);
