@@ -124,7 +124,8 @@ ModelSpec parseSpec(const Napi::Value& v, bool& isDouble) {
                                   {"lstm", LayerType::Lstm},
                                   {"dense", LayerType::Dense},
                                   {"dropout", LayerType::Dropout},
-                                  {"embedding", LayerType::Embedding}});
+                                  {"embedding", LayerType::Embedding},
+                                  {"attention", LayerType::Attention}});
     if (ls.type == LayerType::Dropout) {
       ls.rate = getUnitOpen(l, "rate", ctx);
     } else {
@@ -138,6 +139,14 @@ ModelSpec parseSpec(const Napi::Value& v, bool& isDouble) {
                                            {"tanh", Activation::Tanh},
                                            {"relu", Activation::Relu}});
       ls.tieEmbedding = !l.Get("tieEmbedding").IsUndefined() && getBool(l, "tieEmbedding", ctx);  // optional, false
+    }
+    if (ls.type == LayerType::Attention) {
+      ls.score = getEnum<AttentionScore>(
+          l, "score", ctx,
+          {{"dot", AttentionScore::Dot}, {"general", AttentionScore::General}, {"additive", AttentionScore::Additive}});
+      ls.memoryCols = getInt(l, "memoryCols", ctx, 1, limits::kMaxUnits);
+      if (ls.score == AttentionScore::Additive)
+        ls.attentionUnits = getInt(l, "attentionUnits", ctx, 1, limits::kMaxUnits);
     }
     if (ls.type == LayerType::Embedding && !l.Get("paddingIdx").IsUndefined())  // optional, -1 (none)
       ls.paddingIdx = getInt(l, "paddingIdx", ctx, -1, limits::kMaxInputSize);
@@ -300,6 +309,13 @@ Batch<T> OwnedBatch<T>::view() const {
   b.c0 = states.cViews();
   b.condition = condition.empty() ? nullptr : condition.data();
   b.rowExact = rowExact;
+  if (!memory.empty()) {
+    b.memory = memory.data();
+    b.memoryLengths = memoryLengths.data();
+    b.memoryIndex = memoryIndex.empty() ? nullptr : memoryIndex.data();
+    b.memoryB = memoryB;
+    b.memoryT = memoryT;
+  }
   return b;
 }
 
@@ -337,6 +353,23 @@ OwnedBatch<T> parseBatch(const Napi::Value& v, const Model<T>& model) {
   if (!ev.IsUndefined()) {
     if (!ev.IsBoolean()) throwType(env, "a boolean", "batch.rowExact");
     b.rowExact = ev.As<Napi::Boolean>().Value();
+  }
+  Napi::Value mv = o.Get("memory");
+  if (!mv.IsUndefined() && !mv.IsNull()) {
+    Napi::Object mo = asObject(mv, "batch.memory");
+    int E = 0;
+    for (const LayerSpec& l : spec.layers)
+      if (l.type == LayerType::Attention) E = l.memoryCols;
+    if (E == 0) throwRangeJs(env, "Expected no batch.memory (the model has no attention layer)");
+    b.memoryB = getInt(mo, "B", "batch.memory", 1, limits::kMaxRows);
+    b.memoryT = getInt(mo, "T", "batch.memory", 1, limits::kMaxSteps);
+    if ((size_t)b.memoryB * b.memoryT > limits::kMaxPositions)
+      throwRangeJs(env, "at most " + std::to_string(limits::kMaxPositions) + " positions (B*T)", "batch.memory",
+                   std::to_string(b.memoryB) + " x " + std::to_string(b.memoryT));
+    readFloatArray(mo.Get("data"), "batch.memory.data", (size_t)b.memoryB * b.memoryT * E, b.memory);
+    readInt32Array(mo.Get("lengths"), "batch.memory.lengths", b.memoryB, b.memoryLengths);
+    Napi::Value iv = mo.Get("index");
+    if (!iv.IsUndefined() && !iv.IsNull()) readInt32Array(iv, "batch.memory.index", b.B, b.memoryIndex);
   }
   return b;
 }

@@ -42,6 +42,10 @@ struct OwnedBatch {
   OwnedStates<T> states;     // initial states
   std::vector<T> condition;  // (B, conditionFeatures) or empty
   bool rowExact = false;     // batch.rowExact: an inference forward on the row-exact kernels (Batch::rowExact)
+  // batch.memory {data, B, T, lengths, index?}: what an attention layer attends over (Batch::memory)
+  std::vector<T> memory;
+  std::vector<int32_t> memoryLengths, memoryIndex;
+  int memoryB = 0, memoryT = 0;
   Batch<T> view() const;
 };
 

@@ -306,6 +306,14 @@ Napi::Value ModelWrap::SetParams(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// The gradient parts beside the weights': the initial states', the condition's, the memory's.
+template <class T>
+static void setInputGrads(Napi::Env env, Napi::Object o, const GradientResult<T>& res) {
+  o.Set("stateGrads", statesToJs<T>(env, res.dh0, res.dc0));
+  if (!res.dCondition.empty()) o.Set("dCondition", toTypedArray<T>(env, res.dCondition.data(), res.dCondition.size()));
+  if (!res.dMemory.empty()) o.Set("dMemory", toTypedArray<T>(env, res.dMemory.data(), res.dMemory.size()));
+}
+
 template <class T>
 Napi::Value ModelWrap::forwardT(const Napi::CallbackInfo& info, Model<T>& m) {
   Napi::Env env = info.Env();
@@ -314,6 +322,7 @@ Napi::Value ModelWrap::forwardT(const Napi::CallbackInfo& info, Model<T>& m) {
   const bool training = info[1].As<Napi::Boolean>().Value();
   auto res = std::make_shared<ForwardResult<T>>();
   res->wantOutput = optionalBool(info, 2, "wantOutput", true);
+  res->wantAttention = res->wantOutput;
   Model<T>* mp = &m;
   auto done = [=](Napi::Env e) -> Napi::Value {
     Napi::Object o = Napi::Object::New(e);
@@ -322,6 +331,7 @@ Napi::Value ModelWrap::forwardT(const Napi::CallbackInfo& info, Model<T>& m) {
     for (size_t k = 0; k < res->shape.size(); ++k) shape.Set((uint32_t)k, res->shape[k]);
     o.Set("outputShape", shape);
     o.Set("finalStates", statesToJs<T>(e, res->finalH, res->finalC));
+    if (!res->attention.empty()) o.Set("attention", toTypedArray<T>(e, res->attention.data(), res->attention.size()));
     return o;
   };
   // inference on a reader; a training forward stays on the model (backwardFrom reuses its activations)
@@ -348,9 +358,7 @@ Napi::Value ModelWrap::gradientsT(const Napi::CallbackInfo& info, Model<T>& m) {
         Napi::Object o = Napi::Object::New(e);
         o.Set("loss", res->loss);
         o.Set("grads", toTypedArray<T>(e, res->grads.data(), res->grads.size()));
-        o.Set("stateGrads", statesToJs<T>(e, res->dh0, res->dc0));
-        if (!res->dCondition.empty())
-          o.Set("dCondition", toTypedArray<T>(e, res->dCondition.data(), res->dCondition.size()));
+        setInputGrads<T>(e, o, *res);
         return o;
       });
 }
@@ -428,9 +436,7 @@ Napi::Value ModelWrap::backwardFromT(const Napi::CallbackInfo& info, Model<T>& m
       [=](Napi::Env e) -> Napi::Value {
         Napi::Object o = Napi::Object::New(e);
         o.Set("grads", toTypedArray<T>(e, res->grads.data(), res->grads.size()));
-        o.Set("stateGrads", statesToJs<T>(e, res->dh0, res->dc0));
-        if (!res->dCondition.empty())
-          o.Set("dCondition", toTypedArray<T>(e, res->dCondition.data(), res->dCondition.size()));
+        setInputGrads<T>(e, o, *res);
         return o;
       });
 }

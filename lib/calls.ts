@@ -23,6 +23,26 @@ export interface CallOptions {
    * recurrent layer's initial state (so that layer takes no `initialState`)
    */
   condition?: ConditionInput;
+  /**
+   * for a model with an attention layer (a Seq2Seq decoder): what it attends over, the
+   * encoder's outputs [B, T_x, E] with each row's source length
+   */
+  memory?: MemoryInput;
+}
+
+/**
+ * The memory of an attention layer: `data` [B_m, T_x, E] batch-first, `lengths` (each
+ * row's valid steps, default T_x) and `rows` (the memory row of each batch row; default
+ * row b, and B_m must then be the batch's B).
+ *
+ * @example
+ * const memory: MemoryInput = { data: enc.output.data, shape: [2, 5, 64], lengths: [5, 3] };
+ */
+export interface MemoryInput {
+  data: FloatArray;
+  shape: readonly number[];
+  lengths?: readonly number[] | Int32Array;
+  rows?: readonly number[] | Int32Array;
 }
 
 /**
@@ -110,6 +130,8 @@ export interface ForwardResult {
   output: Tensor;
   /** per recurrent layer: the state at each row's last valid step, [dirs, B, H] */
   finalState: StateTensors[];
+  /** a model with attention: its weights over the memory, [B, T, T_x] (0 past each row's source length) */
+  attention?: Tensor;
 }
 
 /**
@@ -126,6 +148,8 @@ export interface GradientsResult {
   initialStateGrads: StateTensors[];
   /** gradient of the loss with respect to options.condition, [B, k], when one was given */
   conditionGrad?: Tensor;
+  /** gradient of the loss with respect to options.memory, shaped like it, for a model with attention */
+  memoryGrad?: Tensor;
 }
 
 /**

@@ -128,6 +128,8 @@ export function layerShapes(config: Pick<ModelConfig, 'input' | 'layers'>): Laye
       shape = { seq: shape.seq, width: layer.units };
     } else if (layer.type === 'embedding') {
       shape = { seq: shape.seq, width: layer.dim };
+    } else if (layer.type === 'attention') {
+      shape = { seq: shape.seq, width: layer.units };
     }
     out.push(shape);
   }
@@ -153,6 +155,7 @@ function checkStructure(config: Omit<ModelConfig, 'seed' | 'dtype'>): void {
       throw rangeError(`only dense or dropout layers after layers[${collapsed}] (returnSequences false)`, `${path}.type`, layer.type);
     }
     if (isRecurrent(layer) && !layer.returnSequences) collapsed = i;
+    if (layer.type === 'attention') checkAttention(layers, i, collapsed);
   });
   if ('vocabSize' in config.input && layers[0]!.type === 'dropout') {
     throw rangeError('a recurrent, dense or embedding first layer for token input', `${PATH}.layers[0].type`, 'dropout');
@@ -185,6 +188,22 @@ function checkStructure(config: Omit<ModelConfig, 'seed' | 'dtype'>): void {
     if (!allowed.includes(last.activation)) {
       throw rangeError(`${allowed.map((a) => `'${a}'`).join(' or ')} (loss '${loss}')`, `${lastPath}.activation`, last.activation);
     }
+  }
+}
+
+/** Attention on a recurrent layer's sequence output, once per model; dot over a memory as wide as its input. */
+function checkAttention(layers: readonly LayerConfig[], i: number, collapsed: number): void {
+  const path = `${PATH}.layers[${i}]`;
+  const below = layers.slice(0, i).filter(isRecurrent);
+  if (below.length === 0 || collapsed >= 0) {
+    throw rangeError('a recurrent layer with returnSequences true below an attention layer', `${path}.type`, 'attention');
+  }
+  const other = layers.findIndex((l, k) => k !== i && l.type === 'attention');
+  if (other >= 0) throw rangeError(`one attention layer per model (layers[${other}] is one)`, `${path}.type`, 'attention');
+  const a = layers[i] as Extract<LayerConfig, { type: 'attention' }>;
+  const input = layerShapes({ input: { features: 1 }, layers: layers.slice(0, i) }).at(-1)!.width;
+  if (a.score === 'dot' && a.memory !== input) {
+    throw rangeError(`a memory as wide as the layer's input (${input}) for dot attention`, `${path}.memory`, a.memory);
   }
 }
 
@@ -304,6 +323,14 @@ function nativeLayer(layer: LayerConfig): NativeLayerSpec {
       return { type: 'dropout', rate: layer.rate };
     case 'embedding':
       return { type: 'embedding', units: layer.dim, paddingIdx: layer.paddingIdx ?? -1, frozen: layer.trainable === false };
+    case 'attention':
+      return {
+        type: 'attention',
+        units: layer.units,
+        score: layer.score,
+        memoryCols: layer.memory,
+        ...(layer.attentionUnits !== undefined ? { attentionUnits: layer.attentionUnits } : {}),
+      };
   }
 }
 

@@ -21,6 +21,7 @@ export type {
   TrainStepResult,
   BatchEvaluation,
   ConditionInput,
+  MemoryInput,
   StepResult,
 } from './calls.js';
 export {
@@ -53,7 +54,15 @@ export type { BatchLog, EpochLog, Evaluation, FitOptions, History } from './trai
 export type { CheckpointOptions, EarlyStopping, LrSchedule } from './schedules.js';
 export { generateText } from './sample.js';
 export { loadSeq2Seq, Seq2Seq, seq2seq } from './seq2seq.js';
-export type { Seq2SeqConfig, Seq2SeqData, Seq2SeqFitOptions, Seq2SeqStepOptions, TranslateOptions, Translation } from './seq2seq.js';
+export type {
+  AttentionOptions,
+  Seq2SeqConfig,
+  Seq2SeqData,
+  Seq2SeqFitOptions,
+  Seq2SeqStepOptions,
+  TranslateOptions,
+  Translation,
+} from './seq2seq.js';
 export type { GenerateOptions, GenerateTextOptions, SamplingTokenizer } from './sample.js';
 export { BatchedSampler, batchedSampler } from './sampler.js';
 export type { BatchedSamplerOptions, SampledToken, SampleRequest, TextSampleRequest } from './sampler.js';
@@ -63,6 +72,7 @@ export { layers } from './layers.js';
 export { readWordVectors, useWordVectors } from './vectors.js';
 export type { WordVectors } from './vectors.js';
 export type {
+  AttentionConfig,
   DenseConfig,
   DenseOptions,
   DropoutConfig,

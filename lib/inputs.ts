@@ -10,9 +10,9 @@ import { rangeError, received, typeError } from './errors.js';
 import { LIMITS } from './limits.js';
 import { conditionRows } from './condition.js';
 import type { ModelConfig } from './config.js';
-import type { Dtype, FloatArray, NativeBatch, NativeStateInfo } from './native.js';
+import type { Dtype, FloatArray, NativeBatch, NativeMemory, NativeStateInfo } from './native.js';
 import { toInitialStates } from './state.js';
-import { floatArrayOf, isFloatArray, parseShape } from './tensor.js';
+import { floatArrayOf, floatData, isFloatArray, parseShape } from './tensor.js';
 import { isObject, ordinaryBuffer } from './validate.js';
 
 /** A converted batch (see `NativeBatch` without the state). */
@@ -40,26 +40,26 @@ const MAX_STEPS = LIMITS.steps;
  * @example
  * const lengths = parseLengths(options.lengths, B, T, rowLens);
  */
-export function parseLengths(value: unknown, B: number, T: number, rowLens?: readonly number[]): Int32Array {
+export function parseLengths(value: unknown, B: number, T: number, rowLens?: readonly number[], name = LENGTHS): Int32Array {
   const out = new Int32Array(B);
   if (value === undefined) {
     for (let b = 0; b < B; b++) out[b] = rowLens ? rowLens[b]! : T;
     return out;
   }
   if (!Array.isArray(value) && !(value instanceof Int32Array)) {
-    throw typeError('an array or Int32Array of sequence lengths', LENGTHS, value);
+    throw typeError('an array or Int32Array of sequence lengths', name, value);
   }
   if (value instanceof Int32Array) ordinaryBuffer(value, LENGTHS);
   if (value.length !== B) {
-    throw rangeError(`${B} lengths (one per row of inputs)`, LENGTHS, received(`length ${value.length}`));
+    throw rangeError(`${B} lengths (one per row of inputs)`, name, received(`length ${value.length}`));
   }
   for (let b = 0; b < B; b++) {
     const n: unknown = value[b];
     const max = rowLens ? rowLens[b]! : T;
-    if (typeof n !== 'number') throw typeError('an integer', `${LENGTHS}[${b}]`, n);
+    if (typeof n !== 'number') throw typeError('an integer', `${name}[${b}]`, n);
     if (!Number.isInteger(n) || n < 1 || n > max) {
       const what = rowLens && max < T ? `an integer in [1, ${max}] (the length of inputs[${b}])` : `an integer in [1, ${T}]`;
-      throw rangeError(what, `${LENGTHS}[${b}]`, n);
+      throw rangeError(what, `${name}[${b}]`, n);
     }
     out[b] = n;
   }
@@ -239,6 +239,44 @@ export function toBatch(inputs: unknown, spec: InputSpec, lengthsOpt: unknown): 
 }
 
 /**
+ * Checks `options.memory` (a {@link MemoryInput}) for a batch of B rows: required by
+ * a model with an attention layer, refused by any other.
+ *
+ * @throws TypeError / RangeError naming options.memory or its field
+ * @example
+ * const memory = memoryOf(opts.memory, batch.B, model.config);
+ */
+function memoryOf(value: unknown, B: number, config: Pick<ModelConfig, 'dtype' | 'layers'>): NativeMemory | undefined {
+  const name = 'options.memory';
+  const layer = config.layers.find((l) => l.type === 'attention');
+  if (!layer) {
+    if (value === undefined) return undefined;
+    throw rangeError('no memory (the model has no attention layer)', name, value);
+  }
+  if (!isObject(value)) throw typeError('the encoder outputs { data, shape: [B, T_x, E], lengths } (the model has attention)', name, value);
+  const shape = parseShape(value.shape, ['B', 'T_x', 'E'], `${name}.shape`);
+  const E = layer.memory;
+  if (shape[2] !== E) throw rangeError(`a shape [B, T_x, ${E}]`, `${name}.shape`, value.shape);
+  const [Bm, Tm] = shape as [number, number, number];
+  const data = floatData(value.data, shape, `${name}.data`, config.dtype);
+  const lengths =
+    value.lengths === undefined ? new Int32Array(Bm).fill(Tm) : parseLengths(value.lengths, Bm, Tm, undefined, `${name}.lengths`);
+  const out: NativeMemory = { data, B: Bm, T: Tm, lengths };
+  if (value.rows === undefined) {
+    if (Bm !== B) throw rangeError(`${B} memory rows (one per batch row) or options.memory.rows`, `${name}.shape`, value.shape);
+    return out;
+  }
+  if (!Array.isArray(value.rows) && !(value.rows instanceof Int32Array))
+    throw typeError('an array of row indices', `${name}.rows`, value.rows);
+  if (value.rows.length !== B) throw rangeError(`${B} rows (one per batch row)`, `${name}.rows`, received(`${value.rows.length}`));
+  out.index = Int32Array.from(value.rows as ArrayLike<number>, (r, i) => {
+    if (!Number.isInteger(r) || r < 0 || r >= Bm) throw rangeError(`an integer in [0, ${Bm - 1}]`, `${name}.rows[${i}]`, r);
+    return r;
+  });
+  return out;
+}
+
+/**
  * The batch of one model call: the inputs (`toBatch`), `options.initialState`
  * and `options.condition`, checked against each other (a condition sets the
  * first recurrent layer's state, so the two exclude each other; a model built
@@ -250,12 +288,14 @@ export function toBatch(inputs: unknown, spec: InputSpec, lengthsOpt: unknown): 
  */
 export function callBatch(
   inputs: unknown,
-  opts: { lengths?: unknown; initialState?: unknown; condition?: unknown },
+  opts: { lengths?: unknown; initialState?: unknown; condition?: unknown; memory?: unknown },
   input: InputSpec,
   stateInfo: readonly NativeStateInfo[],
-  config: Pick<ModelConfig, 'condition' | 'dtype'>,
+  config: Pick<ModelConfig, 'condition' | 'dtype' | 'layers'>,
 ): NativeBatch {
   const batch: NativeBatch = toBatch(inputs, input, opts.lengths);
+  const memory = memoryOf(opts.memory, batch.B, config);
+  if (memory) batch.memory = memory;
   const states = toInitialStates(opts.initialState, stateInfo, batch.B, config.dtype);
   if (states) batch.initialStates = states;
   const condition = conditionRows(opts.condition, batch.B, config, 'options.condition');

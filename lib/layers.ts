@@ -126,12 +126,34 @@ export interface DropoutConfig {
 }
 
 /**
+ * Attention over an encoder's outputs (Luong et al. 2015), the layer a Seq2Seq built
+ * with `attention` puts on its decoder's top recurrent layer (native/attention.h has
+ * the equations). It needs a `memory` in every call (the Seq2Seq passes the encoder's
+ * outputs); there is no factory for it in `layers`.
+ *
+ * @example
+ * const l: AttentionConfig = { type: 'attention', score: 'general', units: 64, memory: 128, name: 'attention' };
+ */
+export interface AttentionConfig {
+  readonly type: 'attention';
+  /** 'dot' (s . m), 'general' (s . W_a m) or 'additive' (v . tanh(W_s s + W_h m)) */
+  readonly score: 'dot' | 'general' | 'additive';
+  /** width of the attentional hidden state tanh(W_c [c; s] + b_c) */
+  readonly units: number;
+  /** width of the memory it attends over (the encoder's output) */
+  readonly memory: number;
+  /** additive: width of the score's hidden layer */
+  readonly attentionUnits?: number;
+  readonly name?: string;
+}
+
+/**
  * Any layer's normalized config.
  *
  * @example
  * const stack: LayerConfig[] = [layers.lstm({ units: 8 }), layers.dense({ units: 4 })];
  */
-export type LayerConfig = LstmConfig | GruConfig | RnnConfig | DenseConfig | DropoutConfig | EmbeddingConfig;
+export type LayerConfig = LstmConfig | GruConfig | RnnConfig | DenseConfig | DropoutConfig | EmbeddingConfig | AttentionConfig;
 
 /**
  * A recurrent layer's normalized config.
@@ -336,6 +358,18 @@ function dropoutFrom(value: unknown, path: string): DropoutConfig {
   return named({ type: 'dropout' as const, rate }, opts, path);
 }
 
+function attentionFrom(value: unknown, path: string): AttentionConfig {
+  const opts = object(value, path);
+  knownKeys(opts, ['type', 'score', 'units', 'memory', 'attentionUnits', 'name'], path);
+  const score = oneOf(opts.score, `${path}.score`, ['dot', 'general', 'additive'] as const);
+  const memory = integer(opts.memory, `${path}.memory`, 1, LIMITS.units);
+  const extra: { attentionUnits?: number } = {};
+  if (score === 'additive') extra.attentionUnits = integer(opts.attentionUnits, `${path}.attentionUnits`, 1, LIMITS.units);
+  else if (opts.attentionUnits !== undefined)
+    throw rangeError("no attentionUnits (score 'additive' only)", `${path}.attentionUnits`, opts.attentionUnits);
+  return named({ type: 'attention' as const, score, units: units(opts, path), memory, ...extra }, opts, path);
+}
+
 const BUILDERS = {
   lstm: lstmFrom,
   gru: gruFrom,
@@ -343,6 +377,7 @@ const BUILDERS = {
   dense: denseFrom,
   dropout: dropoutFrom,
   embedding: embeddingFrom,
+  attention: attentionFrom,
 } as const;
 
 /**
@@ -355,7 +390,7 @@ const BUILDERS = {
  */
 export function normalizeLayer(value: unknown, path: string): LayerConfig {
   const opts = object(value, path);
-  const type = oneOf(opts.type, `${path}.type`, ['lstm', 'gru', 'rnn', 'dense', 'dropout', 'embedding'] as const);
+  const type = oneOf(opts.type, `${path}.type`, ['lstm', 'gru', 'rnn', 'dense', 'dropout', 'embedding', 'attention'] as const);
   return BUILDERS[type](opts, path);
 }
 

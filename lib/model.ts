@@ -13,7 +13,7 @@ import { callBatch, type InputSpec } from './inputs.js';
 import type { LoadSafetensorsOptions, SaveSafetensorsOptions } from './interop.js';
 import type { CheckpointParts } from './io.js';
 import * as files from './io/model-file.js';
-import { native, type NativeBatch, type NativeGradientsResult } from './native.js';
+import { native, type NativeBatch, type NativeGradientsResult, type NativeMemory } from './native.js';
 import type { NativeModel, NativeStateInfo, NativeTargets } from './native.js';
 import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
 import { trackCall } from './runtime.js';
@@ -28,7 +28,7 @@ import { evaluate, fit, nonFiniteOption, skipNonFinite, whenBusyOption, type Eva
 import type { FloatArray, LayerState, ModelInput, StateTensors, Targets, Tensor } from './types.js';
 import { boolean, knownKeys, optionalObject, withDefault } from './validate.js';
 
-const COMMON_KEYS = ['lengths', 'initialState', 'condition'] as const;
+const COMMON_KEYS = ['lengths', 'initialState', 'condition', 'memory'] as const;
 const TRAIN_KEYS = [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm', 'returnState', 'nonFinite', 'whenBusy'];
 
 /**
@@ -193,10 +193,10 @@ export class Model {
     const { site, handle, opts, batch } = this.#prepare(inputs, options, [...COMMON_KEYS, 'training']);
     const training = withDefault(opts.training, false, (v) => boolean(v, 'options.training'));
     const res = await this.#run(site, () => handle.forward({ ...batch, rowExact: how.rowExact === true }, training, how.wantOutput));
-    return {
-      output: tensor(res.output, res.outputShape),
-      finalState: stateTensors(res.finalStates, this.#states, batch.B),
-    };
+    const output = tensor(res.output, res.outputShape);
+    const finalState = stateTensors(res.finalStates, this.#states, batch.B);
+    if (!res.attention) return { output, finalState };
+    return { output, finalState, attention: tensor(res.attention, [batch.B, batch.T, batch.memory!.T]) };
   }
 
   /**
@@ -219,15 +219,16 @@ export class Model {
     const training = withDefault(opts.training, true, (v) => boolean(v, 'options.training'));
     const t = this.#targets(targets, batch);
     const res = await this.#run(site, () => handle.gradients(batch, t, training, wantGrads));
-    return { loss: res.loss, ...this.#gradientParts(res, batch.B) };
+    return { loss: res.loss, ...this.#gradientParts(res, batch.B, batch.memory) };
   }
 
   /** The named gradients (when they came back), the initial-state and the condition gradients. */
-  #gradientParts(res: Omit<NativeGradientsResult, 'loss'>, B: number): Omit<GradientsResult, 'loss'> {
+  #gradientParts(res: Omit<NativeGradientsResult, 'loss'>, B: number, mem?: NativeMemory): Omit<GradientsResult, 'loss'> {
     return {
       grads: res.grads.length > 0 ? splitBlock(this.#weights, res.grads) : {},
       initialStateGrads: stateTensors(res.stateGrads, this.#states, B),
       ...(res.dCondition ? { conditionGrad: tensor(res.dCondition, [B, this.config.condition!.features]) } : {}),
+      ...(res.dMemory ? { memoryGrad: tensor(res.dMemory, [mem!.B, mem!.T, res.dMemory.length / (mem!.B * mem!.T)]) } : {}),
     };
   }
 
@@ -303,7 +304,7 @@ export class Model {
         : floatData(opts.outputGrad, this.outputShape(batch.B, batch.T), 'options.outputGrad', this.config.dtype);
     const finals = toInitialStates(opts.finalStateGrads, this.#states, batch.B, this.config.dtype, 'options.finalStateGrads') ?? null;
     const res = await this.#run(site, () => handle.backwardFrom(batch, training, outputGrad, finals, wantGrads));
-    return this.#gradientParts(res, batch.B);
+    return this.#gradientParts(res, batch.B, batch.memory);
   }
 
   /**

@@ -47,7 +47,8 @@ export type NativeLayerSpec =
     } & Variational)
   | { type: 'dense'; units: number; activation: 'linear' | 'softmax' | 'sigmoid' | 'tanh' | 'relu'; tieEmbedding?: boolean }
   | { type: 'dropout'; rate: number }
-  | { type: 'embedding'; units: number; paddingIdx: number; frozen: boolean };
+  | { type: 'embedding'; units: number; paddingIdx: number; frozen: boolean }
+  | { type: 'attention'; units: number; score: 'dot' | 'general' | 'additive'; memoryCols: number; attentionUnits?: number };
 
 export interface NativeModelSpec {
   inputKind: 'tokens' | 'features';
@@ -101,6 +102,19 @@ export interface NativeBatch {
   condition?: FloatArray;
   /** an inference forward on the row-exact kernels: each row's output is the same bits whatever rows share the batch */
   rowExact?: boolean;
+  /**
+   * what an attention layer attends over: data [B, T, E] (memoryCols wide), each row's length, and optionally the memory
+   * row each batch row reads (index [batch B]; absent: row b, memory B = batch B)
+   */
+  memory?: NativeMemory;
+}
+
+export interface NativeMemory {
+  data: FloatArray;
+  B: number;
+  T: number;
+  lengths: Int32Array;
+  index?: Int32Array;
 }
 
 export interface NativeTargets {
@@ -130,6 +144,8 @@ export interface NativeForwardResult {
   outputShape: number[];
   /** final state of each recurrent layer (state at each row's last valid step) */
   finalStates: NativeState[];
+  /** a model with attention, when the output came back: its weights [B, T, memory T] */
+  attention?: FloatArray;
 }
 
 export interface NativeGradientsResult {
@@ -140,6 +156,8 @@ export interface NativeGradientsResult {
   stateGrads: NativeState[];
   /** gradient with respect to the condition, [B, conditionFeatures], when one was given */
   dCondition?: FloatArray;
+  /** gradient with respect to the memory, [memory B, memory T, E], for a model with attention */
+  dMemory?: FloatArray;
 }
 
 export interface NativeTrainResult {

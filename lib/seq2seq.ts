@@ -31,8 +31,9 @@ import type { Dtype, FloatArray } from './native.js';
 import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
 import { tokenizerFromJSON, type Tokenizer } from './tokenizers/index.js';
 import { fitSettings, nonFiniteOption, skipNonFinite, trainLoop, type FitOptions, type History } from './train.js';
+import type { MemoryInput } from './calls.js';
 import type { LayerState, StateTensors, Tensor } from './types.js';
-import { boolean, integer, isObject, knownKeys, number, object, optionalObject, tokenIds, withDefault } from './validate.js';
+import { boolean, integer, isObject, knownKeys, number, object, oneOf, optionalObject, tokenIds, withDefault } from './validate.js';
 
 /**
  * The configuration of {@link seq2seq}.
@@ -56,6 +57,36 @@ export interface Seq2SeqConfig {
   seed?: number;
   /** default 'float32' */
   dtype?: Dtype;
+  /**
+   * attention over the encoder's outputs (Luong et al. 2015) on the decoder's top recurrent
+   * layer: `type` 'general' (default), 'dot' or 'additive' (Bahdanau's score), `units` the
+   * additive score's width (default: the decoder's units). Default: none
+   */
+  attention?: AttentionOptions;
+}
+
+/**
+ * The attention of a {@link Seq2SeqConfig}.
+ *
+ * @example
+ * const attention: AttentionOptions = { type: 'additive', units: 64 };
+ */
+export interface AttentionOptions {
+  type?: 'dot' | 'general' | 'additive';
+  units?: number;
+}
+
+/** A checked `config.attention` (units resolved for additive); null when absent. */
+function attentionOptions(value: unknown, topUnits: number): Readonly<{ type: 'dot' | 'general' | 'additive'; units?: number }> | null {
+  if (value === undefined || value === null) return null;
+  const o = object(value, 'config.attention');
+  knownKeys(o, ['type', 'units'], 'config.attention');
+  const type = withDefault(o.type, 'general' as const, (v) => oneOf(v, 'config.attention.type', ['dot', 'general', 'additive'] as const));
+  if (type !== 'additive') {
+    if (o.units !== undefined) throw rangeError("no units (they size the 'additive' score only)", 'config.attention.units', o.units);
+    return Object.freeze({ type });
+  }
+  return Object.freeze({ type, units: withDefault(o.units, topUnits, (v) => integer(v, 'config.attention.units', 1, LIMITS.units)) });
 }
 
 /**
@@ -126,6 +157,8 @@ export interface Translation {
   logProb: number;
   /** logProb / length^lengthPenalty, the quantity beam search maximises */
   score: number;
+  /** a model with attention: row i is the attention over the source while producing tokens[i] ([T_y][T_x]) */
+  attention?: number[][];
 }
 
 /**
@@ -245,14 +278,17 @@ interface Bridge {
  *   encoder: [layers.gru({ units: 32 })], decoder: [layers.gru({ units: 32 })], seed: 1 });
  */
 export class Seq2Seq {
-  readonly config: Readonly<Required<Omit<Seq2SeqConfig, 'encoder' | 'decoder'>>> & {
+  readonly config: Readonly<Required<Omit<Seq2SeqConfig, 'encoder' | 'decoder' | 'attention'>>> & {
     readonly encoder: readonly LayerConfig[];
     readonly decoder: readonly LayerConfig[];
+    readonly attention?: Readonly<AttentionOptions>;
   };
   readonly encoder: Model;
   readonly decoder: Model;
   /** how the encoder's final state reaches the decoder */
   readonly bridge: 'identity' | 'projection';
+  /** the decoder's attention over the encoder's outputs (`config.attention`, units resolved), or null */
+  readonly attention: Readonly<{ type: 'dot' | 'general' | 'additive'; units?: number }> | null;
   /** completed epochs; fit continues from here */
   epoch = 0;
   sourceTokenizer: Tokenizer | undefined;
@@ -266,7 +302,7 @@ export class Seq2Seq {
    */
   constructor(config: Seq2SeqConfig, models?: { encoder: Model; decoder: Model }) {
     const c = object(config, 'config');
-    knownKeys(c, ['sourceVocab', 'targetVocab', 'bos', 'eos', 'encoder', 'decoder', 'seed', 'dtype'], 'config');
+    knownKeys(c, ['sourceVocab', 'targetVocab', 'bos', 'eos', 'encoder', 'decoder', 'seed', 'dtype', 'attention'], 'config');
     const sourceVocab = integer(c.sourceVocab, 'config.sourceVocab', 1, LIMITS.inputSize);
     const targetVocab = integer(c.targetVocab, 'config.targetVocab', 2, LIMITS.inputSize);
     const bos = integer(c.bos, 'config.bos', 0, targetVocab - 1);
@@ -310,6 +346,27 @@ export class Seq2Seq {
       throw err;
     }
     const first = decLayers.find(isRecurrent);
+    let topAt = -1;
+    decLayers.forEach((l, i) => (topAt = isRecurrent(l) ? i : topAt));
+    const topUnits = topAt >= 0 ? (decLayers[topAt] as { units: number }).units : 0;
+    let attention: ReturnType<typeof attentionOptions>;
+    try {
+      attention = attentionOptions(c.attention, topUnits);
+      if (attention && 'returnSequences' in last && !last.returnSequences) {
+        throw rangeError(
+          'returnSequences true (attention reads every encoder step)',
+          `config.encoder[${encLayers.length - 1}].returnSequences`,
+          false,
+        );
+      }
+      if (attention?.type === 'dot' && dirs * units !== topUnits) {
+        const what = `the encoder's output width (${dirs * units}) = the decoder's top units (${topUnits}) for dot attention, or type 'general'`;
+        throw rangeError(what, 'config.attention.type', 'dot');
+      }
+    } catch (err) {
+      if (!models) encoder.dispose();
+      throw err;
+    }
     const decCell = first?.type === 'lstm';
     const decUnits = first && 'units' in first ? first.units : 0;
     const decBidirectional = decLayers.some((l) => isRecurrent(l) && 'bidirectional' in l && l.bidirectional);
@@ -320,6 +377,11 @@ export class Seq2Seq {
     if (!first) refuse('at least one recurrent decoder layer', 'no recurrent layer');
     if (decBidirectional) refuse('unidirectional decoder layers (decoding runs left to right)', 'a bidirectional layer');
     const kind = dirs * units === decUnits ? 'identity' : 'projection';
+    if (attention && !models) {
+      const layer = { type: 'attention', name: 'attention', score: attention.type, units: topUnits, memory: dirs * units };
+      const extra = attention.units !== undefined ? { attentionUnits: attention.units } : {};
+      decInput.layers.splice(topAt + 1, 0, { ...layer, ...extra } as unknown as LayerInput);
+    }
     const decoder =
       models?.decoder ??
       new Model({
@@ -333,6 +395,7 @@ export class Seq2Seq {
     this.decoder = decoder;
     this.bridge = kind;
     this.#bridge = { kind, encIndex, dirs, units, encCell, decCell };
+    this.attention = attention;
     this.config = Object.freeze({
       sourceVocab,
       targetVocab,
@@ -341,7 +404,8 @@ export class Seq2Seq {
       seed,
       dtype,
       encoder: encoder.config.layers,
-      decoder: decoder.config.layers.slice(0, -1),
+      decoder: decoder.config.layers.slice(0, -1).filter((l) => l.type !== 'attention'),
+      ...(attention ? { attention } : {}),
     });
   }
 
@@ -383,6 +447,12 @@ export class Seq2Seq {
     if (encCell) state.c = { shape, data: splitDirs(g, width, dirs * units, dirs, B, units) };
     out[encIndex] = state;
     return out;
+  }
+
+  /** The decoder's memory option (the encoder's outputs) for a model with attention; {} otherwise. */
+  #memory(output: Tensor, lengths: Int32Array, rows?: readonly number[]): { memory?: MemoryInput } {
+    if (!this.attention) return {};
+    return { memory: { data: output.data, shape: output.shape, lengths, ...(rows ? { rows } : {}) } };
   }
 
   #batch(sources: readonly Int32Array[], targets?: readonly Int32Array[]) {
@@ -443,7 +513,7 @@ export class Seq2Seq {
     const B = sources.length;
     const [encoder, decoder] = keep ? [handleOf(this.encoder), handleOf(this.decoder)] : [this.encoder, this.decoder];
     const srcBatch = { data: src.data, shape: src.shape };
-    const enc = await encoder.forward(srcBatch, { lengths: src.lengths, training });
+    const enc = await handleOf(this.encoder).forward(srcBatch, { lengths: src.lengths, training }, { wantOutput: this.attention !== null });
     const dec = await decoder.gradients(
       { data: tin!.data, shape: tin!.shape },
       { data: tout!.data, shape: tout!.shape },
@@ -451,9 +521,12 @@ export class Seq2Seq {
         lengths: tin!.lengths,
         training,
         ...this.#decoderStart(enc.finalState, B),
+        ...this.#memory(enc.output, src.lengths),
       },
     );
-    const encG = await encoder.backwardFrom(srcBatch, { lengths: src.lengths, training, finalStateGrads: this.#encoderFinalGrads(dec, B) });
+    const finalStateGrads = this.#encoderFinalGrads(dec, B);
+    const outputGrad = dec.memoryGrad ? { outputGrad: dec.memoryGrad } : {};
+    const encG = await encoder.backwardFrom(srcBatch, { lengths: src.lengths, training, finalStateGrads, ...outputGrad });
     return { loss: dec.loss, enc: encG.grads, dec: dec.grads };
   }
 
@@ -563,6 +636,7 @@ export class Seq2Seq {
         {
           lengths: b.tin!.lengths,
           ...this.#decoderStart(enc.finalState, src.length),
+          ...this.#memory(enc.output, b.src.lengths),
         },
       );
       lossSum += r.lossSum;
@@ -657,14 +731,23 @@ export class Seq2Seq {
     // The first step runs from the encoder's state (through the bridge) on <bos>.
     const first = await decoder.forward(
       sources.map(() => [bos]),
-      this.#decoderStart(enc.finalState, B),
+      { ...this.#decoderStart(enc.finalState, B), ...this.#memory(enc.output, src.lengths) },
       exact,
     );
-    type Hyp = { tokens: number[]; logProb: number; row: number };
+    // with attention: each hypothesis keeps the attention row of every token it produced
+    type Hyp = { tokens: number[]; logProb: number; row: number; attn: FloatArray[] };
+    const attnRow = (att: Tensor | undefined, row: number, b: number): FloatArray[] => {
+      if (!att) return [];
+      const Tm = att.shape[2]!;
+      return [att.data.slice(row * Tm, row * Tm + src.lengths[b]!)];
+    };
+    let attention = first.attention;
+    const withAttention = (t: Translation, rows: readonly FloatArray[]): Translation =>
+      this.attention ? { ...t, attention: rows.map((r) => Array.from(r)) } : t;
     const score = (h: { tokens: number[]; logProb: number }, ended: boolean) =>
       h.logProb / Math.pow(Math.max(1, h.tokens.length + (ended ? 1 : 0)), alpha);
     const finished: Translation[][] = Array.from({ length: B }, () => []);
-    let live: Hyp[][] = Array.from({ length: B }, (_, b) => [{ tokens: [], logProb: 0, row: b }]);
+    let live: Hyp[][] = Array.from({ length: B }, (_, b) => [{ tokens: [], logProb: 0, row: b, attn: [] }]);
     let logits = first.output.data; // [rows, 1, V]
     let states = first.finalState;
     const lp = new Float64Array(V);
@@ -672,8 +755,9 @@ export class Seq2Seq {
       const next: Hyp[][] = [];
       const parents: number[] = []; // the row (in the last step) each new hypothesis extends
       const feed: number[] = []; // and the token it feeds next
+      const source: number[] = []; // and its source (the memory row it attends over)
       for (let b = 0; b < B; b++) {
-        const cands: { tokens: number[]; logProb: number; row: number; tok: number }[] = [];
+        const cands: { tokens: number[]; logProb: number; row: number; tok: number; attn: FloatArray[] }[] = [];
         for (const h of live[b]!) {
           logSoftmaxRow(logits.subarray(h.row * V, (h.row + 1) * V), lp);
           // the best `width` extensions of this hypothesis
@@ -687,24 +771,26 @@ export class Seq2Seq {
               if (lp[k]! > lp[best[worst]!]!) best[worst] = k;
             }
           }
-          for (const k of best) cands.push({ tokens: h.tokens, logProb: h.logProb + lp[k]!, row: h.row, tok: k });
+          for (const k of best) cands.push({ tokens: h.tokens, logProb: h.logProb + lp[k]!, row: h.row, tok: k, attn: h.attn });
         }
         cands.sort((a, c) => c.logProb - a.logProb);
         const keep: Hyp[] = [];
         for (const c of cands) {
           if (keep.length >= width || finished[b]!.length >= width) break;
           if (c.tok === eos) {
-            finished[b]!.push({ tokens: c.tokens, logProb: c.logProb, score: score(c, true) });
+            finished[b]!.push(withAttention({ tokens: c.tokens, logProb: c.logProb, score: score(c, true) }, c.attn));
             continue;
           }
           const tokens = [...c.tokens, c.tok];
+          const attn = attention ? [...c.attn, ...attnRow(attention, c.row, b)] : c.attn;
           if (tokens.length >= maxLength) {
-            finished[b]!.push({ tokens, logProb: c.logProb, score: score({ tokens, logProb: c.logProb }, false) });
+            finished[b]!.push(withAttention({ tokens, logProb: c.logProb, score: score({ tokens, logProb: c.logProb }, false) }, attn));
             continue;
           }
-          keep.push({ tokens, logProb: c.logProb, row: -1 });
+          keep.push({ tokens, logProb: c.logProb, row: -1, attn });
           parents.push(c.row);
           feed.push(c.tok);
+          source.push(b);
           keep[keep.length - 1]!.row = parents.length - 1;
         }
         // a source is done once `width` hypotheses have ended
@@ -718,26 +804,29 @@ export class Seq2Seq {
       // compact away the rows of finished sources
       const rows: number[] = [];
       const tokens: number[] = [];
+      const sourceRows: number[] = [];
       const index = new Map<number, number>();
       parents.forEach((p, r) => {
         if (p < 0) return;
         index.set(r, rows.length);
         rows.push(p);
         tokens.push(feed[r]!);
+        sourceRows.push(source[r]!);
       });
       for (const hs of next) for (const h of hs) h.row = index.get(h.row)!;
       live = next;
       if (rows.length === 0) break;
       const step = await decoder.forward(
         tokens.map((tok) => [tok]),
-        { initialState: gatherStates(states, rows) },
+        { initialState: gatherStates(states, rows), ...this.#memory(enc.output, src.lengths, sourceRows) },
         exact,
       );
       logits = step.output.data;
       states = step.finalState;
+      attention = step.attention;
     }
     return finished.map((f, b) => {
-      const all = [...f, ...live[b]!.map((h) => ({ tokens: h.tokens, logProb: h.logProb, score: score(h, false) }))];
+      const all = [...f, ...live[b]!.map((h) => withAttention({ tokens: h.tokens, logProb: h.logProb, score: score(h, false) }, h.attn))];
       all.sort((a, c) => c.score - a.score);
       return all[0] ?? { tokens: [], logProb: 0, score: 0 };
     });

@@ -8,8 +8,9 @@
  * row-exact forward, and each joins the running decoder batch at the next
  * token, starting from its encoder's state, and leaves at `<eos>`.
  *
- * Beam search and `translateWithScores` (which needs each output's scores)
- * queue instead: while no batch is decoding, every queued request with the
+ * Beam search, `translateWithScores` (which needs each output's scores) and
+ * every request on a model with attention (its decoder reads the encoder's
+ * outputs at each step, which the sampler does not carry) queue instead: while no batch is decoding, every queued request with the
  * same decoding options, up to maxBatch, goes into one `translateWithScores`
  * call (the Seq2Seq's own decoding loop), and requests join at the next batch.
  *
@@ -60,8 +61,8 @@ export class BatchedTranslator {
   #decoding: Pending[] = [];
   #pump: Promise<void> | null = null;
   #closed = false;
-  /** the decoder's batched sampler (greedy requests) */
-  readonly #sampler: BatchedSampler;
+  /** the decoder's batched sampler (greedy requests); null for a model with attention (its decoder needs the memory) */
+  readonly #sampler: BatchedSampler | null;
   /** greedy requests waiting for this turn's encoder forward */
   #encoding: { source: Int32Array; start: (s: DecoderStart) => void; fail: (err: unknown) => void }[] = [];
   #greedy = 0;
@@ -71,7 +72,7 @@ export class BatchedTranslator {
     this.#model = model;
     this.#maxBatch = maxBatch;
     this.#maxWaitMs = maxWaitMs;
-    this.#sampler = new BatchedSampler(model.decoder, { maxBatch, maxWaitMs });
+    this.#sampler = model.attention ? null : new BatchedSampler(model.decoder, { maxBatch, maxWaitMs });
   }
 
   /** requests queued or decoding */
@@ -90,7 +91,7 @@ export class BatchedTranslator {
   async translate(source: readonly number[] | Int32Array, options?: TranslateRequest): Promise<number[]> {
     const { signal, ...rest } = (options ?? {}) as TranslateRequest & Record<string, unknown>;
     const o = translateOptions(this.#model.config, rest, []);
-    if (o.beamWidth > 1) return (await this.translateWithScores(source, options)).tokens;
+    if (o.beamWidth > 1 || !this.#sampler) return (await this.translateWithScores(source, options)).tokens;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', 'options.signal', signal);
     const config = this.#model.config;
     const src = tokenIds(source, 'source', config.sourceVocab, { nonEmpty: true });
@@ -101,7 +102,7 @@ export class BatchedTranslator {
       signal?.throwIfAborted();
       const banTokens = [...o.ban];
       return await submitGenerate(
-        this.#sampler,
+        this.#sampler!,
         { prime: [config.bos], maxLength: o.maxLength, temperature: 0, stopTokens: [config.eos], banTokens, ...start },
         signal,
       );
@@ -171,7 +172,7 @@ export class BatchedTranslator {
       for (const r of [...this.#queue, ...this.#decoding]) this.#settle(r, err);
       this.#queue = [];
     }
-    await Promise.all([this.#pump, this.#sampler.close()]);
+    await Promise.all([this.#pump, this.#sampler?.close()]);
   }
 
   #settle(r: Pending, err: unknown, value?: Translation): void {

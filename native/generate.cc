@@ -133,6 +133,7 @@ void Model<T>::checkSampling() const {
         "activation softmax or linear");
   for (const LayerSpec& l : spec_.layers)
     if (l.bidirectional) throwRange("generate cannot sample from a bidirectional layer (it reads the future)");
+  if (attention_) throwRange("generate cannot sample from a model with attention (its Seq2Seq decodes it)");
 }
 
 template <class T>

@@ -57,6 +57,12 @@ struct LayerIO {
   const T* dhFinal = nullptr;  // (dirs, B, H) gradient at the final state from outside the stack; nullptr = zeros
   const T* dcFinal = nullptr;  // (dirs, B, H), LSTM; nullptr = zeros
   bool gradIsPre = false;      // dense: dOut is d(loss)/d(pre-activation)
+  // attention: the memory it attends over (Batch::memory) and where its gradient goes
+  const T* memory = nullptr;               // (memoryB, memoryT, E) batch-first
+  const int32_t* memoryLengths = nullptr;  // (memoryB), each in [1, memoryT]
+  const int32_t* memoryIndex = nullptr;    // (B) the memory row of each batch row; nullptr = row b
+  int memoryB = 0, memoryT = 0;
+  T* dMemory = nullptr;  // backward: (memoryB, memoryT, E), accumulated into (+=)
 };
 
 template <class T>

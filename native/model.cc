@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "attention.h"
 #include "blas.h"
 #include "cell_steps.h"
 #include "dense.h"
@@ -28,12 +29,29 @@ size_t validateSpec(const ModelSpec& spec) {
   if (spec.layers.size() > (size_t)limits::kMaxLayers)
     fail("at most " + std::to_string(limits::kMaxLayers) + " layers are allowed");
   if (spec.layers.empty()) fail("layers must not be empty");
-  bool seq = true;
+  bool seq = true, recurrentBelow = false;
+  int attentions = 0;
   size_t params = 0;
   int cols = spec.inputSize;
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& l = spec.layers[i];
     const std::string at = "layers[" + std::to_string(i) + "]";
+    if (l.type == LayerType::Attention) {
+      const std::string maxUnits = std::to_string(limits::kMaxUnits);
+      if (!recurrentBelow || !seq) fail(at + ": attention needs a recurrent layer below it with returnSequences true");
+      if (++attentions > 1) fail(at + ": a model takes at most one attention layer");
+      if (l.units < 1 || l.units > limits::kMaxUnits) fail(at + ".units must be in [1, " + maxUnits + "]");
+      if (l.memoryCols < 1 || l.memoryCols > limits::kMaxUnits)
+        fail(at + ".memoryCols must be in [1, " + maxUnits + "]");
+      if (l.score == AttentionScore::Dot && l.memoryCols != cols)
+        fail(at + ": dot attention needs a memory as wide as its input (" + std::to_string(cols) + "), not " +
+             std::to_string(l.memoryCols));
+      if (l.score == AttentionScore::Additive && (l.attentionUnits < 1 || l.attentionUnits > limits::kMaxUnits))
+        fail(at + ".attentionUnits must be in [1, " + maxUnits + "]");
+      params += attentionParams(l, cols);
+      cols = l.units;
+      continue;
+    }
     if (l.type == LayerType::Dropout) {
       if (!(l.rate >= 0 && l.rate < limits::kUnitOpenMax)) fail(at + ".rate must be in [0, 1)");
       if (i == 0 && spec.tokens) fail(at + ": dropout cannot be the first layer over token inputs");
@@ -64,6 +82,7 @@ size_t validateSpec(const ModelSpec& spec) {
         fail(at + ".recurrentDropout is not supported for a GRU with resetAfter false");
       params += recurrentParams(l, cols);  // exactly what RecurrentLayer::describe lays out
       seq = l.returnSequences;
+      recurrentBelow = true;
       cols = (l.bidirectional ? 2 : 1) * l.units;
     } else {
       if (l.tieEmbedding) {
@@ -136,6 +155,10 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
       auto* d = new DenseLayer<T>(l, cols);
       if (l.tieEmbedding) d->tieTo(static_cast<EmbeddingLayer<T>*>(layers_[0].get())->weightOffset());
       layer = d;
+    } else if (l.type == LayerType::Attention) {
+      attention_ = new AttentionLayer<T>(l, cols);
+      attentionAt_ = i;
+      layer = attention_;
     } else if (l.type == LayerType::Embedding) {
       layer = new EmbeddingLayer<T>(l, cols);
       if (l.frozen) frozen_.push_back({offset, offset + (size_t)cols * l.units});
@@ -190,7 +213,7 @@ size_t Model<T>::memoryBytes() const {
   size_t n = bytesOf(params_) + bytesOf(grads_) + bytesOf(opt_.m) + bytesOf(opt_.v) + bytesOf(stageParams_) +
              bytesOf(stageOpt_.m) + bytesOf(stageOpt_.v) + bytesOf(last_.condition) + bytesOf(condS_) +
              bytesOf(condH0_) + bytesOf(condC0_) + bytesOf(condDS_) + bytesOf(dCond_) + bytesOf(lengths_) +
-             bytesOf(tokens_) + bytesOf(x_) + bytesOf(frozenKeep_);
+             bytesOf(tokens_) + bytesOf(x_) + bytesOf(frozenKeep_) + bytesOf(dMemory_);
   for (const auto& d : dActs_) n += bytesOf(d);
   for (const auto& l : layers_) n += l->workspaceBytes();
   return n;
@@ -242,6 +265,27 @@ void Model<T>::checkBatch(const Batch<T>& b) const {
   } else if (b.condition) {
     throwRange("Expected no condition (the model was built without one)");
   }
+  if (!attention_) {
+    if (b.memory) throwRange("Expected no memory (the model has no attention layer)");
+    return;
+  }
+  if (!b.memory || !b.memoryLengths)
+    throwRange("Expected a memory to attend over (the model has an attention layer: a Seq2Seq decoder)");
+  if (b.memoryB < 1 || b.memoryT < 1 || (size_t)b.memoryB * b.memoryT > limits::kMaxPositions)
+    throwRange("Expected a memory of at least 1 row and 1 step, at most " + std::to_string(limits::kMaxPositions) +
+               " positions");
+  if (!b.memoryIndex && b.memoryB != b.B)
+    throwRange("Expected a memory of " + std::to_string(b.B) + " rows (one per batch row) but received " +
+               std::to_string(b.memoryB));
+  for (int i = 0; i < b.memoryB; ++i)
+    if (b.memoryLengths[i] < 1 || b.memoryLengths[i] > b.memoryT)
+      throwRange("Expected memory lengths in [1, " + std::to_string(b.memoryT) + "] for memoryLengths[" +
+                 std::to_string(i) + "] but received " + std::to_string(b.memoryLengths[i]));
+  if (b.memoryIndex)
+    for (int i = 0; i < b.B; ++i)
+      if (b.memoryIndex[i] < 0 || b.memoryIndex[i] >= b.memoryB)
+        throwRange("Expected memory rows in [0, " + std::to_string(b.memoryB) + ") for memoryIndex[" +
+                   std::to_string(i) + "] but received " + std::to_string(b.memoryIndex[i]));
 }
 
 // S = tanh(C W^T + b), (B, R); its columns are h0 of the first recurrent layer, in
@@ -296,6 +340,14 @@ void Model<T>::bindStates(const Batch<T>& batch) {
     io_[recurrentAt_[k]].h0 = k < batch.h0.size() ? batch.h0[k] : nullptr;
     io_[recurrentAt_[k]].c0 = k < batch.c0.size() ? batch.c0[k] : nullptr;
   }
+  if (attention_) {
+    LayerIO<T>& io = io_[attentionAt_];
+    io.memory = batch.memory;
+    io.memoryLengths = batch.memoryLengths;
+    io.memoryIndex = batch.memoryIndex;
+    io.memoryB = batch.memoryB;
+    io.memoryT = batch.memoryT;
+  }
   if (batch.condition) conditionForward(batch);
 }
 
@@ -325,6 +377,7 @@ template <class T>
 bool Model<T>::sameForward(const Batch<T>& batch, bool training) const {
   if (!last_.valid || training != last_.training || weightsVersion() != last_.version || step_ != last_.step)
     return false;
+  if (batch.memory) return false;  // the memory is not kept: a model with attention runs its forward again
   const int B = batch.B, Tn = batch.Tn;
   if (B != ctx_.B || Tn != ctx_.T || !batch.lengths) return false;
   if (std::memcmp(batch.lengths, lengths_.data(), sizeof(int32_t) * B) != 0) return false;
@@ -408,6 +461,10 @@ double Model<T>::runBackward(const Batch<T>& batch, const Targets<T>& targets) {
 template <class T>
 void Model<T>::backpropagate(const Batch<T>& batch) {
   grads_.assign(params_.size(), T(0));
+  if (attention_) {
+    dMemory_.assign((size_t)batch.memoryB * batch.memoryT * attention_->memoryCols(), T(0));
+    io_[attentionAt_].dMemory = dMemory_.data();
+  }
   for (size_t i = layers_.size(); i-- > 0;) {
     const Act<T>& in = acts_[i];
     T* dIn = nullptr;
@@ -432,6 +489,8 @@ void Model<T>::collectGradients(const Batch<T>& batch, GradientResult<T>& r) con
   }
   if (batch.condition) r.dCondition.assign(dCond_.begin(), dCond_.begin() + (size_t)batch.B * spec_.conditionFeatures);
   else r.dCondition.clear();
+  if (attention_) r.dMemory = dMemory_;
+  else r.dMemory.clear();
 }
 
 template <class T>
@@ -571,6 +630,15 @@ void Model<T>::forward(const Batch<T>& batch, bool training, ForwardResult<T>& r
     r.output.assign(out.data, out.data + (size_t)B * K);
   }
   collectFinalStates(B, r.finalH, r.finalC);
+  r.attention.clear();
+  if (r.wantAttention && attention_) {  // time-major (T*B, memoryT) -> (B, T, memoryT)
+    const int Tm = batch.memoryT;
+    r.attention.resize((size_t)B * Tn * Tm);
+    for (int b = 0; b < B; ++b)
+      for (int t = 0; t < Tn; ++t)
+        std::memcpy(r.attention.data() + ((size_t)b * Tn + t) * Tm, attention_->alphas() + ((size_t)t * B + b) * Tm,
+                    sizeof(T) * Tm);
+  }
 }
 
 template <class T>

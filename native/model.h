@@ -17,6 +17,8 @@ namespace rnnkit {
 
 template <class T>
 class RecurrentLayer;
+template <class T>
+class AttentionLayer;
 
 template <class T>
 struct Batch {
@@ -33,6 +35,14 @@ struct Batch {
   // sets it, so that a request sampled in a batch (the batched sampler) gets the
   // sequence model.generate gives it alone.
   bool rowExact = false;
+  // The memory an attention layer attends over (a Seq2Seq decoder: the encoder's outputs),
+  // batch-first (memoryB, memoryT, E), with each memory row's length; memoryIndex (B):
+  // the memory row each batch row reads (nullptr: row b, memoryB = B). Required exactly
+  // when the model has an attention layer.
+  const T* memory = nullptr;
+  const int32_t* memoryLengths = nullptr;
+  const int32_t* memoryIndex = nullptr;
+  int memoryB = 0, memoryT = 0;
 };
 
 template <class T>
@@ -41,6 +51,8 @@ struct ForwardResult {
   std::vector<T> output;   // batch-first (B, T, K) or (B, K)
   std::vector<int> shape;
   std::vector<std::vector<T>> finalH, finalC;  // per recurrent layer, (dirs, B, H); finalC empty if no cell
+  bool wantAttention = false;                  // a model with attention: return its weights
+  std::vector<T> attention;                    // (B, T, memoryT) batch-first, when wantAttention
 };
 
 template <class T>
@@ -50,6 +62,7 @@ struct GradientResult {
   std::vector<T> grads;                  // same layout as the parameter block
   std::vector<std::vector<T>> dh0, dc0;  // per recurrent layer, (dirs, B, H)
   std::vector<T> dCondition;             // (B, conditionFeatures) when the model has a condition
+  std::vector<T> dMemory;                // (memoryB, memoryT, E) when the model has attention
 };
 
 // Sampling from a language model: the loop (step, softmax, sample, feed back) runs
@@ -188,6 +201,9 @@ class Model {
   std::vector<RecurrentLayer<T>*> recurrent_;  // recurrent layers in order (not owned)
   std::vector<size_t> recurrentAt_;            // the index in layers_ of each of them
   std::vector<LayerIO<T>> io_;                 // per layer: this call's states and gradient kind
+  AttentionLayer<T>* attention_ = nullptr;     // the attention layer, if any (not owned)
+  size_t attentionAt_ = 0;                     // its index in layers_
+  std::vector<T> dMemory_;                     // (memoryB, memoryT, E) its memory's gradient
   std::vector<ParamInfo> table_;
   std::vector<T> params_, grads_;
   OptimizerState<T> opt_;

@@ -6,11 +6,12 @@
 
 namespace rnnkit {
 
-enum class LayerType { Rnn, Gru, Lstm, Dense, Dropout, Embedding };
+enum class LayerType { Rnn, Gru, Lstm, Dense, Dropout, Embedding, Attention };
 enum class Activation { Linear, Softmax, Sigmoid, Tanh, Relu };
 enum class Peephole { None, Diagonal, Full };
 enum class LossType { CrossEntropy, BinaryCrossEntropy, Mse };
 enum class Reduction { Mean, Sum };
+enum class AttentionScore { Dot, General, Additive };
 
 struct LayerSpec {
   LayerType type = LayerType::Dense;
@@ -29,6 +30,11 @@ struct LayerSpec {
   int paddingIdx = -1;        // embedding: the token whose row stays zero and gets no gradient; -1 = none
   bool frozen = false;        // embedding: no gradient and never updated (pretrained vectors kept as they are)
   bool tieEmbedding = false;  // dense: the weight is the first layer's embedding table (units = vocabulary)
+  // attention (attention.h): the score, the additive score's width A, and the width E of
+  // the memory (the encoder's outputs) it attends over; units = the output width U
+  AttentionScore score = AttentionScore::General;
+  int attentionUnits = 0;
+  int memoryCols = 0;
 };
 
 struct ModelSpec {

@@ -125,7 +125,7 @@ expectTypeOf(layers.rnn({ units: 8, activation: 'relu', bidirectional: true })).
 expectTypeOf(layers.dense({ units: 4, activation: 'softmax' })).toEqualTypeOf<DenseConfig>();
 expectTypeOf(layers.dropout({ rate: 0.1, name: 'drop' })).toEqualTypeOf<DropoutConfig>();
 expectTypeOf(layers.lstm({ units: 4, peephole: true, returnSequences: false }).peephole).toEqualTypeOf<'none' | 'diagonal' | 'full'>();
-expectTypeOf<LayerConfig['type']>().toEqualTypeOf<'lstm' | 'gru' | 'rnn' | 'dense' | 'dropout' | 'embedding'>();
+expectTypeOf<LayerConfig['type']>().toEqualTypeOf<'lstm' | 'gru' | 'rnn' | 'dense' | 'dropout' | 'embedding' | 'attention'>();
 expectTypeOf(layers.embedding({ dim: 8, paddingIdx: 0 })).toEqualTypeOf<EmbeddingConfig>();
 expectTypeOf(layers.dense({ units: 4, tieEmbedding: true }).tieEmbedding).toEqualTypeOf<true | undefined>();
 expectTypeOf(layers.lstm({ units: 4, dropout: 0.1, recurrentDropout: 0.2 }).recurrentDropout).toEqualTypeOf<number | undefined>();
