@@ -5,12 +5,77 @@
 #include <cstring>
 
 #include "blas.h"
+#include "cells.h"
+#include "isa.h"
 #include "ops.h"
 #include "parallel.h"
 #include "rng.h"
 #include "stepgemm.h"
 
 namespace rnnkit {
+namespace {
+
+// The additive score of one decoder row over its source's L positions, the hot loop of
+// additive attention (T*B*L*A tanh): th_j = tanh(q + K_j) (A each), score_j = v . th_j.
+// The dot product keeps 8 partial sums (vectorisable without reassociating a reduction).
+template <class T>
+RNNKIT_KERNEL void additiveScoresImpl(int L, int A, const T* __restrict q, const T* __restrict K, const T* __restrict v,
+                                      T* __restrict th, T* __restrict scores) {
+  for (int j = 0; j < L; ++j) {
+    T* __restrict t = th + (size_t)j * A;
+    const T* __restrict k = K + (size_t)j * A;
+    for (int a = 0; a < A; ++a) t[a] = tanhT(q[a] + k[a]);
+    T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int a = 0;
+    for (; a + 8 <= A; a += 8)
+      for (int i = 0; i < 8; ++i) acc[i] += v[a + i] * t[a + i];
+    T sc = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; a < A; ++a) sc += v[a] * t[a];
+    scores[j] = sc;
+  }
+}
+
+// Its backward: g_j = d score_j -> dv += g_j th_j; through tanh into dq (the row's
+// query) and dK_j (the source position's key).
+template <class T>
+RNNKIT_KERNEL void additiveBackwardImpl(int L, int A, const T* __restrict g, const T* __restrict th,
+                                        const T* __restrict v, T* __restrict dq, T* __restrict dK, T* __restrict dv) {
+  for (int j = 0; j < L; ++j) {
+    const T gj = g[j];
+    const T* __restrict t = th + (size_t)j * A;
+    T* __restrict dk = dK + (size_t)j * A;
+    for (int a = 0; a < A; ++a) {
+      dv[a] += gj * t[a];
+      const T dp = gj * v[a] * (T(1) - t[a] * t[a]);
+      dq[a] += dp;
+      dk[a] += dp;
+    }
+  }
+}
+
+RNNKIT_ISA_DISPATCH(void, additiveScoresFloat,
+                    (int L, int A, const float* q, const float* K, const float* v, float* th, float* scores),
+                    (L, A, q, K, v, th, scores), additiveScoresImpl<float>)
+RNNKIT_ISA_DISPATCH(void, additiveBackwardFloat,
+                    (int L, int A, const float* g, const float* th, const float* v, float* dq, float* dK, float* dv),
+                    (L, A, g, th, v, dq, dK, dv), additiveBackwardImpl<float>)
+
+// float: the clone for isa(); double (gradient checks): the plain template.
+void additiveScores(int L, int A, const float* q, const float* K, const float* v, float* th, float* scores) {
+  additiveScoresFloat(L, A, q, K, v, th, scores);
+}
+void additiveScores(int L, int A, const double* q, const double* K, const double* v, double* th, double* scores) {
+  additiveScoresImpl<double>(L, A, q, K, v, th, scores);
+}
+void additiveBackward(int L, int A, const float* g, const float* th, const float* v, float* dq, float* dK, float* dv) {
+  additiveBackwardFloat(L, A, g, th, v, dq, dK, dv);
+}
+void additiveBackward(int L, int A, const double* g, const double* th, const double* v, double* dq, double* dK,
+                      double* dv) {
+  additiveBackwardImpl<double>(L, A, g, th, v, dq, dK, dv);
+}
+
+}  // namespace
 
 template <class T>
 AttentionLayer<T>::AttentionLayer(const LayerSpec& spec, int inCols)
@@ -56,7 +121,8 @@ void AttentionLayer<T>::init(T* params, uint64_t seed) {
 template <class T>
 size_t AttentionLayer<T>::workspaceBytes() const {
   return bytesOf(keys_) + bytesOf(query_) + bytesOf(th_) + bytesOf(alpha_) + bytesOf(z_) + bytesOf(out_) +
-         bytesOf(dz_) + bytesOf(dAlpha_) + bytesOf(dKeys_) + bytesOf(dQuery_) + bytesOf(dvParts_);
+         bytesOf(dz_) + bytesOf(dAlpha_) + bytesOf(dKeys_) + bytesOf(dQuery_) + bytesOf(dvParts_) +
+         bytesOf(transposed_);
 }
 
 // fn(b0, b1, chunk) over the batch rows: split across the pool, or on the caller in one
@@ -106,20 +172,9 @@ Act<T> AttentionLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>&
       if (score_ != AttentionScore::Additive) {
         stepGemmNT<T>(Tn, L, Hd, s + (size_t)b * Hd, B * Hd, Kb, kw, al, lda, false);
       } else {
-        const T* v = params + v_;
         for (int t = 0; t < Tn; ++t) {
           const size_t r = (size_t)t * B + b;
-          const T* q = query_.data() + r * A;
-          for (int j = 0; j < L; ++j) {
-            T* th = th_.data() + (r * Tm + j) * A;
-            const T* k = Kb + (size_t)j * A;
-            T sc = 0;
-            for (int a = 0; a < A; ++a) {
-              th[a] = tanhT(q[a] + k[a]);
-              sc += v[a] * th[a];
-            }
-            al[(size_t)t * lda + j] = sc;
-          }
+          additiveScores(L, A, query_.data() + r * A, Kb, params + v_, th_.data() + r * Tm * A, al + (size_t)t * lda);
         }
       }
       for (int t = 0; t < Tn; ++t) {  // softmax over the source's own positions
@@ -190,6 +245,7 @@ void AttentionLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, co
     std::fill(dvParts, dvParts + (size_t)chunks * A, T(0));
   }
   T* dAlpha = ensure(dAlpha_, (size_t)rows * Tm);
+  T* scratch = ensure(transposed_, (size_t)chunks * Tm * Tn);
   const int lda = B * Tm;
   eachRow(ctx, shared, [&](int b0, int b1, int chunk) {
     for (int b = b0; b < b1; ++b) {
@@ -198,8 +254,14 @@ void AttentionLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, co
       const T* al = alpha + (size_t)b * Tm;
       T* dal = dAlpha + (size_t)b * Tm;
       const T* dc = dz + (size_t)b * ZW;
-      stepGemmNT<T>(Tn, L, E, dc, B * ZW, Mb, E, dal, lda, false);                                   // d alpha = dc M^T
-      gemm<T>(true, false, L, E, Tn, T(1), al, lda, dc, B * ZW, T(1), dM + (size_t)mb * Tm * E, E);  // dM += alpha^T dc
+      stepGemmNT<T>(Tn, L, E, dc, B * ZW, Mb, E, dal, lda, false);  // d alpha = dc M^T
+      T* tr = scratch + (size_t)chunk * Tm * Tn;  // (L, Tn): a transpose for the step kernel (small: L x Tn)
+      auto transpose = [&](const T* x) {
+        for (int t = 0; t < Tn; ++t)
+          for (int j = 0; j < L; ++j) tr[(size_t)j * Tn + t] = x[(size_t)t * lda + j];
+      };
+      transpose(al);
+      stepGemm<T>(L, E, Tn, tr, Tn, dc, B * ZW, dM + (size_t)mb * Tm * E, E, true);  // dM += alpha^T dc
       for (int t = 0; t < Tn; ++t) {  // through the softmax: d score = alpha (d alpha - sum alpha d alpha)
         const T* a = al + (size_t)t * lda;
         T* g = dal + (size_t)t * lda;
@@ -210,25 +272,14 @@ void AttentionLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, co
       const T* Kb = keys + (size_t)mb * Tm * kw;
       T* dKb = dKeys + (size_t)mb * Tm * kw;
       if (score_ != AttentionScore::Additive) {
-        stepGemm<T>(Tn, Hd, L, dal, lda, Kb, kw, dIn + (size_t)b * Hd, B * Hd, true);                // ds += dscore K
-        gemm<T>(true, false, L, Hd, Tn, T(1), dal, lda, s + (size_t)b * Hd, B * Hd, T(1), dKb, kw);  // dK += dscore^T s
+        stepGemm<T>(Tn, Hd, L, dal, lda, Kb, kw, dIn + (size_t)b * Hd, B * Hd, true);  // ds += dscore K
+        transpose(dal);
+        stepGemm<T>(L, Hd, Tn, tr, Tn, s + (size_t)b * Hd, B * Hd, dKb, kw, true);  // dK += dscore^T s
       } else {
-        const T* v = params + v_;
         T* dv = dvParts + (size_t)chunk * A;
         for (int t = 0; t < Tn; ++t) {
           const size_t r = (size_t)t * B + b;
-          T* dq = dQ + r * A;
-          for (int j = 0; j < L; ++j) {
-            const T g = dal[(size_t)t * lda + j];
-            const T* th = th_.data() + (r * Tm + j) * A;
-            T* dk = dKb + (size_t)j * A;
-            for (int a = 0; a < A; ++a) {
-              dv[a] += g * th[a];
-              const T dp = g * v[a] * (T(1) - th[a] * th[a]);
-              dq[a] += dp;
-              dk[a] += dp;
-            }
-          }
+          additiveBackward(L, A, dal + (size_t)t * lda, th_.data() + r * Tm * A, params + v_, dQ + r * A, dKb, dv);
         }
       }
     }

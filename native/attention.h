@@ -66,6 +66,7 @@ class AttentionLayer : public Layer<T> {
   std::vector<T> z_;      // (T*B, E + Hd) [c; s]
   std::vector<T> out_;    // (T*B, U)
   std::vector<T> dz_, dAlpha_, dKeys_, dQuery_, dvParts_;
+  std::vector<T> transposed_;  // backward: per chunk, (memT, T) transposes of alpha and d score
 };
 
 }  // namespace rnnkit

@@ -311,6 +311,74 @@ static LayerSpec embedding(int dim, int paddingIdx = -1) {
 
 // An embedding's padding row: zero at initialisation, no gradient although the
 // batch uses it (nn.Embedding(padding_idx)), the other rows' gradients as without it.
+// Attention (native/attention.h) on an LSTM over 9 rows (two row chunks) with ragged
+// sources: the float model (its additive kernels at this isa's clone) against the
+// double one, outputs, attention, every gradient and the memory's; and the double
+// memory gradient against central differences.
+static void checkAttention(AttentionScore score) {
+  const int B = 9, Tn = 4, Tm = 6, H = 19, E = score == AttentionScore::Dot ? H : 21;
+  ModelSpec spec;
+  spec.inputSize = 7;
+  spec.seed = 3;
+  LayerSpec att;
+  att.type = LayerType::Attention;
+  att.score = score;
+  att.units = H;
+  att.memoryCols = E;
+  att.attentionUnits = 37;  // partial vectors in the additive kernels
+  spec.layers = {rec(LayerType::Lstm, [](LayerSpec& l) { l.units = 19; }), att, dense(7, Activation::Linear)};
+  Model<double> md(spec);
+  Model<float> mf(spec);
+  for (size_t i = 0; i < md.numParams(); ++i) mf.mutableParams()[i] = (float)md.params()[i];
+  std::vector<int32_t> lengths(B), tokens((size_t)B * Tn), memLengths(B), classes((size_t)B * Tn);
+  std::vector<double> memD((size_t)B * Tm * E);
+  for (int b = 0; b < B; ++b) lengths[b] = 1 + (b * 3 + 2) % Tn, memLengths[b] = 1 + (b * 5) % Tm;
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = (int32_t)((i * 7 + 3) % spec.inputSize);
+  for (size_t i = 0; i < classes.size(); ++i) classes[i] = (int32_t)(i % 7);
+  for (size_t i = 0; i < memD.size(); ++i) memD[i] = std::sin(0.7 * (double)i);
+  std::vector<float> memF(memD.begin(), memD.end());
+  Batch<double> bd = tokenBatch<double>(B, Tn, tokens, lengths);
+  Batch<float> bf = tokenBatch<float>(B, Tn, tokens, lengths);
+  bd.memory = memD.data();
+  bf.memory = memF.data();
+  bd.memoryLengths = bf.memoryLengths = memLengths.data();
+  bd.memoryB = bf.memoryB = B;
+  bd.memoryT = bf.memoryT = Tm;
+  Targets<double> td;
+  Targets<float> tf;
+  td.classes = tf.classes = classes.data();
+  ForwardResult<double> od;
+  ForwardResult<float> of;
+  od.wantAttention = of.wantAttention = true;
+  md.forward(bd, false, od);
+  mf.forward(bf, false, of);
+  GradientResult<double> gd;
+  GradientResult<float> gf;
+  md.gradients(bd, td, false, gd);
+  mf.gradients(bf, tf, false, gf);
+  auto rel = [](const auto& a, const auto& b) {
+    double worst = a.size() == b.size() ? 0 : 1, scale = 1e-30;
+    for (size_t i = 0; i < b.size(); ++i) scale = std::max(scale, (double)std::fabs(b[i]));
+    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+      worst = std::max(worst, std::fabs((double)a[i] - (double)b[i]) / scale);
+    return worst;
+  };
+  const double eo = rel(of.output, od.output), ea = rel(of.attention, od.attention), eg = rel(gf.grads, gd.grads),
+               em = rel(gf.dMemory, gd.dMemory);
+  const char* names[] = {"dot", "general", "additive"};
+  check(od.attention.size() == (size_t)B * Tn * Tm && eo < 1e-5 && ea < 1e-5 && eg < 1e-4 && em < 1e-4,
+        std::string("attention ") + names[(int)score] + ": float == double (isa " + isaName(isa()) + ")",
+        "outputs " + sci(eo) + ", attention " + sci(ea) + ", gradients " + sci(eg) + ", memory gradient " + sci(em));
+  auto at = [&](size_t i) -> double& { return memD[i]; };
+  const double worst = worstCentral(at, gd.dMemory.data(), memD.size(), maxAbs(gd.dMemory), [&] {
+    GradientResult<double> r;
+    md.gradients(bd, td, false, r);
+    return r.loss;
+  });
+  check(maxAbs(gd.dMemory) > 1e-3 && worst < 1e-6, std::string("attention ") + names[(int)score] + ": memory gradcheck",
+        "worst " + sci(worst));
+}
+
 static void checkPaddingRow() {
   ModelSpec spec;
   spec.tokens = true;
@@ -635,6 +703,7 @@ int main(int argc, char** argv) {
     floatMatchesDouble("embedding + lstm, input and recurrent dropout", s, 3);
     floatMatchesDouble("embedding + lstm, input and recurrent dropout", s, 21);
     checkDropoutOff();
+    for (AttentionScore a : {AttentionScore::Dot, AttentionScore::General, AttentionScore::Additive}) checkAttention(a);
   }
   gradcheckCondition("lstm", lm({rec(LayerType::Lstm)}));
   gradcheckCondition("bidirectional gru + rnn",
