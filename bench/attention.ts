@@ -20,21 +20,11 @@ import { parseArgs } from 'node:util';
 import { layers, seq2seq, type Seq2Seq } from '../lib/index.js';
 import { rng } from '../examples/lib/random.js';
 import { median } from './configs.js';
-import { printTable } from './harness.js';
+import { printTable, stringOptions } from './harness.js';
 import { startNeighbours } from './neighbours.js';
 
-const option = (fallback: string) => ({ type: 'string', default: fallback }) as const;
 const { values: args } = parseArgs({
-  options: {
-    units: option('256'),
-    batch: option('64'),
-    tx: option('20'),
-    ty: option('20'),
-    vocab: option('64'),
-    steps: option('5'),
-    rounds: option('7'),
-    neighbours: option('0'),
-  },
+  options: stringOptions({ units: '256', batch: '64', tx: '20', ty: '20', vocab: '64', steps: '5', rounds: '7', neighbours: '0' }),
 });
 const [H, B, Tx, Ty, V, steps, rounds] = ['units', 'batch', 'tx', 'ty', 'vocab', 'steps', 'rounds'].map((k) => Number(args[k as 'units']));
 const rand = rng(1);

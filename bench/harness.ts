@@ -342,6 +342,13 @@ export function checkBuilds(records: CaseRecord[]): string[] {
   return builds;
 }
 
+/** util.parseArgs string options from their defaults (the benchmarks' flags): `{ rounds: '7' }`. */
+export function stringOptions<K extends string>(defaults: Record<K, string>): Record<K, { type: 'string'; default: string }> {
+  const out = {} as Record<K, { type: 'string'; default: string }>;
+  for (const k of Object.keys(defaults) as K[]) out[k] = { type: 'string', default: defaults[k] };
+  return out;
+}
+
 /** Prints rows as an aligned text table (numbers right-aligned). */
 export function printTable(headers: string[], rows: (string | number)[][]): void {
   const cells = rows.map((r) => r.map((c) => String(c)));

@@ -23,22 +23,20 @@
 import { parseArgs } from 'node:util';
 import { batchedSampler, layers, sequential, type Model } from '../lib/index.js';
 import { median } from './configs.js';
-import { printTable } from './harness.js';
+import { printTable, stringOptions } from './harness.js';
 import { startNeighbours } from './neighbours.js';
 
-/** A string option with its default. */
-const option = (fallback: string) => ({ type: 'string', default: fallback }) as const;
 const { values: args } = parseArgs({
-  options: {
-    clients: option('1,8,32,128'),
-    tokens: option('200'),
-    units: option('256'),
-    vocab: option('64'),
-    rounds: option('3'),
-    'min-requests': option('16'),
-    /** busy single-threaded processes beside the benchmark (bench/neighbours.ts) */
-    neighbours: option('0'),
-  },
+  // neighbours: busy single-threaded processes beside the benchmark (bench/neighbours.ts)
+  options: stringOptions({
+    clients: '1,8,32,128',
+    tokens: '200',
+    units: '256',
+    vocab: '64',
+    rounds: '3',
+    'min-requests': '16',
+    neighbours: '0',
+  }),
 });
 const levels = args.clients.split(',').map(Number);
 const tokens = Number(args.tokens);

@@ -23,7 +23,10 @@
  *
  * Model: bidirectional LSTM encoder (--units per direction); its final
  * states, forward and backward side by side, start an LSTM decoder of
- * 2 x units (the identity bridge, h and c). Adam with clipNorm 5 for the
+ * 2 x units (the identity bridge, h and c), which attends over the
+ * encoder's outputs (--attention general; `none` for the fixed-state model).
+ * With attention, --alignments writes an SVG heatmap of three held-out
+ * examples' attention. Adam with clipNorm 5 for the
  * time budget (examples/lib/seq2seq-budget.ts: the learning rate halves after
  * an epoch without dev improvement, the best dev weights are kept).
  *
@@ -35,13 +38,13 @@ import { allDays, DATE_FORMATS, iso, renderDate, type Day } from './lib/date-for
 import { seconds } from './lib/progress.js';
 import { rng, shuffled } from './lib/random.js';
 import { exactMatch, fitWithinBudget } from './lib/seq2seq-budget.js';
-import { biLstmSeq2Seq, saveAndDispose, seq2seqSettings, SEQ2SEQ_NOTES } from './lib/seq2seq-example.js';
+import { attentionChoice, biLstmSeq2Seq, saveAndDispose, seq2seqSettings, SEQ2SEQ_NOTES, writeAlignments } from './lib/seq2seq-example.js';
 import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
 const { str, num, quick } = exampleArgs(
   'dates.ts',
-  '--minutes 1.5 --epochs 0 --units 64 --batch 64 --lr 0.005 --held-out 2000 --dev 500 --beam 4 --seed 1 --out dates.rnnkit --quick',
+  '--minutes 1.5 --epochs 0 --units 64 --batch 64 --lr 0.005 --held-out 2000 --dev 500 --beam 4 --seed 1 --out dates.rnnkit --attention general --alignments dates-alignment.svg --quick',
   [
     ...SEQ2SEQ_NOTES,
     '--held-out  days scored at the end, --dev days for model selection (both never trained on)',
@@ -55,6 +58,8 @@ const nDev = quick ? 100 : num('dev', { integer: true, min: 1 });
 const beamWidth = num('beam', { integer: true, min: 1 });
 const seed = num('seed', { integer: true });
 const out = str('out');
+const attention = attentionChoice(str('attention'));
+const alignments = str('alignments');
 const MAX_LENGTH = 12; // "YYYY-MM-DD" is 10 tokens
 
 // ---- data: disjoint days ----------------------------------------------------
@@ -94,7 +99,7 @@ console.log(
 );
 
 // ---- model ------------------------------------------------------------------
-const model = biLstmSeq2Seq(srcTok, tgtTok, { ...settings, seed });
+const model = biLstmSeq2Seq(srcTok, tgtTok, { ...settings, seed, attention });
 
 // ---- training ---------------------------------------------------------------
 const fitted = await fitWithinBudget(model, {
@@ -161,6 +166,19 @@ const mineOut = await model.translate(
 );
 console.log(`\ndates written by hand (beam ${beamWidth}):`);
 mine.forEach(([s, note], i) => console.log(`  ${JSON.stringify(s).padEnd(28)} -> ${decode(mineOut[i]!).padEnd(11)} ${note}`));
+
+// ---- alignments ---------------------------------------------------------------
+// three held-out days in different formats: day, month and year attend to where the source writes them
+const shown = [0, 2, 9].filter((i) => i < heldDays.length);
+await writeAlignments(
+  model,
+  alignments,
+  shown.map((i) => heldData.sources[i]!),
+  srcTok,
+  tgtTok,
+  MAX_LENGTH,
+  'dates: attention while writing each output character (rows) over the source characters (columns)',
+);
 
 // ---- save ---------------------------------------------------------------------
 await saveAndDispose(model, out, t0, fitted.seconds);

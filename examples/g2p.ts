@@ -24,8 +24,11 @@
  * <pad> <unk> <bos> <eos>.
  *
  * Model: bidirectional LSTM encoder (--units per direction) whose final
- * states start an LSTM decoder of 2 x units (identity bridge, h and c); no
- * attention, so the whole word passes through one fixed-size state. Adam,
+ * states start an LSTM decoder of 2 x units (identity bridge, h and c),
+ * which attends over the encoder's outputs at every step (--attention
+ * general; `none`: the whole word passes through one fixed-size state).
+ * With attention, --alignments writes an SVG heatmap of three held-out
+ * words' attention. Adam,
  * clipNorm 5, for the time budget (examples/lib/seq2seq-budget.ts: the
  * learning rate halves after an epoch without dev improvement, the best dev
  * weights are kept).
@@ -41,17 +44,19 @@ import { errorRates } from './lib/edit-distance.js';
 import { seconds } from './lib/progress.js';
 import { shuffled } from './lib/random.js';
 import { fitWithinBudget } from './lib/seq2seq-budget.js';
-import { biLstmSeq2Seq, saveAndDispose, seq2seqSettings, SEQ2SEQ_NOTES } from './lib/seq2seq-example.js';
+import { attentionChoice, biLstmSeq2Seq, saveAndDispose, seq2seqSettings, SEQ2SEQ_NOTES, writeAlignments } from './lib/seq2seq-example.js';
 import { exampleArgs } from './lib/args.js';
 
 const t0 = performance.now();
 const { str, flag, num, quick } = exampleArgs(
   'g2p.ts',
-  '--minutes 5 --epochs 0 --units 128 --batch 64 --lr 0.003 --held-out 0.05 --dev 1000 --beam 4 --stress --seed 1 --out g2p.rnnkit --quick',
+  '--minutes 5 --epochs 0 --units 128 --batch 64 --lr 0.003 --held-out 0.05 --dev 1000 --beam 4 --stress --seed 1 --out g2p.rnnkit --attention general --alignments g2p-alignment.svg --schedule plateau --dropout 0 --quick',
   [
     ...SEQ2SEQ_NOTES,
     '--held-out  share of the words scored at the end; --dev words for model selection',
     '--stress    keep the stress digits (AH0 AH1 AH2) instead of dropping them',
+    '--dropout   recurrent dropout on both LSTMs and dropout before the output layer (0: none)',
+    '--schedule  plateau: halve the learning rate after an epoch without dev improvement; cosine: anneal it to 0 over the budget',
     '--quick     a few seconds: 3,000 words, 16 units (a smoke test, not a result)',
   ],
 );
@@ -63,6 +68,11 @@ const beamWidth = num('beam', { integer: true, min: 1 });
 const stress = flag('stress');
 const seed = num('seed', { integer: true });
 const out = str('out');
+const attention = attentionChoice(str('attention'));
+const alignments = str('alignments');
+const schedule = str('schedule');
+if (schedule !== 'plateau' && schedule !== 'cosine')
+  throw new RangeError(`Expected plateau | cosine for --schedule but received ${schedule}`);
 const MAX_LENGTH = 24; // the longest pronunciation of a 12-letter word has about 15 phonemes
 
 // ---- data: held-out words ----------------------------------------------------------
@@ -99,7 +109,7 @@ console.log(
 );
 
 // ---- model ----------------------------------------------------------------------------
-const model = biLstmSeq2Seq(srcTok, tgtTok, { ...settings, seed });
+const model = biLstmSeq2Seq(srcTok, tgtTok, { ...settings, seed, attention, dropout: num('dropout', { max: 0.9 }) });
 
 // ---- training -------------------------------------------------------------------------
 const fitted = await fitWithinBudget(model, {
@@ -110,6 +120,7 @@ const fitted = await fitWithinBudget(model, {
   batchSize,
   lr,
   maxLength: MAX_LENGTH,
+  schedule,
 });
 console.log(
   `trained ${fitted.epochs} epochs (${fitted.pairs.toLocaleString('en-US')} pairs, ` +
@@ -171,6 +182,18 @@ nonce.forEach((w, i) => {
 });
 const beamOnly = held.map((_, i) => i).filter((i) => show(beam[i]!) !== show(greedy[i]!)).length;
 console.log(`beam search changed ${beamOnly} of ${held.length} held-out outputs`);
+
+// ---- alignments ---------------------------------------------------------------------
+const shownWords = held.filter((p) => p.word.length >= 7 && p.word.length <= 10).slice(0, 3);
+await writeAlignments(
+  model,
+  alignments,
+  shownWords.map((p) => srcTok.encode(p.word)),
+  srcTok,
+  tgtTok,
+  MAX_LENGTH,
+  'g2p: attention while writing each phoneme (rows) over the letters (columns)',
+);
 
 // ---- save -----------------------------------------------------------------------------
 await saveAndDispose(model, out, t0, fitted.seconds);

@@ -138,7 +138,7 @@ export interface TranslateOptions {
   maxLength?: number;
   /** score = log-probability / length^lengthPenalty (default 1; 0 = raw log-probability) */
   lengthPenalty?: number;
-  /** target ids never produced (bos always is) */
+  /** target ids never produced (bos always is, and `<unk>` of an attached targetTokenizer) */
   banTokens?: readonly number[];
   /** rows per batch (default 64) */
   batchSize?: number;
@@ -162,19 +162,21 @@ export interface Translation {
 }
 
 /**
- * Translate options checked against a model's config, with defaults (one owner for
+ * Translate options checked against a model, with defaults (one owner for
  * `translateWithScores` and the batched translator's requests). `extraKeys`: keys
- * accepted besides the decoding ones.
+ * accepted besides the decoding ones. The ban holds `<bos>`, the target tokenizer's
+ * `<unk>` when one is attached, and `options.banTokens`.
  *
  * @throws TypeError / RangeError naming the option
  * @example
- * const { beamWidth, maxLength, alpha, ban } = translateOptions(m.config, { beamWidth: 4 }, []);
+ * const { beamWidth, maxLength, alpha, ban } = translateOptions(m, { beamWidth: 4 }, []);
  */
 export function translateOptions(
-  config: Pick<Seq2SeqConfig, 'bos' | 'eos' | 'targetVocab'>,
+  m: { config: Pick<Seq2SeqConfig, 'bos' | 'eos' | 'targetVocab'>; targetTokenizer: Tokenizer | undefined },
   options: unknown,
   extraKeys: readonly string[],
 ): { beamWidth: number; maxLength: number; alpha: number; batchSize: number; ban: Set<number> } {
+  const { config } = m;
   const o = optionalObject(options, 'options');
   knownKeys(o, ['beamWidth', 'maxLength', 'lengthPenalty', 'banTokens', ...extraKeys], 'options');
   const beamWidth = withDefault(o.beamWidth, 1, (v) => integer(v, 'options.beamWidth', 1, 1000));
@@ -183,6 +185,8 @@ export function translateOptions(
   const batchSize = withDefault(o.batchSize, 64, (v) => integer(v, 'options.batchSize', 1, 1e5));
   const ban = new Set([config.bos, ...tokenIds(o.banTokens ?? [], 'options.banTokens', config.targetVocab)]);
   if (ban.has(config.eos)) throw rangeError('ids other than config.eos', 'options.banTokens', o.banTokens);
+  const unk = m.targetTokenizer?.unkId;
+  if (unk !== undefined && unk >= 0 && unk < config.targetVocab && unk !== config.eos) ban.add(unk);
   return { beamWidth, maxLength, alpha, batchSize, ban };
 }
 
@@ -358,6 +362,10 @@ export class Seq2Seq {
           `config.encoder[${encLayers.length - 1}].returnSequences`,
           false,
         );
+      }
+      const layer = models ? decLayers.find((l) => l.type === 'attention') : undefined;
+      if (models && (layer?.type === 'attention' ? layer.score !== attention?.type || layer.memory !== dirs * units : attention)) {
+        throw rangeError("a decoder whose attention layer matches config.attention and the encoder's width", 'config.attention', attention);
       }
       if (attention?.type === 'dot' && dirs * units !== topUnits) {
         const what = `the encoder's output width (${dirs * units}) = the decoder's top units (${topUnits}) for dot attention, or type 'general'`;
@@ -678,7 +686,7 @@ export class Seq2Seq {
   async translateWithScores(sources: readonly (readonly number[] | Int32Array)[], options?: TranslateOptions): Promise<Translation[]> {
     if (!Array.isArray(sources)) throw typeError('an array of source sequences', 'sources', sources);
     const src = Array.from(sources, (s, i) => tokenIds(s, `sources[${i}]`, this.config.sourceVocab, { nonEmpty: true }));
-    const { beamWidth, maxLength, alpha, batchSize, ban } = translateOptions(this.config, options, ['batchSize']);
+    const { beamWidth, maxLength, alpha, batchSize, ban } = translateOptions(this, options, ['batchSize']);
     const out: Translation[] = [];
     for (let i = 0; i < src.length; i += batchSize) {
       const chunk = src.slice(i, i + batchSize);

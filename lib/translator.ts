@@ -90,7 +90,7 @@ export class BatchedTranslator {
    */
   async translate(source: readonly number[] | Int32Array, options?: TranslateRequest): Promise<number[]> {
     const { signal, ...rest } = (options ?? {}) as TranslateRequest & Record<string, unknown>;
-    const o = translateOptions(this.#model.config, rest, []);
+    const o = translateOptions(this.#model, rest, []);
     if (o.beamWidth > 1 || !this.#sampler) return (await this.translateWithScores(source, options)).tokens;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', 'options.signal', signal);
     const config = this.#model.config;
@@ -143,7 +143,7 @@ export class BatchedTranslator {
       if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', 'options.signal', signal);
       const config = this.#model.config;
       const src = tokenIds(source, 'source', config.sourceVocab, { nonEmpty: true });
-      const o = translateOptions(config, rest, []);
+      const o = translateOptions(this.#model, rest, []);
       const key = JSON.stringify([o.beamWidth, o.maxLength, o.alpha, [...o.ban].sort((a, b) => a - b)]);
       const r: Pending = { source: src, options: rest, key, resolve, reject, done: false, signal };
       if (this.#closed) return this.#settle(r, new RnnkitError('ERR_CLOSED', 'rnnkit: the batched translator has been closed'));

@@ -42,13 +42,10 @@ template <class T>
 class AttentionLayer : public Layer<T> {
  public:
   AttentionLayer(const LayerSpec& spec, int inCols);
-  void describe(int index, size_t& offset, std::vector<ParamInfo>& table) override;
-  void init(T* params, uint64_t seed) override;
+  RNNKIT_LAYER_PARAMS
   bool seqOut(bool seqIn) const override { return seqIn; }
   int outCols(int) const override { return U_; }
-  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int layerIndex) override;
-  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, const LayerIO<T>& io,
-                int layerIndex) override;
+  RNNKIT_LAYER_PASSES
   size_t workspaceBytes() const override;
   // The last forward's attention, (T*B, memT) time-major; zero past each row's length.
   const T* alphas() const { return alpha_.data(); }

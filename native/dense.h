@@ -14,13 +14,10 @@ template <class T>
 class DenseLayer : public Layer<T> {
  public:
   DenseLayer(const LayerSpec& spec, int inCols) : spec_(spec), D_(inCols), K_(spec.units) {}
-  void describe(int index, size_t& offset, std::vector<ParamInfo>& table) override;
-  void init(T* params, uint64_t seed) override;
+  RNNKIT_LAYER_PARAMS
   bool seqOut(bool seqIn) const override { return seqIn; }
   int outCols(int) const override { return K_; }
-  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int layerIndex) override;
-  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, const LayerIO<T>& io,
-                int layerIndex) override;
+  RNNKIT_LAYER_PASSES
 
   // Ties the weight to the parameters at `offset` (an embedding table of K x D); before describe.
   void tieTo(size_t offset) {
@@ -56,9 +53,7 @@ class DropoutLayer : public Layer<T> {
   void init(T*, uint64_t) override {}
   bool seqOut(bool seqIn) const override { return seqIn; }
   int outCols(int inCols) const override { return inCols; }
-  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int layerIndex) override;
-  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, const LayerIO<T>& io,
-                int layerIndex) override;
+  RNNKIT_LAYER_PASSES
   size_t workspaceBytes() const override { return bytesOf(out_) + bytesOf(mask_); }
 
  private:

@@ -25,11 +25,8 @@ class EmbeddingLayer : public Layer<T> {
   // A row of E values per position, for every position of the input.
   int outCols(int) const override { return E_; }
   bool seqOut(bool seqIn) const override { return seqIn; }
-  void describe(int index, size_t& offset, std::vector<ParamInfo>& table) override;
-  void init(T* params, uint64_t seed) override;
-  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int layerIndex) override;
-  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, const LayerIO<T>& io,
-                int layerIndex) override;
+  RNNKIT_LAYER_PARAMS
+  RNNKIT_LAYER_PASSES
   size_t workspaceBytes() const override { return bytesOf(out_); }
   // The table's offset in the parameter block (a tied dense layer's weight).
   size_t weightOffset() const { return wOff_; }

@@ -86,6 +86,16 @@ class Layer {
   virtual size_t workspaceBytes() const = 0;
 };
 
+// The overrides each layer declares alike (defined in its .cc): its parameters
+// (describe, init) and its two passes (forward, backward), with Layer's signatures.
+#define RNNKIT_LAYER_PARAMS                                                         \
+  void describe(int index, size_t& offset, std::vector<ParamInfo>& table) override; \
+  void init(T* params, uint64_t seed) override;
+#define RNNKIT_LAYER_PASSES                                                                                           \
+  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int layerIndex) override;   \
+  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, const LayerIO<T>& io, \
+                int layerIndex) override;
+
 // Bytes a buffer holds (its capacity).
 template <class V>
 inline size_t bytesOf(const V& v) {

@@ -29,13 +29,10 @@ class RecurrentLayer : public Layer<T> {
  public:
   RecurrentLayer(const LayerSpec& spec, int inCols);
 
-  void describe(int index, size_t& offset, std::vector<ParamInfo>& table) override;
-  void init(T* params, uint64_t seed) override;
+  RNNKIT_LAYER_PARAMS
   bool seqOut(bool) const override { return spec_.returnSequences; }
   int outCols(int) const override { return dirs_ * H_; }
-  Act<T> forward(const Ctx& ctx, const T* params, const Act<T>& in, const LayerIO<T>& io, int layerIndex) override;
-  void backward(const Ctx& ctx, const T* params, T* dParams, const Act<T>& in, T* dOut, T* dIn, const LayerIO<T>& io,
-                int layerIndex) override;
+  RNNKIT_LAYER_PASSES
 
   int dirs() const { return dirs_; }
   int units() const { return H_; }

@@ -48,6 +48,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_parity_fixtures import flat, seeded, tensor_json  # noqa: E402  (the same rounding and JSON as the parity fixtures)
+
 torch.set_default_dtype(torch.float64)
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'attention')
@@ -69,18 +72,6 @@ CASES = [
 ]
 
 CELLS = {'gru': nn.GRU, 'lstm': nn.LSTM, 'rnn': nn.RNN}
-
-
-def f32(t):
-    return t.float().double()
-
-
-def flat(t):
-    return [float(v) for v in t.detach().reshape(-1).tolist()]
-
-
-def tensor_json(t):
-    return {'shape': list(t.shape), 'data': flat(t)}
 
 
 def pad(rows, width=None):
@@ -167,11 +158,7 @@ def layer_config(cell, H, bidir=False):
 
 
 def make_case(c):
-    torch.manual_seed(c['seed'])
-    net = Seq2SeqAttention(c)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(f32(p))
+    net = seeded(Seq2SeqAttention, c)
     src, src_len = pad(c['sources'])
     tin, tin_len = pad([[BOS] + t for t in c['targets']])
     tout, _ = pad([t + [EOS] for t in c['targets']])

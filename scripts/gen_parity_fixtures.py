@@ -187,12 +187,18 @@ def make_config(c):
             'reduction': c['reduction']}
 
 
-def build(c):
+def seeded(cls, c):
+    """cls(c) built after torch.manual_seed(c['seed']), its weights rounded to float32-representable values."""
     torch.manual_seed(c['seed'])
-    net = Net(c)
+    net = cls(c)
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(f32(p))
+    return net
+
+
+def build(c):
+    net = seeded(Net, c)
     B, T, V = c['B'], c['T'], c['V']
     lengths = torch.tensor(c['lengths'], dtype=torch.int64)
     assert max(c['lengths']) == T and min(c['lengths']) >= 1

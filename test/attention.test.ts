@@ -7,11 +7,31 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCheckpoint, writeCheckpoint } from '../lib/io.js';
-import { batchedSampler, layers, loadSeq2Seq, RnnkitError, seq2seq, type LayerInput, type Seq2Seq } from '../lib/index.js';
+import {
+  batchedSampler,
+  layers,
+  loadSafetensors,
+  loadSeq2Seq,
+  RnnkitError,
+  seq2seq,
+  type AttentionOptions,
+  type LayerInput,
+  type Seq2Seq,
+} from '../lib/index.js';
+import { rng } from '../examples/lib/random.js';
+import { checkSeq2SeqGradients } from './helpers/seq2seq-gradcheck.js';
 
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 8) / 16777216;
+/** A seq2seq over V ids (bos 1, eos 2) with attention (null: without). */
+function attModel(
+  V: number,
+  encoder: LayerInput[],
+  decoder: LayerInput[],
+  attention: AttentionOptions | null,
+  seed: number,
+  dtype?: 'float64',
+) {
+  const vocab = { sourceVocab: V, targetVocab: V, bos: 1, eos: 2 };
+  return seq2seq({ ...vocab, encoder, decoder, ...(attention ? { attention } : {}), seed, ...(dtype ? { dtype } : {}) });
 }
 
 const SOURCES = [[3, 4, 5, 6, 3], [6, 3], [4, 4, 5], [5]];
@@ -57,42 +77,14 @@ const CASES: [string, LayerInput[], LayerInput[], { type: 'dot' | 'general' | 'a
 
 for (const [name, encoder, decoder, attention] of CASES) {
   test(`attention gradients match finite differences (${name})`, async (t) => {
-    const m = seq2seq({ sourceVocab: 7, targetVocab: 6, bos: 1, eos: 2, encoder, decoder, attention, seed: 3, dtype: 'float64' });
+    const m = attModel(7, encoder, decoder, attention, 3, 'float64');
     randomize(m, 11);
-    const g = await m.gradients(SOURCES, TARGETS, { training: false });
-    let checked = 0;
-    let worst = 0;
-    for (const [part, model, grads] of [
-      ['encoder', m.encoder, g.encoder],
-      ['decoder', m.decoder, g.decoder],
-    ] as const) {
-      const w = model.getWeights();
-      t.deepEqual(Object.keys(grads).sort(), Object.keys(w).sort());
-      for (const wname of Object.keys(w)) {
-        const data = w[wname]!.data as Float64Array;
-        const ga = grads[wname]!.data;
-        let big = 0;
-        ga.forEach((v, i) => (Math.abs(v) > Math.abs(ga[big]!) ? (big = i) : 0));
-        t.true(Math.abs(ga[big]!) > 1e-7, `${part} ${wname} has a gradient`);
-        for (const i of new Set([0, big, Math.floor(data.length / 2), data.length - 1])) {
-          const f = async (v: number) => {
-            const copy = Float64Array.from(data);
-            copy[i] = v;
-            model.setWeights({ [wname]: copy });
-            return (await m.gradients(SOURCES, TARGETS, { training: false })).loss;
-          };
-          const eps = 1e-5;
-          const num = ((await f(data[i]! + eps)) - (await f(data[i]! - eps))) / (2 * eps);
-          model.setWeights({ [wname]: data });
-          const ana = ga[i]!;
-          const err = Math.abs(num - ana) / Math.max(Math.abs(num) + Math.abs(ana), 1e-4);
-          worst = Math.max(worst, err);
-          if (Math.abs(ana) > 1e-6) checked++;
-          t.true(err < 1e-5, `${part} ${wname}[${i}]: analytic ${ana}, numeric ${num}`);
-        }
-      }
-    }
-    t.log(`worst relative error ${worst.toExponential(2)} over ${checked} non-zero elements`);
+    const { checked } = await checkSeq2SeqGradients(t, m, SOURCES, TARGETS, (data, ga) => {
+      let big = 0;
+      ga.forEach((v, i) => (Math.abs(v) > Math.abs(ga[big]!) ? (big = i) : 0));
+      t.true(Math.abs(ga[big]!) > 1e-7, 'every weight has a gradient');
+      return new Set([0, big, Math.floor(data.length / 2), data.length - 1]);
+    });
     t.true(checked > 20);
     t.true(
       m.decoder.weightNames.some((n) => n.startsWith('attention.')),
@@ -104,17 +96,7 @@ for (const [name, encoder, decoder, attention] of CASES) {
 
 test('ragged sources never attend to padding: padded memory positions change nothing and get no gradient', async (t) => {
   for (const type of ['dot', 'general', 'additive'] as const) {
-    const m = seq2seq({
-      sourceVocab: 7,
-      targetVocab: 6,
-      bos: 1,
-      eos: 2,
-      encoder: [layers.gru({ units: 3, bidirectional: true })],
-      decoder: [layers.gru({ units: 6 })],
-      attention: { type },
-      seed: 5,
-      dtype: 'float64',
-    });
+    const m = attModel(7, [layers.gru({ units: 3, bidirectional: true })], [layers.gru({ units: 6 })], { type }, 5, 'float64');
     randomize(m, 12);
     const B = 3,
       Tx = 5,
@@ -154,16 +136,7 @@ test('ragged sources never attend to padding: padded memory positions change not
 });
 
 test('a source decodes the same alone and beside longer sources (the mask, row-exact decoding)', async (t) => {
-  const m = seq2seq({
-    sourceVocab: 9,
-    targetVocab: 9,
-    bos: 1,
-    eos: 2,
-    encoder: [layers.lstm({ units: 8, bidirectional: true })],
-    decoder: [layers.lstm({ units: 16 })],
-    attention: { type: 'additive', units: 8 },
-    seed: 2,
-  });
+  const m = attModel(9, [layers.lstm({ units: 8, bidirectional: true })], [layers.lstm({ units: 16 })], { type: 'additive', units: 8 }, 2);
   randomize(m, 3);
   const sources = [[3, 4], [5, 6, 7, 8, 3, 4, 5], [8]];
   const together = await m.translateWithScores(sources, { maxLength: 6, beamWidth: 3 });
@@ -189,16 +162,7 @@ const reverse = (rows: number[][]) => rows.map((x) => [...x].reverse());
 
 test("with attention, beam search never scores below greedy on the model's own score; attention rows are distributions", async (t) => {
   const train = digitStrings(400, 3, 2, 7);
-  const m = seq2seq({
-    sourceVocab: 13,
-    targetVocab: 13,
-    bos: 1,
-    eos: 2,
-    encoder: [layers.gru({ units: 16, bidirectional: true })],
-    decoder: [layers.gru({ units: 24 })],
-    attention: { type: 'general' },
-    seed: 4,
-  });
+  const m = attModel(13, [layers.gru({ units: 16, bidirectional: true })], [layers.gru({ units: 24 })], { type: 'general' }, 4);
   await m.fit({ sources: train, targets: reverse(train) }, { epochs: 2, batchSize: 32, optimizer: { type: 'adam', lr: 0.01 } });
   const src = digitStrings(50, 5, 2, 7);
   for (const lengthPenalty of [0, 1]) {
@@ -219,17 +183,8 @@ test('attention learns to reverse strings far beyond what the same model does wi
   const exact = (out: number[][], want: number[][]) =>
     out.filter((o, i) => JSON.stringify(o) === JSON.stringify(want[i])).length / want.length;
   const result: Record<string, number> = {};
-  for (const attention of [undefined, { type: 'general' as const }]) {
-    const m = seq2seq({
-      sourceVocab: 13,
-      targetVocab: 13,
-      bos: 1,
-      eos: 2,
-      encoder: [layers.gru({ units: 32, bidirectional: true })],
-      decoder: [layers.gru({ units: 64 })],
-      ...(attention ? { attention } : {}),
-      seed: 1,
-    });
+  for (const attention of [null, { type: 'general' as const }]) {
+    const m = attModel(13, [layers.gru({ units: 32, bidirectional: true })], [layers.gru({ units: 64 })], attention, 1);
     await m.fit(
       { sources: train, targets: reverse(train) },
       { epochs: 6, batchSize: 64, optimizer: { type: 'adam', lr: 0.005 }, clipNorm: 5 },
@@ -245,16 +200,7 @@ test('attention learns to reverse strings far beyond what the same model does wi
 test('save / load carries the attention weights and config; damaged attention weights are refused', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'rnnkit-att-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const m = seq2seq({
-    sourceVocab: 9,
-    targetVocab: 9,
-    bos: 1,
-    eos: 2,
-    encoder: [layers.lstm({ units: 4, bidirectional: true })],
-    decoder: [layers.lstm({ units: 8 })],
-    attention: { type: 'additive', units: 5 },
-    seed: 6,
-  });
+  const m = attModel(9, [layers.lstm({ units: 4, bidirectional: true })], [layers.lstm({ units: 8 })], { type: 'additive', units: 5 }, 6);
   randomize(m, 4);
   const file = join(dir, 'att.rnnkit');
   await m.save(file);
@@ -282,12 +228,37 @@ test('save / load carries the attention weights and config; damaged attention we
   t.is((e1 as RnnkitError).code, 'ERR_CHECKPOINT');
   const header = JSON.parse(JSON.stringify(parts.header)) as { decoder: { config: { layers: { type: string; memory?: number }[] } } };
   const layer = header.decoder.config.layers.find((l) => l.type === 'attention')!;
+  const header2 = JSON.parse(JSON.stringify(parts.header)) as { config: { attention?: unknown } };
+  for (const attention of [undefined, { type: 'dot' }]) {
+    header2.config.attention = attention;
+    await writeCheckpoint(join(dir, 'config2.rnnkit'), { header: header2, arrays: parts.arrays });
+    const e3 = await t.throwsAsync(loadSeq2Seq(join(dir, 'config2.rnnkit')), { instanceOf: RnnkitError });
+    t.is((e3 as RnnkitError).code, 'ERR_CHECKPOINT', JSON.stringify(attention));
+  }
   for (const memory of [9, -1]) {
     layer.memory = memory;
     await writeCheckpoint(join(dir, 'config.rnnkit'), { header, arrays: parts.arrays });
     const e2 = await t.throwsAsync(loadSeq2Seq(join(dir, 'config.rnnkit')), { instanceOf: RnnkitError });
     t.is((e2 as RnnkitError).code, 'ERR_CHECKPOINT', `memory ${memory}`);
   }
+  m.dispose();
+});
+
+test('a decoder with attention round-trips through safetensors: its config and attention.* weights', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'rnnkit-att-st-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const m = attModel(6, [layers.gru({ units: 3, bidirectional: true })], [layers.gru({ units: 6 })], { type: 'additive', units: 4 }, 2);
+  randomize(m, 9);
+  const file = join(dir, 'decoder.safetensors');
+  await m.decoder.saveSafetensors(file);
+  const back = await loadSafetensors(file);
+  t.deepEqual(back.config, m.decoder.config);
+  t.deepEqual(back.getWeights(), m.decoder.getWeights());
+  t.deepEqual(
+    back.weightNames.filter((n) => n.startsWith('attention.')),
+    ['attention.W_s', 'attention.W_h', 'attention.v', 'attention.W_c', 'attention.b_c'],
+  );
+  back.dispose();
   m.dispose();
 });
 
@@ -326,29 +297,13 @@ test('attention options are validated', (t) => {
 });
 
 test('a decoder with attention cannot be sampled alone', async (t) => {
-  const m = seq2seq({
-    sourceVocab: 5,
-    targetVocab: 5,
-    bos: 1,
-    eos: 2,
-    encoder: [layers.gru({ units: 4 })],
-    decoder: [layers.gru({ units: 4 })],
-    attention: {},
-  });
+  const m = attModel(5, [layers.gru({ units: 4 })], [layers.gru({ units: 4 })], {}, 0);
   await t.throwsAsync(m.decoder.generate({ prime: [1], maxLength: 3 }), { instanceOf: RangeError, message: /attention/ });
   m.dispose();
 });
 
 test('a decoder with attention checks its memory', async (t) => {
-  const m = seq2seq({
-    sourceVocab: 5,
-    targetVocab: 5,
-    bos: 1,
-    eos: 2,
-    encoder: [layers.gru({ units: 4 })],
-    decoder: [layers.gru({ units: 4 })],
-    attention: { type: 'dot' },
-  });
+  const m = attModel(5, [layers.gru({ units: 4 })], [layers.gru({ units: 4 })], { type: 'dot' }, 0);
   await t.throwsAsync(m.decoder.forward([[1, 3]]), { instanceOf: TypeError, message: /options\.memory/ });
   const data = new Float32Array(2 * 3 * 4);
   await t.throwsAsync(m.decoder.forward([[1, 3]], { memory: { data, shape: [2, 3, 4] } }), {

@@ -6,11 +6,24 @@
  * test: the figures are checked for being well-formed, not for being good.
  */
 import test from 'ava';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { example } from './helpers/examples.js';
 import { loadSeq2Seq } from '../lib/index.js';
+
+/** The alignment heatmap an example wrote: an SVG of 3 panels of shaded cells, one per (output, source) pair. */
+function checkAlignments(t: { true(v: boolean, m?: string): void; regex(s: string, r: RegExp): void }, file: string): void {
+  t.true(existsSync(file), `${file} is written`);
+  const svg = readFileSync(file, 'utf8');
+  t.regex(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  const cells = [...svg.matchAll(/<rect [^>]*fill="rgb\((\d+),(\d+),(\d+)\)"><title>[^<]*: ([\d.]+)<\/title>/g)];
+  t.true(cells.length >= 3, `${cells.length} cells`);
+  t.true(
+    cells.every((c) => Number(c[4]) >= 0 && Number(c[4]) <= 1),
+    'every cell is a weight in [0, 1]',
+  );
+}
 
 /** The numbers captured by `pattern` (all its groups; thousands separators dropped). */
 function figures(stdout: string, pattern: RegExp): number[] {
@@ -49,7 +62,9 @@ test.serial('examples/dates.ts --quick trains, scores held-out dates greedily an
   t.deepEqual(m.targetTokenizer?.tokens().slice(4).sort(), [...'-0123456789']);
   const [out] = await m.translate([m.sourceTokenizer!.encode('3 May 1979')], { maxLength: 12 });
   t.true(out!.length <= 12);
+  t.deepEqual(m.attention, { type: 'general' });
   m.dispose();
+  checkAlignments(t, join(cwd, 'dates-alignment.svg'));
 });
 
 test.serial('examples/g2p.ts --quick trains on CMUdict, reports WER and PER, pronounces unseen words and saves the model', async (t) => {
@@ -71,11 +86,18 @@ test.serial('examples/g2p.ts --quick trains on CMUdict, reports WER and PER, pro
   t.is(m.targetTokenizer?.kind, 'word');
   t.true(m.targetTokenizer!.tokens().includes('AH'));
   m.dispose();
+  checkAlignments(t, join(cwd, 'g2p-alignment.svg'));
 });
 
-test.serial('examples/dates.ts and examples/g2p.ts --help print their options and exit 0', async (t) => {
+test.serial('examples/reverse.ts --quick trains the same model with and without attention and scores both', async (t) => {
+  const stdout = await example('reverse.ts', ['--quick'], tmp(t));
+  const [withIt, without] = figures(stdout, /with general attention ([\d.]+)%, without ([\d.]+)%/);
+  t.true(isPercent(withIt!) && isPercent(without!), stdout);
+});
+
+test.serial('examples/dates.ts, g2p.ts and reverse.ts --help print their options and exit 0', async (t) => {
   const cwd = tmp(t);
-  for (const file of ['dates.ts', 'g2p.ts']) {
+  for (const file of ['dates.ts', 'g2p.ts', 'reverse.ts']) {
     const stdout = await example(file, ['--help'], cwd);
     t.regex(stdout, new RegExp(`usage: node --import=tsx examples/${file.replace('.', '\\.')}`));
     t.regex(stdout, /--quick/);

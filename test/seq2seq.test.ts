@@ -4,8 +4,9 @@ import test from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { layers, loadSeq2Seq, RnnkitError, seq2seq, type Seq2Seq } from '../lib/index.js';
+import { CharTokenizer, layers, loadSeq2Seq, RnnkitError, seq2seq, type Seq2Seq } from '../lib/index.js';
 import { smallSeq2Seq } from './helpers/models.js';
+import { checkSeq2SeqGradients } from './helpers/seq2seq-gradcheck.js';
 
 const BOS = 1,
   EOS = 2,
@@ -105,38 +106,10 @@ for (const [name, enc, dec] of [
       [4, 4, 5],
     ];
     const targets = [[3, 5], [4, 4, 3, 5], []];
-    const g = await m.gradients(sources, targets, { training: false });
-    let checked = 0;
-    let worst = 0;
-    for (const [part, model, grads] of [
-      ['encoder', m.encoder, g.encoder],
-      ['decoder', m.decoder, g.decoder],
-    ] as const) {
-      const w = model.getWeights();
-      for (const name of Object.keys(w)) {
-        const data = w[name]!.data as Float64Array;
-        for (const i of [0, Math.floor(data.length / 2), data.length - 1]) {
-          const orig = data[i]!;
-          const f = async (v: number) => {
-            const copy = Float64Array.from(data);
-            copy[i] = v;
-            model.setWeights({ [name]: copy });
-            return (await m.gradients(sources, targets, { training: false })).loss;
-          };
-          const eps = 1e-5;
-          const num = ((await f(orig + eps)) - (await f(orig - eps))) / (2 * eps);
-          model.setWeights({ [name]: data });
-          const ana = grads[name]!.data[i]!;
-          const err = Math.abs(num - ana) / Math.max(Math.abs(num) + Math.abs(ana), 1e-4);
-          worst = Math.max(worst, err);
-          if (Math.abs(ana) > 1e-6) checked++;
-          t.true(err < 1e-5, `${part} ${name}[${i}]: analytic ${ana}, numeric ${num}`);
-        }
-      }
-    }
-    t.log(`worst relative error ${worst.toExponential(2)} over ${checked} non-zero elements`);
+    const { checked } = await checkSeq2SeqGradients(t, m, sources, targets, (d) => [0, Math.floor(d.length / 2), d.length - 1]);
     t.true(checked > 10);
     // the encoder really receives the decoder's gradient
+    const g = await m.gradients(sources, targets, { training: false });
     let encNorm = 0;
     for (const x of Object.values(g.encoder)) for (const v of x.data) encNorm += v * v;
     t.true(encNorm > 1e-8);
@@ -197,5 +170,41 @@ test('seq2seq arguments are validated', async (t) => {
   await t.throwsAsync(m.fit({ sources: [[9]], targets: [[3]] }), { instanceOf: RangeError, message: /data\.sources\[0\]\[0\]/ });
   await t.throwsAsync(m.translate([[3]], { beamWidth: 0 }), { instanceOf: RangeError, message: /options\.beamWidth/ });
   await t.throwsAsync(m.translate([[3]], { banTokens: [2] }), { instanceOf: RangeError, message: /options\.banTokens/ });
+  m.dispose();
+});
+
+test("translate never produces the target tokenizer's <unk>, however likely", async (t) => {
+  const tok = CharTokenizer.fromText('abcd');
+  const m = seq2seq({
+    sourceVocab: 7,
+    targetVocab: tok.size,
+    bos: tok.bosId,
+    eos: tok.eosId,
+    encoder: [layers.gru({ units: 4 })],
+    decoder: [layers.gru({ units: 4 })],
+    seed: 1,
+  });
+  const names = m.decoder.weightNames;
+  const bias = m.decoder.getWeights()[names.at(-1)!]!;
+  bias.data[tok.unkId] = 30; // <unk> is by far the likeliest token at every step
+  m.decoder.setWeights({ [names.at(-1)!]: bias.data });
+  const src = [
+    [3, 4],
+    [5, 6, 3],
+  ];
+  for (const beamWidth of [1, 3]) {
+    const bare = await m.translate(src, { beamWidth, maxLength: 4 });
+    t.true(
+      bare.every((o) => o.includes(tok.unkId)),
+      'without a tokenizer, <unk> is just an id',
+    );
+    m.targetTokenizer = tok;
+    const out = await m.translate(src, { beamWidth, maxLength: 4 });
+    t.true(
+      out.every((o) => !o.includes(tok.unkId) && o.length > 0),
+      JSON.stringify(out),
+    );
+    m.targetTokenizer = undefined;
+  }
   m.dispose();
 });

@@ -3,8 +3,10 @@
  * epoch (so the data can be re-drawn and the learning rate changed between
  * epochs), the last epoch cut short by an AbortSignal when the time is up.
  * After each epoch the dev pairs are decoded greedily; the weights with the
- * best dev exact-match rate (ties: lower dev loss) are kept, and the learning
- * rate halves whenever an epoch does not improve on them.
+ * best dev exact-match rate (ties: lower dev loss) are kept. The learning
+ * rate halves whenever an epoch does not improve on them (`schedule:
+ * 'plateau'`), or follows a cosine from `lr` down to 0 over the budget, set at
+ * each epoch's start from the time spent (`'cosine'`).
  */
 import type { Seq2Seq, Seq2SeqData, Tensor } from '../../lib/index.js';
 import { batchStatus } from './progress.js';
@@ -33,6 +35,8 @@ export interface BudgetOptions {
   maxLength: number;
   /** one line per epoch (default console.log) */
   log?: (line: string) => void;
+  /** 'plateau' (default): halve the learning rate after an epoch without dev improvement; 'cosine': anneal it over the budget */
+  schedule?: 'plateau' | 'cosine';
 }
 
 /**
@@ -88,6 +92,7 @@ export async function fitWithinBudget(model: Seq2Seq, o: BudgetOptions): Promise
   let epochs = 0;
   let pairs = 0;
   while (left() > 0.5 && epochs < (o.maxEpochs ?? Infinity)) {
+    if (o.schedule === 'cosine') lr = (o.lr * (1 + Math.cos(Math.PI * Math.min(1, 1 - left() / o.seconds)))) / 2;
     const data = o.data(epochs);
     const status = batchStatus(`epoch ${epochs + 1}`);
     let seen = 0;
@@ -123,7 +128,7 @@ export async function fitWithinBudget(model: Seq2Seq, o: BudgetOptions): Promise
         epoch: epochs,
         weights: { encoder: model.encoder.getWeights(), decoder: model.decoder.getWeights() },
       };
-    } else {
+    } else if (o.schedule !== 'cosine') {
       lr /= 2;
     }
   }

@@ -236,6 +236,37 @@ static void checkBackwardFrom(const std::string& name, ModelSpec spec) {
 // run in double, which never reaches the float SIMD kernels (gate kernels, step
 // products, the loss row, the optimizer); this does, at the ISA level the binary
 // runs at (RNNKIT_ISA forces each level: test/native-core.test.ts).
+// max |a - b| over the first n elements, relative to max |b|.
+template <class A, class B>
+static double relDiff(const A& a, const B& b, size_t n) {
+  double worst = 0, scale = 1e-30;
+  for (size_t i = 0; i < n; ++i) scale = std::max(scale, (double)std::fabs(b[i]));
+  for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::fabs((double)a[i] - (double)b[i]) / scale);
+  return worst;
+}
+
+// The forward (attention too, when asked) and the gradients (class targets) of a double
+// model and its float copy, each on its own batch.
+struct BothRuns {
+  ForwardResult<double> od;
+  ForwardResult<float> of;
+  GradientResult<double> gd;
+  GradientResult<float> gf;
+};
+static BothRuns runBoth(Model<double>& md, Model<float>& mf, const Batch<double>& bd, const Batch<float>& bf,
+                        const int32_t* classes, bool attention = false) {
+  BothRuns r;
+  Targets<double> td;
+  Targets<float> tf;
+  td.classes = tf.classes = classes;
+  r.od.wantAttention = r.of.wantAttention = attention;
+  md.forward(bd, false, r.od);
+  mf.forward(bf, false, r.of);
+  md.gradients(bd, td, false, r.gd);
+  mf.gradients(bf, tf, false, r.gf);
+  return r;
+}
+
 static void floatMatchesDouble(const std::string& name, ModelSpec spec, int B) {
   spec.seed = 5;
   Model<double> md(spec);
@@ -256,28 +287,15 @@ static void floatMatchesDouble(const std::string& name, ModelSpec spec, int B) {
   Targets<double> td;
   Targets<float> tf;
   td.classes = tf.classes = classes.data();
-  ForwardResult<double> od;
-  ForwardResult<float> of;
-  md.forward(bd, false, od);
-  mf.forward(bf, false, of);
-  GradientResult<double> gd;
-  GradientResult<float> gf;
-  md.gradients(bd, td, false, gd);
-  mf.gradients(bf, tf, false, gf);
+  auto [od, of, gd, gf] = runBoth(md, mf, bd, bf, classes.data());
   OptimizerSpec opt;  // Adam, clipped: a broken clone moves weights by ~lr (1e-2), rounding by ~1e-5 of them
   opt.lr = 1e-2;
   opt.clipNorm = 0.5;
   double nd = 0, nf = 0;
   md.trainStep(bd, td, opt, nd, nullptr);
   mf.trainStep(bf, tf, opt, nf, nullptr);
-  auto rel = [](const auto& a, const auto& b, size_t n) {
-    double worst = 0, scale = 1e-30;
-    for (size_t i = 0; i < n; ++i) scale = std::max(scale, (double)std::fabs(b[i]));
-    for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::fabs((double)a[i] - (double)b[i]) / scale);
-    return worst;
-  };
-  const double eo = rel(of.output, od.output, od.output.size()), eg = rel(gf.grads, gd.grads, gd.grads.size()),
-               ep = rel(mf.params(), md.params(), md.numParams());
+  const double eo = relDiff(of.output, od.output, od.output.size()), eg = relDiff(gf.grads, gd.grads, gd.grads.size()),
+               ep = relDiff(mf.params(), md.params(), md.numParams());
   check(of.output.size() == od.output.size() && eo < 1e-5 && eg < 1e-4 && ep < 1e-4 && std::fabs(nf - nd) < 1e-4 * nd &&
             std::fabs(gf.loss - gd.loss) < 1e-5 * std::fabs(gd.loss),
         std::string("float == double (isa ") + isaName(isa()) + ") " + name + " B=" + std::to_string(B),
@@ -344,25 +362,10 @@ static void checkAttention(AttentionScore score) {
   bd.memoryLengths = bf.memoryLengths = memLengths.data();
   bd.memoryB = bf.memoryB = B;
   bd.memoryT = bf.memoryT = Tm;
+  auto [od, of, gd, gf] = runBoth(md, mf, bd, bf, classes.data(), true);
   Targets<double> td;
-  Targets<float> tf;
-  td.classes = tf.classes = classes.data();
-  ForwardResult<double> od;
-  ForwardResult<float> of;
-  od.wantAttention = of.wantAttention = true;
-  md.forward(bd, false, od);
-  mf.forward(bf, false, of);
-  GradientResult<double> gd;
-  GradientResult<float> gf;
-  md.gradients(bd, td, false, gd);
-  mf.gradients(bf, tf, false, gf);
-  auto rel = [](const auto& a, const auto& b) {
-    double worst = a.size() == b.size() ? 0 : 1, scale = 1e-30;
-    for (size_t i = 0; i < b.size(); ++i) scale = std::max(scale, (double)std::fabs(b[i]));
-    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
-      worst = std::max(worst, std::fabs((double)a[i] - (double)b[i]) / scale);
-    return worst;
-  };
+  td.classes = classes.data();
+  auto rel = [](const auto& a, const auto& b) { return a.size() == b.size() ? relDiff(a, b, b.size()) : 1.0; };
   const double eo = rel(of.output, od.output), ea = rel(of.attention, od.attention), eg = rel(gf.grads, gd.grads),
                em = rel(gf.dMemory, gd.dMemory);
   const char* names[] = {"dot", "general", "additive"};
