@@ -16,37 +16,40 @@ namespace rnnkit {
 namespace {
 
 // The additive score of one decoder row over its source's L positions, the hot loop of
-// additive attention (T*B*L*A tanh): th_j = tanh(q + K_j) (A each), score_j = v . th_j.
+// additive attention (T*B*L*A tanh): score_j = v . tanh(q + K_j), th an A-wide scratch.
+// tanh is not kept for the backward (T*B*L*A values: 26 MB at B=64, T=L=20, A=256):
+// the backward recomputes it, which costs less than writing and reading it back.
 // The dot product keeps 8 partial sums (vectorisable without reassociating a reduction).
 template <class T>
 RNNKIT_KERNEL void additiveScoresImpl(int L, int A, const T* __restrict q, const T* __restrict K, const T* __restrict v,
                                       T* __restrict th, T* __restrict scores) {
   for (int j = 0; j < L; ++j) {
-    T* __restrict t = th + (size_t)j * A;
     const T* __restrict k = K + (size_t)j * A;
-    for (int a = 0; a < A; ++a) t[a] = tanhT(q[a] + k[a]);
+    for (int a = 0; a < A; ++a) th[a] = tanhT(q[a] + k[a]);
     T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int a = 0;
     for (; a + 8 <= A; a += 8)
-      for (int i = 0; i < 8; ++i) acc[i] += v[a + i] * t[a + i];
+      for (int i = 0; i < 8; ++i) acc[i] += v[a + i] * th[a + i];
     T sc = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; a < A; ++a) sc += v[a] * t[a];
+    for (; a < A; ++a) sc += v[a] * th[a];
     scores[j] = sc;
   }
 }
 
 // Its backward: g_j = d score_j -> dv += g_j th_j; through tanh into dq (the row's
-// query) and dK_j (the source position's key).
+// query) and dK_j (the source position's key), th_j recomputed as in the forward.
 template <class T>
-RNNKIT_KERNEL void additiveBackwardImpl(int L, int A, const T* __restrict g, const T* __restrict th,
-                                        const T* __restrict v, T* __restrict dq, T* __restrict dK, T* __restrict dv) {
+RNNKIT_KERNEL void additiveBackwardImpl(int L, int A, const T* __restrict g, const T* __restrict q,
+                                        const T* __restrict K, const T* __restrict v, T* __restrict dq,
+                                        T* __restrict dK, T* __restrict dv) {
   for (int j = 0; j < L; ++j) {
     const T gj = g[j];
-    const T* __restrict t = th + (size_t)j * A;
+    const T* __restrict k = K + (size_t)j * A;
     T* __restrict dk = dK + (size_t)j * A;
     for (int a = 0; a < A; ++a) {
-      dv[a] += gj * t[a];
-      const T dp = gj * v[a] * (T(1) - t[a] * t[a]);
+      const T t = tanhT(q[a] + k[a]);
+      dv[a] += gj * t;
+      const T dp = gj * v[a] * (T(1) - t * t);
       dq[a] += dp;
       dk[a] += dp;
     }
@@ -57,8 +60,9 @@ RNNKIT_ISA_DISPATCH(void, additiveScoresFloat,
                     (int L, int A, const float* q, const float* K, const float* v, float* th, float* scores),
                     (L, A, q, K, v, th, scores), additiveScoresImpl<float>)
 RNNKIT_ISA_DISPATCH(void, additiveBackwardFloat,
-                    (int L, int A, const float* g, const float* th, const float* v, float* dq, float* dK, float* dv),
-                    (L, A, g, th, v, dq, dK, dv), additiveBackwardImpl<float>)
+                    (int L, int A, const float* g, const float* q, const float* K, const float* v, float* dq, float* dK,
+                     float* dv),
+                    (L, A, g, q, K, v, dq, dK, dv), additiveBackwardImpl<float>)
 
 // float: the clone for isa(); double (gradient checks): the plain template.
 void additiveScores(int L, int A, const float* q, const float* K, const float* v, float* th, float* scores) {
@@ -67,12 +71,13 @@ void additiveScores(int L, int A, const float* q, const float* K, const float* v
 void additiveScores(int L, int A, const double* q, const double* K, const double* v, double* th, double* scores) {
   additiveScoresImpl<double>(L, A, q, K, v, th, scores);
 }
-void additiveBackward(int L, int A, const float* g, const float* th, const float* v, float* dq, float* dK, float* dv) {
-  additiveBackwardFloat(L, A, g, th, v, dq, dK, dv);
+void additiveBackward(int L, int A, const float* g, const float* q, const float* K, const float* v, float* dq,
+                      float* dK, float* dv) {
+  additiveBackwardFloat(L, A, g, q, K, v, dq, dK, dv);
 }
-void additiveBackward(int L, int A, const double* g, const double* th, const double* v, double* dq, double* dK,
-                      double* dv) {
-  additiveBackwardImpl<double>(L, A, g, th, v, dq, dK, dv);
+void additiveBackward(int L, int A, const double* g, const double* q, const double* K, const double* v, double* dq,
+                      double* dK, double* dv) {
+  additiveBackwardImpl<double>(L, A, g, q, K, v, dq, dK, dv);
 }
 
 }  // namespace
@@ -161,10 +166,10 @@ Act<T> AttentionLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>&
     productNT<T>(ctx, memB * Tm, A, E, M, params + wh_, ensure(keys_, (size_t)memB * Tm * A), false);
     productNT<T>(ctx, rows, A, Hd, s, params + ws_, ensure(query_, (size_t)rows * A), false);
     keys = keys_.data();
-    ensure(th_, (size_t)rows * Tm * A);
+    ensure(th_, (size_t)rowChunks(B) * A);
   }
   const int lda = B * Tm;
-  eachRow(ctx, false, [&](int b0, int b1, int) {
+  eachRow(ctx, false, [&](int b0, int b1, int chunk) {
     for (int b = b0; b < b1; ++b) {
       const int mb = io.memoryIndex ? io.memoryIndex[b] : b, L = io.memoryLengths[mb];
       const T* Kb = keys + (size_t)mb * Tm * kw;
@@ -174,7 +179,8 @@ Act<T> AttentionLayer<T>::forward(const Ctx& ctx, const T* params, const Act<T>&
       } else {
         for (int t = 0; t < Tn; ++t) {
           const size_t r = (size_t)t * B + b;
-          additiveScores(L, A, query_.data() + r * A, Kb, params + v_, th_.data() + r * Tm * A, al + (size_t)t * lda);
+          additiveScores(L, A, query_.data() + r * A, Kb, params + v_, th_.data() + (size_t)chunk * A,
+                         al + (size_t)t * lda);
         }
       }
       for (int t = 0; t < Tn; ++t) {  // softmax over the source's own positions
@@ -279,7 +285,7 @@ void AttentionLayer<T>::backward(const Ctx& ctx, const T* params, T* dParams, co
         T* dv = dvParts + (size_t)chunk * A;
         for (int t = 0; t < Tn; ++t) {
           const size_t r = (size_t)t * B + b;
-          additiveBackward(L, A, dal + (size_t)t * lda, th_.data() + r * Tm * A, params + v_, dQ + r * A, dKb, dv);
+          additiveBackward(L, A, dal + (size_t)t * lda, query_.data() + r * A, Kb, params + v_, dQ + r * A, dKb, dv);
         }
       }
     }

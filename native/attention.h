@@ -58,7 +58,7 @@ class AttentionLayer : public Layer<T> {
   int memT_ = 0;
   std::vector<T> keys_;   // general: (memB*memT, Hd) W_a m; additive: (memB*memT, A) W_h m
   std::vector<T> query_;  // additive: (T*B, A) W_s s
-  std::vector<T> th_;     // additive: (T*B, memT, A) tanh(W_s s + W_h m_j)
+  std::vector<T> th_;     // additive: per row chunk, A: tanh(W_s s + W_h m_j) of one j
   std::vector<T> alpha_;  // (T*B, memT)
   std::vector<T> z_;      // (T*B, E + Hd) [c; s]
   std::vector<T> out_;    // (T*B, U)
