@@ -180,6 +180,8 @@ export interface BatchPlan {
   batch(i: number, order?: readonly number[]): Batch;
   /** rows (sequences) or batches (streams) that an epoch's order permutes */
   readonly rows: number;
+  /** each row's length when rows are ragged and padded per batch (options.bucketByLength) */
+  readonly rowLengths?: readonly number[];
 }
 
 /** The rows of batch `i` of `N` rows in batches of `batchSize`: positions i*batchSize.. of `order` (an epoch's permutation), or the rows themselves. */
@@ -236,7 +238,7 @@ function checkSequenceDataset(d: SequenceDataset): void {
 
 function sequencePlan(d: SequenceDataset, batchSize: number): BatchPlan {
   const N = d.inputs.length;
-  return independentRows(N, batchSize, (idx) => {
+  const plan = independentRows(N, batchSize, (idx) => {
     const B = idx.length;
     const lengths = new Int32Array(B);
     let T = 1;
@@ -256,6 +258,7 @@ function sequencePlan(d: SequenceDataset, batchSize: number): BatchPlan {
     if (d.condition) batch.condition = idx.map((r) => Array.from(d.condition![r]!));
     return batch;
   });
+  return { ...plan, rowLengths: d.inputs.map((x) => x.length) };
 }
 
 function streamPlan(d: StreamDataset, batchSize: number): BatchPlan {

@@ -588,6 +588,8 @@ export class Seq2Seq {
         batches: Math.ceil(N / s.batchSize),
         rows: N,
         stateful: false,
+        // options.bucketByLength: by source length, then target length
+        rowLengths: d.sources.map((x, r) => x.length * 65536 + d.targets[r]!.length),
         step: async (i, order, _state, options) => {
           const rows = batchRows(i, s.batchSize, N, order);
           const tgt = rows.map((r) => d.targets[r]!);

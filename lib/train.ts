@@ -4,7 +4,7 @@
  * native trainStep off the event loop, so the loop never blocks it.
  */
 import { planBatches, type Batch, type Dataset } from './data.js';
-import { RnnkitError, typeError } from './errors.js';
+import { RnnkitError, rangeError, received, typeError } from './errors.js';
 import type { TrainStepOptions } from './calls.js';
 import type { Model } from './model.js';
 import { DEFAULT_OPTIMIZER, toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
@@ -99,6 +99,14 @@ export interface FitOptions {
   clipValue?: number;
   /** shuffle rows each epoch (default true; streams keep their order) */
   shuffle?: boolean;
+  /**
+   * batches of rows of similar length (default false): each epoch's shuffled
+   * order is cut into pools of 50 batches, each pool sorted by row length and
+   * cut into batches, and the batches shuffled. Less padding (a batch is as
+   * long as its longest row), the same rows every epoch. For ragged rows
+   * (Seq2Seq pairs, sequence datasets); streams and padded tensors refuse it
+   */
+  bucketByLength?: boolean;
   /** evaluated after each epoch */
   validation?: Dataset;
   /** stops cleanly after the current step; history.aborted is then true */
@@ -144,7 +152,14 @@ export interface Evaluation {
  * @example
  * const order = permutation(100, 1, 0);
  */
+const identity = (n: number) => Array.from({ length: n }, (_, i) => i);
+
 export function permutation(n: number, seed: number, epoch: number): number[] {
+  return shuffleInPlace(identity(n), seed, epoch);
+}
+
+/** Fisher-Yates on `items` driven by a SplitMix32-style generator seeded by (seed, epoch). */
+function shuffleInPlace<T>(items: T[], seed: number, epoch: number): T[] {
   let s = (seed ^ Math.imul(epoch + 1, 0x9e3779b9)) >>> 0;
   const next = () => {
     s = (s + 0x9e3779b9) >>> 0;
@@ -153,12 +168,45 @@ export function permutation(n: number, seed: number, epoch: number): number[] {
     z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
     return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
   };
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
+  for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
+    [items[i], items[j]] = [items[j]!, items[i]!];
   }
-  return order;
+  return items;
+}
+
+/** Batches a pool of rows sorted by length holds (options.bucketByLength). */
+export const BUCKET_POOL_BATCHES = 50;
+
+/**
+ * An epoch's order regrouped so that consecutive runs of `batchSize` rows
+ * have similar lengths (options.bucketByLength): pools of
+ * {@link BUCKET_POOL_BATCHES} batches of `order`, each sorted by length
+ * (stable), cut into batches; the full batches shuffled by `shuffle`'s
+ * (seed, epoch) (in pool order without it), the one partial batch (N not a
+ * multiple of batchSize) kept last. A permutation of `order`; depends only on
+ * its arguments.
+ *
+ * @throws never
+ * @example
+ * const bucketed = bucketOrder(permutation(1000, 1, 0), lengths, 32, { seed: 1, epoch: 0 });
+ */
+export function bucketOrder(
+  order: readonly number[],
+  lengths: readonly number[],
+  batchSize: number,
+  shuffle?: { seed: number; epoch: number },
+): number[] {
+  const pool = BUCKET_POOL_BATCHES * batchSize;
+  const batches: number[][] = [];
+  for (let p = 0; p < order.length; p += pool) {
+    const rows = order.slice(p, p + pool).sort((a, b) => lengths[a]! - lengths[b]!);
+    for (let k = 0; k < rows.length; k += batchSize) batches.push(rows.slice(k, k + batchSize));
+  }
+  const last = batches.length > 0 && batches[batches.length - 1]!.length < batchSize ? batches.pop() : undefined;
+  if (shuffle) shuffleInPlace(batches, shuffle.seed ^ 0x5bd1e995, shuffle.epoch);
+  if (last) batches.push(last);
+  return batches.flat();
 }
 
 function lossMetrics(model: Model, loss: number): { perplexity?: number; bitsPerToken?: number } {
@@ -219,6 +267,7 @@ const FIT_KEYS = [
   'clipNorm',
   'clipValue',
   'shuffle',
+  'bucketByLength',
   'validation',
   'signal',
   'seed',
@@ -247,6 +296,7 @@ export interface FitSettings {
   epochs: number;
   batchSize: number;
   shuffle: boolean;
+  bucketByLength: boolean;
   seed: number;
   signal: AbortSignal | undefined;
   onBatchEnd: FitOptions['onBatchEnd'];
@@ -283,6 +333,7 @@ export function fitSettings(options: unknown, defaultSeed: number): FitSettings 
     epochs: withDefault(opts.epochs, 1, (v) => integer(v, 'options.epochs', 0, 1e9)),
     batchSize: withDefault(opts.batchSize, 32, (v) => integer(v, 'options.batchSize', 1, 1e6)),
     shuffle: withDefault(opts.shuffle, true, (v) => boolean(v, 'options.shuffle')),
+    bucketByLength: withDefault(opts.bucketByLength, false, (v) => boolean(v, 'options.bucketByLength')),
     seed: withDefault(opts.seed, defaultSeed, (v) => integer(v, 'options.seed', 0, 0xffffffff)),
     signal,
     onBatchEnd: callback(opts.onBatchEnd, 'options.onBatchEnd') as FitOptions['onBatchEnd'],
@@ -363,6 +414,8 @@ export interface TrainingPlan {
   readonly batches: number;
   /** rows shuffled each epoch (unless stateful) */
   readonly rows: number;
+  /** each row's length (a sort key: Seq2Seq's combines source and target lengths), for options.bucketByLength; absent: the rows are not ragged */
+  readonly rowLengths?: readonly number[];
   /** streams: batches in order, each carrying the previous one's final state */
   readonly stateful: boolean;
   /** one optimizer step on batch i of this epoch's order (undefined: in order) with this epoch's step options */
@@ -391,9 +444,16 @@ export async function trainLoop(target: { epoch: number }, plan: TrainingPlan, s
   let best = Infinity; // early stopping: the best monitored loss of this call
   let wait = 0;
   let restoreBest: (() => void) | undefined;
+  const lengths = plan.rowLengths;
+  if (s.bucketByLength && lengths === undefined) {
+    throw rangeError('ragged rows (Seq2Seq pairs or a sequence dataset)', 'options.bucketByLength', received('a stream or padded tensors'));
+  }
   for (let e = 0; e < s.epochs && !history.aborted && !history.stoppedEarly; e++) {
     const epoch = target.epoch;
-    const order = s.shuffle && !plan.stateful ? permutation(plan.rows, s.seed, epoch) : undefined;
+    const shuffled = s.shuffle && !plan.stateful ? permutation(plan.rows, s.seed, epoch) : undefined;
+    const order = s.bucketByLength
+      ? bucketOrder(shuffled ?? identity(plan.rows), lengths!, s.batchSize, shuffled ? { seed: s.seed, epoch } : undefined)
+      : shuffled;
     const lr = schedule ? lrAt(schedule, epoch, s.baseLr, loop) : s.baseLr;
     const stepOptions = stepAt(s, lr);
     const t0 = performance.now();
@@ -486,6 +546,7 @@ export async function fit(model: Model, data: Dataset, options?: FitOptions): Pr
       batches: plan.batches,
       rows: plan.rows,
       stateful: plan.stateful,
+      ...(plan.rowLengths ? { rowLengths: plan.rowLengths } : {}),
       async step(i, order, state, options) {
         const b = plan.batch(i, order);
         const r = await model.trainStep(b.inputs, b.targets, {

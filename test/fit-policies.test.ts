@@ -5,7 +5,18 @@ import test from 'ava';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CharTokenizer, languageModelData, layers, load, loadSeq2Seq, RnnkitError, sequential, type FitOptions } from '../lib/index.js';
+import {
+  CharTokenizer,
+  languageModelData,
+  layers,
+  load,
+  loadSeq2Seq,
+  RnnkitError,
+  sequential,
+  textStream,
+  type FitOptions,
+} from '../lib/index.js';
+import { BUCKET_POOL_BATCHES, bucketOrder, permutation } from '../lib/train.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../lib/io/checkpoint.js';
 import { lrAt, plateauStep, type CheckedSchedule, type LoopState } from '../lib/schedules.js';
 import { REVERSE_PAIRS, smallSeq2Seq } from './helpers/models.js';
@@ -263,5 +274,97 @@ test('a model file whose loop state is damaged fails with ERR_CHECKPOINT naming 
     t.is((err as RnnkitError).code, 'ERR_CHECKPOINT');
     t.is(err!.message, `Invalid model file '${file}': its training loop state is damaged`);
   }
+  m.dispose();
+});
+
+test('bucketOrder: a permutation whose batches hold rows of similar length, the partial batch last', (t) => {
+  const N = 1000;
+  const B = 8;
+  const lengths = Array.from({ length: N }, (_, i) => 1 + ((i * 7919) % 40));
+  const order = permutation(N, 1, 0);
+  const bucketed = bucketOrder(order, lengths, B, { seed: 1, epoch: 0 });
+  t.deepEqual(
+    [...bucketed].sort((a, b) => a - b),
+    Array.from({ length: N }, (_, i) => i),
+  );
+  t.deepEqual(bucketed, bucketOrder(order, lengths, B, { seed: 1, epoch: 0 }), 'deterministic');
+  t.notDeepEqual(bucketed, bucketOrder(order, lengths, B, { seed: 1, epoch: 1 }), 'batches shuffled per epoch');
+  // the padding of a batch: its longest row x its rows, minus its tokens
+  const padding = (o: number[]) => {
+    let pad = 0;
+    for (let k = 0; k < o.length; k += B) {
+      const l = o.slice(k, k + B).map((r) => lengths[r]!);
+      pad += Math.max(...l) * l.length - l.reduce((a, b) => a + b, 0);
+    }
+    return pad;
+  };
+  t.true(padding(bucketed) * 10 < padding(order), `${padding(bucketed)} vs ${padding(order)} padded positions`);
+  // 1001 rows in pools of 400: the last pool's 201 rows make 25 batches and one of a single row,
+  // its longest, which comes last
+  const lens = [...lengths, 5];
+  const perm = permutation(N + 1, 1, 0);
+  const odd = bucketOrder(perm, lens, B, { seed: 1, epoch: 0 });
+  const lastPool = perm.slice(2 * BUCKET_POOL_BATCHES * B).sort((a, b) => lens[a]! - lens[b]!);
+  t.is(odd.length, N + 1);
+  t.is(odd[N], lastPool[lastPool.length - 1]);
+  // without a shuffle: the pools' batches in order, sorted within each pool
+  const plain = bucketOrder(order, lengths, B);
+  const firstPool = plain.slice(0, BUCKET_POOL_BATCHES * B).map((r) => lengths[r]!);
+  t.deepEqual(
+    firstPool,
+    [...firstPool].sort((a, b) => a - b),
+  );
+});
+
+test('fit with bucketByLength: batches of similar length, deterministic, resumable, for Model and Seq2Seq', async (t) => {
+  const words = Array.from({ length: 96 }, (_, i) => text[i % text.length]!.repeat(1 + (i % 4)));
+  const lmData = languageModelData(
+    words.map((s) => tok.encode(s)),
+    { bos: tok.bosId, eos: tok.eosId },
+  );
+  const widths = (m: ReturnType<typeof model>) => {
+    const seen: number[] = [];
+    const step = m.trainStep.bind(m);
+    m.trainStep = ((x, y, o) => {
+      seen.push((x as { shape: number[] }).shape[1]!);
+      return step(x, y, o);
+    }) as typeof m.trainStep;
+    return seen;
+  };
+  const run = async (options: FitOptions, epochs: number[]) => {
+    const m = model();
+    const seen = widths(m);
+    const losses: number[] = [];
+    for (const e of epochs) losses.push(...(await m.fit(lmData, { ...options, epochs: e, batchSize: 8 })).epochs.map((l) => l.loss));
+    m.dispose();
+    return { seen, losses };
+  };
+  const plain = await run({}, [2]);
+  const bucketed = await run({ bucketByLength: true }, [2]);
+  const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
+  t.is(bucketed.seen.length, plain.seen.length);
+  t.true(sum(bucketed.seen) < 0.8 * sum(plain.seen), `padded lengths ${sum(bucketed.seen)} vs ${sum(plain.seen)}`);
+  t.deepEqual(await run({ bucketByLength: true }, [2]), bucketed, 'the same run twice');
+  t.deepEqual((await run({ bucketByLength: true }, [1, 1])).losses, bucketed.losses, 'fit 1 + fit 1 = fit 2');
+  t.true(bucketed.losses.every(Number.isFinite));
+
+  const s = smallSeq2Seq(6, 4, { seed: 3 });
+  const h = await s.fit(REVERSE_PAIRS, { epochs: 2, batchSize: 2, bucketByLength: true, optimizer: { type: 'adam', lr: 0.01 } });
+  t.is(h.epochs.length, 2);
+  t.true(h.epochs.every((e) => Number.isFinite(e.loss)));
+  s.dispose();
+});
+
+test('bucketByLength: a TypeError when not a boolean, a RangeError for a stream', async (t) => {
+  const m = model();
+  await t.throwsAsync(m.fit(data, { bucketByLength: 'yes' as never }), {
+    instanceOf: TypeError,
+    message: /for options\.bucketByLength but received string/,
+  });
+  await t.throwsAsync(m.fit(textStream(tok.encode('anna bob carla'), { seqLen: 4 }), { bucketByLength: true }), {
+    instanceOf: RangeError,
+    message: /ragged rows .* for options\.bucketByLength/,
+  });
+  t.is(m.epoch, 0, 'nothing trained');
   m.dispose();
 });

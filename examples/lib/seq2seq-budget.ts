@@ -37,6 +37,8 @@ export interface BudgetOptions {
   log?: (line: string) => void;
   /** 'plateau' (default): halve the learning rate after an epoch without dev improvement; 'cosine': anneal it over the budget */
   schedule?: 'plateau' | 'cosine';
+  /** batches of pairs of similar length (fit's bucketByLength; default false) */
+  bucketByLength?: boolean;
 }
 
 /**
@@ -99,6 +101,7 @@ export async function fitWithinBudget(model: Seq2Seq, o: BudgetOptions): Promise
     const history = await model.fit(data, {
       epochs: 1,
       batchSize: o.batchSize,
+      bucketByLength: o.bucketByLength ?? false,
       optimizer: { type: 'adam', lr },
       clipNorm: o.clipNorm ?? 5,
       validation: o.dev,
