@@ -81,7 +81,7 @@ for (const [name, encoder, decoder, attention] of CASES) {
     randomize(m, 11);
     const { checked } = await checkSeq2SeqGradients(t, m, SOURCES, TARGETS, (data, ga) => {
       let big = 0;
-      ga.forEach((v, i) => (Math.abs(v) > Math.abs(ga[big]!) ? (big = i) : 0));
+      for (let i = 0; i < ga.length; i++) if (Math.abs(ga[i]!) > Math.abs(ga[big]!)) big = i;
       t.true(Math.abs(ga[big]!) > 1e-7, 'every weight has a gradient');
       return new Set([0, big, Math.floor(data.length / 2), data.length - 1]);
     });
