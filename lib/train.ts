@@ -144,6 +144,8 @@ export interface Evaluation {
   tokens: number;
 }
 
+const identity = (n: number) => Array.from({ length: n }, (_, i) => i);
+
 /**
  * A seeded permutation of [0, n): Fisher-Yates driven by a SplitMix32-style
  * generator; depends only on (seed, epoch).
@@ -152,8 +154,6 @@ export interface Evaluation {
  * @example
  * const order = permutation(100, 1, 0);
  */
-const identity = (n: number) => Array.from({ length: n }, (_, i) => i);
-
 export function permutation(n: number, seed: number, epoch: number): number[] {
   return shuffleInPlace(identity(n), seed, epoch);
 }
