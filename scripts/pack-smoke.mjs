@@ -68,7 +68,9 @@ if (!Array.isArray(samples) || samples.length !== 3 || samples.some((s) => typeo
 
 // OpenBLAS's core by the CPU's features in the static prebuild: a child where OpenBLAS "picked"
 // Prescott at load (RNNKIT_TEST_BLAS_DETECTED, test-only) must end on the class the CPU runs.
-{
+// x86-64 only: OpenBLAS's arm64 cores are not switched (and under qemu-user a child process,
+// started without qemu, could not run the arm64 Node).
+if (process.arch === 'x64') {
   const { execFileSync } = await import('node:child_process');
   const { OPENBLAS_CORETYPE: _user, ...env } = process.env;
   const script = "import('rnnkit').then((r) => { const i = r.info(); console.log(JSON.stringify({ ...i, env: process.env.OPENBLAS_CORETYPE ?? null })); })";
@@ -81,5 +83,7 @@ if (!Array.isArray(samples) || samples.length !== 3 || samples.some((s) => typeo
   }
 }
 
+const wantDir = `prebuilds/linux-${process.arch}/`;
+if (!info.binary.replaceAll('\\', '/').includes(wantDir)) fail(`on ${process.arch} the loaded binary is not under ${wantDir}: ${info.binary}`);
 console.log(`pack-smoke: info() ${JSON.stringify(info)}`);
 console.log(`pack-smoke: ok in ${ms(t0)}`);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `npm run test:pack`: does the packed tarball work on a machine with nothing installed?
 #
-#  1. `npm pack` (its prepack builds dist/ and the static-OpenBLAS prebuild); the tarball
-#     must hold dist/index.js and prebuilds/linux-x64/*.node.
+#  1. `npm pack` (its prepack builds dist/ and the static-OpenBLAS prebuilds); the tarball
+#     must hold dist/index.js, prebuilds/linux-x64/*.node and prebuilds/linux-arm64/*.node,
+#     and stay under 15 MB.
 #  2. Installs the tarball into an empty temporary project (runtime dependencies from the
 #     npm registry or cache); the installed .node must not link libopenblas (ldd).
 #  3. In a private mount namespace (unshare --mount; needs root), hides every system copy
@@ -12,6 +13,10 @@
 #     then runs scripts/pack-smoke.mjs with PREBUILDS_ONLY=1: import 'rnnkit' by name,
 #     train a char-level LSTM (loss must go down), sample, print info(); then runs the
 #     package's scripts/setup.mjs there, which must not build (no toolchain) and name the prebuild.
+#     The same smoke program then runs under qemu-aarch64 with the arm64 Node, where it must
+#     load the installed linux-arm64 prebuild.
+#  4. scripts/arm64-test.sh against the installed package's prebuilds/: the C++ core tests and
+#     the parity fixtures, gradient checks and model contracts under qemu-aarch64.
 #
 # Any failure prints "pack-test: FAIL: <why>" and exits 1. There is no skip: without
 # unshare or root the test fails loudly. Set PACK_TEST_KEEP=1 to keep the temp folder.
@@ -29,6 +34,7 @@ secs() { awk -v ns=$(($(now) - $1)) 'BEGIN { printf "%.1f s", ns / 1e9 }'; }
 if [ "${1:-}" = __hidden ]; then
   WORK=$2
   ROOT=$3
+  NODE_ARM64=$4
   # Every real file behind the loader's and the linker's view of OpenBLAS (Debian: the
   # alternatives point libopenblas.so.0 / libblas.so.3 into .../openblas-pthread/).
   mapfile -t libs < <(
@@ -86,6 +92,9 @@ if [ "${1:-}" = __hidden ]; then
 
   cd "$WORK/app"
   PREBUILDS_ONLY=1 node smoke.mjs || fail "the smoke program failed (see above)"
+  out=$(PREBUILDS_ONLY=1 qemu-aarch64-static -L / "$NODE_ARM64" smoke.mjs) || { echo "$out"; fail "the smoke program failed under qemu-aarch64 (see above)"; }
+  sed 's/^/arm64: /' <<<"$out"
+  grep -q 'prebuilds/linux-arm64/rnnkit.glibc.node' <<<"$out" || fail "under qemu-aarch64 the smoke program did not load the linux-arm64 prebuild"
 
   # The setup step (npm run setup in a clone) in the installed package, with its C++ sources
   # made newer than everything and no toolchain: it must not build, only name what loads.
@@ -119,6 +128,9 @@ npm pack --pack-destination "$WORK" >"$LOG" 2>&1 || { tail -30 "$LOG"; fail "npm
 contents=$(tar -tzf "$tarball")
 node_file=$(grep -E '^package/prebuilds/linux-x64/[^/]+\.node$' <<<"$contents" || true)
 [ -n "$node_file" ] || fail "the tarball has no prebuild (package/prebuilds/linux-x64/*.node); contents: $(grep -c . <<<"$contents") files"
+grep -qE '^package/prebuilds/linux-arm64/[^/]+\.node$' <<<"$contents" || fail "the tarball has no linux-arm64 prebuild"
+size=$(stat -c %s "$tarball")
+[ "$size" -le 15000000 ] || fail "the tarball is $size bytes, above 15 MB"
 grep -qx 'package/dist/index.js' <<<"$contents" || fail "the tarball has no dist/index.js"
 grep -qx 'package/scripts/setup.mjs' <<<"$contents" || fail "the tarball has no scripts/setup.mjs"
 if grep -qE '^package/build/' <<<"$contents"; then fail "the tarball ships build/ (it must ship prebuilds/ only)"; fi
@@ -138,7 +150,14 @@ if ldd "$installed" | grep -i openblas; then fail "the shipped $installed links 
 echo "pack-test: installed into an empty project in $(secs "$t"): $(ls node_modules | tr '\n' ' ')"
 cd "$ROOT"
 
+# the arm64 Node that scripts/arm64-test.sh fetches and caches (it first checks that it runs)
+NODE_ARM64=$(scripts/arm64-test.sh --node-only) || fail "no arm64 Node to run under qemu (see above)"
+
 t=$(now)
-unshare --mount -- "$ROOT/scripts/pack-test.sh" __hidden "$WORK" "$ROOT" || fail "the run without OpenBLAS and compilers failed (see above)"
+unshare --mount -- "$ROOT/scripts/pack-test.sh" __hidden "$WORK" "$ROOT" "$NODE_ARM64" || fail "the run without OpenBLAS and compilers failed (see above)"
 echo "pack-test: run without OpenBLAS and compilers in $(secs "$t")"
+
+t=$(now)
+PREBUILDS_DIR=$WORK/app/node_modules/rnnkit/prebuilds scripts/arm64-test.sh || fail "the installed linux-arm64 prebuild failed its tests under qemu (see above)"
+echo "pack-test: linux-arm64 tests under qemu in $(secs "$t")"
 echo "pack-test: ok in $(secs "$T0")"
