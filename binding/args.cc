@@ -152,6 +152,8 @@ ModelSpec parseSpec(const Napi::Value& v, bool& isDouble) {
       ls.paddingIdx = getInt(l, "paddingIdx", ctx, -1, limits::kMaxInputSize);
     if (ls.type == LayerType::Embedding && !l.Get("frozen").IsUndefined())  // optional, false
       ls.frozen = getBool(l, "frozen", ctx);
+    if (ls.type == LayerType::Embedding && !l.Get("sparse").IsUndefined())  // optional, false
+      ls.sparse = getBool(l, "sparse", ctx);
     if (ls.type == LayerType::Rnn || ls.type == LayerType::Gru || ls.type == LayerType::Lstm) {
       ls.bidirectional = getBool(l, "bidirectional", ctx);
       ls.returnSequences = getBool(l, "returnSequences", ctx);

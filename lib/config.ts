@@ -226,6 +226,10 @@ function checkEmbedding(config: Omit<ModelConfig, 'seed' | 'dtype'>): void {
       if (first.type !== 'embedding') {
         throw rangeError('an embedding as the first layer (its table is the tied weight)', `${path}.tieEmbedding`, true);
       }
+      if (first.sparse) {
+        // the tied output layer's gradient fills every row of the table
+        throw rangeError(`a dense embedding (${PATH}.layers[0].sparse false) for a tied weight`, `${path}.tieEmbedding`, true);
+      }
       if (layer.units !== vocab) {
         throw rangeError(`units = the vocabulary, ${vocab} (a tied weight is the embedding table)`, `${path}.units`, layer.units);
       }
@@ -322,7 +326,13 @@ function nativeLayer(layer: LayerConfig): NativeLayerSpec {
     case 'dropout':
       return { type: 'dropout', rate: layer.rate };
     case 'embedding':
-      return { type: 'embedding', units: layer.dim, paddingIdx: layer.paddingIdx ?? -1, frozen: layer.trainable === false };
+      return {
+        type: 'embedding',
+        units: layer.dim,
+        paddingIdx: layer.paddingIdx ?? -1,
+        frozen: layer.trainable === false,
+        sparse: layer.sparse === true,
+      };
     case 'attention':
       return {
         type: 'attention',

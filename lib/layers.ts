@@ -109,6 +109,8 @@ export interface EmbeddingConfig {
   readonly paddingIdx?: number;
   /** present (false) when the table is frozen: no gradient, never updated (pretrained vectors kept) */
   readonly trainable?: false;
+  /** present (true) when a step updates only the rows its batch used (Adam runs there as PyTorch's SparseAdam) */
+  readonly sparse?: true;
   readonly name?: string;
 }
 
@@ -244,6 +246,13 @@ export interface EmbeddingOptions {
   paddingIdx?: number;
   /** false freezes the table (Keras's trainable, PyTorch's freeze); default true */
   trainable?: boolean;
+  /**
+   * true: a step reads and updates only the rows of the batch's tokens, as PyTorch's
+   * nn.Embedding(sparse=True) with SparseAdam (Adam's moments of the other rows wait until their
+   * token comes back: lazy Adam). Plain SGD is unchanged by it (only faster); SGD with momentum or
+   * weight decay, and AdamW, still sweep the whole table. Not with a tied output layer. Default false.
+   */
+  sparse?: boolean;
   name?: string;
 }
 
@@ -341,13 +350,24 @@ function denseFrom(value: unknown, path: string): DenseConfig {
 
 function embeddingFrom(value: unknown, path: string): EmbeddingConfig {
   const opts = object(value, path);
-  knownKeys(opts, ['type', 'dim', 'paddingIdx', 'trainable', 'name'], path);
+  knownKeys(opts, ['type', 'dim', 'paddingIdx', 'trainable', 'sparse', 'name'], path);
   if (opts.dim === undefined) throw typeError('an integer', `${path}.dim`, undefined);
   const dim = integer(opts.dim, `${path}.dim`, 1, MAX_UNITS);
   // the upper bound (the vocabulary) is checked with the model's input
   const pad = opts.paddingIdx === undefined ? {} : { paddingIdx: integer(opts.paddingIdx, `${path}.paddingIdx`, 0, LIMITS.inputSize - 1) };
   const trainable = withDefault(opts.trainable, true, (v) => boolean(v, `${path}.trainable`));
-  return named({ type: 'embedding' as const, dim, ...pad, ...(trainable ? {} : { trainable: false as const }) }, opts, path);
+  const sparse = withDefault(opts.sparse, false, (v) => boolean(v, `${path}.sparse`));
+  return named(
+    {
+      type: 'embedding' as const,
+      dim,
+      ...pad,
+      ...(trainable ? {} : { trainable: false as const }),
+      ...(sparse ? { sparse: true as const } : {}),
+    },
+    opts,
+    path,
+  );
 }
 
 function dropoutFrom(value: unknown, path: string): DropoutConfig {
@@ -423,7 +443,7 @@ function withType<T>(type: string, options: unknown, build: (v: unknown, p: stri
  * - `rnn({ units, returnSequences = true, bidirectional = false, activation = 'tanh', name })`
  * - `dense({ units, activation = 'linear', tieEmbedding = false, name })`
  * - `dropout({ rate, name })` with 0 <= rate < 1
- * - `embedding({ dim, paddingIdx, name })`: the first layer of a token-input model
+ * - `embedding({ dim, paddingIdx, trainable, sparse, name })`: the first layer of a token-input model
  *
  * `units` is an integer in [1, 65536]; `name` a non-empty string without '.'.
  *

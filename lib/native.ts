@@ -47,7 +47,7 @@ export type NativeLayerSpec =
     } & Variational)
   | { type: 'dense'; units: number; activation: 'linear' | 'softmax' | 'sigmoid' | 'tanh' | 'relu'; tieEmbedding?: boolean }
   | { type: 'dropout'; rate: number }
-  | { type: 'embedding'; units: number; paddingIdx: number; frozen: boolean }
+  | { type: 'embedding'; units: number; paddingIdx: number; frozen: boolean; sparse?: boolean }
   | { type: 'attention'; units: number; score: 'dot' | 'general' | 'additive'; memoryCols: number; attentionUnits?: number };
 
 export interface NativeModelSpec {

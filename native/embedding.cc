@@ -59,6 +59,30 @@ void EmbeddingLayer<T>::backward(const Ctx& ctx, const T*, T* dParams, const Act
     T* g = dW + (size_t)v * E;
     const T* d = dOut + (size_t)r * E;
     for (int j = 0; j < E; ++j) g[j] += d[j];
+    if (sparse_ && !used_[v]) {
+      used_[v] = 1;
+      rows_.push_back(v);
+    }
+  }
+  if (sparse_) std::sort(rows_.begin(), rows_.end());
+}
+
+template <class T>
+void EmbeddingLayer<T>::clearRows() {
+  for (int v : rows_) used_[v] = 0;
+  rows_.clear();
+}
+
+template <class T>
+void EmbeddingLayer<T>::markRows(const T* dParams) {
+  clearRows();
+  const T* dW = dParams + wOff_;
+  for (int v = 0; v < V_; ++v) {
+    const T* g = dW + (size_t)v * E_;
+    if (std::any_of(g, g + E_, [](T x) { return x != T(0); })) {
+      used_[v] = 1;
+      rows_.push_back(v);
+    }
   }
 }
 

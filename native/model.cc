@@ -88,6 +88,10 @@ size_t validateSpec(const ModelSpec& spec) {
       if (l.tieEmbedding) {
         if (spec.layers[0].type != LayerType::Embedding)
           fail(at + ".tieEmbedding needs an embedding as the first layer");
+        if (spec.layers[0].sparse)
+          fail(at +
+               ".tieEmbedding needs a dense embedding: the tied output layer's gradient fills every row, "
+               "so the table cannot be sparse");
         if (l.units != spec.inputSize || cols != spec.layers[0].units)
           fail(at + ".tieEmbedding needs units = the vocabulary (" + std::to_string(spec.inputSize) +
                ") and an input as wide as the embedding (" + std::to_string(spec.layers[0].units) + ")");
@@ -160,8 +164,10 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
       attentionAt_ = i;
       layer = attention_;
     } else if (l.type == LayerType::Embedding) {
-      layer = new EmbeddingLayer<T>(l, cols);
+      auto* e = new EmbeddingLayer<T>(l, cols);
       if (l.frozen) frozen_.push_back({offset, offset + (size_t)cols * l.units});
+      if (e->sparse()) sparseTable_ = e;
+      layer = e;
     } else {
       layer = new DropoutLayer<T>(l);
     }
@@ -460,7 +466,17 @@ double Model<T>::runBackward(const Batch<T>& batch, const Targets<T>& targets) {
 
 template <class T>
 void Model<T>::backpropagate(const Batch<T>& batch) {
-  grads_.assign(params_.size(), T(0));
+  if (sparseTable_ && grads_.size() == params_.size()) {
+    // zero all but the sparse table, and of the table only the rows the last backward wrote
+    const size_t a = sparseTable_->weightOffset(), E = sparseTable_->dim(), b = a + (size_t)sparseTable_->vocab() * E;
+    std::fill(grads_.begin(), grads_.begin() + a, T(0));
+    std::fill(grads_.begin() + b, grads_.end(), T(0));
+    for (int v : sparseTable_->rowsUsed()) std::fill_n(grads_.begin() + a + (size_t)v * E, E, T(0));
+    sparseTable_->clearRows();
+  } else {
+    grads_.assign(params_.size(), T(0));
+    if (sparseTable_) sparseTable_->clearRows();
+  }
   if (attention_) {
     dMemory_.assign((size_t)batch.memoryB * batch.memoryT * attention_->memoryCols(), T(0));
     io_[attentionAt_].dMemory = dMemory_.data();
@@ -542,11 +558,14 @@ double Model<T>::step(const std::vector<Model<T>*>& models, const OptimizerSpec&
   }
   if (!std::isfinite(loss))
     throwNonFinite("non-finite loss (" + std::to_string(loss) + "); the weights were left unchanged");
+  // What each model's step reads and updates: its whole block, or without a sparse table's unused rows.
+  std::vector<std::vector<Span>> spans;
+  for (Model<T>* m : models) spans.push_back(m->stepSpans(opt));
   // The global L2 norm over every block (one model: its own norm, unchanged to the bit).
   auto globalNorm = [&] {
     double sq = 0, one = 0;
-    for (Model<T>* m : models) {
-      one = l2norm(m->grads_.data(), m->grads_.size());
+    for (size_t i = 0; i < models.size(); ++i) {
+      one = l2norm(models[i]->grads_.data(), spans[i]);
       sq += one * one;
     }
     return models.size() == 1 ? one : std::sqrt(sq);
@@ -556,11 +575,12 @@ double Model<T>::step(const std::vector<Model<T>*>& models, const OptimizerSpec&
     throwNonFinite("non-finite gradient (norm " + std::to_string(norm) + "); the weights were left unchanged");
   double clipped = norm;
   if (opt.clipValue > 0) {
-    for (Model<T>* m : models) clipGradients(m->grads_.data(), m->grads_.size(), opt.clipValue, 0.0);
+    for (size_t i = 0; i < models.size(); ++i) clipGradients(models[i]->grads_.data(), spans[i], opt.clipValue, 0.0);
     clipped = globalNorm();
   }
   if (opt.clipNorm > 0)
-    for (Model<T>* m : models) clipGradients(m->grads_.data(), m->grads_.size(), 0.0, opt.clipNorm, clipped);
+    for (size_t i = 0; i < models.size(); ++i)
+      clipGradients(models[i]->grads_.data(), spans[i], 0.0, opt.clipNorm, clipped);
   // Every update is computed and checked before any is written: all but the last into a
   // staging copy, the last in place (optimizerStep writes nothing when it refuses).
   auto refuse = [&] {
@@ -585,12 +605,13 @@ double Model<T>::step(const std::vector<Model<T>*>& models, const OptimizerSpec&
     keepFrozen(m);
     m->stageParams_ = m->params_;
     m->stageOpt_ = m->opt_;
-    if (!optimizerStep(m->stageParams_.data(), m->grads_.data(), m->params_.size(), opt, m->stageOpt_)) refuse();
+    if (!optimizerStep(m->stageParams_.data(), m->grads_.data(), m->params_.size(), spans[i], opt, m->stageOpt_))
+      refuse();
     restoreFrozen(m, m->stageParams_);
   }
   Model<T>* m = models[last];
   keepFrozen(m);
-  if (!optimizerStep(m->params_.data(), m->grads_.data(), m->params_.size(), opt, m->opt_)) refuse();
+  if (!optimizerStep(m->params_.data(), m->grads_.data(), m->params_.size(), spans[last], opt, m->opt_)) refuse();
   restoreFrozen(m, m->params_);
   for (size_t i = 0; i < last; ++i) {
     std::swap(models[i]->params_, models[i]->stageParams_);
@@ -604,9 +625,27 @@ double Model<T>::step(const std::vector<Model<T>*>& models, const OptimizerSpec&
 }
 
 template <class T>
+std::vector<Span> Model<T>::stepSpans(const OptimizerSpec& opt) const {
+  const size_t n = params_.size();
+  // Adam runs as SparseAdam on the used rows. Plain SGD without weight decay leaves a row with no
+  // gradient as it was, so skipping it changes nothing. Momentum and decoupled decay move every
+  // row (torch's SGD does that with sparse gradients too; AdamW has no sparse form): a full sweep.
+  const bool lazy = opt.type == OptimizerSpec::Adam ||
+                    (opt.type == OptimizerSpec::Sgd && !(opt.momentum > 0) && !(opt.weightDecay > 0));
+  if (!sparseTable_ || !lazy) return {{0, n, false}};
+  const size_t a = sparseTable_->weightOffset(), E = sparseTable_->dim(), b = a + (size_t)sparseTable_->vocab() * E;
+  std::vector<Span> s;
+  if (a > 0) s.push_back({0, a, false});
+  for (int v : sparseTable_->rowsUsed()) s.push_back({a + (size_t)v * E, a + (size_t)(v + 1) * E, true});
+  if (b < n) s.push_back({b, n, false});
+  return s;
+}
+
+template <class T>
 double Model<T>::applyGradients(const T* grads, const OptimizerSpec& opt) {
   last_.valid = false;
   grads_.assign(grads, grads + params_.size());
+  if (sparseTable_) sparseTable_->markRows(grads_.data());  // the rows given a gradient
   gradsReady_ = true;
   return step({this}, opt, 0.0);
 }

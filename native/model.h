@@ -16,6 +16,9 @@
 namespace rnnkit {
 
 template <class T>
+class EmbeddingLayer;
+
+template <class T>
 class RecurrentLayer;
 template <class T>
 class AttentionLayer;
@@ -195,6 +198,12 @@ class Model {
   // gradient nor weight decay moves them.
   std::vector<std::pair<size_t, size_t>> frozen_;
   std::vector<T> frozenKeep_;  // their values during step()
+  // A sparse embedding (layers.embedding({ sparse: true })), or null: its gradient holds zero
+  // outside the rows the last backward used, and step() reads and updates only those rows of it.
+  EmbeddingLayer<T>* sparseTable_ = nullptr;
+  // The ranges of the block that step() reads and updates under opt: all of it, or with a
+  // sparse table and an optimizer that has a lazy form, the rest of the block and the used rows.
+  std::vector<Span> stepSpans(const OptimizerSpec& opt) const;
 
   ModelSpec spec_;
   std::vector<std::unique_ptr<Layer<T>>> layers_;

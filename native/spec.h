@@ -29,6 +29,7 @@ struct LayerSpec {
   double inputDropout = 0, recurrentDropout = 0;
   int paddingIdx = -1;        // embedding: the token whose row stays zero and gets no gradient; -1 = none
   bool frozen = false;        // embedding: no gradient and never updated (pretrained vectors kept as they are)
+  bool sparse = false;        // embedding: a step updates only the rows its batch used (Adam as SparseAdam)
   bool tieEmbedding = false;  // dense: the weight is the first layer's embedding table (units = vocabulary)
   // attention (attention.h): the score, the additive score's width A, and the width E of
   // the memory (the encoder's outputs) it attends over; units = the output width U

@@ -32,12 +32,22 @@ Cases:
   emb_lstm                nn.Embedding -> nn.LSTM -> nn.Linear
   emb_gru_pad             nn.Embedding(padding_idx=0) -> nn.GRU 2 layers -> nn.Linear
   emb_lstm_tied           nn.Embedding -> nn.LSTM -> nn.Linear sharing the embedding's weight (Press & Wolf)
+  emb_lstm_sparse         nn.Embedding(sparse=True) -> nn.LSTM -> nn.Linear; Adam runs as torch.optim.SparseAdam
+                          on the table and torch.optim.Adam on the rest (layers.embedding({ sparse: true }))
 
 Embedding cases (emb=E): the input is nn.Embedding(V, E) instead of the one-hot
 rows; rnnkit's layers.0 is the embedding ('layers.0.weight' [V, E]), the
 recurrent layers follow it (layers.1..K) and the dense layer is layers.K+1.
 With tie, nn.Linear's weight is the embedding's (named_parameters lists it
 once, as rnnkit's table does) and the dense layer has only 'layers.K+1.bias'.
+With sparse, the table's gradient is a sparse tensor: the fixture holds it
+dense, its norm and clipping are of the coalesced rows (what clip_grad_norm_ /
+clip_grad_value_ compute for dense gradients; they take no sparse ones), the
+Adam run steps the table with SparseAdam (lazy: the rows no token used keep
+their weights and moments) and the SGD run with torch.optim.SGD (momentum
+moves every row, as rnnkit's full sweep of the table does then). The tokens
+leave some ids unused so that laziness shows, and the table reads the packed
+tokens (the padded positions' ids would otherwise be rows SparseAdam steps).
 
 Each file holds: name, config (the rnnkit sequential() description), tokens
 [B,T] and targets [B,T] (batch-first, padded with 0), lengths, optional
@@ -47,6 +57,8 @@ padded positions), finalState (torch h_n/c_n per layer, flat [dirs,B,H]), loss, 
 5-step training runs from the fixture weights (Adam + clip_grad_norm_, and
 SGD momentum + clip_grad_value_), with the loss of each step recorded BEFORE
 that step's update and the global grad norm before clipping (gradNorms).
+A sparse case's runs also hold their per-step batches (batches: [{tokens, targets}])
+and the weights after the last step (finalWeights).
 The clip thresholds are chosen per case so that clipping is active on step 1
 (asserted here).
 
@@ -62,7 +74,7 @@ import sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 torch.set_default_dtype(torch.float64)
 
@@ -100,6 +112,8 @@ CASES = [
          lengths=[6, 2, 5, 3], h0=False, reduction='mean', seed=114),
     dict(name='emb_lstm_tied', cell='lstm', K=1, bidir=False, V=11, H=6, B=4, T=5, emb=6, tie=True,
          lengths=[4, 5, 2, 3], h0=False, reduction='mean', seed=115),
+    dict(name='emb_lstm_sparse', cell='lstm', K=1, bidir=False, V=24, H=6, B=3, T=5, emb=5, sparse=True,
+         lengths=[5, 3, 4], h0=False, reduction='mean', seed=116),
 ]
 
 ADAM = {'type': 'adam', 'lr': 0.01}
@@ -123,7 +137,8 @@ def tensor_json(t):
 class Net(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.emb = nn.Embedding(c['V'], c['emb'], padding_idx=c.get('pad')) if c.get('emb') else None
+        self.emb = (nn.Embedding(c['V'], c['emb'], padding_idx=c.get('pad'), sparse=c.get('sparse', False))
+                    if c.get('emb') else None)
         kw = dict(input_size=c.get('emb') or c['V'], hidden_size=c['H'], num_layers=c['K'], bidirectional=c['bidir'],
                   batch_first=True)
         if c['cell'] == 'rnn':
@@ -145,8 +160,13 @@ class Net(nn.Module):
 
     def forward(self, tokens, lengths, hx):
         c = self.c
-        x = self.embed(tokens)
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        if c.get('sparse'):
+            # embed the packed tokens: the padded positions' ids never reach the table, so its sparse
+            # gradient lists only the rows of valid tokens (rnnkit's rows used)
+            ptok = pack_padded_sequence(tokens, lengths, batch_first=True, enforce_sorted=False)
+            packed = PackedSequence(self.emb(ptok.data), ptok.batch_sizes, ptok.sorted_indices, ptok.unsorted_indices)
+        else:
+            packed = pack_padded_sequence(self.embed(tokens), lengths, batch_first=True, enforce_sorted=False)
         out_packed, hn = self.rnn(packed, hx)
         out, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=c['T'])
         self.last_hn = hn  # state at each row's last valid step, in the original batch order
@@ -171,7 +191,8 @@ def rnnkit_name(torch_name, K, first=0):
 def make_config(c):
     layers = []
     if c.get('emb'):
-        layers.append(dict({'type': 'embedding', 'dim': c['emb']}, **({'paddingIdx': c['pad']} if 'pad' in c else {})))
+        layers.append(dict({'type': 'embedding', 'dim': c['emb']}, **({'paddingIdx': c['pad']} if 'pad' in c else {}),
+                           **({'sparse': True} if c.get('sparse') else {})))
     for _ in range(c['K']):
         spec = {'type': c['cell'], 'units': c['H'], 'bidirectional': c['bidir'], 'returnSequences': True}
         if c['cell'] == 'rnn':
@@ -227,35 +248,76 @@ def run_forward(net, c, tokens, lengths, mask, h0, c0, targets):
     return logits, loss
 
 
+def dense_grad(p):
+    """p's gradient as a dense tensor (a sparse embedding's: its coalesced rows, zero elsewhere)."""
+    return p.grad.to_dense() if p.grad.is_sparse else p.grad
+
+
 def grad_norm(params):
-    return math.sqrt(sum(float((p.grad ** 2).sum()) for p in params))
+    return math.sqrt(sum(float((dense_grad(p) ** 2).sum()) for p in params))
 
 
-def train_run(c, opt_spec, clip, tokens, targets, lengths, mask, h0, c0):
+def clip_norm_(params, max_norm):
+    """torch.nn.utils.clip_grad_norm_ (scale by max_norm / (norm + 1e-6) when < 1), sparse gradients included."""
+    total = grad_norm(params)
+    coef = max_norm / (total + 1e-6)
+    if coef < 1:
+        for p in params:
+            p.grad = p.grad.coalesce() * coef if p.grad.is_sparse else p.grad * coef
+    return total
+
+
+def clip_value_(params, v):
+    """torch.nn.utils.clip_grad_value_, a sparse gradient clamped after coalescing (its rows' sums)."""
+    for p in params:
+        if p.grad.is_sparse:
+            g = p.grad.coalesce()
+            p.grad = torch.sparse_coo_tensor(g.indices(), g.values().clamp(-v, v), g.shape)
+        else:
+            p.grad.clamp_(-v, v)
+
+
+def train_run(c, opt_spec, clip, batches, lengths, mask, h0, c0):
+    """NSTEPS steps, step i on batches[i] = (tokens, targets); returns the losses, grad norms, clipping
+    activity and the weights after the last step."""
     net, *_ = build(c)  # same seed -> same weights
     params = list(net.parameters())
+    sparse = [p for p in params if c.get('sparse') and p is net.emb.weight]
+    rest = [p for p in params if not any(p is q for q in sparse)]
     if opt_spec['type'] == 'adam':
-        opt = torch.optim.Adam(params, lr=opt_spec['lr'])
+        opts = [torch.optim.Adam(rest, lr=opt_spec['lr'])]
+        if sparse:
+            opts.append(torch.optim.SparseAdam(sparse, lr=opt_spec['lr']))
     else:
-        opt = torch.optim.SGD(params, lr=opt_spec['lr'], momentum=opt_spec['momentum'])
+        opts = [torch.optim.SGD(params, lr=opt_spec['lr'], momentum=opt_spec['momentum'])]
     losses, norms, active = [], [], []
-    for _ in range(NSTEPS):
-        opt.zero_grad()
+    for tokens, targets in batches:
+        for opt in opts:
+            opt.zero_grad()
         _, loss = run_forward(net, c, tokens, lengths, mask, h0, c0, targets)
         losses.append(float(loss))
         loss.backward()
         norm = grad_norm(params)
         norms.append(norm)
         if 'clipNorm' in clip:
-            total = float(torch.nn.utils.clip_grad_norm_(params, clip['clipNorm']))
+            if sparse:
+                total = clip_norm_(params, clip['clipNorm'])
+            else:
+                total = float(torch.nn.utils.clip_grad_norm_(params, clip['clipNorm']))
             assert abs(total - norm) <= 1e-12 * max(1.0, norm)
             active.append(norm > clip['clipNorm'])
         if 'clipValue' in clip:
-            gmax = max(float(p.grad.abs().max()) for p in params)
-            torch.nn.utils.clip_grad_value_(params, clip['clipValue'])
+            gmax = max(float(dense_grad(p).abs().max()) for p in params)
+            if sparse:
+                clip_value_(params, clip['clipValue'])
+            else:
+                torch.nn.utils.clip_grad_value_(params, clip['clipValue'])
             active.append(gmax > clip['clipValue'])
-        opt.step()
-    return losses, norms, active
+        for opt in opts:
+            opt.step()
+    K, first = c['K'], 1 if c.get('emb') else 0
+    final = {rnnkit_name(n, K, first): tensor_json(p) for n, p in net.named_parameters()}
+    return losses, norms, active, final
 
 
 def nice_below(x):
@@ -295,18 +357,19 @@ def make_case(c):
     weights = {rnnkit_name(n, K, first): tensor_json(p) for n, p in net.named_parameters()}
     logits, loss = run_forward(net, c, tokens, lengths, mask, h0, c0, targets)
     loss.backward()
-    grads = {rnnkit_name(n, K, first): tensor_json(p.grad) for n, p in net.named_parameters()}
+    grads = {rnnkit_name(n, K, first): tensor_json(dense_grad(p)) for n, p in net.named_parameters()}
     assert set(grads) == set(weights)
     params = list(net.parameters())
     norm1 = grad_norm(params)
-    gmax1 = max(float(p.grad.abs().max()) for p in params)
+    gmax1 = max(float(dense_grad(p).abs().max()) for p in params)
 
     output = (logits * mask[:, :, None]).detach()
     check_unpacked(net, c, tokens, lengths, h0, c0, output)
     fx = {
         'name': c['name'],
         'description': '%s%s%s %d layer(s)%s, V=%d H=%d B=%d T=%d, reduction %s%s' % (
-            ('nn.Embedding(%d%s) -> ' % (c['emb'], ', padding_idx=%d' % c['pad'] if 'pad' in c else '')
+            ('nn.Embedding(%d%s%s) -> ' % (c['emb'], ', padding_idx=%d' % c['pad'] if 'pad' in c else '',
+                                           ', sparse=True' if c.get('sparse') else '')
              if c.get('emb') else '') + ('tied ' if c.get('tie') else ''),
             'nn.' + {'rnn': 'RNN', 'gru': 'GRU', 'lstm': 'LSTM'}[c['cell']],
             '(%s)' % c['act'] if c['cell'] == 'rnn' else '', K, ' bidirectional' if c['bidir'] else '',
@@ -342,8 +405,15 @@ def make_case(c):
     clip_norm = min(1.0, nice_below(norm1))
     clip_value = min(0.5, nice_below(gmax1))
     steps = []
+    # the same batch every step; a sparse table: a new batch (same lengths) each step, so that
+    # the rows used change and the lazy update of the others shows in the weights
+    batches = [(tokens, targets)] * NSTEPS
+    if c.get('sparse'):
+        torch.manual_seed(c['seed'] + 1000)
+        batches = [(tokens, targets)] + [(torch.randint(0, c['V'], tokens.shape) * mask,
+                                          torch.randint(0, c['V'], tokens.shape) * mask) for _ in range(NSTEPS - 1)]
     for opt_spec, clip in ((ADAM, {'clipNorm': clip_norm}), (SGD, {'clipValue': clip_value})):
-        losses, norms, active = train_run(c, opt_spec, clip, tokens, targets, lengths, mask, h0d, c0d)
+        losses, norms, active, final = train_run(c, opt_spec, clip, batches, lengths, mask, h0d, c0d)
         assert abs(losses[0] - float(loss)) <= 1e-12 * abs(float(loss)), (losses[0], float(loss))
         assert active[0], (c['name'], clip, norms[0], gmax1)
         # the runs must actually move the loss
@@ -353,6 +423,9 @@ def make_case(c):
         entry['losses'] = losses
         entry['gradNorms'] = norms
         entry['clipActive'] = active
+        if c.get('sparse'):
+            entry['batches'] = [{'tokens': x.tolist(), 'targets': y.tolist()} for x, y in batches]
+            entry['finalWeights'] = final
         steps.append(entry)
     fx['steps'] = steps
     return fx

@@ -159,3 +159,127 @@ test('bad embedding and tying configs are TypeErrors / RangeErrors naming the fi
       'Expected an input as wide as the embedding (dim 4) for a tied weight for config.layers[2].tieEmbedding but received an input of width 5',
   });
 });
+
+function sparseLm(sparse: boolean, dtype: 'float32' | 'float64' = 'float64') {
+  return sequential({
+    input: { vocabSize: V },
+    layers: [layers.embedding({ dim: 6, sparse }), layers.gru({ units: 5 }), layers.dense({ units: V })],
+    seed: 9,
+    dtype,
+  });
+}
+
+/** The ids whose table row differs between two weight snapshots. */
+function movedRows(a: Record<string, { data: ArrayLike<number> }>, b: Record<string, { data: ArrayLike<number> }>): number[] {
+  const x = a['layers.0.weight']!.data,
+    y = b['layers.0.weight']!.data;
+  return Array.from({ length: V }, (_, v) => v).filter((v) => Array.from({ length: 6 }, (_, j) => v * 6 + j).some((i) => x[i] !== y[i]));
+}
+
+test('a sparse embedding under Adam steps only the rows of the batch (lazy, as SparseAdam); a dense one keeps moving the others', async (t) => {
+  const adam = { optimizer: { type: 'adam' as const, lr: 0.05 }, clipNorm: 1 };
+  const sparse = sparseLm(true);
+  const dense = sparseLm(false);
+  t.is((sparse.config.layers[0] as { sparse?: boolean }).sparse, true);
+  t.false('sparse' in dense.config.layers[0]!, 'a dense table shows no field');
+  for (const m of [sparse, dense]) await m.trainStep([[1, 2, 3]], [[2, 3, 4]], adam);
+  const s0 = sparse.getWeights(),
+    d0 = dense.getWeights();
+  for (const m of [sparse, dense]) await m.trainStep([[7, 8]], [[8, 9]], adam);
+  t.deepEqual(movedRows(s0, sparse.getWeights()), [7, 8], 'sparse: rows 1-3 wait for their tokens (weights and moments)');
+  t.deepEqual(movedRows(d0, dense.getWeights()), [1, 2, 3, 7, 8], 'dense Adam: rows 1-3 move on their moments');
+  t.notDeepEqual(sparse.getWeights()['layers.1.weight_hh_l0'], s0['layers.1.weight_hh_l0'], 'the rest of the model trains');
+  // applyGradients: the rows given a non-zero gradient are the rows stepped
+  const g = new Float64Array(V * 6);
+  g.fill(0.1, 4 * 6, 5 * 6);
+  const s1 = sparse.getWeights();
+  await sparse.applyGradients({ 'layers.0.weight': g }, adam);
+  t.deepEqual(movedRows(s1, sparse.getWeights()), [4], 'applyGradients steps row 4 alone');
+  sparse.dispose();
+  dense.dispose();
+});
+
+test('plain SGD gives the same weights with a sparse table as with a dense one; momentum and AdamW sweep the whole table', async (t) => {
+  const x = [
+    [1, 2, 3, 4],
+    [5, 6, 1],
+  ];
+  const y = [
+    [2, 3, 4, 5],
+    [6, 7, 2],
+  ];
+  const other = [[9, 10]];
+  for (const optimizer of [
+    { type: 'sgd' as const, lr: 0.3 },
+    { type: 'sgd' as const, lr: 0.3, momentum: 0.9 },
+    { type: 'sgd' as const, lr: 0.3, weightDecay: 0.1 },
+    { type: 'adamw' as const, lr: 0.05, weightDecay: 0.1 },
+  ]) {
+    const a = sparseLm(true, 'float32');
+    const b = sparseLm(false, 'float32');
+    for (const m of [a, b]) {
+      await m.trainStep(x, y, { optimizer });
+      await m.trainStep(other, other, { optimizer });
+    }
+    t.deepEqual(a.getWeights(), b.getWeights(), JSON.stringify(optimizer));
+    a.dispose();
+    b.dispose();
+  }
+});
+
+test('a sparse table saves, loads and resumes Adam exactly; fit over varying batches lowers the loss', async (t) => {
+  const dir = await tmp(t);
+  const data = {
+    inputs: [
+      [1, 2, 3],
+      [4, 5],
+      [6, 7, 8, 9],
+      [10, 11],
+      [2, 4, 6],
+    ],
+    targets: [
+      [2, 3, 4],
+      [5, 6],
+      [7, 8, 9, 10],
+      [11, 1],
+      [4, 6, 8],
+    ],
+  };
+  const opts = { batchSize: 2, optimizer: { type: 'adam' as const, lr: 0.05 }, clipNorm: 1, seed: 5 };
+  const straight = sparseLm(true);
+  const h = await straight.fit(data, { ...opts, epochs: 6 });
+  t.true(h.epochs.at(-1)!.loss < h.epochs[0]!.loss, `loss ${h.epochs[0]!.loss} -> ${h.epochs.at(-1)!.loss}`);
+  const first = sparseLm(true);
+  const h1 = await first.fit(data, { ...opts, epochs: 3 });
+  const file = join(dir, 'sparse.rnnkit');
+  await first.save(file);
+  first.dispose();
+  const resumed = await load(file);
+  t.is((resumed.config.layers[0] as { sparse?: boolean }).sparse, true, 'the config keeps sparse');
+  const h2 = await resumed.fit(data, { ...opts, epochs: 3 });
+  t.deepEqual(
+    [...h1.batches, ...h2.batches].map((b) => b.loss),
+    h.batches.map((b) => b.loss),
+  );
+  t.deepEqual(resumed.getWeights(), straight.getWeights());
+  straight.dispose();
+  resumed.dispose();
+});
+
+test('bad sparse options: a TypeError naming sparse, and a RangeError for a sparse table with a tied output', (t) => {
+  t.throws(() => layers.embedding({ dim: 4, sparse: 1 as never }), {
+    instanceOf: TypeError,
+    message: /options\.sparse but received number 1/,
+  });
+  t.throws(
+    () =>
+      sequential({
+        input: { vocabSize: V },
+        layers: [layers.embedding({ dim: 4, sparse: true }), layers.lstm({ units: 4 }), layers.dense({ units: V, tieEmbedding: true })],
+      }),
+    {
+      instanceOf: RangeError,
+      message: /a dense embedding \(config\.layers\[0\]\.sparse false\) for a tied weight for config\.layers\[2\]\.tieEmbedding/,
+    },
+  );
+});

@@ -4,7 +4,8 @@
  * dtypes: outputs, final states, loss, every parameter gradient and the
  * initial-state gradients, then two 5-step training runs (Adam + clipNorm,
  * SGD momentum + clipValue) whose per-step losses and pre-clip gradient norms
- * must match torch's.
+ * must match torch's (a sparse embedding's runs: on a new batch each step, and
+ * the weights after the last step too).
  *
  * Metric per tensor: max|a - b| / max(max|b|, 1e-3), i.e. relative to the
  * reference tensor's scale; per scalar: |a - b| / max(|b|, 1e-3).
@@ -29,7 +30,7 @@ const TOL: Record<Dtype, { tensor: number; step: number }> = {
   float32: { tensor: 1e-5, step: 1e-4 },
   float64: { tensor: 1e-9, step: 1e-9 },
 };
-const MIN_FIXTURES = 15;
+const MIN_FIXTURES = 16;
 
 const fixtures = loadParityFixtures();
 
@@ -49,7 +50,11 @@ function buildLayer(spec: FixtureLayer) {
         tieEmbedding: spec.tieEmbedding ?? false,
       });
     case 'embedding':
-      return layers.embedding({ dim: spec.dim!, ...(spec.paddingIdx !== undefined ? { paddingIdx: spec.paddingIdx } : {}) });
+      return layers.embedding({
+        dim: spec.dim!,
+        ...(spec.paddingIdx !== undefined ? { paddingIdx: spec.paddingIdx } : {}),
+        sparse: spec.sparse ?? false,
+      });
     default:
       throw new Error(`parity fixture: unknown layer type ${JSON.stringify(spec)}`);
   }
@@ -230,9 +235,15 @@ for (const fx of fixtures) {
             ...(steps.clipValue !== undefined ? { clipValue: steps.clipValue } : {}),
           };
           for (let i = 0; i < steps.losses.length; i++) {
-            const r = await model.trainStep(fx.tokens, fx.targets, opts);
+            const batch = steps.batches?.[i] ?? fx;
+            const r = await model.trainStep(batch.tokens, batch.targets, opts);
             ck.scalar(`step ${i + 1} loss`, r.loss, steps.losses[i]!);
             ck.scalar(`step ${i + 1} gradNorm`, r.gradNorm, steps.gradNorms[i]!);
+          }
+          if (steps.finalWeights) {
+            const w = model.getWeights();
+            for (const [name, e] of Object.entries(steps.finalWeights))
+              ck.tensor(`weight ${name} after the steps`, w[name], e.shape, e.data);
           }
         } finally {
           model.dispose();

@@ -679,6 +679,19 @@ int main(int argc, char** argv) {
     floatMatchesDouble("embedding + lstm + tied dense", tied, 3);
     floatMatchesDouble("embedding + lstm + tied dense", tied, 21);
   }
+  {
+    // a sparse table (layers.embedding({ sparse: true })): the same gradient; its float step
+    // (SparseAdam on the used rows, Adam on the rest) at this ISA level against the double one
+    ModelSpec sp = lm({embedding(4), rec(LayerType::Lstm)});
+    sp.layers[0].sparse = true;
+    gradcheck("sparse embedding + lstm", sp);
+    sp.inputSize = 23;
+    sp.layers = {embedding(19), rec(LayerType::Lstm, [](LayerSpec& l) { l.units = 19; }),
+                 dense(23, Activation::Linear)};
+    sp.layers[0].sparse = true;
+    floatMatchesDouble("sparse embedding + lstm", sp, 3);
+    floatMatchesDouble("sparse embedding + lstm", sp, 21);
+  }
   checkPaddingRow();
   checkFrozenEmbedding();
   {

@@ -23,6 +23,7 @@ export interface FixtureLayer {
   /** embedding */
   dim?: number;
   paddingIdx?: number;
+  sparse?: boolean;
   /** dense */
   tieEmbedding?: boolean;
   bidirectional?: boolean;
@@ -42,6 +43,10 @@ export interface FixtureSteps {
   /** global L2 norm of the gradient before clipping, per step */
   gradNorms: number[];
   clipActive: boolean[];
+  /** step k's batch, when the steps do not all train on the fixture's tokens / targets */
+  batches?: { tokens: number[][]; targets: number[][] }[];
+  /** every weight after the last step */
+  finalWeights?: Record<string, FixtureTensor>;
 }
 
 export interface ParityFixture {
