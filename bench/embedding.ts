@@ -13,6 +13,8 @@
  * - `encoder`: embedding(256) -> LSTM 256 -> dense(1) on the last step (mse):
  *   only the embedding sees V, so this isolates its cost (the sparse scatter
  *   into [V, 256] and the optimizer's sweep of the table).
+ * - `lm-sparse`, `encoder-sparse`: `lm` and `encoder` with `layers.embedding({ sparse: true })`:
+ *   the step reads and updates only the table's rows of the batch's tokens (Adam as SparseAdam).
  * Prints ms per step for each V and the ratio V = 20,000 / V = 2,000.
  *
  *   npm run bench:embedding
@@ -30,7 +32,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '8' },
     rounds: { type: 'string', default: '3' },
     units: { type: 'string', default: '256' },
-    cases: { type: 'string', default: 'lm,lm-tied,one-hot,encoder' },
+    cases: { type: 'string', default: 'lm,lm-sparse,lm-tied,one-hot,encoder,encoder-sparse' },
     /** adam (default) or sgd (plain: no moments, no weight decay) */
     optimizer: { type: 'string', default: 'adam' },
   },
@@ -41,17 +43,23 @@ const rounds = Number(args.rounds);
 const H = Number(args.units);
 const B = 32;
 const T = 35;
-const CASES = args.cases.split(',') as ('lm' | 'lm-tied' | 'one-hot' | 'encoder')[];
+const KINDS = ['lm', 'lm-sparse', 'lm-tied', 'one-hot', 'encoder', 'encoder-sparse'] as const;
+const CASES = args.cases.split(',') as (typeof KINDS)[number][];
+for (const c of CASES) if (!KINDS.includes(c)) throw new RangeError(`--cases: unknown case ${c} (cases: ${KINDS.join(', ')})`);
 
 function build(kind: (typeof CASES)[number], V: number): Model {
   const emb = layers.embedding({ dim: H });
+  const sparse = layers.embedding({ dim: H, sparse: true });
   const stacks: Record<typeof kind, LayerInput[]> = {
     lm: [emb, layers.lstm({ units: H }), layers.dense({ units: V })],
+    'lm-sparse': [sparse, layers.lstm({ units: H }), layers.dense({ units: V })],
     'lm-tied': [emb, layers.lstm({ units: H }), layers.dense({ units: V, tieEmbedding: true })],
     'one-hot': [layers.lstm({ units: H }), layers.dense({ units: V })],
     encoder: [emb, layers.lstm({ units: H, returnSequences: false }), layers.dense({ units: 1 })],
+    'encoder-sparse': [sparse, layers.lstm({ units: H, returnSequences: false }), layers.dense({ units: 1 })],
   };
-  return sequential({ input: { vocabSize: V }, layers: stacks[kind], loss: kind === 'encoder' ? 'mse' : 'crossEntropy', seed: 1 });
+  const loss = kind.startsWith('encoder') ? 'mse' : 'crossEntropy';
+  return sequential({ input: { vocabSize: V }, layers: stacks[kind], loss, seed: 1 });
 }
 
 /** Deterministic ids in [0, V) (the LCG of bench/case.ts). */
@@ -64,7 +72,7 @@ async function timeCase(kind: (typeof CASES)[number], V: number): Promise<number
   const model = build(kind, V);
   const flat = ids(B * T, V, 7);
   const x = Array.from({ length: B }, (_, b) => flat.slice(b * T, (b + 1) * T));
-  const y = kind === 'encoder' ? x.map((row) => [row[0]! / V]) : x.map((row) => row.map((v) => (v + 1) % V));
+  const y = kind.startsWith('encoder') ? x.map((row) => [row[0]! / V]) : x.map((row) => row.map((v) => (v + 1) % V));
   const opts = { optimizer: { type: args.optimizer === 'sgd' ? ('sgd' as const) : ('adam' as const), lr: 1e-3 }, clipNorm: 5 };
   for (let i = 0; i < 2; i++) await model.trainStep(x, y, opts);
   const times: number[] = [];
@@ -85,7 +93,7 @@ for (let r = 0; r < rounds; r++) {
       const ms = await timeCase(kind, V);
       const key = `${kind}/${V}`;
       results.set(key, [...(results.get(key) ?? []), ms]);
-      console.log(`  round ${r + 1}  ${kind.padEnd(8)} V=${String(V).padStart(6)}  ${ms.toFixed(1)} ms/step`);
+      console.log(`  round ${r + 1}  ${kind.padEnd(14)} V=${String(V).padStart(6)}  ${ms.toFixed(1)} ms/step`);
     }
 }
 
