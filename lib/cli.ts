@@ -90,6 +90,9 @@ function program(io: CliIO, run: (code: Promise<number>) => void): Command {
       ).argParser(numberIn(0, 0.99)),
     )
     .addOption(new Option('--tie', 'the output layer shares the embedding table (needs --embedding = --units)'))
+    .addOption(
+      new Option('--sparse-embedding', "each step updates only the embedding's rows of the batch's tokens (needs --embedding, not --tie)"),
+    )
     .addOption(new Option('--threads <n>', "rnnkit's threads (default: OPENBLAS_NUM_THREADS or the cores)").argParser(intIn(1, 64)))
     .addOption(
       new Option('--time-budget <seconds>', 'stop after the step that spends this many seconds, then save (exit 0)').argParser(

@@ -178,11 +178,37 @@ test('train: --embedding and --tie build an embedding-first, tied model; --tie n
   for (const [args, message] of [
     [['--tie'], '--tie needs --embedding (the table the output layer shares)'],
     [['--tie', '--embedding', '8'], '--tie needs --embedding equal to --units (the output layer reads 16 units): got --embedding 8'],
+    [['--sparse-embedding'], '--sparse-embedding needs --embedding (the table it updates)'],
+    [
+      ['--sparse-embedding', '--embedding', '16', '--tie'],
+      "--sparse-embedding and --tie do not go together: the tied output layer's gradient fills every row",
+    ],
   ] as const) {
     const bad = await run(['train', join(dir, 'input.txt'), ...TINY, ...args, '--out', join(dir, 'bad.rnnkit')]);
     t.is(bad.code, 1);
     t.is(bad.stderr, `rnnkit: ${message}\n`);
   }
+});
+
+test('train: --sparse-embedding builds a sparse table (layers.embedding({ sparse: true }))', async (t) => {
+  const out = join(dir, 'sparse.rnnkit');
+  const r = await run([
+    'train',
+    join(dir, 'input.txt'),
+    ...TINY,
+    '--level',
+    'word',
+    '--embedding',
+    '8',
+    '--sparse-embedding',
+    '--out',
+    out,
+  ]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /model: lstm 1x16, embedding 8 sparse, /);
+  const m = await load(out);
+  t.is((m.config.layers[0] as { sparse?: boolean }).sparse, true);
+  m.dispose();
 });
 
 test.serial('train: --resume continues a saved model on the text (its tokenizer and epoch), --threads sets the threads', async (t) => {

@@ -52,6 +52,8 @@ export interface TrainCommandOptions {
   recurrentDropout?: number;
   /** the output layer shares the embedding table (needs embedding = units) */
   tie?: boolean;
+  /** the embedding's steps update only the batch's rows (layers.embedding({ sparse: true })) */
+  sparseEmbedding?: boolean;
   /** rnnkit's threads for this run (rnnkit.setThreads) */
   threads?: number;
   /** seconds of training; the run stops after the step that passes it, then saves as after Ctrl-C (exit 0) */
@@ -98,7 +100,10 @@ function describeModel(m: Model): string {
   const rec = m.config.layers.filter(isRecurrent);
   const first = m.config.layers[0]!;
   const last = m.config.layers.at(-1)!;
-  const emb = first.type === 'embedding' ? `, embedding ${first.dim}${last.type === 'dense' && last.tieEmbedding ? ' tied' : ''}` : '';
+  const emb =
+    first.type === 'embedding'
+      ? `, embedding ${first.dim}${last.type === 'dense' && last.tieEmbedding ? ' tied' : ''}${first.sparse ? ' sparse' : ''}`
+      : '';
   return `${rec[0]?.type ?? 'dense'} ${rec.length}x${rec[0]?.units ?? 0}${emb}`;
 }
 
@@ -149,6 +154,10 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
       `--tie needs --embedding equal to --units (the output layer reads ${o.units} units): got --embedding ${o.embedding}`,
     );
   }
+  if (o.sparseEmbedding && o.embedding === undefined) throw new CliError('--sparse-embedding needs --embedding (the table it updates)');
+  if (o.sparseEmbedding && o.tie) {
+    throw new CliError("--sparse-embedding and --tie do not go together: the tied output layer's gradient fills every row");
+  }
   if (o.threads !== undefined) setThreads(o.threads);
   const resumed = o.resume === undefined ? undefined : await load(o.resume);
   if (resumed && !resumed.tokenizer) {
@@ -172,7 +181,8 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
   const data = textStream(trainIds, { seqLen: o.seqLen });
   const validation = split.validation ? textStream(split.validation, { seqLen: o.seqLen }) : undefined;
 
-  const stack: LayerInput[] = o.embedding === undefined ? [] : [L.embedding({ dim: o.embedding, paddingIdx: tok.padId })];
+  const stack: LayerInput[] =
+    o.embedding === undefined ? [] : [L.embedding({ dim: o.embedding, paddingIdx: tok.padId, sparse: o.sparseEmbedding ?? false })];
   for (let i = 0; i < o.layers; i++) {
     stack.push(L[o.cell]({ units: o.units, ...(o.recurrentDropout ? { recurrentDropout: o.recurrentDropout } : {}) }));
     if (o.dropout > 0) stack.push(L.dropout({ rate: o.dropout }));
@@ -182,7 +192,7 @@ export async function train(file: string, o: TrainCommandOptions, io: CliIO): Pr
   model.tokenizer = tok;
   const shape = resumed
     ? describeModel(resumed)
-    : `${o.cell} ${o.layers}x${o.units}${o.embedding !== undefined ? `, embedding ${o.embedding}${o.tie ? ' tied' : ''}` : ''}`;
+    : `${o.cell} ${o.layers}x${o.units}${o.embedding !== undefined ? `, embedding ${o.embedding}${o.tie ? ' tied' : ''}${o.sparseEmbedding ? ' sparse' : ''}` : ''}`;
 
   try {
     io.stdout.write(
