@@ -2,10 +2,8 @@
 // recurrent_dropout): configs and errors, off at inference, seeded, resumable. The
 // float64 gradient checks with fixed masks are in native/tests/core_tests.cc.
 import test from 'ava';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { layers, load, sequential, type LayerInput } from '../lib/index.js';
+import { layers, sequential, type LayerInput } from '../lib/index.js';
+import { assertResumesExactly } from './helpers/resume.js';
 
 const V = 9;
 const x = [
@@ -56,25 +54,15 @@ test('off at inference: predict equals the same weights without dropout; trainin
 });
 
 test('resumed training with variational dropout continues exactly (the masks follow the saved step counter)', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'rnnkit-vdrop-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const data = { inputs: x, targets: y };
-  const opts = { batchSize: 2, optimizer: { type: 'adam' as const, lr: 0.02 } };
-  const straight = model({ dropout: 0.3, recurrentDropout: 0.3 });
-  const h = await straight.fit(data, { ...opts, epochs: 4 });
-  const first = model({ dropout: 0.3, recurrentDropout: 0.3 });
-  const h1 = await first.fit(data, { ...opts, epochs: 2 });
-  await first.save(join(dir, 'm.rnnkit'));
-  first.dispose();
-  const resumed = await load(join(dir, 'm.rnnkit'));
-  const h2 = await resumed.fit(data, { ...opts, epochs: 2 });
-  t.deepEqual(
-    [...h1.batches, ...h2.batches].map((b) => b.loss),
-    h.batches.map((b) => b.loss),
+  await assertResumesExactly(
+    t,
+    () => model({ dropout: 0.3, recurrentDropout: 0.3 }),
+    { inputs: x, targets: y },
+    {
+      batchSize: 2,
+      optimizer: { type: 'adam', lr: 0.02 },
+    },
   );
-  t.deepEqual(resumed.getWeights(), straight.getWeights());
-  straight.dispose();
-  resumed.dispose();
 });
 
 test('bad rates and unsupported combinations are TypeErrors / RangeErrors naming the option', (t) => {
