@@ -326,6 +326,7 @@ Targets<T> OwnedTargets<T>::view() const {
   Targets<T> t;
   t.classes = classes.empty() ? nullptr : classes.data();
   t.values = values.empty() ? nullptr : values.data();
+  t.labelSmoothing = labelSmoothing;
   return t;
 }
 
@@ -411,6 +412,11 @@ OwnedTargets<T> parseTargets(const Napi::Value& v, const Model<T>& model, const 
   if (model.spec().loss == LossType::CrossEntropy)
     readInt32Array(o.Get("classes"), "targets.classes", positions, t.classes);
   else readFloatArray(o.Get("values"), "targets.values", positions * model.outputCols(), t.values);
+  if (!o.Get("labelSmoothing").IsUndefined()) {  // optional, crossEntropy only
+    t.labelSmoothing = getUnitOpen(o, "labelSmoothing", "targets");
+    if (model.spec().loss != LossType::CrossEntropy)
+      throwRangeJs(o.Env(), "Expected the crossEntropy loss for targets.labelSmoothing");
+  }
   return t;
 }
 

@@ -53,6 +53,7 @@ template <class T>
 struct OwnedTargets {
   std::vector<int32_t> classes;
   std::vector<T> values;
+  double labelSmoothing = 0;
   Targets<T> view() const;
 };
 

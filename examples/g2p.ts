@@ -50,12 +50,13 @@ import { exampleArgs } from './lib/args.js';
 const t0 = performance.now();
 const { str, flag, num, quick } = exampleArgs(
   'g2p.ts',
-  '--minutes 5 --epochs 0 --units 128 --batch 64 --lr 0.003 --held-out 0.05 --dev 1000 --beam 4 --stress --seed 1 --out g2p.rnnkit --attention general --alignments g2p-alignment.svg --schedule plateau --batching length --dropout 0 --quick',
+  '--minutes 5 --epochs 0 --units 128 --batch 64 --lr 0.003 --held-out 0.05 --dev 1000 --beam 4 --stress --seed 1 --out g2p.rnnkit --attention general --alignments g2p-alignment.svg --schedule plateau --batching length --dropout 0 --label-smoothing 0 --quick',
   [
     ...SEQ2SEQ_NOTES,
     '--held-out  share of the words scored at the end; --dev words for model selection',
     '--stress    keep the stress digits (AH0 AH1 AH2) instead of dropping them',
     '--dropout   recurrent dropout on both LSTMs and dropout before the output layer (0: none)',
+    "--label-smoothing  train against (1 - e) one-hot + e / K (fit's labelSmoothing; 0: none)",
     '--schedule  plateau: halve the learning rate after an epoch without dev improvement; cosine: anneal it to 0 over the budget',
     "--batching  length: batches of words of similar length (fit's bucketByLength: less padding, shorter epochs); random: plain shuffled batches",
     '--quick     a few seconds: 3,000 words, 16 units (a smoke test, not a result)',
@@ -125,6 +126,7 @@ const fitted = await fitWithinBudget(model, {
   lr,
   maxLength: MAX_LENGTH,
   schedule,
+  labelSmoothing: num('label-smoothing', { max: 0.9 }),
   bucketByLength: batching === 'length',
 });
 console.log(

@@ -73,6 +73,12 @@ export interface ForwardOptions extends CallOptions {
 export interface GradientsOptions extends CallOptions {
   /** run dropout as in training; default true */
   training?: boolean;
+  /**
+   * crossEntropy: train against (1 - e) onehot(y) + e / K instead of the one-hot target
+   * (torch's `label_smoothing`, Keras's `label_smoothing`); in [0, 1), default 0. The loss
+   * reported is the smoothed one; evaluate() always scores against the one-hot target.
+   */
+  labelSmoothing?: number;
 }
 
 /**
@@ -88,6 +94,12 @@ export interface TrainStepOptions extends CallOptions {
   clipValue?: number;
   /** clip the global L2 norm of the gradient (torch clip_grad_norm_); default off */
   clipNorm?: number;
+  /**
+   * crossEntropy: train against (1 - e) onehot(y) + e / K instead of the one-hot target
+   * (torch's `label_smoothing`, Keras's `label_smoothing`); in [0, 1), default 0. The loss
+   * reported is the smoothed one; evaluate() always scores against the one-hot target.
+   */
+  labelSmoothing?: number;
   /** also return each recurrent layer's final state (to carry into the next window); default false */
   returnState?: boolean;
   /**

@@ -29,7 +29,7 @@ import type { FloatArray, LayerState, ModelInput, StateTensors, Targets, Tensor 
 import { boolean, knownKeys, optionalObject, withDefault } from './validate.js';
 
 const COMMON_KEYS = ['lengths', 'initialState', 'condition', 'memory'] as const;
-const TRAIN_KEYS = [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm', 'returnState', 'nonFinite', 'whenBusy'];
+const TRAIN_KEYS = [...COMMON_KEYS, 'optimizer', 'clipValue', 'clipNorm', 'labelSmoothing', 'returnState', 'nonFinite', 'whenBusy'];
 
 /**
  * A sequential recurrent model. Create it with {@link sequential} (or `new Model(config)`, which is the same). Async methods run
@@ -215,9 +215,9 @@ export class Model {
 
   /** gradients(); with `wantGrads` false the gradient stays native (for stepTogether) and `grads` is {}. */
   async #gradients(wantGrads: boolean, inputs: ModelInput, targets: Targets, options?: GradientsOptions): Promise<GradientsResult> {
-    const { site, handle, opts, batch } = this.#prepare(inputs, options, [...COMMON_KEYS, 'training']);
+    const { site, handle, opts, batch } = this.#prepare(inputs, options, [...COMMON_KEYS, 'training', 'labelSmoothing']);
     const training = withDefault(opts.training, true, (v) => boolean(v, 'options.training'));
-    const t = this.#targets(targets, batch);
+    const t = this.#targets(targets, batch, opts.labelSmoothing);
     const res = await this.#run(site, () => handle.gradients(batch, t, training, wantGrads));
     return { loss: res.loss, ...this.#gradientParts(res, batch.B, batch.memory) };
   }
@@ -251,7 +251,7 @@ export class Model {
     const optimizer = toNativeOptimizer(opts.optimizer, opts.clipValue, opts.clipNorm);
     const returnState = withDefault(opts.returnState, false, (v) => boolean(v, 'options.returnState'));
     const wait = whenBusyOption(opts.whenBusy) === 'wait';
-    const t = this.#targets(targets, batch);
+    const t = this.#targets(targets, batch, opts.labelSmoothing);
     // the native step checks before it writes: nothing changed, so skipping is safe
     const res = await skipNonFinite(nonFinite === 'skip', () =>
       this.#run(site, () => handle.trainStep(batch, t, optimizer, returnState, wait)),
@@ -493,7 +493,7 @@ export class Model {
     return { site, handle, opts, batch };
   }
 
-  #targets(targets: Targets, batch: NativeBatch): NativeTargets {
-    return toTargets(targets, batch, this.#shapes[this.#shapes.length - 1]!, this.config.loss, this.config.dtype);
+  #targets(targets: Targets, batch: NativeBatch, labelSmoothing?: unknown): NativeTargets {
+    return toTargets(targets, batch, this.#shapes[this.#shapes.length - 1]!, this.config.loss, this.config.dtype, labelSmoothing);
   }
 }

@@ -122,6 +122,8 @@ export interface NativeTargets {
   classes?: Int32Array;
   /** 0/1 targets (binaryCrossEntropy) or values (mse): same shape as the output */
   values?: FloatArray;
+  /** crossEntropy: the smoothing e of the target (1 - e) onehot + e / K; absent = 0 */
+  labelSmoothing?: number;
 }
 
 export interface NativeOptimizer {

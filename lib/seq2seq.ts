@@ -31,6 +31,7 @@ import type { Dtype, FloatArray } from './native.js';
 import { toNativeOptimizer, type OptimizerConfig } from './optimizer.js';
 import { tokenizerFromJSON, type Tokenizer } from './tokenizers/index.js';
 import { fitSettings, nonFiniteOption, skipNonFinite, trainLoop, type FitOptions, type History } from './train.js';
+import { labelSmoothingOption } from './targets.js';
 import type { MemoryInput } from './calls.js';
 import type { LayerState, StateTensors, Tensor } from './types.js';
 import { boolean, integer, isObject, knownKeys, number, object, oneOf, optionalObject, tokenIds, withDefault } from './validate.js';
@@ -121,6 +122,8 @@ export interface Seq2SeqStepOptions {
   optimizer?: OptimizerConfig;
   clipNorm?: number;
   clipValue?: number;
+  /** train the decoder against (1 - e) onehot + e / K (torch's `label_smoothing`); in [0, 1), default 0 */
+  labelSmoothing?: number;
   /** 'skip': a step whose loss, gradient or update is not finite resolves with `skipped: true` (both models unchanged) instead of rejecting; default 'throw' */
   nonFinite?: 'throw' | 'skip';
 }
@@ -516,7 +519,13 @@ export class Seq2Seq {
    * start gradient (reusing the encoder's forward activations). With `keep`
    * the gradients stay in the models for {@link stepTogether} (enc and dec are {}).
    */
-  async #gradients(sources: readonly Int32Array[], targets: readonly Int32Array[], training: boolean, keep = false) {
+  async #gradients(
+    sources: readonly Int32Array[],
+    targets: readonly Int32Array[],
+    training: boolean,
+    keep = false,
+    labelSmoothing?: number,
+  ) {
     const { src, tin, tout } = this.#batch(sources, targets);
     const B = sources.length;
     const [encoder, decoder] = keep ? [handleOf(this.encoder), handleOf(this.decoder)] : [this.encoder, this.decoder];
@@ -528,6 +537,7 @@ export class Seq2Seq {
       {
         lengths: tin!.lengths,
         training,
+        ...(labelSmoothing ? { labelSmoothing } : {}),
         ...this.#decoderStart(enc.finalState, B),
         ...this.#memory(enc.output, src.lengths),
       },
@@ -557,10 +567,11 @@ export class Seq2Seq {
   ): Promise<{ loss: number; gradNorm: number; skipped?: true }> {
     const data = this.#checkData({ sources, targets }, 'data');
     const o = optionalObject(options, 'options');
-    knownKeys(o, ['optimizer', 'clipNorm', 'clipValue', 'nonFinite'], 'options');
+    knownKeys(o, ['optimizer', 'clipNorm', 'clipValue', 'labelSmoothing', 'nonFinite'], 'options');
     const skip = withDefault(o.nonFinite, 'throw' as const, nonFiniteOption) === 'skip';
     const optimizer = toNativeOptimizer(o.optimizer, o.clipValue, o.clipNorm);
-    const g = await this.#gradients(data.sources, data.targets, true, true);
+    const smoothing = labelSmoothingOption(o.labelSmoothing, 'options.labelSmoothing');
+    const g = await this.#gradients(data.sources, data.targets, true, true, smoothing);
     // Both models hold their gradients now; the core clips them by one global norm and
     // checks every update before it writes any (a refused step changes neither model).
     const r = await skipNonFinite(skip, () => stepTogether([this.encoder, this.decoder], optimizer, g.loss));

@@ -9,7 +9,8 @@ import { rangeError, received, typeError } from './errors.js';
 import { zeroPadding, type Batch } from './inputs.js';
 import type { Dtype, FloatArray, NativeTargets } from './native.js';
 import { floatArrayOf, formatShape, isFloatArray } from './tensor.js';
-import { isObject, ordinaryBuffer } from './validate.js';
+import { UNIT_OPEN } from './limits.js';
+import { isObject, number, ordinaryBuffer } from './validate.js';
 
 const NAME = 'targets';
 
@@ -176,9 +177,31 @@ function values(targets: unknown, e: Expect, loss: Loss, dtype: Dtype): FloatArr
  * @example
  * const t = toTargets([[2, 3, 4]], batch, { seq: true, width: 10 }, 'crossEntropy', 'float32');
  */
-export function toTargets(targets: unknown, batch: Batch, output: LayerShape, loss: Loss, dtype: Dtype): NativeTargets {
+export function toTargets(
+  targets: unknown,
+  batch: Batch,
+  output: LayerShape,
+  loss: Loss,
+  dtype: Dtype,
+  labelSmoothing?: unknown,
+): NativeTargets {
   const e: Expect = { B: batch.B, T: batch.T, lengths: batch.lengths, seq: output.seq, K: output.width };
+  const smoothing = labelSmoothingOption(labelSmoothing, 'options.labelSmoothing');
+  if (smoothing !== undefined && loss !== 'crossEntropy') {
+    throw rangeError(`the crossEntropy loss for label smoothing (this model's loss is ${loss})`, 'options.labelSmoothing', smoothing);
+  }
   if (targets === undefined || targets === null) throw typeError('targets', NAME, targets);
-  if (loss === 'crossEntropy') return { classes: classes(targets, e) };
+  if (loss === 'crossEntropy') return { classes: classes(targets, e), ...(smoothing ? { labelSmoothing: smoothing } : {}) };
   return { values: values(targets, e, loss, dtype) };
+}
+
+/**
+ * Checks a `labelSmoothing` option: undefined, or a number in [0, 1).
+ *
+ * @throws TypeError / RangeError naming `path`
+ * @example
+ * labelSmoothingOption(0.1, 'options.labelSmoothing'); // 0.1
+ */
+export function labelSmoothingOption(value: unknown, path: string): number | undefined {
+  return value === undefined ? undefined : number(value, path, UNIT_OPEN);
 }

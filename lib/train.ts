@@ -18,6 +18,7 @@ import {
   type LoopPolicies,
   type LrSchedule,
 } from './schedules.js';
+import { labelSmoothingOption } from './targets.js';
 import type { LayerState } from './types.js';
 import { boolean, integer, knownKeys, number, oneOf, optionalObject, withDefault } from './validate.js';
 
@@ -97,6 +98,8 @@ export interface FitOptions {
   optimizer?: OptimizerConfig;
   clipNorm?: number;
   clipValue?: number;
+  /** each step's label smoothing, as trainStep's (crossEntropy; default 0) */
+  labelSmoothing?: number;
   /** shuffle rows each epoch (default true; streams keep their order) */
   shuffle?: boolean;
   /**
@@ -266,6 +269,7 @@ const FIT_KEYS = [
   'optimizer',
   'clipNorm',
   'clipValue',
+  'labelSmoothing',
   'shuffle',
   'bucketByLength',
   'validation',
@@ -302,7 +306,7 @@ export interface FitSettings {
   onBatchEnd: FitOptions['onBatchEnd'];
   onEpochEnd: FitOptions['onEpochEnd'];
   /** the per-step options, passed on to each trainStep */
-  step: Pick<TrainStepOptions, 'optimizer' | 'clipNorm' | 'clipValue' | 'nonFinite' | 'whenBusy'>;
+  step: Pick<TrainStepOptions, 'optimizer' | 'clipNorm' | 'clipValue' | 'labelSmoothing' | 'nonFinite' | 'whenBusy'>;
   /** options.validation, unchecked: each model kind checks its own data */
   validation: unknown;
   /** options.lrSchedule, earlyStopping and checkpoint, checked */
@@ -327,6 +331,8 @@ export function fitSettings(options: unknown, defaultSeed: number): FitSettings 
   if (opts.optimizer !== undefined) step.optimizer = opts.optimizer as OptimizerConfig;
   if (opts.clipNorm !== undefined) step.clipNorm = number(opts.clipNorm, 'options.clipNorm', { min: 0, minExclusive: true });
   if (opts.clipValue !== undefined) step.clipValue = number(opts.clipValue, 'options.clipValue', { min: 0, minExclusive: true });
+  const smoothing = labelSmoothingOption(opts.labelSmoothing, 'options.labelSmoothing');
+  if (smoothing !== undefined) step.labelSmoothing = smoothing;
   if (opts.nonFinite !== undefined) step.nonFinite = nonFiniteOption(opts.nonFinite);
   if (opts.whenBusy !== undefined) step.whenBusy = whenBusyOption(opts.whenBusy);
   return {

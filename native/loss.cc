@@ -13,13 +13,15 @@ namespace rnnkit {
 
 namespace {
 
-// Softmax cross-entropy of one row of logits z (K): returns -log softmax(z)[cls]
-// and writes g = (softmax(z) - onehot(cls)) * scale. One exp per logit.
+// Softmax cross-entropy of one row of logits z (K) against the target
+// (1 - eps) onehot(cls) + eps/K: returns -(1 - eps) log p[cls] - (eps/K) sum_k log p[k],
+// p = softmax(z), and writes g = (p - target) * scale. One exp per logit; eps = 0 is
+// the plain one-hot loss, to the bit.
 // The max and the sum run in 16 independent lanes so that they vectorise (a
 // single running max or sum is an ordered reduction the compiler keeps scalar).
 template <class T>
 inline __attribute__((always_inline)) double crossEntropyRowImpl(const T* __restrict z, int K, int cls, T scale,
-                                                                 T* __restrict g) {
+                                                                 double eps, T* __restrict g) {
   constexpr int L = 16;
   T lane[L];
   for (int l = 0; l < L; ++l) lane[l] = z[0];
@@ -38,14 +40,25 @@ inline __attribute__((always_inline)) double crossEntropyRowImpl(const T* __rest
   for (; k < K; ++k) s += g[k];
   const T inv = (T)(1.0 / s) * scale;
   for (int j = 0; j < K; ++j) g[j] *= inv;
-  g[cls] -= scale;
-  return (double)m + std::log(s) - (double)z[cls];
+  const double lse = (double)m + std::log(s);  // log sum exp z: -log p[k] = lse - z[k]
+  if (eps == 0) {
+    g[cls] -= scale;
+    return lse - (double)z[cls];
+  }
+  const T each = (T)(eps / K) * scale;
+  double zsum = 0;
+  for (int j = 0; j < K; ++j) {
+    g[j] -= each;
+    zsum += z[j];
+  }
+  g[cls] -= (T)(1 - eps) * scale;
+  return lse - (1 - eps) * (double)z[cls] - eps / K * zsum;
 }
 
-RNNKIT_ISA_DISPATCH(double, crossEntropyRow, (const float* z, int K, int cls, float scale, float* g),
-                    (z, K, cls, scale, g), crossEntropyRowImpl<float>)
-double crossEntropyRow(const double* z, int K, int cls, double scale, double* g) {
-  return crossEntropyRowImpl<double>(z, K, cls, scale, g);
+RNNKIT_ISA_DISPATCH(double, crossEntropyRow, (const float* z, int K, int cls, float scale, double eps, float* g),
+                    (z, K, cls, scale, eps, g), crossEntropyRowImpl<float>)
+double crossEntropyRow(const double* z, int K, int cls, double scale, double eps, double* g) {
+  return crossEntropyRowImpl<double>(z, K, cls, scale, eps, g);
 }
 
 }  // namespace
@@ -64,6 +77,9 @@ double computeLoss(LossType loss, Reduction reduction, Activation lastAct, const
   gradIsPre = loss != LossType::Mse;
   if (loss == LossType::CrossEntropy && !targets.classes) throwRange("crossEntropy needs class-id targets");
   if (perElement && !targets.values) throwRange("this loss needs value targets");
+  if (!(targets.labelSmoothing >= 0 && targets.labelSmoothing < 1))
+    throwRange("Expected a number in [0, 1) for labelSmoothing but received " + std::to_string(targets.labelSmoothing));
+  if (perElement && targets.labelSmoothing != 0) throwRange("labelSmoothing needs the crossEntropy loss");
 
   if (loss == LossType::CrossEntropy)  // checked first: the rows below run on worker threads, which cannot throw
     for (int r = 0; r < rows; ++r) {
@@ -93,7 +109,7 @@ double computeLoss(LossType loss, Reduction reduction, Activation lastAct, const
       switch (loss) {
         case LossType::CrossEntropy: {
           const T* z = lastAct == Activation::Softmax || lastAct == Activation::Linear ? logits + (size_t)r * K : y;
-          total += crossEntropyRow(z, K, targets.classes[bf], scale, g);
+          total += crossEntropyRow(z, K, targets.classes[bf], scale, targets.labelSmoothing, g);
           break;
         }
         case LossType::BinaryCrossEntropy: {

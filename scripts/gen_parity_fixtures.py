@@ -32,6 +32,7 @@ Cases:
   emb_lstm                nn.Embedding -> nn.LSTM -> nn.Linear
   emb_gru_pad             nn.Embedding(padding_idx=0) -> nn.GRU 2 layers -> nn.Linear
   emb_lstm_tied           nn.Embedding -> nn.LSTM -> nn.Linear sharing the embedding's weight (Press & Wolf)
+  gru_label_smoothing     nn.GRU 1 layer, CrossEntropyLoss(label_smoothing=0.1) (trainStep's labelSmoothing)
   emb_lstm_sparse         nn.Embedding(sparse=True) -> nn.LSTM -> nn.Linear; Adam runs as torch.optim.SparseAdam
                           on the table and torch.optim.Adam on the rest (layers.embedding({ sparse: true }))
 
@@ -49,7 +50,8 @@ moves every row, as rnnkit's full sweep of the table does then). The tokens
 leave some ids unused so that laziness shows, and the table reads the packed
 tokens (the padded positions' ids would otherwise be rows SparseAdam steps).
 
-Each file holds: name, config (the rnnkit sequential() description), tokens
+Each file holds: name, config (the rnnkit sequential() description), labelSmoothing
+(when the loss smooths its targets: every gradients / trainStep call passes it), tokens
 [B,T] and targets [B,T] (batch-first, padded with 0), lengths, optional
 initialState ([{h, c?}] per recurrent layer, flat [dirs,B,H]), weights and
 grads (rnnkit name -> {shape, data}), output (logits [B,T,V] flat, zero at
@@ -112,6 +114,8 @@ CASES = [
          lengths=[6, 2, 5, 3], h0=False, reduction='mean', seed=114),
     dict(name='emb_lstm_tied', cell='lstm', K=1, bidir=False, V=11, H=6, B=4, T=5, emb=6, tie=True,
          lengths=[4, 5, 2, 3], h0=False, reduction='mean', seed=115),
+    dict(name='gru_label_smoothing', cell='gru', K=1, bidir=False, V=9, H=6, B=4, T=5, ls=0.1,
+         lengths=[5, 2, 4, 3], h0=False, reduction='mean', seed=117),
     dict(name='emb_lstm_sparse', cell='lstm', K=1, bidir=False, V=24, H=6, B=3, T=5, emb=5, sparse=True,
          lengths=[5, 3, 4], h0=False, reduction='mean', seed=116),
 ]
@@ -236,7 +240,7 @@ def build(c):
 
 
 def loss_fn(c, logits, targets, mask):
-    return F.cross_entropy(logits[mask], targets[mask], reduction=c['reduction'])
+    return F.cross_entropy(logits[mask], targets[mask], reduction=c['reduction'], label_smoothing=c.get('ls', 0.0))
 
 
 def run_forward(net, c, tokens, lengths, mask, h0, c0, targets):
@@ -373,9 +377,11 @@ def make_case(c):
              if c.get('emb') else '') + ('tied ' if c.get('tie') else ''),
             'nn.' + {'rnn': 'RNN', 'gru': 'GRU', 'lstm': 'LSTM'}[c['cell']],
             '(%s)' % c['act'] if c['cell'] == 'rnn' else '', K, ' bidirectional' if c['bidir'] else '',
-            c['V'], c['H'], c['B'], c['T'], c['reduction'], ', non-zero initial state' if c['h0'] else ''),
+            c['V'], c['H'], c['B'], c['T'], c['reduction'], ', non-zero initial state' if c['h0'] else '')
+            + (', label_smoothing %g' % c['ls'] if 'ls' in c else ''),
         'generator': 'scripts/gen_parity_fixtures.py (torch %s, float64)' % torch.__version__,
         'config': make_config(c),
+        **({'labelSmoothing': c['ls']} if 'ls' in c else {}),
         'tokens': tokens.tolist(),
         'lengths': lengths.tolist(),
         'targets': targets.tolist(),

@@ -123,6 +123,37 @@ test('beta1, beta2 and a dropout rate share the [0, 1) limit with momentum, in T
   model.dispose();
 });
 
+for (const labelSmoothing of [1, -0.1]) {
+  test(`labelSmoothing ${labelSmoothing} is a RangeError with the same message on every training path`, async (t) => {
+    const model = lm();
+    const s2s = smallSeq2Seq();
+    const data = { inputs: [[1, 2, 3]], targets: [[2, 3, 4]] };
+    const raw = rawDense();
+    const batch = oneToken();
+    const before = model.getWeights();
+    await sameEverywhere(
+      t,
+      RangeError,
+      {
+        'Model.trainStep': { name: 'options.labelSmoothing', run: () => model.trainStep(data.inputs, data.targets, { labelSmoothing }) },
+        'Model.gradients': { name: 'options.labelSmoothing', run: () => model.gradients(data.inputs, data.targets, { labelSmoothing }) },
+        'Model.fit': { name: 'options.labelSmoothing', run: () => model.fit(data, { labelSmoothing }) },
+        'Seq2Seq.trainStep': { name: 'options.labelSmoothing', run: () => s2s.trainStep([[1, 2]], [[3]], { labelSmoothing }) },
+        'Seq2Seq.fit': { name: 'options.labelSmoothing', run: () => s2s.fit({ sources: [[1, 2]], targets: [[3]] }, { labelSmoothing }) },
+        'NativeModel.trainStep': {
+          name: 'targets.labelSmoothing',
+          run: () => raw.trainStep(batch, { classes: Int32Array.of(2), labelSmoothing }, nativeOptimizer({})),
+        },
+      },
+      { what: 'a finite number in [0, 1)', value: `number ${labelSmoothing}` },
+    );
+    t.deepEqual(model.getWeights(), before, 'nothing was trained');
+    raw.dispose();
+    model.dispose();
+    s2s.dispose();
+  });
+}
+
 test('units and vocabulary limits are the same for sequential and seq2seq', async (t) => {
   const big = LIMITS.units + 1;
   const s2s = (extra: Record<string, unknown>) => () => smallSeq2Seq(5, 3, extra as never);

@@ -30,7 +30,7 @@ const TOL: Record<Dtype, { tensor: number; step: number }> = {
   float32: { tensor: 1e-5, step: 1e-4 },
   float64: { tensor: 1e-9, step: 1e-9 },
 };
-const MIN_FIXTURES = 16;
+const MIN_FIXTURES = 17;
 
 const fixtures = loadParityFixtures();
 
@@ -205,7 +205,8 @@ for (const fx of fixtures) {
         const pred = await model.predict(fx.tokens, opts);
         ck.tensor('predict output', pred, fx.output.shape, fx.output.data);
 
-        const g = await model.gradients(fx.tokens, fx.targets, opts);
+        const smoothing = fx.labelSmoothing !== undefined ? { labelSmoothing: fx.labelSmoothing } : {};
+        const g = await model.gradients(fx.tokens, fx.targets, { ...opts, ...smoothing });
         ck.scalar('loss', g.loss, fx.loss);
         for (const name of Object.keys(g.grads)) if (!(name in fx.grads)) ck.fail(`model gradient ${name} is not in the fixture`);
         for (const [name, e] of Object.entries(fx.grads)) {
@@ -230,6 +231,7 @@ for (const fx of fixtures) {
           const opts = {
             lengths: fx.lengths,
             initialState: initialState(fx, dtype),
+            ...(fx.labelSmoothing !== undefined ? { labelSmoothing: fx.labelSmoothing } : {}),
             optimizer: steps.optimizer,
             ...(steps.clipNorm !== undefined ? { clipNorm: steps.clipNorm } : {}),
             ...(steps.clipValue !== undefined ? { clipValue: steps.clipValue } : {}),

@@ -31,6 +31,8 @@ export interface BudgetOptions {
   lr: number;
   /** global-norm clipping (default 5) */
   clipNorm?: number;
+  /** fit's labelSmoothing (default 0: the one-hot target) */
+  labelSmoothing?: number;
   /** most tokens per greedy dev output */
   maxLength: number;
   /** one line per epoch (default console.log) */
@@ -104,6 +106,7 @@ export async function fitWithinBudget(model: Seq2Seq, o: BudgetOptions): Promise
       bucketByLength: o.bucketByLength ?? false,
       optimizer: { type: 'adam', lr },
       clipNorm: o.clipNorm ?? 5,
+      ...(o.labelSmoothing ? { labelSmoothing: o.labelSmoothing } : {}),
       validation: o.dev,
       signal: AbortSignal.timeout(Math.max(1, Math.round(left() * 1e3))),
       onBatchEnd: (b) => {

@@ -118,7 +118,8 @@ static double worstCentral(X&& x, const double* g, size_t n, double scale, F&& f
   return worst;
 }
 
-static void gradcheck(const std::string& name, ModelSpec spec, int B = 3) {
+// labelSmoothing: crossEntropy against (1 - e) onehot + e / K.
+static void gradcheck(const std::string& name, ModelSpec spec, int B = 3, double labelSmoothing = 0) {
   spec.seed = 11;
   Model<double> m(spec);
   const int Tn = 4;
@@ -143,6 +144,7 @@ static void gradcheck(const std::string& name, ModelSpec spec, int B = 3) {
   Targets<double> tg;
   if (spec.loss == LossType::CrossEntropy) tg.classes = classes.data();
   else tg.values = values.data();
+  tg.labelSmoothing = labelSmoothing;
 
   GradientResult<double> g;
   m.gradients(batch, tg, true, g);
@@ -267,7 +269,7 @@ static BothRuns runBoth(Model<double>& md, Model<float>& mf, const Batch<double>
   return r;
 }
 
-static void floatMatchesDouble(const std::string& name, ModelSpec spec, int B) {
+static void floatMatchesDouble(const std::string& name, ModelSpec spec, int B, double labelSmoothing = 0) {
   spec.seed = 5;
   Model<double> md(spec);
   Model<float> mf(spec);
@@ -287,6 +289,7 @@ static void floatMatchesDouble(const std::string& name, ModelSpec spec, int B) {
   Targets<double> td;
   Targets<float> tf;
   td.classes = tf.classes = classes.data();
+  td.labelSmoothing = tf.labelSmoothing = labelSmoothing;  // the step's loss (runBoth's gradients: one-hot)
   auto [od, of, gd, gf] = runBoth(md, mf, bd, bf, classes.data());
   OptimizerSpec opt;  // Adam, clipped: a broken clone moves weights by ~lr (1e-2), rounding by ~1e-5 of them
   opt.lr = 1e-2;
@@ -691,7 +694,11 @@ int main(int argc, char** argv) {
     sp.layers[0].sparse = true;
     floatMatchesDouble("sparse embedding + lstm", sp, 3);
     floatMatchesDouble("sparse embedding + lstm", sp, 21);
+    // label smoothing: its loss row (the float clone at this level) through a step
+    floatMatchesDouble("sparse embedding + lstm, label smoothing 0.1", sp, 21, 0.1);
   }
+  gradcheck("lstm, crossEntropy with label smoothing 0.2", lm({rec(LayerType::Lstm)}), 3, 0.2);
+  gradcheck("embedding + gru, label smoothing 0.1, 21 rows (split)", lm({embedding(4), rec(LayerType::Gru)}), 21, 0.1);
   checkPaddingRow();
   checkFrozenEmbedding();
   {

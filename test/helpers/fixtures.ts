@@ -52,6 +52,8 @@ export interface FixtureSteps {
 export interface ParityFixture {
   name: string;
   description: string;
+  /** the targets' label smoothing (torch CrossEntropyLoss(label_smoothing)), for gradients and trainStep */
+  labelSmoothing?: number;
   config: {
     input: { vocabSize: number };
     layers: FixtureLayer[];
