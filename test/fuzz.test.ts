@@ -23,8 +23,13 @@ import { rawDense, smallSeq2Seq } from './helpers/models.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const script = join(root, 'scripts', 'fuzz.ts');
 
-/** CI budget: both fuzzers run at once (one per core) for at most this long each. */
-const SECONDS = 15;
+/**
+ * Both fuzzers run at once (one per core), each for a fixed number of calls (about 11 s each
+ * on a quiet 2-core machine). The deadline only stops a fuzzer that slows to a crawl, so a
+ * loaded machine makes the test slower, not failing (a call budget in seconds once made it
+ * fail there: 877 calls in 15 s beside other work).
+ */
+const SECONDS = 120;
 
 interface Child {
   code: number | null;
@@ -62,8 +67,8 @@ const NATIVE_CLASSES =
   /^(ok|dispose ok|TypeError|RangeError|Error\[(ERR_BUSY|ERR_DISPOSED|ERR_NATIVE|ERR_NONFINITE|ERR_CHECKPOINT)\]|FuzzProbeError \(propagated\))$/;
 
 for (const [target, seed, calls, classes] of [
-  ['api', 20240601, 12000, API_CLASSES],
-  ['native', 20240602, 30000, NATIVE_CLASSES],
+  ['api', 20240601, 4000, API_CLASSES],
+  ['native', 20240602, 8000, NATIVE_CLASSES],
 ] as const) {
   test(`fuzz ${target}: seeded malformed calls never crash or hang and only documented errors come out`, async (t) => {
     const child = await runFuzzer(
@@ -97,7 +102,7 @@ for (const [target, seed, calls, classes] of [
           .join(', '),
     );
     for (const [id, n] of Object.entries(rep.known)) t.log(`known issue ${id}: ${n} calls`);
-    t.true(rep.calls >= 2000, `only ${rep.calls} calls were made`);
+    t.true(rep.calls >= calls, `only ${rep.calls} of ${calls} calls were made within ${SECONDS} s`);
     t.deepEqual(rep.hangs, [], 'calls that did not settle within 5 s');
     t.deepEqual(rep.unexpectedKinds, {}, `unexpected outcomes, e.g. ${JSON.stringify(rep.unexpected.slice(0, 5), null, 1)}`);
     const undocumented = Object.keys(rep.outcomes).filter((k) => !classes.test(k) && !/not from rnnkit's validation|^Error$/.test(k));

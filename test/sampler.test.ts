@@ -254,10 +254,17 @@ test('the event loop stays responsive while a big batch samples', async (t) => {
   const t0 = performance.now();
   await Promise.all(Array.from({ length: 32 }, (_, i) => sampler.generate({ prime: [tok.bosId], maxLength: 200, seed: i })));
   const elapsed = performance.now() - t0;
+  const lag = h.max / 1e6;
+  // the machine's own lag over as long with nothing in flight: on a loaded machine the main
+  // thread waits for a core now and then whatever rnnkit does (52 ms once beside other work)
+  h.reset();
+  await new Promise((resolve) => setTimeout(resolve, elapsed));
+  const idle = h.max / 1e6;
   h.disable();
   await sampler.close();
   // the sampling took many times longer than any stall of the loop: it ran off the loop
-  t.true(h.max / 1e6 < Math.max(50, elapsed / 4), `max lag ${(h.max / 1e6).toFixed(1)} ms over ${elapsed.toFixed(0)} ms`);
+  const bound = Math.max(50, elapsed / 4, 2 * idle + 5);
+  t.true(lag < bound, `max lag ${lag.toFixed(1)} ms over ${elapsed.toFixed(0)} ms (idle, as long: ${idle.toFixed(1)} ms)`);
 });
 
 test('two samplers and plain generate calls on one model run side by side, each as alone', async (t) => {
