@@ -32,6 +32,8 @@ class EmbeddingLayer : public Layer<T> {
   size_t workspaceBytes() const override { return bytesOf(out_) + bytesOf(rows_) + bytesOf(used_); }
   // The table's offset in the parameter block (a tied dense layer's weight).
   size_t weightOffset() const { return wOff_; }
+  // The parameter range of token v's row ([rowBegin(v), rowBegin(v + 1)); the table ends at rowBegin(vocab)).
+  size_t rowBegin(int v) const { return wOff_ + (size_t)v * E_; }
   int vocab() const { return V_; }
   int dim() const { return E_; }
   // sparse: the rows the last backward wrote a gradient to, ascending (the others hold zero

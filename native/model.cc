@@ -468,10 +468,10 @@ template <class T>
 void Model<T>::backpropagate(const Batch<T>& batch) {
   if (sparseTable_ && grads_.size() == params_.size()) {
     // zero all but the sparse table, and of the table only the rows the last backward wrote
-    const size_t a = sparseTable_->weightOffset(), E = sparseTable_->dim(), b = a + (size_t)sparseTable_->vocab() * E;
-    std::fill(grads_.begin(), grads_.begin() + a, T(0));
-    std::fill(grads_.begin() + b, grads_.end(), T(0));
-    for (int v : sparseTable_->rowsUsed()) std::fill_n(grads_.begin() + a + (size_t)v * E, E, T(0));
+    const EmbeddingLayer<T>& e = *sparseTable_;
+    std::fill(grads_.begin(), grads_.begin() + e.rowBegin(0), T(0));
+    std::fill(grads_.begin() + e.rowBegin(e.vocab()), grads_.end(), T(0));
+    for (int v : e.rowsUsed()) std::fill(grads_.begin() + e.rowBegin(v), grads_.begin() + e.rowBegin(v + 1), T(0));
     sparseTable_->clearRows();
   } else {
     grads_.assign(params_.size(), T(0));
@@ -633,10 +633,11 @@ std::vector<Span> Model<T>::stepSpans(const OptimizerSpec& opt) const {
   const bool lazy = opt.type == OptimizerSpec::Adam ||
                     (opt.type == OptimizerSpec::Sgd && !(opt.momentum > 0) && !(opt.weightDecay > 0));
   if (!sparseTable_ || !lazy) return {{0, n, false}};
-  const size_t a = sparseTable_->weightOffset(), E = sparseTable_->dim(), b = a + (size_t)sparseTable_->vocab() * E;
+  const EmbeddingLayer<T>& e = *sparseTable_;
+  const size_t a = e.rowBegin(0), b = e.rowBegin(e.vocab());
   std::vector<Span> s;
   if (a > 0) s.push_back({0, a, false});
-  for (int v : sparseTable_->rowsUsed()) s.push_back({a + (size_t)v * E, a + (size_t)(v + 1) * E, true});
+  for (int v : e.rowsUsed()) s.push_back({e.rowBegin(v), e.rowBegin(v + 1), true});
   if (b < n) s.push_back({b, n, false});
   return s;
 }
