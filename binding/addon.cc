@@ -94,6 +94,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("blasCoreDetected", core.detected);
   o.Set("blasCoreChosenBy", core.chosenBy);
   o.Set("blasCoreWanted", core.wanted.empty() ? env.Null() : Napi::String::New(env, core.wanted));
+  o.Set("largeProducts", largeProductsOnOwnKernels() ? "rnnkit" : "openblas");
   o.Set("blasStatic", Napi::Boolean::New(env, RNNKIT_STATIC_BLAS != 0));
   o.Set("threads", threadCount());
   o.Set("maxThreads", blasMaxThreads());

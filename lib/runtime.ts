@@ -73,6 +73,14 @@ export interface Info {
    * in use is the one chosen
    */
   blasCoreWanted: string | null;
+  /**
+   * who runs the large matrix products (16 rows or more: input projections,
+   * attention, output layers, their gradients): `openblas`, or `rnnkit` when
+   * its own kernels ({@link Info.isa}) are in a stronger instruction-set class
+   * than {@link Info.blasCore} (for example `OPENBLAS_CORETYPE=Haswell` set on
+   * an AVX-512 CPU). Products of fewer rows always run on rnnkit's kernels.
+   */
+  largeProducts: 'openblas' | 'rnnkit';
   /** true when OpenBLAS is linked into the binary (the published prebuilds); false when it is the system's shared library */
   blasStatic: boolean;
   /** threads rnnkit splits each call's work across (row chunks, large products), for the whole process: `OPENBLAS_NUM_THREADS` (capped at the core count) or the core count at load, or the last {@link setThreads} */
@@ -129,6 +137,7 @@ export function info(): Info {
     blasCoreDetected: raw.blasCoreDetected,
     blasCoreChosenBy: raw.blasCoreChosenBy,
     blasCoreWanted: raw.blasCoreWanted,
+    largeProducts: raw.largeProducts,
     blasStatic: raw.blasStatic,
     threads: raw.threads,
     maxThreads: raw.maxThreads,

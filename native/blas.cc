@@ -2,10 +2,13 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
 
+#include "blas_core.h"
+#include "cpu.h"
 #include "stepgemm.h"
 
 namespace rnnkit {
@@ -40,12 +43,59 @@ inline bool smallGemm(bool transA, bool transB, int M, int N, int K, T alpha, co
 
 }  // namespace
 
+bool largeProductsOnOwnKernels() { return ownKernelsOutrank(isa(), blasCoreName()); }
+
+bool ownLargeGemm(int M, float alpha, float beta) {
+  return M >= kSmallRows && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && largeProductsOnOwnKernels();
+}
+
+namespace {
+
+// K in blocks, so that the slice of B a register tile streams (kBlockK x 2 vectors: 16 KB at AVX-512)
+// stays in L1 while the next row tiles read it: unblocked, a weight gradient's K = T * B = 1280 left
+// stepGemmTN at 72 GFLOP/s on [1024, 256], against 127 blocked (docs/benchmarks.md).
+constexpr int kBlockK = 128;
+
+void ownLargeProduct(bool transA, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
+                     int ldc, bool accumulate) {
+  for (int k0 = 0; k0 < K; k0 += kBlockK) {
+    const int kc = std::min(kBlockK, K - k0);
+    const bool acc = accumulate || k0 > 0;
+    const float* b = B + (size_t)k0 * ldb;
+    if (transA) stepGemmTN<float>(M, N, kc, A + (size_t)k0 * lda, lda, b, ldb, C, ldc, acc);
+    else stepGemm<float>(M, N, kc, A + k0, lda, b, ldb, C, ldc, acc);
+  }
+}
+
+}  // namespace
+
+template <class T>
+const T* transposed(int rows, int cols, const T* src, int ld, std::vector<T>& scratch) {
+  scratch.resize((size_t)rows * cols);
+  T* dst = scratch.data();
+  constexpr int kTile = 16;  // tiles of 16 x 16: both sides stay in cache lines already read
+  for (int r0 = 0; r0 < rows; r0 += kTile)
+    for (int c0 = 0; c0 < cols; c0 += kTile) {
+      const int r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
+      for (int r = r0; r < r1; ++r)
+        for (int c = c0; c < c1; ++c) dst[(size_t)c * rows + r] = src[(size_t)r * ld + c];
+    }
+  return dst;
+}
+template const float* transposed<float>(int, int, const float*, int, std::vector<float>&);
+template const double* transposed<double>(int, int, const double*, int, std::vector<double>&);
+
 template <>
 void gemm<float>(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                  int ldb, float beta, float* C, int ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return scaleRows(M, N, beta, C, ldc);  // C = beta * C (BLAS would do this too, but checks K = 0)
   if (smallGemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
+  if (ownLargeGemm(M, alpha, beta)) {
+    std::vector<float> scratch;
+    if (transB) B = transposed(N, K, B, ldb, scratch), ldb = N;
+    return ownLargeProduct(transA, M, N, K, A, lda, B, ldb, C, ldc, beta == 1.0f);
+  }
   cblas_sgemm(CblasRowMajor, tr(transA), tr(transB), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -4,12 +4,27 @@
 #pragma once
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace rnnkit {
 
 template <class T>
 void gemm(bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta,
           T* C, int ldc);
+
+// True when gemm<float> runs a product of M >= 16 rows on rnnkit's own kernels (native/stepgemm.h:
+// stepGemm, or stepGemmTN for op(A) = A^T) rather than OpenBLAS: alpha 1, beta 0 or 1, and
+// largeProductsOnOwnKernels(). op(B) = B^T is then transposed into a scratch first (parallelGemm does
+// it once for all its chunks), as dot products per row (stepGemmNT) run at a third of the speed.
+// Products of fewer rows always run on rnnkit's kernels when A is not transposed (blas.cc).
+bool ownLargeGemm(int M, float alpha, float beta);
+// ownKernelsOutrank(isa(), the core OpenBLAS runs now) (native/blas_core.h): whether rnnkit's
+// kernels are in a stronger instruction-set class than OpenBLAS's. info().largeProducts reports it.
+bool largeProductsOnOwnKernels();
+
+// src (rows, cols; leading dimension ld) transposed into scratch (cols, rows); returns scratch's data.
+template <class T>
+const T* transposed(int rows, int cols, const T* src, int ld, std::vector<T>& scratch);
 
 // Naive triple loop with the same contract, used by tests as the reference.
 template <class T>

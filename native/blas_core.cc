@@ -122,6 +122,15 @@ BlasCoreDecision decideBlasCore(const CpuFeatures& f, const std::string& detecte
   return {"Haswell", "rnnkit"};
 }
 
+bool ownKernelsOutrank(Isa level, const std::string& core) {
+  const CoreEntry* e = findCore(core);
+  if (!e) return false;
+  const CoreClass own = level == Isa::Avx512 ? CoreClass::Avx512
+                        : level == Isa::Avx2 ? CoreClass::Avx2
+                                             : CoreClass::Sse;
+  return own > e->cls;
+}
+
 bool switchBlasCore(const std::string& core) {
   const CoreEntry* e = findCore(core);
   if (!e || !e->table || !gotoblas_dynamic_init || !gotoblas_dynamic_quit || !blas_memory_alloc || !blas_memory_free)

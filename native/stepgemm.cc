@@ -28,7 +28,17 @@ struct Vec {
 
 // A tile of MR rows x NR columns of C: acc[i][j] = sum_k A[i][k] B[k][j].
 // `nr` <= NR columns are live (the right edge of C); the j loops vectorise.
-template <class T, int MR, int NR>
+// Element (i, k) of op(A): A (M, K) row-major, or with TA A^T, A stored (K, M) (stepGemmTN).
+template <bool TA, class T>
+inline __attribute__((always_inline)) T aAt(const T* A, int lda, int i, int k) {
+  return TA ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+}
+template <bool TA, class T>
+inline __attribute__((always_inline)) const T* aRow(const T* A, int lda, int i) {
+  return TA ? A + i : A + (size_t)i * lda;
+}
+
+template <class T, int MR, int NR, bool TA = false>
 inline __attribute__((always_inline)) void tile(int K, const T* A, int lda, const T* B, int ldb, T* C, int ldc, int nr,
                                                 bool accumulate) {
   T acc[MR][NR];
@@ -38,7 +48,7 @@ inline __attribute__((always_inline)) void tile(int K, const T* A, int lda, cons
     for (int k = 0; k < K; ++k) {
       const T* b = B + (size_t)k * ldb;
       for (int i = 0; i < MR; ++i) {
-        const T a = A[(size_t)i * lda + k];
+        const T a = aAt<TA>(A, lda, i, k);
         for (int j = 0; j < NR; ++j) acc[i][j] += a * b[j];
       }
     }
@@ -46,7 +56,7 @@ inline __attribute__((always_inline)) void tile(int K, const T* A, int lda, cons
     for (int k = 0; k < K; ++k) {
       const T* b = B + (size_t)k * ldb;
       for (int i = 0; i < MR; ++i) {
-        const T a = A[(size_t)i * lda + k];
+        const T a = aAt<TA>(A, lda, i, k);
         for (int j = 0; j < nr; ++j) acc[i][j] += a * b[j];
       }
     }
@@ -66,7 +76,7 @@ inline __attribute__((always_inline)) void tile(int K, const T* A, int lda, cons
 // 99 at AVX-512 on one core, and LSTM-128 training at 33k tokens/s instead of 249k
 // with RNNKIT_ISA=avx2. Written with vector types, every level keeps its tile in
 // registers (16 x 512 x 128 on one core: AVX-512 112, AVX2 70, baseline 29 GFLOP/s).
-template <class T, int MR, int NV, int VB>
+template <class T, int MR, int NV, int VB, bool TA = false>
 inline __attribute__((always_inline)) void tileV(int K, const T* __restrict A, int lda, const T* __restrict B, int ldb,
                                                  T* C, int ldc, bool accumulate) {
   using V = typename Vec<T, VB>::type;
@@ -82,7 +92,7 @@ inline __attribute__((always_inline)) void tileV(int K, const T* __restrict A, i
     for (int j = 0; j < NV; ++j) b[j] = *(const V*)(B + (size_t)k * ldb + j * L);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      const T a = A[(size_t)i * lda + k];
+      const T a = aAt<TA>(A, lda, i, k);
 #pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) acc[i][j] += a * b[j];
     }
@@ -102,7 +112,8 @@ inline __attribute__((always_inline)) void tileV(int K, const T* __restrict A, i
 // element of C is one sum in k order (acc += a * b) in every tile shape, so a row is
 // the same bits here as in an MR-row tile: a row of C does not depend on M
 // (rowExactPanelGemm relies on it).
-template <class T, int MR, int VB>
+// TA: A^T instead of A (stepGemmTN, weight gradients); the same tiles and sums.
+template <class T, int MR, int VB, bool TA = false>
 inline __attribute__((always_inline)) void kernelNN(int M, int N, int K, const T* A, int lda, const T* B, int ldb, T* C,
                                                     int ldc, bool accumulate) {
   constexpr int L = VB / (int)sizeof(T), NR = 2 * L, WIDE = 8 * L;
@@ -110,20 +121,25 @@ inline __attribute__((always_inline)) void kernelNN(int M, int N, int K, const T
   for (int j = 0; j < N; j += NR) {
     const int nr = N - j < NR ? N - j : NR;
     for (int i = 0; i < full; i += MR) {
-      if (nr == NR)
-        tileV<T, MR, 2, VB>(K, A + (size_t)i * lda, lda, B + j, ldb, C + (size_t)i * ldc + j, ldc, accumulate);
+      const T* a = aRow<TA>(A, lda, i);
+      if (nr == NR) tileV<T, MR, 2, VB, TA>(K, a, lda, B + j, ldb, C + (size_t)i * ldc + j, ldc, accumulate);
       else  // the right edge of C
-        tile<T, MR, NR>(K, A + (size_t)i * lda, lda, B + j, ldb, C + (size_t)i * ldc + j, ldc, nr, accumulate);
+        tile<T, MR, NR, TA>(K, a, lda, B + j, ldb, C + (size_t)i * ldc + j, ldc, nr, accumulate);
     }
   }
   for (int i = full; i < M; ++i) {
-    const T* a = A + (size_t)i * lda;
+    const T* a = aRow<TA>(A, lda, i);
     T* c = C + (size_t)i * ldc;
     int j = 0;
-    for (; j + WIDE <= N; j += WIDE) tileV<T, 1, 8, VB>(K, a, lda, B + j, ldb, c + j, ldc, accumulate);
-    for (; j + NR <= N; j += NR) tileV<T, 1, 2, VB>(K, a, lda, B + j, ldb, c + j, ldc, accumulate);
-    if (j < N) tile<T, 1, NR>(K, a, lda, B + j, ldb, c + j, ldc, N - j, accumulate);
+    for (; j + WIDE <= N; j += WIDE) tileV<T, 1, 8, VB, TA>(K, a, lda, B + j, ldb, c + j, ldc, accumulate);
+    for (; j + NR <= N; j += NR) tileV<T, 1, 2, VB, TA>(K, a, lda, B + j, ldb, c + j, ldc, accumulate);
+    if (j < N) tile<T, 1, NR, TA>(K, a, lda, B + j, ldb, c + j, ldc, N - j, accumulate);
   }
+}
+template <class T, int MR, int VB>
+inline __attribute__((always_inline)) void kernelTN(int M, int N, int K, const T* A, int lda, const T* B, int ldb, T* C,
+                                                    int ldc, bool accumulate) {
+  kernelNN<T, MR, VB, true>(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 // ---- stepGemmNT: C (M, N) = A (M, K) W (N, K)^T ----
@@ -275,6 +291,8 @@ inline __attribute__((always_inline)) void kernelNT(int M, int N, int K, const T
 
 RNNKIT_STEP_LEVELS(nnF32, float, kernelNN)
 RNNKIT_STEP_LEVELS(nnF64, double, kernelNN)
+RNNKIT_STEP_LEVELS(tnF32, float, kernelTN)
+RNNKIT_STEP_LEVELS(tnF64, double, kernelTN)
 RNNKIT_STEP_LEVELS(ntF32, float, kernelNT)
 RNNKIT_STEP_LEVELS(ntF64, double, kernelNT)
 
@@ -290,6 +308,18 @@ template <>
 void stepGemm<double>(int M, int N, int K, const double* A, int lda, const double* B, int ldb, double* C, int ldc,
                       bool accumulate) {
   nnF64(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+template <>
+void stepGemmTN<float>(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
+                       bool accumulate) {
+  tnF32(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+template <>
+void stepGemmTN<double>(int M, int N, int K, const double* A, int lda, const double* B, int ldb, double* C, int ldc,
+                        bool accumulate) {
+  tnF64(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 template <>

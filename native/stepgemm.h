@@ -3,6 +3,7 @@
 //
 //   stepGemm:   C (M, N) = A (M, K) B (K, N)        B row-major (K, N)
 //   stepGemmNT: C (M, N) = A (M, K) W (N, K)^T      W row-major (N, K): PyTorch's weight layout
+//   stepGemmTN: C (M, N) = A (K, M)^T B (K, N)      weight gradients, dW = dY^T X
 //
 // all row-major with leading dimensions; `accumulate` adds to C instead of
 // overwriting it. The recurrent layers split the batch rows of a step across
@@ -31,6 +32,8 @@ namespace rnnkit {
 template <class T>
 void stepGemm(int M, int N, int K, const T* A, int lda, const T* B, int ldb, T* C, int ldc, bool accumulate);
 
+template <class T>
+void stepGemmTN(int M, int N, int K, const T* A, int lda, const T* B, int ldb, T* C, int ldc, bool accumulate);
 template <class T>
 void stepGemmNT(int M, int N, int K, const T* A, int lda, const T* W, int ldw, T* C, int ldc, bool accumulate);
 

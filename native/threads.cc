@@ -1,6 +1,8 @@
 // The process-wide thread count and the products split across a model's pool.
 #include <cstdlib>
 #include <mutex>
+#include <type_traits>
+#include <vector>
 
 #include "blas.h"
 #include "parallel.h"
@@ -74,6 +76,10 @@ void splitProduct(WorkerPool* pool, int M, int N, int K, F&& product) {
 template <class T>
 void parallelGemm(WorkerPool* pool, bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda,
                   const T* B, int ldb, T beta, T* C, int ldc) {
+  std::vector<T> scratch;
+  if constexpr (std::is_same_v<T, float>)
+    if (transB && ownLargeGemm(M, alpha, beta))  // one transpose for every chunk (blas.h)
+      B = transposed(N, K, B, ldb, scratch), ldb = N, transB = false;
   splitProduct(pool, M, N, K, [&](bool rows, int i0, int len) {
     if (rows)  // rows i0.. of op(A) and C
       gemm<T>(transA, transB, len, N, K, alpha, transA ? A + i0 : A + (size_t)i0 * lda, lda, B, ldb, beta,

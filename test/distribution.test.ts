@@ -46,6 +46,7 @@ test('info() reports every field with its type', (t) => {
     'buildType',
     'cpu',
     'isa',
+    'largeProducts',
     'maxThreads',
     'threads',
     'version',
@@ -101,14 +102,17 @@ function coreChild(env: Record<string, string>) {
     const losses = [];
     for (let s = 0; s < 3; s++) losses.push((await m.trainStep(x, y, { optimizer: { type: 'adam', lr: 0.01 } })).loss);
     const out = await m.predict(x);
-    const { blasCore, blasCoreDetected, blasCoreChosenBy, blasCoreWanted, cpu } = info();
-    console.log(JSON.stringify({ blasCore, blasCoreDetected, blasCoreChosenBy, blasCoreWanted, cpu, env: process.env.OPENBLAS_CORETYPE ?? null, losses, out: Array.from(out.data) }));`;
+    const { blasCore, blasCoreDetected, blasCoreChosenBy, blasCoreWanted, largeProducts, cpu } = info();
+    console.log(JSON.stringify({ blasCore, blasCoreDetected, blasCoreChosenBy, blasCoreWanted, largeProducts, cpu, env: process.env.OPENBLAS_CORETYPE ?? null, losses, out: Array.from(out.data) }));`;
   const { OPENBLAS_CORETYPE: _c, RNNKIT_TEST_BLAS_DETECTED: _d, ...base } = process.env;
   const stdout = execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], {
     env: { ...base, ...env },
     encoding: 'utf8',
   });
-  return JSON.parse(stdout) as Pick<Info, 'blasCore' | 'blasCoreDetected' | 'blasCoreChosenBy' | 'blasCoreWanted' | 'cpu'> & {
+  return JSON.parse(stdout) as Pick<
+    Info,
+    'blasCore' | 'blasCoreDetected' | 'blasCoreChosenBy' | 'blasCoreWanted' | 'largeProducts' | 'cpu'
+  > & {
     env: string | null;
     losses: number[];
     out: number[];
@@ -122,6 +126,8 @@ function maxDiff(a: number[], b: number[]): number {
 test('OPENBLAS_CORETYPE set by the user is respected, and left in the environment', (t) => {
   const r = coreChild({ OPENBLAS_CORETYPE: 'Prescott' });
   t.like(r, { blasCore: 'Prescott', blasCoreDetected: 'Prescott', blasCoreChosenBy: 'user', blasCoreWanted: null, env: 'Prescott' });
+  // OpenBLAS keeps the user's SSE3 kernels; rnnkit's own AVX2 / AVX-512 kernels take the large products
+  t.is(r.largeProducts, isaFromFeatures(r.cpu) === 'baseline' ? 'openblas' : 'rnnkit');
 });
 
 test('a weak core picked by OpenBLAS while OPENBLAS_CORETYPE is unset is switched; products stay correct', (t) => {
@@ -133,8 +139,9 @@ test('a weak core picked by OpenBLAS while OPENBLAS_CORETYPE is unset is switche
   t.is(sim.blasCore, want, `switched by the CPU's features (${JSON.stringify(sim.cpu)})`);
   t.is(sim.blasCoreChosenBy, want === 'Prescott' ? 'openblas' : 'rnnkit');
   t.is(sim.blasCoreWanted, null);
+  t.is(sim.largeProducts, 'openblas', "OpenBLAS now runs the CPU's class: it keeps the large products");
   t.is(sim.env, null, 'OPENBLAS_CORETYPE is not left set');
-  // the same seeded steps under the switched core and under Prescott's kernels
+  // the same seeded steps under the switched core and under the user's Prescott (with rnnkit's kernels for large products)
   const dOut = maxDiff(sim.out, user.out),
     dLoss = maxDiff(sim.losses, user.losses);
   t.true(sim.out.length === 16 * 24 * 40 && dOut < 1e-4 && dLoss < 1e-4, `max diff: output ${dOut}, losses ${dLoss}`);

@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { packageRoot } from '../lib/native.js';
 
 /** Runs build/<name>, logs its summary line and returns its stdout after checking it exited 0. */
-function runBinary(t: ExecutionContext, name: string, env: NodeJS.ProcessEnv = {}): string {
+function runBinary(t: ExecutionContext, name: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): string {
   const exe = join(packageRoot(), 'build', name);
   t.true(existsSync(exe), `${exe} is built by npm run build`);
-  const r = spawnSync(exe, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+  const r = spawnSync(exe, args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
   t.log(r.stdout.trim().split('\n').slice(-1)[0]);
   t.is(r.status, 0, r.stdout + r.stderr);
   t.notRegex(r.stdout, /^FAIL/m);
@@ -41,6 +41,25 @@ for (const level of LEVELS) {
       const out = runBinary(t, 'rnnkit_core_tests', { RNNKIT_ISA: level });
       t.regex(out, new RegExp(`^# kernels at isa ${level}$`, 'm'));
       t.regex(out, /^\d+ passed, 0 failed$/m);
+    },
+  );
+}
+
+// Products of 16 rows or more run on OpenBLAS, or on rnnkit's kernels when those are in a stronger
+// instruction-set class than OpenBLAS's core (native/blas_core.h ownKernelsOutrank). Under OpenBLAS's
+// Prescott (SSE3) kernels the avx512 and avx2 levels take the products and baseline leaves them to
+// OpenBLAS, so both paths of the seam run here whatever core this machine's OpenBLAS picks.
+for (const level of LEVELS) {
+  const runs = best !== undefined && LEVELS.indexOf(level) >= LEVELS.indexOf(best);
+  const own = level !== 'baseline';
+  (runs ? test : test.skip)(
+    `large products under OpenBLAS's Prescott kernels run on ${own ? "rnnkit's" : "OpenBLAS's"} at ${level} and equal the reference${runs ? '' : ': this CPU lacks the level'}`,
+    (t) => {
+      const out = runBinary(t, 'rnnkit_core_tests', { RNNKIT_ISA: level, OPENBLAS_CORETYPE: 'Prescott' }, ['--gemm']);
+      t.regex(out, /^48 passed, 0 failed$/m);
+      const lines = out.split('\n').filter((l) => /^ok (parallel)?[gG]emm<float> on /.test(l));
+      t.is(lines.length, 48);
+      for (const l of lines) t.true(l.includes(own ? " on rnnkit's kernels " : ' on OpenBLAS '), l);
     },
   );
 }

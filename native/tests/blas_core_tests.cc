@@ -116,14 +116,16 @@ static void testDecisions() {
 }
 
 // sgemm through the seam against the naive reference, at a size OpenBLAS blocks (not its small-matrix path).
+// beta = 0.5: a product the seam always gives OpenBLAS (blas.h ownLargeGemm), whatever the core.
 static double gemmError() {
   const int M = 67, N = 129, K = 300;
   Rng rng(3);
   std::vector<float> A((size_t)M * K), B((size_t)N * K), C((size_t)M * N), R((size_t)M * N);
   for (auto& v : A) v = (float)(rng.uniform() - 0.5);
   for (auto& v : B) v = (float)(rng.uniform() - 0.5);
-  gemm<float>(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, C.data(), N);
-  gemmReference<float>(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, R.data(), N);
+  for (size_t i = 0; i < C.size(); ++i) C[i] = R[i] = (float)(rng.uniform() - 0.5);
+  gemm<float>(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.5f, C.data(), N);
+  gemmReference<float>(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.5f, R.data(), N);
   double worst = 0;
   for (size_t i = 0; i < C.size(); ++i) worst = std::max(worst, (double)std::fabs(C[i] - R[i]));
   return worst;
@@ -184,8 +186,29 @@ static void testSwitch() {
 #endif
 }
 
+static void expectOwn(Isa level, const std::string& core, bool own) {
+  check(ownKernelsOutrank(level, core) == own, std::string("large products at ") + isaName(level) +
+                                                   " with OpenBLAS's " + core + ": " +
+                                                   (own ? "rnnkit's kernels" : "OpenBLAS"));
+}
+
+// Which kernels run the large products (blas.h ownLargeGemm): rnnkit's only in a stronger class.
+static void testOwnKernels() {
+  expectOwn(Isa::Avx512, "Haswell", true);  // the user's Haswell on an AVX-512 CPU
+  expectOwn(Isa::Avx512, "Zen", true);
+  expectOwn(Isa::Avx512, "Prescott", true);
+  expectOwn(Isa::Avx512, "SkylakeX", false);
+  expectOwn(Isa::Avx512, "cooperlake", false);
+  expectOwn(Isa::Avx2, "Haswell", false);  // OpenBLAS's Haswell kernels beat rnnkit's AVX2 clone
+  expectOwn(Isa::Avx2, "Sandybridge", true);
+  expectOwn(Isa::Avx2, "Prescott", true);
+  expectOwn(Isa::Baseline, "Prescott", false);
+  expectOwn(Isa::Avx512, "NeoverseN1", false);  // a core rnnkit does not know
+}
+
 int main() {
   testDecisions();
+  testOwnKernels();
   testSwitch();
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

@@ -80,6 +80,64 @@ static void testStepGemm(const char* type, int M, int N, int K, bool nt = false)
   }
 }
 
+// stepGemmTN (C = A^T B, A stored (K, M): weight gradients) against the reference, at the sizes
+// testStepGemm uses: partial row tiles and column vectors, wide leading dimensions.
+template <class T>
+static void testStepGemmTN(const char* type, int M, int N, int K) {
+  Rng rng(17);
+  for (int acc = 0; acc < 2; ++acc) {
+    const int lda = M + 3, ldb = N + 5, ldc = N + 2;
+    std::vector<T> A((size_t)K * lda), B((size_t)K * ldb), C((size_t)M * ldc), R((size_t)M * ldc);
+    for (auto& v : A) v = (T)(rng.uniform() - 0.5);
+    for (auto& v : B) v = (T)(rng.uniform() - 0.5);
+    for (size_t i = 0; i < C.size(); ++i) C[i] = R[i] = (T)(rng.uniform() - 0.5);
+    stepGemmTN<T>(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, acc);
+    gemmReference<T>(true, false, M, N, K, T(1), A.data(), lda, B.data(), ldb, T(acc), R.data(), ldc);
+    double worst = 0;
+    for (size_t at = 0; at < C.size(); ++at) worst = std::max(worst, (double)std::fabs(C[at] - R[at]));
+    check(worst < (sizeof(T) == 4 ? 1e-5 * std::sqrt((double)K) : 1e-12),
+          std::string("stepGemmTN<") + type + "> " + std::to_string(M) + "x" + std::to_string(N) + "x" +
+              std::to_string(K) + (acc ? " accumulate" : " overwrite"),
+          "max diff " + sci(worst));
+  }
+}
+
+// Products of 16 rows or more: OpenBLAS's, or rnnkit's stepGemm / stepGemmTN when its kernels outrank OpenBLAS's
+// core (blas.h ownLargeGemm; test/native-core.test.ts runs this under OpenBLAS's Prescott too, so
+// both paths run on any x86-64 CPU with AVX2). Through gemm and through parallelGemm on a pool
+// (one transpose of W for all chunks; row and column splits), C = op(A) op(B) for the four
+// transpositions, overwrite and accumulate, K past one block of 128 (blas.cc), leading dimensions wider than the
+// matrices (the columns past N must stay untouched).
+static void testLargeGemm(int M, int N, int K) {
+  Rng rng(11);
+  WorkerPool pool;
+  setThreadCount(2);
+  const std::string path = ownLargeGemm(M, 1.f, 0.f) ? "rnnkit's kernels" : "OpenBLAS";
+  for (int split = 0; split < 2; ++split)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int nt = 0; nt < 2; ++nt)
+        for (int acc = 0; acc < 2; ++acc) {
+          const int lda = ta ? M + 3 : K + 3, ldb = nt ? K + 1 : N + 5, ldc = N + 2;
+          std::vector<float> A((size_t)(ta ? K : M) * lda), B((size_t)(nt ? N : K) * ldb), C((size_t)M * ldc),
+              R((size_t)M * ldc);
+          for (auto& v : A) v = (float)(rng.uniform() - 0.5);
+          for (auto& v : B) v = (float)(rng.uniform() - 0.5);
+          for (size_t i = 0; i < C.size(); ++i) C[i] = R[i] = (float)(rng.uniform() - 0.5);
+          const float beta = acc ? 1.f : 0.f;
+          if (split)
+            parallelGemm<float>(&pool, ta, nt, M, N, K, 1.f, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+          else gemm<float>(ta, nt, M, N, K, 1.f, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+          gemmReference<float>(ta, nt, M, N, K, 1.f, A.data(), lda, B.data(), ldb, beta, R.data(), ldc);
+          double worst = 0;
+          for (size_t at = 0; at < C.size(); ++at) worst = std::max(worst, (double)std::fabs(C[at] - R[at]));
+          check(worst < 1e-5 * std::sqrt((double)K),
+                std::string(split ? "parallelGemm" : "gemm") + "<float> on " + path + " " + std::to_string(M) + "x" +
+                    std::to_string(N) + "x" + std::to_string(K) + (ta ? " A^T" : " A") + (nt ? " W^T" : " B") +
+                    (acc ? " accumulate" : " overwrite"),
+                "max diff " + sci(worst));
+        }
+}
+
 // Central differences over every parameter of a small model; relative to the largest gradient.
 // A batch of token rows over the given (T, B) time-major ids and per-row lengths.
 template <class T>
@@ -585,7 +643,14 @@ static void rowExactForward(const std::string& name, ModelSpec spec, bool condit
 int main(int argc, char** argv) {
   std::printf("# kernels at isa %s\n", isaName(isa()));
   if (argc > 1 && std::string(argv[1]) == "--isa") return 0;  // the level alone (test/native-core.test.ts)
-  testGemm<float>("float");                                   // 7 rows: rnnkit's small-row kernels
+  testLargeGemm(16, 33, 21);
+  testLargeGemm(200, 37, 300);  // a split by rows: chunks of 16-row multiples, a short last one; 3 K blocks
+  testLargeGemm(17, 700, 64);   // a split by columns
+  if (argc > 1 && std::string(argv[1]) == "--gemm") {  // the products alone (test/native-core.test.ts)
+    std::printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+  }
+  testGemm<float>("float");  // 7 rows: rnnkit's small-row kernels
   testGemm<float>("float, one row", 1);
   testGemm<float>("float, one row of a large matrix", 1, 600, 500);
   testGemm<float>("float, OpenBLAS (16 rows)", 16, 33, 21);
@@ -601,6 +666,9 @@ int main(int argc, char** argv) {
   testStepGemm<float>("float", 1, 2048, 512, true);
   testStepGemm<double>("double", 1, 17, 9, true);
   testStepGemm<double>("double", 11, 6, 21, true);
+  for (int M : {1, 5, 8, 13, 40}) testStepGemmTN<float>("float", M, 37, 19);
+  testStepGemmTN<float>("float", 24, 64, 128);
+  testStepGemmTN<double>("double", 13, 37, 19);
   for (int K : {7, 37, 256}) stepGemmNTRowExact<float>("float", 21, 45, K);
   stepGemmNTRowExact<double>("double", 13, 19, 33);
   {

@@ -623,6 +623,7 @@ expectTypeOf(runtime).toEqualTypeOf<{
   blasCoreDetected: string;
   blasCoreChosenBy: BlasCoreChooser;
   blasCoreWanted: string | null;
+  largeProducts: 'openblas' | 'rnnkit';
   blasStatic: boolean;
   threads: number;
   maxThreads: number;
