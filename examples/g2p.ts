@@ -50,7 +50,7 @@ import { exampleArgs } from './lib/args.js';
 const t0 = performance.now();
 const { str, flag, num, quick } = exampleArgs(
   'g2p.ts',
-  '--minutes 5 --epochs 0 --units 128 --batch 64 --lr 0.003 --held-out 0.05 --dev 1000 --beam 4 --stress --seed 1 --out g2p.rnnkit --attention general --alignments g2p-alignment.svg --schedule plateau --batching length --dropout 0 --label-smoothing 0 --quick',
+  '--minutes 5 --epochs 0 --units 128 --batch 64 --lr 0.003 --held-out 0.05 --dev 1000 --beam 4 --stress --seed 1 --out g2p.rnnkit --attention general --alignments g2p-alignment.svg --schedule plateau --batching length --dropout 0 --label-smoothing 0 --average 0 --quick',
   [
     ...SEQ2SEQ_NOTES,
     '--held-out  share of the words scored at the end; --dev words for model selection',
@@ -59,6 +59,7 @@ const { str, flag, num, quick } = exampleArgs(
     "--label-smoothing  train against (1 - e) one-hot + e / K (fit's labelSmoothing; 0: none)",
     '--schedule  plateau: halve the learning rate after an epoch without dev improvement; cosine: anneal it to 0 over the budget',
     "--batching  length: batches of words of similar length (fit's bucketByLength: less padding, shorter epochs); random: plain shuffled batches",
+    "--average   also try the mean of the last N epochs' weights at the end; kept when it decodes the dev words at least as well (0: off)",
     '--quick     a few seconds: 3,000 words, 16 units (a smoke test, not a result)',
   ],
 );
@@ -128,11 +129,14 @@ const fitted = await fitWithinBudget(model, {
   schedule,
   labelSmoothing: num('label-smoothing', { max: 0.9 }),
   bucketByLength: batching === 'length',
+  average: num('average', { integer: true, min: 0, max: 50 }),
 });
 console.log(
   `trained ${fitted.epochs} epochs (${fitted.pairs.toLocaleString('en-US')} pairs, ` +
     `${(fitted.pairs / train.length).toFixed(1)} passes over the training words) in ${seconds(fitted.seconds)}; ` +
-    `kept epoch ${fitted.bestEpoch} (dev word accuracy ${(100 * fitted.bestDevExact).toFixed(1)}%)`,
+    (fitted.averaged?.kept
+      ? `kept the average of epochs ${fitted.averaged.from}-${fitted.averaged.to} (dev word accuracy ${(100 * fitted.averaged.devExact).toFixed(1)}%)`
+      : `kept epoch ${fitted.bestEpoch} (dev word accuracy ${(100 * fitted.bestDevExact).toFixed(1)}%)`),
 );
 
 // ---- held-out scores ------------------------------------------------------------------

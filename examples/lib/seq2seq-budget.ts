@@ -6,7 +6,12 @@
  * best dev exact-match rate (ties: lower dev loss) are kept. The learning
  * rate halves whenever an epoch does not improve on them (`schedule:
  * 'plateau'`), or follows a cosine from `lr` down to 0 over the budget, set at
- * each epoch's start from the time spent (`'cosine'`).
+ * each epoch's start from the time spent (`'cosine'`). With `average: n`
+ * the weights at the end of the last n epochs are also averaged at the end
+ * (checkpoint averaging, as fairseq's average_checkpoints.py does for
+ * translation models) and the average replaces the kept epoch when it decodes
+ * the dev pairs at least as well; the time that check takes is kept out of
+ * the training budget.
  */
 import type { Seq2Seq, Seq2SeqData, Tensor } from '../../lib/index.js';
 import { batchStatus } from './progress.js';
@@ -41,6 +46,8 @@ export interface BudgetOptions {
   schedule?: 'plateau' | 'cosine';
   /** batches of pairs of similar length (fit's bucketByLength; default false) */
   bucketByLength?: boolean;
+  /** average the weights of the last this many epochs at the end (default 0 or 1: no averaging) */
+  average?: number;
 }
 
 /**
@@ -58,7 +65,27 @@ export interface BudgetResult {
   bestEpoch: number;
   /** its dev exact-match rate, in [0, 1] */
   bestDevExact: number;
+  /** with `average`: the epochs averaged (1-based, inclusive), the average's dev exact-match rate, and whether it was kept */
+  averaged?: { from: number; to: number; devExact: number; kept: boolean };
   seconds: number;
+}
+
+type Weights = { encoder: Record<string, Tensor>; decoder: Record<string, Tensor> };
+
+/** The element-wise mean of weight sets with the same names and shapes. */
+function meanWeights(sets: readonly Weights[]): Weights {
+  const mean = (part: 'encoder' | 'decoder'): Record<string, Tensor> =>
+    Object.fromEntries(
+      Object.entries(sets[0]![part]).map(([name, t]) => {
+        const data = new Float64Array(t.data.length);
+        for (const w of sets) {
+          const d = w[part][name]!.data;
+          for (let i = 0; i < d.length; i++) data[i]! += d[i]!;
+        }
+        return [name, { shape: [...t.shape], data: Float32Array.from(data, (v) => v / sets.length) }];
+      }),
+    );
+  return { encoder: mean('encoder'), decoder: mean('decoder') };
 }
 
 const same = (a: readonly number[], b: ArrayLike<number>): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
@@ -85,14 +112,15 @@ export function exactMatch(outputs: readonly (readonly number[])[], references: 
 export async function fitWithinBudget(model: Seq2Seq, o: BudgetOptions): Promise<BudgetResult> {
   const log = o.log ?? console.log;
   const t0 = performance.now();
-  const left = () => o.seconds - (performance.now() - t0) / 1e3;
+  const averageOf = Math.max(1, Math.floor(o.average ?? 1));
+  // with averaging, the time of one more dev check (the last one's, with a margin) stays out of training
+  let reserve = 0;
+  const left = () => o.seconds - reserve - (performance.now() - t0) / 1e3;
   let lr = o.lr;
-  let best = {
-    exact: -1,
-    loss: Infinity,
-    epoch: 0,
-    weights: undefined as { encoder: Record<string, Tensor>; decoder: Record<string, Tensor> } | undefined,
-  };
+  let best = { exact: -1, loss: Infinity, epoch: 0, weights: undefined as Weights | undefined };
+  const recent: Weights[] = [];
+  const weights = (): Weights => ({ encoder: model.encoder.getWeights(), decoder: model.decoder.getWeights() });
+  const devExact = async () => exactMatch(await model.translate(o.dev.sources, { maxLength: o.maxLength, batchSize: 256 }), o.dev.targets);
   let epochs = 0;
   let pairs = 0;
   while (left() > 0.5 && epochs < (o.maxEpochs ?? Infinity)) {
@@ -119,8 +147,13 @@ export async function fitWithinBudget(model: Seq2Seq, o: BudgetOptions): Promise
     if (!e) break; // the budget ended before the first batch
     epochs++;
     pairs += seen;
-    const out = await model.translate(o.dev.sources, { maxLength: o.maxLength, batchSize: 256 });
-    const exact = exactMatch(out, o.dev.targets);
+    const devStart = performance.now();
+    const exact = await devExact();
+    if (averageOf > 1) {
+      reserve = (1.5 * (performance.now() - devStart)) / 1e3 + 1;
+      recent.push(weights());
+      if (recent.length > averageOf) recent.shift();
+    }
     const improved = exact > best.exact || (exact === best.exact && e.valLoss! < best.loss);
     log(
       `epoch ${String(epochs).padStart(2)}  train loss ${e.loss.toFixed(3)}  dev loss ${e.valLoss!.toFixed(3)}  ` +
@@ -128,19 +161,33 @@ export async function fitWithinBudget(model: Seq2Seq, o: BudgetOptions): Promise
         `${history.aborted ? ' (cut by the budget)' : ''}  ${e.seconds.toFixed(1)} s${improved ? '  *' : ''}`,
     );
     if (improved) {
-      best = {
-        exact,
-        loss: e.valLoss!,
-        epoch: epochs,
-        weights: { encoder: model.encoder.getWeights(), decoder: model.decoder.getWeights() },
-      };
+      best = { exact, loss: e.valLoss!, epoch: epochs, weights: recent.at(-1) ?? weights() };
     } else if (o.schedule !== 'cosine') {
       lr /= 2;
     }
   }
-  if (best.weights) {
+  let averaged: BudgetResult['averaged'];
+  if (recent.length > 1) {
+    const mean = meanWeights(recent);
+    model.encoder.setWeights(mean.encoder);
+    model.decoder.setWeights(mean.decoder);
+    const exact = await devExact();
+    averaged = { from: epochs - recent.length + 1, to: epochs, devExact: exact, kept: exact >= best.exact };
+    log(
+      `average of epochs ${averaged.from}-${averaged.to}  dev exact ${(100 * exact).toFixed(1)}%  ` +
+        (averaged.kept ? 'kept' : `not kept (epoch ${best.epoch}: ${(100 * best.exact).toFixed(1)}%)`),
+    );
+  }
+  if (best.weights && !averaged?.kept) {
     model.encoder.setWeights(best.weights.encoder);
     model.decoder.setWeights(best.weights.decoder);
   }
-  return { epochs, pairs, bestEpoch: best.epoch, bestDevExact: Math.max(0, best.exact), seconds: (performance.now() - t0) / 1e3 };
+  return {
+    epochs,
+    pairs,
+    bestEpoch: best.epoch,
+    bestDevExact: Math.max(0, best.exact),
+    ...(averaged ? { averaged } : {}),
+    seconds: (performance.now() - t0) / 1e3,
+  };
 }
