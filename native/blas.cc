@@ -53,7 +53,8 @@ namespace {
 
 // K in blocks, so that the slice of B a register tile streams (kBlockK x 2 vectors: 16 KB at AVX-512)
 // stays in L1 while the next row tiles read it: unblocked, a weight gradient's K = T * B = 1280 left
-// stepGemmTN at 72 GFLOP/s on [1024, 256], against 127 blocked (docs/benchmarks.md).
+// stepGemmTN at 72 GFLOP/s on [1024, 256], against 127 blocked and 96 for OpenBLAS's Haswell kernels
+// (one thread, the 2-vCPU AVX-512 EPYC of docs/benchmarks.md, a one-off timing program).
 constexpr int kBlockK = 128;
 
 void ownLargeProduct(bool transA, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,

@@ -40,9 +40,9 @@ BlasCoreDecision decideBlasCore(const CpuFeatures& f, const std::string& detecte
 // avoid an OpenBLAS bug or to get one behaviour across a fleet), or when this OpenBLAS cannot switch
 // to the core rnnkit wanted. A user's variable then still decides OpenBLAS's kernels; it no longer
 // decides rnnkit's speed. Measured one thread, [640, 256] x [256, 256] products on an AVX-512 AMD EPYC
-// (docs/benchmarks.md): stepGemm at avx512 200 GFLOP/s, OpenBLAS 205 with SkylakeX kernels and 109
-// with Haswell; at avx2 81 against Haswell's 100 and Prescott's 30; at baseline 37 against Prescott's 30.
-// So only a strictly stronger class takes over. A core rnnkit does not know keeps OpenBLAS.
+// (a one-off timing program; the end-to-end figures are in docs/install.md): stepGemm at avx512 200 GFLOP/s, OpenBLAS
+// 205 with SkylakeX kernels and 109 with Haswell; at avx2 81 against Haswell's 100 and Prescott's 30; at baseline 37
+// against Prescott's 30. So only a strictly stronger class takes over. A core rnnkit does not know keeps OpenBLAS.
 bool ownKernelsOutrank(Isa level, const std::string& core);
 
 // What happened at load, constant for the life of the process (info() reports it).
