@@ -71,20 +71,23 @@ void ownLargeProduct(bool transA, int M, int N, int K, const float* A, int lda, 
 }  // namespace
 
 template <class T>
-const T* transposed(int rows, int cols, const T* src, int ld, std::vector<T>& scratch) {
-  scratch.resize((size_t)rows * cols);
-  T* dst = scratch.data();
+void transposeInto(int rows, int cols, const T* src, int lds, T* dst, int ldd) {
   constexpr int kTile = 16;  // tiles of 16 x 16: both sides stay in cache lines already read
   for (int r0 = 0; r0 < rows; r0 += kTile)
     for (int c0 = 0; c0 < cols; c0 += kTile) {
       const int r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
       for (int r = r0; r < r1; ++r)
-        for (int c = c0; c < c1; ++c) dst[(size_t)c * rows + r] = src[(size_t)r * ld + c];
+        for (int c = c0; c < c1; ++c) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
     }
-  return dst;
 }
-template const float* transposed<float>(int, int, const float*, int, std::vector<float>&);
-template const double* transposed<double>(int, int, const double*, int, std::vector<double>&);
+template void transposeInto<float>(int, int, const float*, int, float*, int);
+template void transposeInto<double>(int, int, const double*, int, double*, int);
+
+const float* transposed(int rows, int cols, const float* src, int ld, std::vector<float>& scratch) {
+  scratch.resize((size_t)rows * cols);
+  transposeInto(rows, cols, src, ld, scratch.data(), rows);
+  return scratch.data();
+}
 
 template <>
 void gemm<float>(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,

@@ -22,9 +22,12 @@ bool ownLargeGemm(int M, float alpha, float beta);
 // kernels are in a stronger instruction-set class than OpenBLAS's. info().largeProducts reports it.
 bool largeProductsOnOwnKernels();
 
-// src (rows, cols; leading dimension ld) transposed into scratch (cols, rows); returns scratch's data.
+// dst (cols, rows; leading dimension ldd) = src (rows, cols; leading dimension lds) transposed, in
+// 16 x 16 tiles. The one transpose of the core: the seam's (below) and the recurrent layers' cached W^T.
 template <class T>
-const T* transposed(int rows, int cols, const T* src, int ld, std::vector<T>& scratch);
+void transposeInto(int rows, int cols, const T* src, int lds, T* dst, int ldd);
+// src transposed into scratch (cols, rows), resized to fit; returns scratch's data.
+const float* transposed(int rows, int cols, const float* src, int ld, std::vector<float>& scratch);
 
 // Naive triple loop with the same contract, used by tests as the reference.
 template <class T>

@@ -25,8 +25,7 @@ const T* transposed(std::vector<T>& buf, uint64_t cached, uint64_t version, cons
   const int ld = transposedLd(rows, sizeof(T));
   if (buf.size() != (size_t)ld * cols) buf.assign((size_t)ld * cols, T(0));
   else if (cached == version) return buf.data();
-  for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j) buf[(size_t)j * ld + i] = W[(size_t)i * cols + j];
+  transposeInto(rows, cols, W, cols, buf.data(), ld);
   return buf.data();
 }
 

@@ -76,7 +76,7 @@ void splitProduct(WorkerPool* pool, int M, int N, int K, F&& product) {
 template <class T>
 void parallelGemm(WorkerPool* pool, bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda,
                   const T* B, int ldb, T beta, T* C, int ldc) {
-  std::vector<T> scratch;
+  std::vector<float> scratch;
   if constexpr (std::is_same_v<T, float>)
     if (transB && ownLargeGemm(M, alpha, beta))  // one transpose for every chunk (blas.h)
       B = transposed(N, K, B, ldb, scratch), ldb = N, transB = false;
